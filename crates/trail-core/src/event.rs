@@ -1,0 +1,379 @@
+//! The event record (E1) and its validation at the edge (E2, the external contract).
+//!
+//! [`EventInput`] is what arrives (API bodies, NDJSON import): every field optional, as sent.
+//! [`EventInput::validate`] turns it into an [`EventBody`] or says exactly what is wrong; nothing
+//! past the edge ever sees an unvalidated event.
+
+use crate::catalog;
+use crate::change::Change;
+use crate::severity::{Outcome, Severity};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Event ids: positive, monotonic, never reused.
+pub type EventId = i64;
+
+/// Ordered key/value attributes (object order is kept end to end).
+pub type Attributes = Map<String, Value>;
+
+/// Size limits, documented in the README; oversized fields are refused, never truncated.
+pub mod limits {
+    pub const USER_CHARS: usize = 128;
+    pub const CLIENT_CHARS: usize = 128;
+    /// RFC 5424 allows 48 characters of APP-NAME, and the process becomes APP-NAME.
+    pub const PROCESS_CHARS: usize = 48;
+    pub const ACTION_CHARS: usize = 64;
+    pub const NAME_CHARS: usize = 1024;
+    pub const MESSAGE_BYTES: usize = 1024 * 1024;
+    pub const ATTRIBUTES: usize = 64;
+    /// RFC 5424 SD-PARAM names are at most 32 characters.
+    pub const ATTRIBUTE_KEY_CHARS: usize = 32;
+    pub const ATTRIBUTE_VALUE_BYTES: usize = 8 * 1024;
+    pub const CORRELATION_CHARS: usize = 128;
+    pub const KIND_CHARS: usize = 32;
+}
+
+/// A validated kind: 1-32 characters of `A-Z 0-9 _ .`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kind(String);
+
+impl Kind {
+    pub fn parse(text: &str) -> Result<Kind, String> {
+        let len = text.chars().count();
+        if len == 0 || len > limits::KIND_CHARS {
+            return Err(format!(
+                "must be 1-{} characters, got {len}",
+                limits::KIND_CHARS
+            ));
+        }
+        if let Some(bad) = text
+            .chars()
+            .find(|c| !matches!(c, 'A'..='Z' | '0'..='9' | '_' | '.'))
+        {
+            return Err(format!("{bad:?} is not allowed: use A-Z, 0-9, '_' and '.'"));
+        }
+        Ok(Kind(text.to_owned()))
+    }
+
+    /// An integrator's kind carries a namespace prefix ending in a dot (`ACME.SYNC_DONE`).
+    pub fn is_namespaced(&self) -> bool {
+        self.0.contains('.')
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A validated event, ready to be stored: everything but the id and the hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventBody {
+    #[serde(with = "crate::time::rfc3339")]
+    pub time: Timestamp,
+    pub user: String,
+    pub client: Option<String>,
+    pub process: String,
+    pub kind: String,
+    pub action: String,
+    pub name: String,
+    pub severity: Severity,
+    pub outcome: Option<Outcome>,
+    pub message: String,
+    pub attributes: Attributes,
+    pub request_id: Option<String>,
+    pub session_id: Option<String>,
+    pub job_id: Option<String>,
+    pub parent_id: Option<String>,
+    /// The structured form of a change record (C1), kept for rendering; secrets masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+}
+
+impl EventBody {
+    /// Line 1 of the message: the summary that lists show.
+    pub fn summary(&self) -> &str {
+        self.message.lines().next().unwrap_or("")
+    }
+}
+
+/// A stored event, as the API, exports and `--json` output show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    #[serde(flatten)]
+    pub body: EventBody,
+    /// Hex SHA-256 chaining this event to the previous one (S4).
+    pub hash: String,
+}
+
+/// An event as sent: every field optional, validated by [`EventInput::validate`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    /// Assigned by Trail; accepted (so an export can be imported) and ignored.
+    pub id: Option<Value>,
+    /// Assigned by Trail; accepted and ignored like `id`.
+    pub hash: Option<Value>,
+    pub time: Option<String>,
+    pub user: Option<String>,
+    pub client: Option<String>,
+    pub process: Option<String>,
+    pub kind: Option<String>,
+    pub action: Option<String>,
+    pub name: Option<String>,
+    pub severity: Option<Severity>,
+    pub outcome: Option<Outcome>,
+    pub message: Option<String>,
+    pub attributes: Option<Attributes>,
+    pub request_id: Option<String>,
+    pub session_id: Option<String>,
+    pub job_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub change: Option<Change>,
+}
+
+/// What is wrong with an event, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.problem)
+    }
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        ValidationError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Which control characters a text field tolerates.
+#[derive(Clone, Copy)]
+enum Controls {
+    None,
+    /// Messages (and attribute values) may hold newlines and tabs.
+    NewlineAndTab,
+}
+
+fn check_text(
+    field: &str,
+    text: &str,
+    max_chars: usize,
+    controls: Controls,
+) -> Result<(), ValidationError> {
+    if let Some((at, c)) = text.char_indices().find(|&(_, c)| {
+        c.is_control() && !(matches!(controls, Controls::NewlineAndTab) && (c == '\n' || c == '\t'))
+    }) {
+        let allowed = match controls {
+            Controls::None => "no control characters are allowed here",
+            Controls::NewlineAndTab => "only newline and tab are allowed",
+        };
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "control character U+{:04X} at byte {at}: {allowed}",
+                u32::from(c)
+            ),
+        ));
+    }
+    let chars = text.chars().count();
+    if chars > max_chars {
+        return Err(ValidationError::new(
+            field,
+            format!("is {chars} characters; the limit is {max_chars}"),
+        ));
+    }
+    Ok(())
+}
+
+fn optional(
+    field: &str,
+    value: Option<String>,
+    max_chars: usize,
+) -> Result<Option<String>, ValidationError> {
+    match value {
+        Some(text) if text.is_empty() => Ok(None),
+        Some(text) => check_text(field, &text, max_chars, Controls::None).map(|()| Some(text)),
+        None => Ok(None),
+    }
+}
+
+fn check_attributes(attributes: &Attributes) -> Result<(), ValidationError> {
+    if attributes.len() > limits::ATTRIBUTES {
+        return Err(ValidationError::new(
+            "attributes",
+            format!(
+                "has {} keys; the limit is {}",
+                attributes.len(),
+                limits::ATTRIBUTES
+            ),
+        ));
+    }
+    for (key, value) in attributes {
+        let field = format!("attributes.{key}");
+        let key_ok = !key.is_empty()
+            && key.len() <= limits::ATTRIBUTE_KEY_CHARS
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !key_ok {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "keys are 1-{} characters of A-Z a-z 0-9 _ - .",
+                    limits::ATTRIBUTE_KEY_CHARS
+                ),
+            ));
+        }
+        match value {
+            Value::String(text) => {
+                check_text(&field, text, usize::MAX, Controls::NewlineAndTab)?;
+                if text.len() > limits::ATTRIBUTE_VALUE_BYTES {
+                    return Err(ValidationError::new(
+                        field,
+                        format!(
+                            "is {} bytes; the limit is {}",
+                            text.len(),
+                            limits::ATTRIBUTE_VALUE_BYTES
+                        ),
+                    ));
+                }
+            }
+            Value::Number(_) | Value::Bool(_) => {}
+            _ => {
+                return Err(ValidationError::new(
+                    field,
+                    "must be a string, a number or a boolean",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl EventInput {
+    /// Validates the event, filling process, action and severity from the catalog for built-in
+    /// kinds. `now` stamps events that carry no time of their own.
+    pub fn validate(self, now: Timestamp) -> Result<EventBody, ValidationError> {
+        let user = self.user.filter(|u| !u.is_empty()).ok_or_else(|| {
+            ValidationError::new(
+                "user",
+                "is missing: name the actor (a user, or the process for back-end functions)",
+            )
+        })?;
+        check_text("user", &user, limits::USER_CHARS, Controls::None)?;
+
+        let kind_text = self
+            .kind
+            .ok_or_else(|| ValidationError::new("kind", "is missing"))?;
+        let kind =
+            Kind::parse(&kind_text).map_err(|problem| ValidationError::new("kind", problem))?;
+        let spec = if kind.is_namespaced() {
+            None
+        } else {
+            Some(catalog::lookup(kind.as_str()).ok_or_else(|| {
+                ValidationError::new(
+                    "kind",
+                    format!(
+                        "{kind_text} is not a built-in kind (see docs/catalog.md); an integrator's kind \
+                         needs a namespace, such as ACME.{kind_text}"
+                    ),
+                )
+            })?)
+        };
+        let from_catalog =
+            |field: &str, given: Option<String>, pick: fn(&catalog::KindSpec) -> &'static str| {
+                match (given.filter(|g| !g.is_empty()), spec) {
+                    (Some(value), _) => Ok(value),
+                    (None, Some(spec)) => Ok(pick(spec).to_owned()),
+                    (None, None) => Err(ValidationError::new(
+                        field,
+                        format!("is required for the namespaced kind {kind_text}"),
+                    )),
+                }
+            };
+        let process = from_catalog("process", self.process, |s| s.process)?;
+        check_text("process", &process, limits::PROCESS_CHARS, Controls::None)?;
+        let action = from_catalog("action", self.action, |s| s.action)?;
+        check_text("action", &action, limits::ACTION_CHARS, Controls::None)?;
+        let severity = match (self.severity, spec) {
+            (Some(severity), _) => severity,
+            (None, Some(spec)) => spec.severity_for(self.outcome),
+            (None, None) => {
+                return Err(ValidationError::new(
+                    "severity",
+                    format!("is required for the namespaced kind {kind_text}"),
+                ));
+            }
+        };
+
+        let message = self.message.filter(|m| !m.is_empty()).ok_or_else(|| {
+            ValidationError::new(
+                "message",
+                "is missing: line 1 is the summary, further lines carry detail",
+            )
+        })?;
+        if message.len() > limits::MESSAGE_BYTES {
+            return Err(ValidationError::new(
+                "message",
+                format!(
+                    "is {} bytes; the limit is {}",
+                    message.len(),
+                    limits::MESSAGE_BYTES
+                ),
+            ));
+        }
+        check_text("message", &message, usize::MAX, Controls::NewlineAndTab)?;
+
+        let name = self.name.unwrap_or_default();
+        check_text("name", &name, limits::NAME_CHARS, Controls::None)?;
+        let attributes = self.attributes.unwrap_or_default();
+        check_attributes(&attributes)?;
+        let time = match self.time {
+            Some(text) => crate::time::parse_rfc3339(&text)
+                .map_err(|problem| ValidationError::new("time", problem))?,
+            None => now,
+        };
+
+        Ok(EventBody {
+            time: crate::time::truncate_to_micros(time),
+            user,
+            client: optional("client", self.client, limits::CLIENT_CHARS)?,
+            process,
+            kind: kind_text,
+            action,
+            name,
+            severity,
+            outcome: self.outcome,
+            message,
+            attributes,
+            request_id: optional("request_id", self.request_id, limits::CORRELATION_CHARS)?,
+            session_id: optional("session_id", self.session_id, limits::CORRELATION_CHARS)?,
+            job_id: optional("job_id", self.job_id, limits::CORRELATION_CHARS)?,
+            parent_id: optional("parent_id", self.parent_id, limits::CORRELATION_CHARS)?,
+            change: self.change.map(Change::masked),
+        })
+    }
+}
+
+/// Decodes bytes as UTF-8, naming the offset of the first bad byte.
+pub fn decode_utf8<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a str, ValidationError> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        ValidationError::new(
+            what,
+            format!(
+                "is not valid UTF-8 (first bad byte at offset {})",
+                error.valid_up_to()
+            ),
+        )
+    })
+}

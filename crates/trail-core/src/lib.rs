@@ -1,0 +1,19 @@
+//! Trail's domain core: events, the catalog, change rendering, filter matching, cursors and the
+//! hash chain. No I/O happens here; storage, HTTP and the CLI build on these types.
+#![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod chain;
+pub mod change;
+pub mod event;
+pub mod pattern;
+pub mod query;
+pub mod request;
+pub mod severity;
+pub mod time;
+
+pub use change::{Change, ChangeOp, VariableChange};
+pub use event::{Attributes, Event, EventBody, EventId, EventInput, ValidationError};
+pub use pattern::Pattern;
+pub use query::{Cursor, Filter, SearchPage, SearchQuery, UserFilter};
+pub use severity::{Outcome, Severity};

@@ -1,0 +1,256 @@
+//! The V3 filter semantics, exactly: a case-insensitive (Unicode-aware) substring match where `%`
+//! matches any run of characters, `_` exactly one, and a backslash makes `%`, `_` or `\` literal.
+//!
+//! Every backend uses this matcher for the final decision; indexes only propose candidates
+//! (see [`Pattern::trigrams`]), so all backends agree on what matches.
+
+use std::borrow::Cow;
+
+/// Folds one character for case-insensitive comparison, keeping one character per character so
+/// that `_` still means exactly one. Maps through upper then lower case so that, for example,
+/// `ς`/`σ`/`Σ` and `ẞ`/`ß` meet; `ı` (dotless i) is kept apart from `i`, as Unicode case folding
+/// does.
+pub fn fold_char(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_lowercase();
+    }
+    if c == 'ı' {
+        return c;
+    }
+    let mut upper = c.to_uppercase();
+    let upper = match (upper.next(), upper.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    };
+    let mut lower = upper.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// Folds a whole text; borrows when nothing changes (the common all-lower-case ASCII case).
+pub fn fold(text: &str) -> Cow<'_, str> {
+    if text
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.chars().map(fold_char).collect())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// Folded literal text.
+    Literal(String),
+    /// `_`: exactly one character.
+    One,
+}
+
+/// A compiled filter. Matching is substring matching: the pattern behaves as `%pattern%`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    source: String,
+    /// The pieces between `%` wildcards; each must be found, in order.
+    segments: Vec<Vec<Piece>>,
+}
+
+impl Pattern {
+    pub fn new(source: &str) -> Pattern {
+        let mut segments = vec![Vec::new()];
+        let mut chars = source.chars().peekable();
+        while let Some(c) = chars.next() {
+            let segment = segments.last_mut().expect("always one segment");
+            match c {
+                '%' => segments.push(Vec::new()),
+                '_' => segment.push(Piece::One),
+                '\\' => {
+                    // `\%`, `\_` and `\\` are literals; any other backslash is itself, so a
+                    // path such as `C:\temp` still finds itself.
+                    let literal = match chars.peek() {
+                        Some(&next @ ('%' | '_' | '\\')) => {
+                            chars.next();
+                            next
+                        }
+                        _ => '\\',
+                    };
+                    push_literal(segment, literal);
+                }
+                other => push_literal(segment, other),
+            }
+        }
+        segments.retain(|segment| !segment.is_empty());
+        Pattern {
+            source: source.to_owned(),
+            segments,
+        }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the pattern matches anything (empty, or only `%`).
+    pub fn matches_all(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        if self.matches_all() {
+            return true;
+        }
+        let text = fold(text);
+        let mut from = 0;
+        for segment in &self.segments {
+            match find_segment(&text, from, segment) {
+                Some(end) => from = end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The distinct trigrams (of folded text) every match must contain: those of each literal
+    /// run of three or more characters. Empty when the pattern has no such run, in which case an
+    /// index cannot help and the caller scans.
+    pub fn trigrams(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for piece in self.segments.iter().flatten() {
+            if let Piece::Literal(text) = piece {
+                let chars: Vec<char> = text.chars().collect();
+                for window in chars.windows(3) {
+                    let trigram: String = window.iter().collect();
+                    if !out.contains(&trigram) {
+                        out.push(trigram);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn push_literal(segment: &mut Vec<Piece>, c: char) {
+    let c = fold_char(c);
+    match segment.last_mut() {
+        Some(Piece::Literal(text)) => text.push(c),
+        _ => segment.push(Piece::Literal(c.to_string())),
+    }
+}
+
+/// Finds the leftmost occurrence of `segment` in `text` at or after byte `from`; returns the
+/// byte just past it. Leftmost is enough: with `%` between segments, any later segment that
+/// fits after a later occurrence also fits after the leftmost one.
+fn find_segment(text: &str, from: usize, segment: &[Piece]) -> Option<usize> {
+    if let [Piece::Literal(literal)] = segment {
+        return text[from..]
+            .find(literal.as_str())
+            .map(|at| from + at + literal.len());
+    }
+    let mut start = from;
+    loop {
+        // Jump to the next place the first literal could begin, when the segment starts with one.
+        if let Some(Piece::Literal(first)) = segment.first() {
+            start += text[start..].find(first.as_str())?;
+        }
+        if let Some(end) = match_at(text, start, segment) {
+            return Some(end);
+        }
+        let next = text[start..].chars().next()?;
+        start += next.len_utf8();
+    }
+}
+
+fn match_at(text: &str, mut at: usize, segment: &[Piece]) -> Option<usize> {
+    for piece in segment {
+        match piece {
+            Piece::Literal(literal) => {
+                if !text[at..].starts_with(literal.as_str()) {
+                    return None;
+                }
+                at += literal.len();
+            }
+            Piece::One => at += text[at..].chars().next()?.len_utf8(),
+        }
+    }
+    Some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pattern: &str, text: &str) -> bool {
+        Pattern::new(pattern).is_match(text)
+    }
+
+    #[test]
+    fn plain_text_is_a_case_insensitive_substring() {
+        assert!(m("edge", "archive EDGE1"));
+        assert!(m("Édge", "archive édge1"));
+        assert!(m("STRASSE", "strasse"));
+        assert!(m("σ", "ΟΔΟΣ"));
+        assert!(m("ς", "Σ"));
+        assert!(!m("edge2", "edge1"));
+        assert!(m("", "anything"));
+    }
+
+    #[test]
+    fn dotless_i_stays_apart() {
+        assert!(!m("ı", "i"));
+        assert!(m("I", "i"));
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(m("ed%1", "archive edge1"));
+        assert!(m("e_ge", "EDGE"));
+        assert!(!m("e_ge", "ege"));
+        assert!(m("a_c", "aéc"), "one character, not one byte");
+        assert!(m("%", ""));
+        assert!(m("a%b%c", "xxaYYbZZc"));
+        assert!(!m("a%b%c", "xxaYYcZZb"));
+        assert!(m("_", "x"));
+        assert!(!m("_", ""));
+        assert!(m("ab_", "xab ab1"));
+    }
+
+    #[test]
+    fn backslash_escapes() {
+        assert!(m(r"100\%", "load 100% now"));
+        assert!(!m(r"100\%", "load 1000 now"));
+        assert!(m(r"a\_b", "a_b"));
+        assert!(!m(r"a\_b", "axb"));
+        assert!(m(r"a\\b", r"a\b"));
+        assert!(m(r"C:\temp", r"copy C:\temp\x"));
+        assert!(m("end\\", "the end\\"));
+    }
+
+    #[test]
+    fn whole_multi_line_text_is_searched() {
+        assert!(m(
+            "ntp server",
+            "Updated node (nodes)\n\nconfig:\n  ntp server 1"
+        ));
+        assert!(m("nodes)%ntp", "Updated node (nodes)\n\nntp"));
+    }
+
+    #[test]
+    fn sql_and_regex_look_alikes_are_literal() {
+        assert!(m("' OR 1=1 --", "x' or 1=1 -- y"));
+        assert!(!m("' OR 1=1 --", "anything"));
+        assert!(m(".*", "a.*b"));
+        assert!(!m(".*", "ab"));
+        assert!(m("[a-z]+", "[A-Z]+"));
+    }
+
+    #[test]
+    fn trigrams_come_from_literal_runs_of_three() {
+        assert_eq!(Pattern::new("Edge1").trigrams(), vec!["edg", "dge", "ge1"]);
+        assert!(Pattern::new("ab%cd_e").trigrams().is_empty());
+        assert_eq!(Pattern::new("ab_cde").trigrams(), vec!["cde"]);
+        assert_eq!(Pattern::new("aaaa").trigrams(), vec!["aaa"]);
+    }
+}

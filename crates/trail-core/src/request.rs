@@ -1,0 +1,323 @@
+//! Parsing of what clients send (API bodies, NDJSON lines) into validated events. One place
+//! decides what is malformed, so the API, `import` and `emit` refuse the same things the same
+//! way.
+
+use crate::change::Change;
+use crate::event::{EventBody, EventInput, ValidationError, decode_utf8, limits};
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+
+/// Why a body was refused. Nothing of a refused body is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body {0}")]
+    InvalidUtf8(String),
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the body is empty: send one event object or an array of them")]
+    Empty,
+    #[error("{0}")]
+    Invalid(String),
+    /// An event of a batch; `index` counts from 0.
+    #[error("event {index}: {error}")]
+    InvalidEvent {
+        index: usize,
+        error: ValidationError,
+    },
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, BodyError> {
+    decode_utf8("", bytes).map_err(|e| BodyError::InvalidUtf8(e.problem))?;
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => BodyError::Invalid(e.to_string()),
+        _ => BodyError::MalformedJson(e.to_string()),
+    })
+}
+
+fn event_input(index: usize, value: Value) -> Result<EventInput, BodyError> {
+    serde_json::from_value(value).map_err(|e| BodyError::InvalidEvent {
+        index,
+        error: ValidationError::new("event", e.to_string()),
+    })
+}
+
+/// One event object or an array of them, all validated; the batch is refused whole if any
+/// event is bad.
+pub fn events_from_json(bytes: &[u8], now: Timestamp) -> Result<Vec<EventBody>, BodyError> {
+    let values = match parse_json(bytes)? {
+        Value::Array(values) if values.is_empty() => return Err(BodyError::Empty),
+        Value::Array(values) => values,
+        value @ Value::Object(_) => vec![value],
+        _ => {
+            return Err(BodyError::Invalid(
+                "send one event object or an array of them".into(),
+            ));
+        }
+    };
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| {
+            event_input(index, value)?
+                .validate(now)
+                .map_err(|error| BodyError::InvalidEvent { index, error })
+        })
+        .collect()
+}
+
+/// One NDJSON line (import, `emit`).
+pub fn event_from_json_line(line: &str, now: Timestamp) -> Result<EventBody, BodyError> {
+    match parse_json(line.as_bytes())? {
+        value @ Value::Object(_) => event_input(0, value)?
+            .validate(now)
+            .map_err(|error| BodyError::InvalidEvent { index: 0, error }),
+        _ => Err(BodyError::Invalid(
+            "each line must be one event object".into(),
+        )),
+    }
+}
+
+const CHANGE_FIELDS: [&str; 5] = ["op", "object", "table", "keys", "changes"];
+
+/// A structured change (`POST /api/v1/changes`): the change fields plus any event field. The
+/// message is rendered from the change (C1), so a `message` is refused.
+pub fn change_from_json(bytes: &[u8], now: Timestamp) -> Result<EventBody, BodyError> {
+    let Value::Object(mut fields) = parse_json(bytes)? else {
+        return Err(BodyError::Invalid("send one change object".into()));
+    };
+    let invalid = |field: &str, problem: String| BodyError::InvalidEvent {
+        index: 0,
+        error: ValidationError::new(field, problem),
+    };
+    if fields.contains_key("message") {
+        return Err(invalid(
+            "message",
+            "is rendered from the change; leave it out".into(),
+        ));
+    }
+    let mut change_fields = Map::new();
+    for key in CHANGE_FIELDS {
+        if let Some(value) = fields.remove(key) {
+            change_fields.insert(key.to_owned(), value);
+        }
+    }
+    let change: Change = serde_json::from_value(Value::Object(change_fields))
+        .map_err(|e| invalid("change", e.to_string()))?;
+    check_change(&change).map_err(|error| BodyError::InvalidEvent { index: 0, error })?;
+    let mut input = event_input(0, Value::Object(fields))?;
+    let change = change.masked();
+    input
+        .kind
+        .get_or_insert_with(|| change.op.default_kind().to_owned());
+    if input.name.as_deref().is_none_or(str::is_empty) {
+        input.name = Some(change.key_names());
+    }
+    input.message = Some(change.render());
+    input.change = Some(change);
+    input
+        .validate(now)
+        .map_err(|error| BodyError::InvalidEvent { index: 0, error })
+}
+
+fn check_change(change: &Change) -> Result<(), ValidationError> {
+    let plain = |field: &str, text: &str| {
+        if text.is_empty()
+            || text.chars().any(char::is_control)
+            || text.chars().count() > limits::NAME_CHARS
+        {
+            Err(ValidationError::new(
+                field,
+                "must be 1-1024 characters without control characters",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    plain("object", &change.object)?;
+    plain("table", &change.table)?;
+    for (key, value) in &change.keys {
+        plain("keys", key)?;
+        if !(value.is_string() || value.is_number() || value.is_boolean()) {
+            return Err(ValidationError::new(
+                format!("keys.{key}"),
+                "must be a string, a number or a boolean",
+            ));
+        }
+    }
+    for (i, variable) in change.changes.iter().enumerate() {
+        plain(&format!("changes[{i}].variable"), &variable.variable)?;
+        if variable.old.is_none() && variable.new.is_none() {
+            return Err(ValidationError::new(
+                format!("changes[{i}]"),
+                "needs an old or a new value",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-21T12:00:00Z".parse().unwrap()
+    }
+
+    fn refused(body: &str) -> BodyError {
+        events_from_json(body.as_bytes(), now()).unwrap_err()
+    }
+
+    #[test]
+    fn minimal_built_in_event_is_filled_from_the_catalog() {
+        let events = events_from_json(
+            br#"{"user":"alice","kind":"DEVICE_EDITED","message":"Device edge1 edited"}"#,
+            now(),
+        )
+        .unwrap();
+        let e = &events[0];
+        assert_eq!(
+            (e.process.as_str(), e.action.as_str()),
+            ("devices", "update")
+        );
+        assert_eq!(e.severity, crate::Severity::Notice);
+        assert_eq!(e.time, now());
+    }
+
+    #[test]
+    fn failure_outcome_raises_severity() {
+        let e = &events_from_json(
+            br#"{"user":"a","kind":"ARCHIVE_COMPLETED","message":"m","outcome":"failure"}"#,
+            now(),
+        )
+        .unwrap()[0];
+        assert_eq!(e.severity, crate::Severity::Err);
+    }
+
+    #[test]
+    fn namespaced_kinds_need_process_action_severity() {
+        let err = refused(r#"{"user":"a","kind":"ACME.SYNC_DONE","message":"m"}"#).to_string();
+        assert!(
+            err.contains("`process`") && err.contains("ACME.SYNC_DONE"),
+            "{err}"
+        );
+        let ok = r#"{"user":"a","kind":"ACME.SYNC_DONE","message":"m","process":"sync","action":"sync","severity":5}"#;
+        assert_eq!(
+            events_from_json(ok.as_bytes(), now()).unwrap()[0].severity,
+            crate::Severity::Notice
+        );
+    }
+
+    #[test]
+    fn each_kind_of_bad_input_is_named() {
+        let cases = [
+            (
+                r#"{"kind":"DEVICE_EDITED","message":"m"}"#,
+                "field `user`: is missing",
+            ),
+            (
+                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","severity":"loud"}"#,
+                "unknown severity",
+            ),
+            (
+                r#"{"user":"a","kind":"NOPE","message":"m"}"#,
+                "not a built-in kind",
+            ),
+            (
+                r#"{"user":"a","kind":"bad kind","message":"m"}"#,
+                "not allowed",
+            ),
+            (
+                r#"{"user":"a\u0000","kind":"DEVICE_EDITED","message":"m"}"#,
+                "U+0000",
+            ),
+            (
+                r#"{"user":"a","kind":"DEVICE_EDITED","message":"a\u0007b"}"#,
+                "only newline and tab",
+            ),
+            (
+                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","name":"a\nb"}"#,
+                "field `name`: control character",
+            ),
+            (
+                r#"{"user":5,"kind":"DEVICE_EDITED","message":"m"}"#,
+                "invalid type",
+            ),
+            (
+                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","colour":"red"}"#,
+                "unknown field `colour`",
+            ),
+            (
+                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","attributes":{"a b":"x"}}"#,
+                "attributes.a b",
+            ),
+            (
+                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","attributes":{"k":[1]}}"#,
+                "must be a string",
+            ),
+            (
+                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","time":"yesterday"}"#,
+                "RFC 3339",
+            ),
+            (r#"{"user":"a","kind":"DEVICE_EDITED""#, "not valid JSON"),
+            ("[]", "body is empty"),
+        ];
+        for (body, expected) in cases {
+            let err = refused(body).to_string();
+            assert!(err.contains(expected), "{body}: {err}");
+        }
+        let err = events_from_json(b"{\"user\":\"\xff\"}", now())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not valid UTF-8") && err.contains("offset 9"),
+            "{err}"
+        );
+        let huge = format!(
+            r#"{{"user":"{}","kind":"DEVICE_EDITED","message":"m"}}"#,
+            "u".repeat(129)
+        );
+        assert!(refused(&huge).to_string().contains("limit is 128"));
+    }
+
+    #[test]
+    fn a_batch_with_one_bad_event_is_refused_whole() {
+        let body = r#"[{"user":"a","kind":"DEVICE_EDITED","message":"m"},{"user":"a","kind":"DEVICE_EDITED"}]"#;
+        assert!(matches!(
+            refused(body),
+            BodyError::InvalidEvent { index: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn a_ten_thousand_line_message_is_accepted_whole() {
+        let message = (0..10_000)
+            .map(|i| format!("set interfaces ge-0/0/{i} unit 0"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let body =
+            serde_json::json!({"user":"a","kind":"CONFIG_COMMITTED","message":message}).to_string();
+        assert_eq!(
+            events_from_json(body.as_bytes(), now()).unwrap()[0].message,
+            message
+        );
+    }
+
+    #[test]
+    fn changes_render_name_and_mask() {
+        let body = br#"{"user":"alice","op":"update","object":"node","table":"nodes","keys":{"hostname":"edge1"},
+            "changes":[{"variable":"snmp_community","old":"public","new":"s3cret","secret":true}],"client":"192.0.2.7"}"#;
+        let e = change_from_json(body, now()).unwrap();
+        assert_eq!(e.kind, "OBJECT_UPDATED");
+        assert_eq!(e.name, "edge1");
+        assert!(!e.message.contains("s3cret") && !e.message.contains("public"));
+        assert!(!serde_json::to_string(&e).unwrap().contains("s3cret"));
+        assert!(
+            change_from_json(
+                br#"{"user":"a","op":"update","object":"n","table":"t","message":"x"}"#,
+                now()
+            )
+            .is_err()
+        );
+    }
+}

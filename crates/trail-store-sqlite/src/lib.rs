@@ -1,0 +1,180 @@
+//! The embedded SQLite backend (S1): one file in WAL mode, one writer thread with group commit
+//! (see [`writer`]), and a small pool of read connections for searches.
+#![forbid(unsafe_code)]
+
+mod rows;
+mod schema;
+mod search;
+mod writer;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
+use trail_store::{Store, StoreError, StoreStats};
+use writer::{Command, Progress, Writer};
+
+/// Requests waiting for the writer beyond this make senders wait: the back-pressure bound.
+const WRITE_QUEUE: usize = 4096;
+/// Idle read connections kept open.
+const IDLE_READERS: usize = 8;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    commands: mpsc::Sender<Command>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    progress: Arc<Progress>,
+}
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the trail database at `path` and starts its writer thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = open_connection(&path)
+            .map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        schema::migrate(&mut conn).map_err(backend)?;
+        let progress = Arc::new(Progress::default());
+        let writer = Writer::new(conn, progress.clone())?;
+        let (commands, receiver) = mpsc::channel(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("trail-sqlite-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(backend)?;
+        Ok(SqliteStore {
+            path,
+            commands,
+            readers: Arc::default(),
+            progress,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` on a pooled read connection on the blocking thread pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().map_err(backend)?.pop();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => {
+                    let conn = open_connection(&path).map_err(backend)?;
+                    conn.pragma_update(None, "query_only", true)
+                        .map_err(backend)?;
+                    conn
+                }
+            };
+            let result = work(&mut conn).map_err(backend);
+            let mut idle = readers.lock().map_err(backend)?;
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn send(&self, command: Command) -> Result<(), StoreError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn append(&self, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Append { events, reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {} FROM events WHERE id = ?1",
+                schema::EVENT_COLUMNS
+            ))?
+            .query_row([id], rows::event_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn search(&self, query: SearchQuery) -> Result<SearchPage<Event>, StoreError> {
+        self.read(move |conn| search::search(conn, &query)).await
+    }
+
+    async fn read_after(&self, after: EventId, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+                schema::EVENT_COLUMNS
+            ))?;
+            let rows = statement
+                .query_map(rusqlite::params![after, limit as i64], rows::event_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn known_users(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT user FROM known_users ORDER BY user")?;
+            let users = statement.query_map([], |row| row.get(0))?;
+            users.collect()
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let head = self.progress.head.load(Ordering::SeqCst);
+        let indexed = self.progress.indexed_through.load(Ordering::SeqCst);
+        Ok(StoreStats {
+            head,
+            unindexed: (head - indexed).max(0) as u64,
+        })
+    }
+
+    async fn catch_up_indexes(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::CatchUpIndexes { reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}

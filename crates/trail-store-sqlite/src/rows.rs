@@ -1,0 +1,63 @@
+//! Conversions between stored rows and domain events.
+
+use rusqlite::Row;
+use trail_core::{Event, EventBody, Outcome, Severity, chain, time};
+
+pub fn outcome_code(outcome: Option<Outcome>) -> Option<i64> {
+    outcome.map(|o| match o {
+        Outcome::Success => 1,
+        Outcome::Failure => 2,
+    })
+}
+
+fn corrupt(column: usize, what: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        what.to_string().into(),
+    )
+}
+
+/// Reads a row selected with [`crate::schema::EVENT_COLUMNS`].
+pub fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let severity: u8 = row.get(8)?;
+    let outcome: Option<i64> = row.get(9)?;
+    let attributes: String = row.get(11)?;
+    let change: Option<String> = row.get(16)?;
+    let hash: Vec<u8> = row.get(17)?;
+    let body = EventBody {
+        time: time::from_micros(row.get(1)?),
+        user: row.get(2)?,
+        client: row.get(3)?,
+        process: row.get(4)?,
+        kind: row.get(5)?,
+        action: row.get(6)?,
+        name: row.get(7)?,
+        severity: Severity::from_code(severity)
+            .ok_or_else(|| corrupt(8, format!("severity {severity}")))?,
+        outcome: match outcome {
+            None => None,
+            Some(1) => Some(Outcome::Success),
+            Some(2) => Some(Outcome::Failure),
+            Some(other) => return Err(corrupt(9, format!("outcome {other}"))),
+        },
+        message: row.get(10)?,
+        attributes: serde_json::from_str(&attributes).map_err(|e| corrupt(11, e))?,
+        request_id: row.get(12)?,
+        session_id: row.get(13)?,
+        job_id: row.get(14)?,
+        parent_id: row.get(15)?,
+        change: change
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(|e| corrupt(16, e))?,
+    };
+    let hash: chain::Hash = hash
+        .try_into()
+        .map_err(|_| corrupt(17, "hash is not 32 bytes"))?;
+    Ok(Event {
+        id: row.get(0)?,
+        body,
+        hash: chain::to_hex(&hash),
+    })
+}

@@ -1,0 +1,59 @@
+//! The SQLite schema and its migrations, keyed by `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry migrates from version `i` to `i + 1`; append, never edit.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,   -- assigned by the writer, monotonic, never reused
+    time        INTEGER NOT NULL,      -- microseconds since the Unix epoch, UTC
+    user        TEXT NOT NULL,
+    client      TEXT,
+    process     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    severity    INTEGER NOT NULL,
+    outcome     INTEGER,               -- NULL, 1 success, 2 failure
+    message     TEXT NOT NULL,
+    attributes  TEXT NOT NULL,         -- JSON object, order kept
+    request_id  TEXT,
+    session_id  TEXT,
+    job_id      TEXT,
+    parent_id   TEXT,
+    change      TEXT,                  -- JSON structured change, secrets masked
+    hash        BLOB NOT NULL          -- SHA-256 chain link (S4)
+);
+CREATE INDEX events_by_user ON events(user, id);
+CREATE INDEX events_by_time ON events(time);
+CREATE TABLE known_users (user TEXT PRIMARY KEY) WITHOUT ROWID;
+-- Trigram index over the case-folded message, fed in bulk by the writer when it is idle.
+-- Contentless and detail=none: it only proposes candidate ids; Rust decides (see search.rs).
+CREATE VIRTUAL TABLE message_trigrams USING fts5(
+    text, content='', detail='none', tokenize='trigram case_sensitive 1'
+);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta(key, value) VALUES ('indexed_through', 0);
+"#];
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the database is at schema version {version}, newer than this trail ({}); upgrade trail",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The columns of an event, in the order [`crate::rows::event_from_row`] reads them.
+pub const EVENT_COLUMNS: &str = "id, time, user, client, process, kind, action, name, severity, outcome, \
+     message, attributes, request_id, session_id, job_id, parent_id, change, hash";

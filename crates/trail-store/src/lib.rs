@@ -1,0 +1,58 @@
+//! The storage trait every backend implements, and the conformance suite they all pass.
+//!
+//! The trait speaks only domain types (no SQL, no connection handles), so the SQLite and
+//! PostgreSQL backends are interchangeable behind it; only the binary picks one.
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
+
+/// A storage failure. Input problems never get this far: events are validated at the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database failed: {0}")]
+    Backend(String),
+    #[error("the store is shutting down; retry against a running server")]
+    Closed,
+    #[error("the stored data is damaged: {0}; run `trail verify` to find the first bad event")]
+    Corrupt(String),
+}
+
+/// Figures about a store, for `/metrics`, `/readyz` and the benchmark.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// The newest committed event id (0 when empty).
+    pub head: EventId,
+    /// Events not yet in the search index; they are scanned directly until the indexer
+    /// catches up.
+    pub unindexed: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores the events as one atomic batch and returns their ids, in order, only once the
+    /// batch is durable (S2). Each event is chained to the one before it (S4).
+    async fn append(&self, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError>;
+
+    /// One event by id.
+    async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError>;
+
+    /// One page of a search, newest first, with the exact V3 semantics of
+    /// [`trail_core::Filter::matches`].
+    async fn search(&self, query: SearchQuery) -> Result<SearchPage<Event>, StoreError>;
+
+    /// Up to `limit` events with ids above `after`, in id order: for verify, export, tail and
+    /// forwarding.
+    async fn read_after(&self, after: EventId, limit: usize) -> Result<Vec<Event>, StoreError>;
+
+    /// Every user that has an event, sorted.
+    async fn known_users(&self) -> Result<Vec<String>, StoreError>;
+
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Waits until background indexes cover every committed event (tests, benchmarks).
+    async fn catch_up_indexes(&self) -> Result<(), StoreError>;
+}
