@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 pub const MASK: &str = "********";
 const INDENT: &str = "    ";
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeOp {
@@ -58,6 +59,7 @@ impl ChangeOp {
 }
 
 /// One changed variable. `old` is absent for a created object, `new` for a deleted one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariableChange {
     pub variable: String,
@@ -70,12 +72,14 @@ pub struct VariableChange {
 }
 
 /// A structured change: object, table, ordered keys and changed variables.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub op: ChangeOp,
     pub object: String,
     pub table: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub keys: Map<String, Value>,
     #[serde(default)]
     pub changes: Vec<VariableChange>,

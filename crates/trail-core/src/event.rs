@@ -68,9 +68,11 @@ impl Kind {
 }
 
 /// A validated event, ready to be stored: everything but the id and the hash.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventBody {
     #[serde(with = "crate::time::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub time: Timestamp,
     pub user: String,
     pub client: Option<String>,
@@ -78,9 +80,11 @@ pub struct EventBody {
     pub kind: String,
     pub action: String,
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub severity: Severity,
     pub outcome: Option<Outcome>,
     pub message: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub attributes: Attributes,
     pub request_id: Option<String>,
     pub session_id: Option<String>,
@@ -99,6 +103,7 @@ impl EventBody {
 }
 
 /// A stored event, as the API, exports and `--json` output show it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub id: EventId,
@@ -109,12 +114,15 @@ pub struct Event {
 }
 
 /// An event as sent: every field optional, validated by [`EventInput::validate`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
     /// Assigned by Trail; accepted (so an export can be imported) and ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub id: Option<Value>,
     /// Assigned by Trail; accepted and ignored like `id`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub hash: Option<Value>,
     pub time: Option<String>,
     pub user: Option<String>,
@@ -123,9 +131,12 @@ pub struct EventInput {
     pub kind: Option<String>,
     pub action: Option<String>,
     pub name: Option<String>,
+    /// One of emerg alert crit err warning notice info debug, or 0-7.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub severity: Option<Severity>,
     pub outcome: Option<Outcome>,
     pub message: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub attributes: Option<Attributes>,
     pub request_id: Option<String>,
     pub session_id: Option<String>,

@@ -103,6 +103,7 @@ impl<'de> Deserialize<'de> for Severity {
 }
 
 /// What an event says happened: success, failure, or nothing to say (`null` in JSON).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {

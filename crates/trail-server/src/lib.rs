@@ -1,14 +1,143 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Trail's HTTP API: ingest, search, details, health and metrics, with the OpenAPI document
+//! generated from the handlers. Only this crate knows HTTP.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::{Arc, OnceLock};
+use tower_http::trace::TraceLayer;
+use trail_store::Store;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{TokenEntry, Tokens};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub tokens: Arc<Tokens>,
+    pub metrics: PrometheusHandle,
+    /// The clock that stamps events without a time of their own.
+    pub clock: fn() -> jiff::Timestamp,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Server settings the binary decides.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            body_limit: 16 * 1024 * 1024,
+        }
     }
+}
+
+/// The process-wide Prometheus recorder, installed once however many servers a process runs.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests embedding several servers);
+            // metrics then go there and this handle renders what it has.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, tokens: Tokens) -> AppState {
+        AppState {
+            store,
+            tokens: Arc::new(tokens),
+            metrics: metrics_handle(),
+            clock: jiff::Timestamp::now,
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Trail", description = "Audit trail and system-event log for network operations."),
+    modifiers(&BearerAuth),
+    tags((name = "events", description = "Ingest and search"), (name = "operations", description = "Health and metrics"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's routes and its OpenAPI document, built from the same handler list.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(
+            routes::events::post_events,
+            routes::events::list_events
+        ))
+        .routes(routes!(routes::events::get_event))
+        .routes(routes!(routes::events::post_changes))
+        .routes(routes!(routes::events::list_users))
+        .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::health::readyz))
+        .routes(routes!(routes::health::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// The whole application.
+pub fn app(state: AppState, config: &ServerConfig) -> Router {
+    let (router, openapi) = api();
+    let document = Arc::new(openapi);
+    router
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || async move { axum::Json((*document).clone()) }),
+        )
+        .fallback(|| async {
+            error::ApiError::new(
+                error::Code::NotFound,
+                "no such route; see /api/openapi.json",
+            )
+        })
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

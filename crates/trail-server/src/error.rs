@@ -1,0 +1,210 @@
+//! One JSON error format, `{"error": {"code", "message"}}`, built from one table of stable codes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use trail_core::request::BodyError;
+use trail_store::StoreError;
+
+/// Every error code the API answers with. Codes are part of the contract: add, never rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Unauthorized,
+    MalformedJson,
+    InvalidUtf8,
+    InvalidEvent,
+    InvalidBody,
+    PayloadTooLarge,
+    InvalidQuery,
+    InvalidCursor,
+    NotFound,
+    Unavailable,
+    Internal,
+}
+
+/// The table: code, HTTP status, and what the code means (shown in the README).
+pub const CODES: &[(Code, &str, u16, &str)] = &[
+    (
+        Code::Unauthorized,
+        "unauthorized",
+        401,
+        "No bearer token, or one the server does not know.",
+    ),
+    (
+        Code::MalformedJson,
+        "malformed_json",
+        400,
+        "The body is not JSON.",
+    ),
+    (
+        Code::InvalidUtf8,
+        "invalid_utf8",
+        400,
+        "The body is not valid UTF-8.",
+    ),
+    (
+        Code::InvalidEvent,
+        "invalid_event",
+        422,
+        "An event or change is malformed; the message names the field.",
+    ),
+    (
+        Code::InvalidBody,
+        "invalid_body",
+        422,
+        "The JSON has the wrong shape (an array of strings, say).",
+    ),
+    (
+        Code::PayloadTooLarge,
+        "payload_too_large",
+        413,
+        "The body exceeds the configured limit.",
+    ),
+    (
+        Code::InvalidQuery,
+        "invalid_query",
+        400,
+        "A query parameter is malformed (month, day, tz, limit...).",
+    ),
+    (
+        Code::InvalidCursor,
+        "invalid_cursor",
+        400,
+        "The cursor was not issued by this server.",
+    ),
+    (Code::NotFound, "not_found", 404, "No such event or route."),
+    (
+        Code::Unavailable,
+        "unavailable",
+        503,
+        "Storage is shutting down or unreachable; retry.",
+    ),
+    (
+        Code::Internal,
+        "internal",
+        500,
+        "An unexpected failure; the server log has the details.",
+    ),
+];
+
+impl Code {
+    fn entry(self) -> &'static (Code, &'static str, u16, &'static str) {
+        CODES
+            .iter()
+            .find(|entry| entry.0 == self)
+            .expect("every code is in the table")
+    }
+
+    pub fn name(self) -> &'static str {
+        self.entry().1
+    }
+
+    pub fn status(self) -> StatusCode {
+        StatusCode::from_u16(self.entry().2).expect("valid status in the table")
+    }
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code from the table in the README.
+    code: String,
+    /// What was wrong and what to do.
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.code.status().is_server_error() {
+            tracing::error!(code = self.code.name(), message = %self.message, "request failed");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.name().to_owned(),
+                message: self.message,
+            },
+        };
+        (self.code.status(), axum::Json(body)).into_response()
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> ApiError {
+        let code = match &error {
+            BodyError::InvalidUtf8(_) => Code::InvalidUtf8,
+            BodyError::MalformedJson(_) => Code::MalformedJson,
+            BodyError::Empty | BodyError::Invalid(_) => Code::InvalidBody,
+            BodyError::InvalidEvent { .. } => Code::InvalidEvent,
+        };
+        ApiError::new(code, format!("{error}; nothing was stored"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        let code = match error {
+            StoreError::Closed => Code::Unavailable,
+            StoreError::Backend(_) | StoreError::Corrupt(_) => Code::Internal,
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                Code::PayloadTooLarge,
+                "the body is larger than the server's limit (`body_limit` in the configuration); split the batch",
+            )
+        } else {
+            ApiError::new(
+                Code::InvalidBody,
+                format!("the body could not be read: {rejection}"),
+            )
+        }
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
+        ApiError::new(Code::InvalidQuery, rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_each_in_the_table_once() {
+        for (i, entry) in CODES.iter().enumerate() {
+            assert!(
+                CODES[i + 1..]
+                    .iter()
+                    .all(|other| other.0 != entry.0 && other.1 != entry.1)
+            );
+            assert!(StatusCode::from_u16(entry.2).unwrap().as_u16() >= 400);
+        }
+    }
+}
