@@ -46,15 +46,7 @@ const fn spec(
     summary: &'static str,
     security: bool,
 ) -> KindSpec {
-    KindSpec {
-        kind,
-        process,
-        action,
-        severity,
-        failure_severity,
-        summary,
-        security,
-    }
+    KindSpec { kind, process, action, severity, failure_severity, summary, security }
 }
 
 use Severity::{Err, Info, Notice, Warning};
@@ -62,42 +54,10 @@ use Severity::{Err, Info, Notice, Warning};
 /// The built-in kinds, grouped as the seeds list them.
 pub const BUILT_IN: &[KindSpec] = &[
     // Authentication (JUNOScope: login success/failure, automatic lockout).
-    spec(
-        "AUTH_LOGIN_SUCCESS",
-        "trail-auth",
-        "login",
-        Notice,
-        Warning,
-        "User {user} logged in from {client}",
-        true,
-    ),
-    spec(
-        "AUTH_LOGIN_FAILURE",
-        "trail-auth",
-        "login",
-        Warning,
-        Warning,
-        "Login failed for {name} from {client}",
-        true,
-    ),
-    spec(
-        "AUTH_LOGOUT",
-        "trail-auth",
-        "logout",
-        Info,
-        Warning,
-        "User {user} logged out",
-        true,
-    ),
-    spec(
-        "AUTH_SESSION_EXPIRED",
-        "trail-auth",
-        "logout",
-        Info,
-        Warning,
-        "Session of {user} expired",
-        true,
-    ),
+    spec("AUTH_LOGIN_SUCCESS", "trail-auth", "login", Notice, Warning, "User {user} logged in from {client}", true),
+    spec("AUTH_LOGIN_FAILURE", "trail-auth", "login", Warning, Warning, "Login failed for {name} from {client}", true),
+    spec("AUTH_LOGOUT", "trail-auth", "logout", Info, Warning, "User {user} logged out", true),
+    spec("AUTH_SESSION_EXPIRED", "trail-auth", "logout", Info, Warning, "Session of {user} expired", true),
     spec(
         "AUTH_ACCOUNT_LOCKED",
         "trail-auth",
@@ -117,209 +77,33 @@ pub const BUILT_IN: &[KindSpec] = &[
         true,
     ),
     // Local users (administrator actions).
-    spec(
-        "USER_LOCKED",
-        "trail-users",
-        "lock",
-        Warning,
-        Err,
-        "Account {name} locked by {user}",
-        true,
-    ),
-    spec(
-        "USER_UNLOCKED",
-        "trail-users",
-        "unlock",
-        Notice,
-        Err,
-        "Account {name} unlocked by {user}",
-        true,
-    ),
-    spec(
-        "USER_ADDED",
-        "trail-users",
-        "add",
-        Notice,
-        Err,
-        "User {name} added by {user}",
-        true,
-    ),
-    spec(
-        "USER_DELETED",
-        "trail-users",
-        "delete",
-        Notice,
-        Err,
-        "User {name} deleted by {user}",
-        true,
-    ),
-    spec(
-        "USER_PASSWORD_CHANGED",
-        "trail-users",
-        "passwd",
-        Notice,
-        Err,
-        "Password of {name} changed by {user}",
-        true,
-    ),
+    spec("USER_LOCKED", "trail-users", "lock", Warning, Err, "Account {name} locked by {user}", true),
+    spec("USER_UNLOCKED", "trail-users", "unlock", Notice, Err, "Account {name} unlocked by {user}", true),
+    spec("USER_ADDED", "trail-users", "add", Notice, Err, "User {name} added by {user}", true),
+    spec("USER_DELETED", "trail-users", "delete", Notice, Err, "User {name} deleted by {user}", true),
+    spec("USER_PASSWORD_CHANGED", "trail-users", "passwd", Notice, Err, "Password of {name} changed by {user}", true),
     // Devices and labels.
-    spec(
-        "DEVICE_ADDED",
-        "devices",
-        "add",
-        Notice,
-        Err,
-        "Device {name} added",
-        false,
-    ),
-    spec(
-        "DEVICE_EDITED",
-        "devices",
-        "update",
-        Notice,
-        Err,
-        "Device {name} edited",
-        false,
-    ),
-    spec(
-        "DEVICE_DELETED",
-        "devices",
-        "delete",
-        Notice,
-        Err,
-        "Device {name} deleted",
-        false,
-    ),
-    spec(
-        "LABEL_ASSOCIATION_CHANGED",
-        "labels",
-        "update",
-        Notice,
-        Err,
-        "Label associations of {name} changed",
-        false,
-    ),
+    spec("DEVICE_ADDED", "devices", "add", Notice, Err, "Device {name} added", false),
+    spec("DEVICE_EDITED", "devices", "update", Notice, Err, "Device {name} edited", false),
+    spec("DEVICE_DELETED", "devices", "delete", Notice, Err, "Device {name} deleted", false),
+    spec("LABEL_ASSOCIATION_CHANGED", "labels", "update", Notice, Err, "Label associations of {name} changed", false),
     // Device results.
-    spec(
-        "CONFIG_COMMITTED",
-        "config",
-        "commit",
-        Notice,
-        Err,
-        "Configuration committed to {name}",
-        false,
-    ),
-    spec(
-        "ARCHIVE_COMPLETED",
-        "archive",
-        "archive",
-        Info,
-        Err,
-        "Archive of {name} completed",
-        false,
-    ),
-    spec(
-        "INVENTORY_SCAN_COMPLETED",
-        "inventory",
-        "scan",
-        Info,
-        Err,
-        "Inventory scan of {name} completed",
-        false,
-    ),
-    spec(
-        "RESTORE_COMPLETED",
-        "restore",
-        "restore",
-        Notice,
-        Err,
-        "Configuration restored on {name}",
-        false,
-    ),
+    spec("CONFIG_COMMITTED", "config", "commit", Notice, Err, "Configuration committed to {name}", false),
+    spec("ARCHIVE_COMPLETED", "archive", "archive", Info, Err, "Archive of {name} completed", false),
+    spec("INVENTORY_SCAN_COMPLETED", "inventory", "scan", Info, Err, "Inventory scan of {name} completed", false),
+    spec("RESTORE_COMPLETED", "restore", "restore", Notice, Err, "Configuration restored on {name}", false),
     // Operations and jobs.
-    spec(
-        "JOB_SUBMITTED",
-        "jobs",
-        "submit",
-        Info,
-        Err,
-        "Job {name} submitted by {user}",
-        false,
-    ),
-    spec(
-        "OPERATION_COMPLETED",
-        "jobs",
-        "operation",
-        Info,
-        Err,
-        "Operation {name} finished: {attr:status}",
-        false,
-    ),
-    spec(
-        "LEAF_OPERATION_COMPLETED",
-        "jobs",
-        "operation",
-        Info,
-        Err,
-        "Operation {name} finished: {attr:status}",
-        false,
-    ),
-    spec(
-        "OPERATION_STATUS",
-        "jobs",
-        "status",
-        Info,
-        Err,
-        "Operation {name}: {attr:status}",
-        false,
-    ),
+    spec("JOB_SUBMITTED", "jobs", "submit", Info, Err, "Job {name} submitted by {user}", false),
+    spec("OPERATION_COMPLETED", "jobs", "operation", Info, Err, "Operation {name} finished: {attr:status}", false),
+    spec("LEAF_OPERATION_COMPLETED", "jobs", "operation", Info, Err, "Operation {name} finished: {attr:status}", false),
+    spec("OPERATION_STATUS", "jobs", "status", Info, Err, "Operation {name}: {attr:status}", false),
     // Back-end functions.
-    spec(
-        "TFTP_TRANSFER",
-        "tftpd",
-        "transfer",
-        Info,
-        Err,
-        "TFTP transfer of {name} to {client}",
-        false,
-    ),
-    spec(
-        "TFTP_REFUSED",
-        "tftpd",
-        "refuse",
-        Warning,
-        Warning,
-        "TFTP request for {name} from {client} refused",
-        true,
-    ),
+    spec("TFTP_TRANSFER", "tftpd", "transfer", Info, Err, "TFTP transfer of {name} to {client}", false),
+    spec("TFTP_REFUSED", "tftpd", "refuse", Warning, Warning, "TFTP request for {name} from {client} refused", true),
     // Generic objects and structured changes.
-    spec(
-        "OBJECT_CREATED",
-        "objects",
-        "create",
-        Notice,
-        Err,
-        "Added {name}",
-        false,
-    ),
-    spec(
-        "OBJECT_UPDATED",
-        "objects",
-        "update",
-        Notice,
-        Err,
-        "Updated {name}",
-        false,
-    ),
-    spec(
-        "OBJECT_DELETED",
-        "objects",
-        "delete",
-        Notice,
-        Err,
-        "Deleted {name}",
-        false,
-    ),
+    spec("OBJECT_CREATED", "objects", "create", Notice, Err, "Added {name}", false),
+    spec("OBJECT_UPDATED", "objects", "update", Notice, Err, "Updated {name}", false),
+    spec("OBJECT_DELETED", "objects", "delete", Notice, Err, "Deleted {name}", false),
 ];
 
 /// Looks up a built-in kind.
@@ -347,10 +131,7 @@ pub fn render_summary(
             "user" => user.to_owned(),
             "name" => name.to_owned(),
             "client" => client.to_owned(),
-            _ => field
-                .strip_prefix("attr:")
-                .and_then(&attribute)
-                .unwrap_or_default(),
+            _ => field.strip_prefix("attr:").and_then(&attribute).unwrap_or_default(),
         };
         out.push_str(&value);
         rest = &rest[open + close + 1..];
@@ -398,11 +179,7 @@ mod tests {
         for (i, spec) in BUILT_IN.iter().enumerate() {
             crate::event::Kind::parse(spec.kind).unwrap();
             assert!(!spec.kind.contains('.'), "built-in kinds have no namespace");
-            assert!(
-                BUILT_IN[i + 1..]
-                    .iter()
-                    .all(|other| other.kind != spec.kind)
-            );
+            assert!(BUILT_IN[i + 1..].iter().all(|other| other.kind != spec.kind));
             assert!(spec.failure_severity <= Severity::Err || spec.security);
             if spec.security {
                 assert!(spec.failure_severity <= Severity::Warning, "{}", spec.kind);
@@ -413,13 +190,9 @@ mod tests {
 
     #[test]
     fn summaries_fill_fields_and_attributes() {
-        let text = render_summary(
-            "Operation {name} finished: {attr:status}",
-            "u",
-            "archive edge1",
-            "",
-            |k| (k == "status").then(|| "failed".to_owned()),
-        );
+        let text = render_summary("Operation {name} finished: {attr:status}", "u", "archive edge1", "", |k| {
+            (k == "status").then(|| "failed".to_owned())
+        });
         assert_eq!(text, "Operation archive edge1 finished: failed");
     }
 

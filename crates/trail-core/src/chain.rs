@@ -34,39 +34,16 @@ pub fn link(previous: &Hash, id: EventId, body: &EventBody) -> Hash {
     hasher.update(previous);
     hasher.update(id.to_le_bytes());
     hasher.update(time::to_micros(body.time).to_le_bytes());
-    for text in [
-        &body.user,
-        &body.process,
-        &body.kind,
-        &body.action,
-        &body.name,
-        &body.message,
-    ] {
+    for text in [&body.user, &body.process, &body.kind, &body.action, &body.name, &body.message] {
         put_bytes(&mut hasher, text.as_bytes());
     }
-    hasher.update([
-        body.severity.code(),
-        body.outcome.map_or(0, |o| o as u8 + 1),
-    ]);
+    hasher.update([body.severity.code(), body.outcome.map_or(0, |o| o as u8 + 1)]);
     put_optional(&mut hasher, body.client.as_deref());
-    put_bytes(
-        &mut hasher,
-        serde_json::to_string(&body.attributes)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
-    for id in [
-        &body.request_id,
-        &body.session_id,
-        &body.job_id,
-        &body.parent_id,
-    ] {
+    put_bytes(&mut hasher, serde_json::to_string(&body.attributes).unwrap_or_default().as_bytes());
+    for id in [&body.request_id, &body.session_id, &body.job_id, &body.parent_id] {
         put_optional(&mut hasher, id.as_deref());
     }
-    let change = body
-        .change
-        .as_ref()
-        .map(|c| serde_json::to_string(c).unwrap_or_default());
+    let change = body.change.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default());
     put_optional(&mut hasher, change.as_deref());
     hasher.finalize().into()
 }
@@ -108,25 +85,13 @@ impl Default for Verifier {
 
 impl Verifier {
     pub fn new() -> Verifier {
-        Verifier {
-            previous: GENESIS,
-            last_id: 0,
-            checked: 0,
-        }
+        Verifier { previous: GENESIS, last_id: 0, checked: 0 }
     }
 
     /// Checks the next event in id order against its stored hash.
-    pub fn check(
-        &mut self,
-        id: EventId,
-        body: &EventBody,
-        stored: &Hash,
-    ) -> Result<(), ChainBreak> {
+    pub fn check(&mut self, id: EventId, body: &EventBody, stored: &Hash) -> Result<(), ChainBreak> {
         if id <= self.last_id {
-            return Err(ChainBreak::OutOfOrder {
-                id,
-                previous: self.last_id,
-            });
+            return Err(ChainBreak::OutOfOrder { id, previous: self.last_id });
         }
         if link(&self.previous, id, body) != *stored {
             return Err(ChainBreak::HashMismatch { id });

@@ -92,9 +92,7 @@ fn scalar_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Stri
         Some(Value::String(text)) => Ok(Some(text)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(_) => Err(serde::de::Error::custom(
-            "a value must be a string, a number, a boolean or null",
-        )),
+        Some(_) => Err(serde::de::Error::custom("a value must be a string, a number, a boolean or null")),
     }
 }
 
@@ -111,21 +109,13 @@ impl Change {
 
     /// The keys' values, joined: the default object name of the event (`edge1, AMS`).
     pub fn key_names(&self) -> String {
-        self.keys
-            .values()
-            .map(key_text)
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.keys.values().map(key_text).collect::<Vec<_>>().join(", ")
     }
 
     /// Renders the message (C1). Secrets are masked whether or not [`Change::masked`] ran.
     pub fn render(&self) -> String {
         let mut out = format!("{} {} ({})\n", self.op.verb(), self.object, self.table);
-        let keys: Vec<String> = self
-            .keys
-            .iter()
-            .map(|(key, value)| format!("{key} = {}", key_text(value)))
-            .collect();
+        let keys: Vec<String> = self.keys.iter().map(|(key, value)| format!("{key} = {}", key_text(value))).collect();
         out.push_str("Keys:");
         if !keys.is_empty() {
             out.push(' ');
@@ -151,11 +141,7 @@ fn render_variable(change: &VariableChange) -> String {
     let mut out = format!("{}:\n", change.variable);
     if change.secret {
         let mask = |v: &Option<String>| if v.is_some() { MASK } else { "(none)" };
-        out.push_str(&format!(
-            "{INDENT}{} => {}",
-            mask(&change.old),
-            mask(&change.new)
-        ));
+        out.push_str(&format!("{INDENT}{} => {}", mask(&change.old), mask(&change.new)));
         return out;
     }
     let old = change.old.as_deref();
@@ -164,11 +150,7 @@ fn render_variable(change: &VariableChange) -> String {
     if multi_line {
         out.push_str(&render_multi_line(old.unwrap_or(""), new));
     } else {
-        out.push_str(&format!(
-            "{INDENT}{} => {}",
-            show_value(old),
-            show_value(new)
-        ));
+        out.push_str(&format!("{INDENT}{} => {}", show_value(old), show_value(new)));
     }
     out
 }
@@ -192,11 +174,7 @@ fn demarcation(title: &str) -> String {
 /// against new, then the full new value, set apart by demarcation lines.
 fn render_multi_line(old: &str, new: Option<&str>) -> String {
     let diff = similar::TextDiff::from_lines(old, new.unwrap_or(""));
-    let hunks = diff
-        .unified_diff()
-        .context_radius(3)
-        .missing_newline_hint(false)
-        .to_string();
+    let hunks = diff.unified_diff().context_radius(3).missing_newline_hint(false).to_string();
     let mut lines = vec![demarcation("diff")];
     lines.extend(hunks.lines().map(|line| format!("{INDENT}{line}")));
     lines.push(demarcation("new value"));

@@ -43,15 +43,9 @@ impl Kind {
     pub fn parse(text: &str) -> Result<Kind, String> {
         let len = text.chars().count();
         if len == 0 || len > limits::KIND_CHARS {
-            return Err(format!(
-                "must be 1-{} characters, got {len}",
-                limits::KIND_CHARS
-            ));
+            return Err(format!("must be 1-{} characters, got {len}", limits::KIND_CHARS));
         }
-        if let Some(bad) = text
-            .chars()
-            .find(|c| !matches!(c, 'A'..='Z' | '0'..='9' | '_' | '.'))
-        {
+        if let Some(bad) = text.chars().find(|c| !matches!(c, 'A'..='Z' | '0'..='9' | '_' | '.')) {
             return Err(format!("{bad:?} is not allowed: use A-Z, 0-9, '_' and '.'"));
         }
         Ok(Kind(text.to_owned()))
@@ -160,10 +154,7 @@ impl fmt::Display for ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        ValidationError {
-            field: field.into(),
-            problem: problem.into(),
-        }
+        ValidationError { field: field.into(), problem: problem.into() }
     }
 }
 
@@ -175,42 +166,28 @@ enum Controls {
     NewlineAndTab,
 }
 
-fn check_text(
-    field: &str,
-    text: &str,
-    max_chars: usize,
-    controls: Controls,
-) -> Result<(), ValidationError> {
-    if let Some((at, c)) = text.char_indices().find(|&(_, c)| {
-        c.is_control() && !(matches!(controls, Controls::NewlineAndTab) && (c == '\n' || c == '\t'))
-    }) {
+fn check_text(field: &str, text: &str, max_chars: usize, controls: Controls) -> Result<(), ValidationError> {
+    if let Some((at, c)) = text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && !(matches!(controls, Controls::NewlineAndTab) && (c == '\n' || c == '\t')))
+    {
         let allowed = match controls {
             Controls::None => "no control characters are allowed here",
             Controls::NewlineAndTab => "only newline and tab are allowed",
         };
         return Err(ValidationError::new(
             field,
-            format!(
-                "control character U+{:04X} at byte {at}: {allowed}",
-                u32::from(c)
-            ),
+            format!("control character U+{:04X} at byte {at}: {allowed}", u32::from(c)),
         ));
     }
     let chars = text.chars().count();
     if chars > max_chars {
-        return Err(ValidationError::new(
-            field,
-            format!("is {chars} characters; the limit is {max_chars}"),
-        ));
+        return Err(ValidationError::new(field, format!("is {chars} characters; the limit is {max_chars}")));
     }
     Ok(())
 }
 
-fn optional(
-    field: &str,
-    value: Option<String>,
-    max_chars: usize,
-) -> Result<Option<String>, ValidationError> {
+fn optional(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<String>, ValidationError> {
     match value {
         Some(text) if text.is_empty() => Ok(None),
         Some(text) => check_text(field, &text, max_chars, Controls::None).map(|()| Some(text)),
@@ -222,27 +199,18 @@ fn check_attributes(attributes: &Attributes) -> Result<(), ValidationError> {
     if attributes.len() > limits::ATTRIBUTES {
         return Err(ValidationError::new(
             "attributes",
-            format!(
-                "has {} keys; the limit is {}",
-                attributes.len(),
-                limits::ATTRIBUTES
-            ),
+            format!("has {} keys; the limit is {}", attributes.len(), limits::ATTRIBUTES),
         ));
     }
     for (key, value) in attributes {
         let field = format!("attributes.{key}");
         let key_ok = !key.is_empty()
             && key.len() <= limits::ATTRIBUTE_KEY_CHARS
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if !key_ok {
             return Err(ValidationError::new(
                 field,
-                format!(
-                    "keys are 1-{} characters of A-Z a-z 0-9 _ - .",
-                    limits::ATTRIBUTE_KEY_CHARS
-                ),
+                format!("keys are 1-{} characters of A-Z a-z 0-9 _ - .", limits::ATTRIBUTE_KEY_CHARS),
             ));
         }
         match value {
@@ -251,20 +219,13 @@ fn check_attributes(attributes: &Attributes) -> Result<(), ValidationError> {
                 if text.len() > limits::ATTRIBUTE_VALUE_BYTES {
                     return Err(ValidationError::new(
                         field,
-                        format!(
-                            "is {} bytes; the limit is {}",
-                            text.len(),
-                            limits::ATTRIBUTE_VALUE_BYTES
-                        ),
+                        format!("is {} bytes; the limit is {}", text.len(), limits::ATTRIBUTE_VALUE_BYTES),
                     ));
                 }
             }
             Value::Number(_) | Value::Bool(_) => {}
             _ => {
-                return Err(ValidationError::new(
-                    field,
-                    "must be a string, a number or a boolean",
-                ));
+                return Err(ValidationError::new(field, "must be a string, a number or a boolean"));
             }
         }
     }
@@ -276,18 +237,12 @@ impl EventInput {
     /// kinds. `now` stamps events that carry no time of their own.
     pub fn validate(self, now: Timestamp) -> Result<EventBody, ValidationError> {
         let user = self.user.filter(|u| !u.is_empty()).ok_or_else(|| {
-            ValidationError::new(
-                "user",
-                "is missing: name the actor (a user, or the process for back-end functions)",
-            )
+            ValidationError::new("user", "is missing: name the actor (a user, or the process for back-end functions)")
         })?;
         check_text("user", &user, limits::USER_CHARS, Controls::None)?;
 
-        let kind_text = self
-            .kind
-            .ok_or_else(|| ValidationError::new("kind", "is missing"))?;
-        let kind =
-            Kind::parse(&kind_text).map_err(|problem| ValidationError::new("kind", problem))?;
+        let kind_text = self.kind.ok_or_else(|| ValidationError::new("kind", "is missing"))?;
+        let kind = Kind::parse(&kind_text).map_err(|problem| ValidationError::new("kind", problem))?;
         let spec = if kind.is_namespaced() {
             None
         } else {
@@ -301,17 +256,16 @@ impl EventInput {
                 )
             })?)
         };
-        let from_catalog =
-            |field: &str, given: Option<String>, pick: fn(&catalog::KindSpec) -> &'static str| {
-                match (given.filter(|g| !g.is_empty()), spec) {
-                    (Some(value), _) => Ok(value),
-                    (None, Some(spec)) => Ok(pick(spec).to_owned()),
-                    (None, None) => Err(ValidationError::new(
-                        field,
-                        format!("is required for the namespaced kind {kind_text}"),
-                    )),
-                }
-            };
+        let from_catalog = |field: &str, given: Option<String>, pick: fn(&catalog::KindSpec) -> &'static str| match (
+            given.filter(|g| !g.is_empty()),
+            spec,
+        ) {
+            (Some(value), _) => Ok(value),
+            (None, Some(spec)) => Ok(pick(spec).to_owned()),
+            (None, None) => {
+                Err(ValidationError::new(field, format!("is required for the namespaced kind {kind_text}")))
+            }
+        };
         let process = from_catalog("process", self.process, |s| s.process)?;
         check_text("process", &process, limits::PROCESS_CHARS, Controls::None)?;
         let action = from_catalog("action", self.action, |s| s.action)?;
@@ -328,19 +282,12 @@ impl EventInput {
         };
 
         let message = self.message.filter(|m| !m.is_empty()).ok_or_else(|| {
-            ValidationError::new(
-                "message",
-                "is missing: line 1 is the summary, further lines carry detail",
-            )
+            ValidationError::new("message", "is missing: line 1 is the summary, further lines carry detail")
         })?;
         if message.len() > limits::MESSAGE_BYTES {
             return Err(ValidationError::new(
                 "message",
-                format!(
-                    "is {} bytes; the limit is {}",
-                    message.len(),
-                    limits::MESSAGE_BYTES
-                ),
+                format!("is {} bytes; the limit is {}", message.len(), limits::MESSAGE_BYTES),
             ));
         }
         check_text("message", &message, usize::MAX, Controls::NewlineAndTab)?;
@@ -350,8 +297,7 @@ impl EventInput {
         let attributes = self.attributes.unwrap_or_default();
         check_attributes(&attributes)?;
         let time = match self.time {
-            Some(text) => crate::time::parse_rfc3339(&text)
-                .map_err(|problem| ValidationError::new("time", problem))?,
+            Some(text) => crate::time::parse_rfc3339(&text).map_err(|problem| ValidationError::new("time", problem))?,
             None => now,
         };
 
@@ -379,12 +325,6 @@ impl EventInput {
 /// Decodes bytes as UTF-8, naming the offset of the first bad byte.
 pub fn decode_utf8<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a str, ValidationError> {
     std::str::from_utf8(bytes).map_err(|error| {
-        ValidationError::new(
-            what,
-            format!(
-                "is not valid UTF-8 (first bad byte at offset {})",
-                error.valid_up_to()
-            ),
-        )
+        ValidationError::new(what, format!("is not valid UTF-8 (first bad byte at offset {})", error.valid_up_to()))
     })
 }

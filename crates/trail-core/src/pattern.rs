@@ -31,10 +31,7 @@ pub fn fold_char(c: char) -> char {
 
 /// Folds a whole text; borrows when nothing changes (the common all-lower-case ASCII case).
 pub fn fold(text: &str) -> Cow<'_, str> {
-    if text
-        .bytes()
-        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
-    {
+    if text.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
         Cow::Borrowed(text)
     } else {
         Cow::Owned(text.chars().map(fold_char).collect())
@@ -82,10 +79,7 @@ impl Pattern {
             }
         }
         segments.retain(|segment| !segment.is_empty());
-        Pattern {
-            source: source.to_owned(),
-            segments,
-        }
+        Pattern { source: source.to_owned(), segments }
     }
 
     pub fn source(&self) -> &str {
@@ -145,9 +139,7 @@ fn push_literal(segment: &mut Vec<Piece>, c: char) {
 /// fits after a later occurrence also fits after the leftmost one.
 fn find_segment(text: &str, from: usize, segment: &[Piece]) -> Option<usize> {
     if let [Piece::Literal(literal)] = segment {
-        return text[from..]
-            .find(literal.as_str())
-            .map(|at| from + at + literal.len());
+        return text[from..].find(literal.as_str()).map(|at| from + at + literal.len());
     }
     let mut start = from;
     loop {
@@ -230,10 +222,7 @@ mod tests {
 
     #[test]
     fn whole_multi_line_text_is_searched() {
-        assert!(m(
-            "ntp server",
-            "Updated node (nodes)\n\nconfig:\n  ntp server 1"
-        ));
+        assert!(m("ntp server", "Updated node (nodes)\n\nconfig:\n  ntp server 1"));
         assert!(m("nodes)%ntp", "Updated node (nodes)\n\nntp"));
     }
 

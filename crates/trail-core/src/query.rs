@@ -27,20 +27,12 @@ pub struct Filter {
 
 impl Filter {
     pub fn all() -> Filter {
-        Filter {
-            user: UserFilter::All,
-            action: None,
-            name: None,
-            message: None,
-            window: None,
-        }
+        Filter { user: UserFilter::All, action: None, name: None, message: None, window: None }
     }
 
     /// The exact decision, applied by every backend to whatever its indexes propose.
     pub fn matches(&self, event: &EventBody) -> bool {
-        let pattern_holds = |pattern: &Option<Pattern>, text: &str| {
-            pattern.as_ref().is_none_or(|p| p.is_match(text))
-        };
+        let pattern_holds = |pattern: &Option<Pattern>, text: &str| pattern.as_ref().is_none_or(|p| p.is_match(text));
         (match &self.user {
             UserFilter::All => true,
             UserFilter::Only(user) => &event.user == user,
@@ -52,8 +44,7 @@ impl Filter {
 
     /// The window in microseconds, for backends that filter on the stored form.
     pub fn window_micros(&self) -> Option<(i64, i64)> {
-        self.window
-            .map(|w| (time::to_micros(w.start), time::to_micros(w.end)))
+        self.window.map(|w| (time::to_micros(w.start), time::to_micros(w.end)))
     }
 }
 
@@ -71,11 +62,7 @@ impl Cursor {
     }
 
     pub fn decode(text: &str) -> Result<Cursor, String> {
-        let bad = || {
-            format!(
-                "{text:?} is not a cursor from this server: pass back next_cursor as it was given"
-            )
-        };
+        let bad = || format!("{text:?} is not a cursor from this server: pass back next_cursor as it was given");
         let (snapshot, before) = text.split_once('.').ok_or_else(bad)?;
         let snapshot: EventId = snapshot.parse().map_err(|_| bad())?;
         let before: EventId = before.parse().map_err(|_| bad())?;
@@ -114,10 +101,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {
-        let c = Cursor {
-            snapshot: 500,
-            before: 401,
-        };
+        let c = Cursor { snapshot: 500, before: 401 };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         for bad in ["", "1", "a.b", "5.9", "-1.0", "1;DROP TABLE events"] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");

@@ -20,10 +20,7 @@ pub enum BodyError {
     Invalid(String),
     /// An event of a batch; `index` counts from 0.
     #[error("event {index}: {error}")]
-    InvalidEvent {
-        index: usize,
-        error: ValidationError,
-    },
+    InvalidEvent { index: usize, error: ValidationError },
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Value, BodyError> {
@@ -35,10 +32,8 @@ fn parse_json(bytes: &[u8]) -> Result<Value, BodyError> {
 }
 
 fn event_input(index: usize, value: Value) -> Result<EventInput, BodyError> {
-    serde_json::from_value(value).map_err(|e| BodyError::InvalidEvent {
-        index,
-        error: ValidationError::new("event", e.to_string()),
-    })
+    serde_json::from_value(value)
+        .map_err(|e| BodyError::InvalidEvent { index, error: ValidationError::new("event", e.to_string()) })
 }
 
 /// One event object or an array of them, all validated; the batch is refused whole if any
@@ -49,18 +44,14 @@ pub fn events_from_json(bytes: &[u8], now: Timestamp) -> Result<Vec<EventBody>, 
         Value::Array(values) => values,
         value @ Value::Object(_) => vec![value],
         _ => {
-            return Err(BodyError::Invalid(
-                "send one event object or an array of them".into(),
-            ));
+            return Err(BodyError::Invalid("send one event object or an array of them".into()));
         }
     };
     values
         .into_iter()
         .enumerate()
         .map(|(index, value)| {
-            event_input(index, value)?
-                .validate(now)
-                .map_err(|error| BodyError::InvalidEvent { index, error })
+            event_input(index, value)?.validate(now).map_err(|error| BodyError::InvalidEvent { index, error })
         })
         .collect()
 }
@@ -68,12 +59,10 @@ pub fn events_from_json(bytes: &[u8], now: Timestamp) -> Result<Vec<EventBody>, 
 /// One NDJSON line (import, `emit`).
 pub fn event_from_json_line(line: &str, now: Timestamp) -> Result<EventBody, BodyError> {
     match parse_json(line.as_bytes())? {
-        value @ Value::Object(_) => event_input(0, value)?
-            .validate(now)
-            .map_err(|error| BodyError::InvalidEvent { index: 0, error }),
-        _ => Err(BodyError::Invalid(
-            "each line must be one event object".into(),
-        )),
+        value @ Value::Object(_) => {
+            event_input(0, value)?.validate(now).map_err(|error| BodyError::InvalidEvent { index: 0, error })
+        }
+        _ => Err(BodyError::Invalid("each line must be one event object".into())),
     }
 }
 
@@ -90,10 +79,7 @@ pub fn change_from_json(bytes: &[u8], now: Timestamp) -> Result<EventBody, BodyE
         error: ValidationError::new(field, problem),
     };
     if fields.contains_key("message") {
-        return Err(invalid(
-            "message",
-            "is rendered from the change; leave it out".into(),
-        ));
+        return Err(invalid("message", "is rendered from the change; leave it out".into()));
     }
     let mut change_fields = Map::new();
     for key in CHANGE_FIELDS {
@@ -101,34 +87,24 @@ pub fn change_from_json(bytes: &[u8], now: Timestamp) -> Result<EventBody, BodyE
             change_fields.insert(key.to_owned(), value);
         }
     }
-    let change: Change = serde_json::from_value(Value::Object(change_fields))
-        .map_err(|e| invalid("change", e.to_string()))?;
+    let change: Change =
+        serde_json::from_value(Value::Object(change_fields)).map_err(|e| invalid("change", e.to_string()))?;
     check_change(&change).map_err(|error| BodyError::InvalidEvent { index: 0, error })?;
     let mut input = event_input(0, Value::Object(fields))?;
     let change = change.masked();
-    input
-        .kind
-        .get_or_insert_with(|| change.op.default_kind().to_owned());
+    input.kind.get_or_insert_with(|| change.op.default_kind().to_owned());
     if input.name.as_deref().is_none_or(str::is_empty) {
         input.name = Some(change.key_names());
     }
     input.message = Some(change.render());
     input.change = Some(change);
-    input
-        .validate(now)
-        .map_err(|error| BodyError::InvalidEvent { index: 0, error })
+    input.validate(now).map_err(|error| BodyError::InvalidEvent { index: 0, error })
 }
 
 fn check_change(change: &Change) -> Result<(), ValidationError> {
     let plain = |field: &str, text: &str| {
-        if text.is_empty()
-            || text.chars().any(char::is_control)
-            || text.chars().count() > limits::NAME_CHARS
-        {
-            Err(ValidationError::new(
-                field,
-                "must be 1-1024 characters without control characters",
-            ))
+        if text.is_empty() || text.chars().any(char::is_control) || text.chars().count() > limits::NAME_CHARS {
+            Err(ValidationError::new(field, "must be 1-1024 characters without control characters"))
         } else {
             Ok(())
         }
@@ -138,19 +114,13 @@ fn check_change(change: &Change) -> Result<(), ValidationError> {
     for (key, value) in &change.keys {
         plain("keys", key)?;
         if !(value.is_string() || value.is_number() || value.is_boolean()) {
-            return Err(ValidationError::new(
-                format!("keys.{key}"),
-                "must be a string, a number or a boolean",
-            ));
+            return Err(ValidationError::new(format!("keys.{key}"), "must be a string, a number or a boolean"));
         }
     }
     for (i, variable) in change.changes.iter().enumerate() {
         plain(&format!("changes[{i}].variable"), &variable.variable)?;
         if variable.old.is_none() && variable.new.is_none() {
-            return Err(ValidationError::new(
-                format!("changes[{i}]"),
-                "needs an old or a new value",
-            ));
+            return Err(ValidationError::new(format!("changes[{i}]"), "needs an old or a new value"));
         }
     }
     Ok(())
@@ -170,95 +140,46 @@ mod tests {
 
     #[test]
     fn minimal_built_in_event_is_filled_from_the_catalog() {
-        let events = events_from_json(
-            br#"{"user":"alice","kind":"DEVICE_EDITED","message":"Device edge1 edited"}"#,
-            now(),
-        )
-        .unwrap();
+        let events =
+            events_from_json(br#"{"user":"alice","kind":"DEVICE_EDITED","message":"Device edge1 edited"}"#, now())
+                .unwrap();
         let e = &events[0];
-        assert_eq!(
-            (e.process.as_str(), e.action.as_str()),
-            ("devices", "update")
-        );
+        assert_eq!((e.process.as_str(), e.action.as_str()), ("devices", "update"));
         assert_eq!(e.severity, crate::Severity::Notice);
         assert_eq!(e.time, now());
     }
 
     #[test]
     fn failure_outcome_raises_severity() {
-        let e = &events_from_json(
-            br#"{"user":"a","kind":"ARCHIVE_COMPLETED","message":"m","outcome":"failure"}"#,
-            now(),
-        )
-        .unwrap()[0];
+        let e =
+            &events_from_json(br#"{"user":"a","kind":"ARCHIVE_COMPLETED","message":"m","outcome":"failure"}"#, now())
+                .unwrap()[0];
         assert_eq!(e.severity, crate::Severity::Err);
     }
 
     #[test]
     fn namespaced_kinds_need_process_action_severity() {
         let err = refused(r#"{"user":"a","kind":"ACME.SYNC_DONE","message":"m"}"#).to_string();
-        assert!(
-            err.contains("`process`") && err.contains("ACME.SYNC_DONE"),
-            "{err}"
-        );
+        assert!(err.contains("`process`") && err.contains("ACME.SYNC_DONE"), "{err}");
         let ok = r#"{"user":"a","kind":"ACME.SYNC_DONE","message":"m","process":"sync","action":"sync","severity":5}"#;
-        assert_eq!(
-            events_from_json(ok.as_bytes(), now()).unwrap()[0].severity,
-            crate::Severity::Notice
-        );
+        assert_eq!(events_from_json(ok.as_bytes(), now()).unwrap()[0].severity, crate::Severity::Notice);
     }
 
     #[test]
     fn each_kind_of_bad_input_is_named() {
         let cases = [
-            (
-                r#"{"kind":"DEVICE_EDITED","message":"m"}"#,
-                "field `user`: is missing",
-            ),
-            (
-                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","severity":"loud"}"#,
-                "unknown severity",
-            ),
-            (
-                r#"{"user":"a","kind":"NOPE","message":"m"}"#,
-                "not a built-in kind",
-            ),
-            (
-                r#"{"user":"a","kind":"bad kind","message":"m"}"#,
-                "not allowed",
-            ),
-            (
-                r#"{"user":"a\u0000","kind":"DEVICE_EDITED","message":"m"}"#,
-                "U+0000",
-            ),
-            (
-                r#"{"user":"a","kind":"DEVICE_EDITED","message":"a\u0007b"}"#,
-                "only newline and tab",
-            ),
-            (
-                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","name":"a\nb"}"#,
-                "field `name`: control character",
-            ),
-            (
-                r#"{"user":5,"kind":"DEVICE_EDITED","message":"m"}"#,
-                "invalid type",
-            ),
-            (
-                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","colour":"red"}"#,
-                "unknown field `colour`",
-            ),
-            (
-                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","attributes":{"a b":"x"}}"#,
-                "attributes.a b",
-            ),
-            (
-                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","attributes":{"k":[1]}}"#,
-                "must be a string",
-            ),
-            (
-                r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","time":"yesterday"}"#,
-                "RFC 3339",
-            ),
+            (r#"{"kind":"DEVICE_EDITED","message":"m"}"#, "field `user`: is missing"),
+            (r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","severity":"loud"}"#, "unknown severity"),
+            (r#"{"user":"a","kind":"NOPE","message":"m"}"#, "not a built-in kind"),
+            (r#"{"user":"a","kind":"bad kind","message":"m"}"#, "not allowed"),
+            (r#"{"user":"a\u0000","kind":"DEVICE_EDITED","message":"m"}"#, "U+0000"),
+            (r#"{"user":"a","kind":"DEVICE_EDITED","message":"a\u0007b"}"#, "only newline and tab"),
+            (r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","name":"a\nb"}"#, "field `name`: control character"),
+            (r#"{"user":5,"kind":"DEVICE_EDITED","message":"m"}"#, "invalid type"),
+            (r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","colour":"red"}"#, "unknown field `colour`"),
+            (r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","attributes":{"a b":"x"}}"#, "attributes.a b"),
+            (r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","attributes":{"k":[1]}}"#, "must be a string"),
+            (r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","time":"yesterday"}"#, "RFC 3339"),
             (r#"{"user":"a","kind":"DEVICE_EDITED""#, "not valid JSON"),
             ("[]", "body is empty"),
         ];
@@ -266,41 +187,23 @@ mod tests {
             let err = refused(body).to_string();
             assert!(err.contains(expected), "{body}: {err}");
         }
-        let err = events_from_json(b"{\"user\":\"\xff\"}", now())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("not valid UTF-8") && err.contains("offset 9"),
-            "{err}"
-        );
-        let huge = format!(
-            r#"{{"user":"{}","kind":"DEVICE_EDITED","message":"m"}}"#,
-            "u".repeat(129)
-        );
+        let err = events_from_json(b"{\"user\":\"\xff\"}", now()).unwrap_err().to_string();
+        assert!(err.contains("not valid UTF-8") && err.contains("offset 9"), "{err}");
+        let huge = format!(r#"{{"user":"{}","kind":"DEVICE_EDITED","message":"m"}}"#, "u".repeat(129));
         assert!(refused(&huge).to_string().contains("limit is 128"));
     }
 
     #[test]
     fn a_batch_with_one_bad_event_is_refused_whole() {
         let body = r#"[{"user":"a","kind":"DEVICE_EDITED","message":"m"},{"user":"a","kind":"DEVICE_EDITED"}]"#;
-        assert!(matches!(
-            refused(body),
-            BodyError::InvalidEvent { index: 1, .. }
-        ));
+        assert!(matches!(refused(body), BodyError::InvalidEvent { index: 1, .. }));
     }
 
     #[test]
     fn a_ten_thousand_line_message_is_accepted_whole() {
-        let message = (0..10_000)
-            .map(|i| format!("set interfaces ge-0/0/{i} unit 0"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let body =
-            serde_json::json!({"user":"a","kind":"CONFIG_COMMITTED","message":message}).to_string();
-        assert_eq!(
-            events_from_json(body.as_bytes(), now()).unwrap()[0].message,
-            message
-        );
+        let message = (0..10_000).map(|i| format!("set interfaces ge-0/0/{i} unit 0")).collect::<Vec<_>>().join("\n");
+        let body = serde_json::json!({"user":"a","kind":"CONFIG_COMMITTED","message":message}).to_string();
+        assert_eq!(events_from_json(body.as_bytes(), now()).unwrap()[0].message, message);
     }
 
     #[test]
@@ -313,11 +216,7 @@ mod tests {
         assert!(!e.message.contains("s3cret") && !e.message.contains("public"));
         assert!(!serde_json::to_string(&e).unwrap().contains("s3cret"));
         assert!(
-            change_from_json(
-                br#"{"user":"a","op":"update","object":"n","table":"t","message":"x"}"#,
-                now()
-            )
-            .is_err()
+            change_from_json(br#"{"user":"a","op":"update","object":"n","table":"t","message":"x"}"#, now()).is_err()
         );
     }
 }

@@ -60,9 +60,7 @@ impl fmt::Display for Severity {
 
 /// The error for a severity that is neither a known name nor a number 0–7.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown severity {0:?}: use one of emerg, alert, crit, err, warning, notice, info, debug, or a number 0-7"
-)]
+#[error("unknown severity {0:?}: use one of emerg, alert, crit, err, warning, notice, info, debug, or a number 0-7")]
 pub struct UnknownSeverity(pub String);
 
 impl FromStr for Severity {
@@ -72,10 +70,7 @@ impl FromStr for Severity {
         if let Ok(code) = text.parse::<u8>() {
             return Severity::from_code(code).ok_or_else(|| UnknownSeverity(text.to_owned()));
         }
-        Severity::ALL
-            .into_iter()
-            .find(|s| s.name() == text)
-            .ok_or_else(|| UnknownSeverity(text.to_owned()))
+        Severity::ALL.into_iter().find(|s| s.name() == text).ok_or_else(|| UnknownSeverity(text.to_owned()))
     }
 }
 
@@ -146,9 +141,6 @@ mod tests {
     fn json_accepts_numbers_and_writes_names() {
         let s: Severity = serde_json::from_str("4").unwrap();
         assert_eq!(s, Severity::Warning);
-        assert_eq!(
-            serde_json::to_string(&Severity::Notice).unwrap(),
-            "\"notice\""
-        );
+        assert_eq!(serde_json::to_string(&Severity::Notice).unwrap(), "\"notice\"");
     }
 }

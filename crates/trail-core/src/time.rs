@@ -25,9 +25,8 @@ pub fn format_rfc3339(time: Timestamp) -> String {
 }
 
 pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
-    text.parse::<Timestamp>().map_err(|error| {
-        format!("{text:?} is not an RFC 3339 time such as 2026-11-21T21:06:01.123456Z ({error})")
-    })
+    text.parse::<Timestamp>()
+        .map_err(|error| format!("{text:?} is not an RFC 3339 time such as 2026-11-21T21:06:01.123456Z ({error})"))
 }
 
 /// Serde adapter for RFC 3339 timestamps.
@@ -81,13 +80,10 @@ impl DateFilter {
 
     /// Parses `YYYY-MM-DD`.
     pub fn parse_day(text: &str) -> Result<DateFilter, String> {
-        let date: Date = text
-            .parse()
-            .map_err(|_| format!("{text:?} is not a day: use YYYY-MM-DD, such as 2026-03-29"))?;
+        let date: Date =
+            text.parse().map_err(|_| format!("{text:?} is not a day: use YYYY-MM-DD, such as 2026-03-29"))?;
         if text.len() != 10 {
-            return Err(format!(
-                "{text:?} is not a day: use YYYY-MM-DD, such as 2026-03-29"
-            ));
+            return Err(format!("{text:?} is not a day: use YYYY-MM-DD, such as 2026-03-29"));
         }
         Ok(DateFilter::Day(date))
     }
@@ -98,10 +94,7 @@ impl DateFilter {
         let (first, next) = match *self {
             DateFilter::Month { year, month } => {
                 let first = Date::new(year, month, 1).map_err(|e| e.to_string())?;
-                (
-                    first,
-                    first.checked_add(1.month()).map_err(|e| e.to_string())?,
-                )
+                (first, first.checked_add(1.month()).map_err(|e| e.to_string())?)
             }
             DateFilter::Day(day) => (day, day.checked_add(1.day()).map_err(|e| e.to_string())?),
         };
@@ -111,18 +104,13 @@ impl DateFilter {
                 .map(|zoned| zoned.timestamp())
                 .map_err(|e| e.to_string())
         };
-        Ok(TimeWindow {
-            start: start_of(first)?,
-            end: start_of(next)?,
-        })
+        Ok(TimeWindow { start: start_of(first)?, end: start_of(next)? })
     }
 }
 
 /// Looks up an IANA time zone name (`Europe/Amsterdam`); `UTC` always works.
 pub fn parse_time_zone(name: &str) -> Result<TimeZone, String> {
-    TimeZone::get(name).map_err(|_| {
-        format!("{name:?} is not a known IANA time zone, such as Europe/Amsterdam or UTC")
-    })
+    TimeZone::get(name).map_err(|_| format!("{name:?} is not a known IANA time zone, such as Europe/Amsterdam or UTC"))
 }
 
 #[cfg(test)]
@@ -136,71 +124,26 @@ mod tests {
 
     #[test]
     fn days_across_dst_are_23_and_25_hours() {
-        let spring = window(
-            DateFilter::parse_day("2026-03-29").unwrap(),
-            "Europe/Amsterdam",
-        );
-        assert_eq!(
-            spring,
-            (
-                "2026-03-28T23:00:00.000000Z".into(),
-                "2026-03-29T22:00:00.000000Z".into()
-            )
-        );
-        let autumn = window(
-            DateFilter::parse_day("2026-10-25").unwrap(),
-            "Europe/Amsterdam",
-        );
-        assert_eq!(
-            autumn,
-            (
-                "2026-10-24T22:00:00.000000Z".into(),
-                "2026-10-25T23:00:00.000000Z".into()
-            )
-        );
+        let spring = window(DateFilter::parse_day("2026-03-29").unwrap(), "Europe/Amsterdam");
+        assert_eq!(spring, ("2026-03-28T23:00:00.000000Z".into(), "2026-03-29T22:00:00.000000Z".into()));
+        let autumn = window(DateFilter::parse_day("2026-10-25").unwrap(), "Europe/Amsterdam");
+        assert_eq!(autumn, ("2026-10-24T22:00:00.000000Z".into(), "2026-10-25T23:00:00.000000Z".into()));
     }
 
     #[test]
     fn month_window_follows_the_zone() {
-        let march = window(
-            DateFilter::parse_month("2026-03").unwrap(),
-            "America/New_York",
-        );
-        assert_eq!(
-            march,
-            (
-                "2026-03-01T05:00:00.000000Z".into(),
-                "2026-04-01T04:00:00.000000Z".into()
-            )
-        );
+        let march = window(DateFilter::parse_month("2026-03").unwrap(), "America/New_York");
+        assert_eq!(march, ("2026-03-01T05:00:00.000000Z".into(), "2026-04-01T04:00:00.000000Z".into()));
         let utc = window(DateFilter::parse_month("2026-12").unwrap(), "UTC");
-        assert_eq!(
-            utc,
-            (
-                "2026-12-01T00:00:00.000000Z".into(),
-                "2027-01-01T00:00:00.000000Z".into()
-            )
-        );
+        assert_eq!(utc, ("2026-12-01T00:00:00.000000Z".into(), "2027-01-01T00:00:00.000000Z".into()));
     }
 
     #[test]
     fn bad_dates_and_zones_are_explained() {
-        assert!(
-            DateFilter::parse_month("2026-13")
-                .unwrap_err()
-                .contains("YYYY-MM")
-        );
+        assert!(DateFilter::parse_month("2026-13").unwrap_err().contains("YYYY-MM"));
         assert!(DateFilter::parse_month("26-01").is_err());
-        assert!(
-            DateFilter::parse_day("2026-02-30")
-                .unwrap_err()
-                .contains("YYYY-MM-DD")
-        );
-        assert!(
-            parse_time_zone("Mars/Olympus")
-                .unwrap_err()
-                .contains("IANA")
-        );
+        assert!(DateFilter::parse_day("2026-02-30").unwrap_err().contains("YYYY-MM-DD"));
+        assert!(parse_time_zone("Mars/Olympus").unwrap_err().contains("IANA"));
     }
 
     #[test]

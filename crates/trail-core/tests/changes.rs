@@ -15,27 +15,18 @@ fn renderings_match_the_golden_files() {
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let change: Change =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let change: Change = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let rendered = change.render();
         let golden = path.with_extension("txt");
         if update {
             std::fs::write(&golden, &rendered).unwrap();
         }
         let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-        assert_eq!(
-            rendered,
-            expected,
-            "{} differs from its golden file",
-            path.display()
-        );
+        assert_eq!(rendered, expected, "{} differs from its golden file", path.display());
         if change.changes.iter().any(|c| c.secret) {
             for secret in change.changes.iter().filter(|c| c.secret) {
                 for value in [&secret.old, &secret.new].into_iter().flatten() {
-                    assert!(
-                        !rendered.contains(value.as_str()),
-                        "secret {value:?} leaked"
-                    );
+                    assert!(!rendered.contains(value.as_str()), "secret {value:?} leaked");
                 }
             }
         }

@@ -18,10 +18,7 @@ pub struct TokenEntry {
 
 impl TokenEntry {
     pub fn new(token: &str, user: &str) -> TokenEntry {
-        TokenEntry {
-            digest: Sha256::digest(token.as_bytes()).into(),
-            user: user.to_owned(),
-        }
+        TokenEntry { digest: Sha256::digest(token.as_bytes()).into(), user: user.to_owned() }
     }
 }
 
@@ -60,17 +57,10 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Viewer, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let token = header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim);
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
         match token.and_then(|t| state.tokens.user_for(t)) {
-            Some(user) => Ok(Viewer {
-                user: user.to_owned(),
-            }),
+            Some(user) => Ok(Viewer { user: user.to_owned() }),
             None => Err(ApiError::new(
                 Code::Unauthorized,
                 "send `Authorization: Bearer <token>` with a token the server knows (TRAIL_TOKEN, or `tokens` in the configuration)",
@@ -85,10 +75,7 @@ mod tests {
 
     #[test]
     fn tokens_resolve_to_their_users() {
-        let tokens = Tokens::new(vec![
-            TokenEntry::new("a-secret", "alice"),
-            TokenEntry::new("b-secret", "bob"),
-        ]);
+        let tokens = Tokens::new(vec![TokenEntry::new("a-secret", "alice"), TokenEntry::new("b-secret", "bob")]);
         assert_eq!(tokens.user_for("b-secret"), Some("bob"));
         assert_eq!(tokens.user_for("b-secre"), None);
         assert_eq!(tokens.user_for(""), None);

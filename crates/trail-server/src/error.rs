@@ -24,75 +24,22 @@ pub enum Code {
 
 /// The table: code, HTTP status, and what the code means (shown in the README).
 pub const CODES: &[(Code, &str, u16, &str)] = &[
-    (
-        Code::Unauthorized,
-        "unauthorized",
-        401,
-        "No bearer token, or one the server does not know.",
-    ),
-    (
-        Code::MalformedJson,
-        "malformed_json",
-        400,
-        "The body is not JSON.",
-    ),
-    (
-        Code::InvalidUtf8,
-        "invalid_utf8",
-        400,
-        "The body is not valid UTF-8.",
-    ),
-    (
-        Code::InvalidEvent,
-        "invalid_event",
-        422,
-        "An event or change is malformed; the message names the field.",
-    ),
-    (
-        Code::InvalidBody,
-        "invalid_body",
-        422,
-        "The JSON has the wrong shape (an array of strings, say).",
-    ),
-    (
-        Code::PayloadTooLarge,
-        "payload_too_large",
-        413,
-        "The body exceeds the configured limit.",
-    ),
-    (
-        Code::InvalidQuery,
-        "invalid_query",
-        400,
-        "A query parameter is malformed (month, day, tz, limit...).",
-    ),
-    (
-        Code::InvalidCursor,
-        "invalid_cursor",
-        400,
-        "The cursor was not issued by this server.",
-    ),
+    (Code::Unauthorized, "unauthorized", 401, "No bearer token, or one the server does not know."),
+    (Code::MalformedJson, "malformed_json", 400, "The body is not JSON."),
+    (Code::InvalidUtf8, "invalid_utf8", 400, "The body is not valid UTF-8."),
+    (Code::InvalidEvent, "invalid_event", 422, "An event or change is malformed; the message names the field."),
+    (Code::InvalidBody, "invalid_body", 422, "The JSON has the wrong shape (an array of strings, say)."),
+    (Code::PayloadTooLarge, "payload_too_large", 413, "The body exceeds the configured limit."),
+    (Code::InvalidQuery, "invalid_query", 400, "A query parameter is malformed (month, day, tz, limit...)."),
+    (Code::InvalidCursor, "invalid_cursor", 400, "The cursor was not issued by this server."),
     (Code::NotFound, "not_found", 404, "No such event or route."),
-    (
-        Code::Unavailable,
-        "unavailable",
-        503,
-        "Storage is shutting down or unreachable; retry.",
-    ),
-    (
-        Code::Internal,
-        "internal",
-        500,
-        "An unexpected failure; the server log has the details.",
-    ),
+    (Code::Unavailable, "unavailable", 503, "Storage is shutting down or unreachable; retry."),
+    (Code::Internal, "internal", 500, "An unexpected failure; the server log has the details."),
 ];
 
 impl Code {
     fn entry(self) -> &'static (Code, &'static str, u16, &'static str) {
-        CODES
-            .iter()
-            .find(|entry| entry.0 == self)
-            .expect("every code is in the table")
+        CODES.iter().find(|entry| entry.0 == self).expect("every code is in the table")
     }
 
     pub fn name(self) -> &'static str {
@@ -126,10 +73,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code,
-            message: message.into(),
-        }
+        ApiError { code, message: message.into() }
     }
 }
 
@@ -138,12 +82,7 @@ impl IntoResponse for ApiError {
         if self.code.status().is_server_error() {
             tracing::error!(code = self.code.name(), message = %self.message, "request failed");
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.name().to_owned(),
-                message: self.message,
-            },
-        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code.name().to_owned(), message: self.message } };
         (self.code.status(), axum::Json(body)).into_response()
     }
 }
@@ -163,7 +102,7 @@ impl From<BodyError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         let code = match error {
-            StoreError::Closed => Code::Unavailable,
+            StoreError::Closed | StoreError::Locked(_) => Code::Unavailable,
             StoreError::Backend(_) | StoreError::Corrupt(_) => Code::Internal,
         };
         ApiError::new(code, error.to_string())
@@ -178,10 +117,7 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
                 "the body is larger than the server's limit (`body_limit` in the configuration); split the batch",
             )
         } else {
-            ApiError::new(
-                Code::InvalidBody,
-                format!("the body could not be read: {rejection}"),
-            )
+            ApiError::new(Code::InvalidBody, format!("the body could not be read: {rejection}"))
         }
     }
 }
@@ -199,11 +135,7 @@ mod tests {
     #[test]
     fn codes_are_unique_and_each_in_the_table_once() {
         for (i, entry) in CODES.iter().enumerate() {
-            assert!(
-                CODES[i + 1..]
-                    .iter()
-                    .all(|other| other.0 != entry.0 && other.1 != entry.1)
-            );
+            assert!(CODES[i + 1..].iter().all(|other| other.0 != entry.0 && other.1 != entry.1));
             assert!(StatusCode::from_u16(entry.2).unwrap().as_u16() >= 400);
         }
     }

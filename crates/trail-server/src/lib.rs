@@ -37,9 +37,7 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            body_limit: 16 * 1024 * 1024,
-        }
+        ServerConfig { body_limit: 16 * 1024 * 1024 }
     }
 }
 
@@ -60,12 +58,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, tokens: Tokens) -> AppState {
-        AppState {
-            store,
-            tokens: Arc::new(tokens),
-            metrics: metrics_handle(),
-            clock: jiff::Timestamp::now,
-        }
+        AppState { store, tokens: Arc::new(tokens), metrics: metrics_handle(), clock: jiff::Timestamp::now }
     }
 }
 
@@ -93,13 +86,11 @@ impl utoipa::Modify for BearerAuth {
 /// The API's routes and its OpenAPI document, built from the same handler list.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(
-            routes::events::post_events,
-            routes::events::list_events
-        ))
+        .routes(routes!(routes::events::post_events, routes::events::list_events))
         .routes(routes!(routes::events::get_event))
         .routes(routes!(routes::events::post_changes))
         .routes(routes!(routes::events::list_users))
+        .routes(routes!(routes::events::feed))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::health::metrics))
@@ -116,16 +107,8 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
     let (router, openapi) = api();
     let document = Arc::new(openapi);
     router
-        .route(
-            "/api/openapi.json",
-            axum::routing::get(move || async move { axum::Json((*document).clone()) }),
-        )
-        .fallback(|| async {
-            error::ApiError::new(
-                error::Code::NotFound,
-                "no such route; see /api/openapi.json",
-            )
-        })
+        .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json((*document).clone()) }))
+        .fallback(|| async { error::ApiError::new(error::Code::NotFound, "no such route; see /api/openapi.json") })
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -137,7 +120,5 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

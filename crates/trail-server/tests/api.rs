@@ -17,19 +17,12 @@ struct TestApp {
 async fn spawn_app_with(config: ServerConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("trail.db")).unwrap());
-    let tokens = Tokens::new(vec![
-        TokenEntry::new(ALICE, "alice"),
-        TokenEntry::new(BOB, "bob"),
-    ]);
+    let tokens = Tokens::new(vec![TokenEntry::new(ALICE, "alice"), TokenEntry::new(BOB, "bob")]);
     let app = trail_server::app(AppState::new(store, tokens), &config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(trail_server::serve(listener, app, std::future::pending()));
-    TestApp {
-        base,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
+    TestApp { base, client: reqwest::Client::new(), _dir: dir }
 }
 
 async fn spawn_app() -> TestApp {
@@ -37,12 +30,7 @@ async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
-    async fn post_raw(
-        &self,
-        path: &str,
-        token: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> (u16, Value) {
+    async fn post_raw(&self, path: &str, token: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
@@ -61,19 +49,10 @@ impl TestApp {
     }
 
     async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -82,25 +61,12 @@ impl TestApp {
 
     async fn all_messages(&self) -> Vec<String> {
         let (_, page) = self.get("/api/v1/events?all_users=true&limit=1000").await;
-        page["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["message"].as_str().unwrap().to_owned())
-            .collect()
+        page["events"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect()
     }
 
     async fn assert_nothing_stored_and_still_serving(&self) {
-        assert!(
-            self.all_messages().await.is_empty(),
-            "nothing of a refused body is stored"
-        );
-        let health = self
-            .client
-            .get(format!("{}/healthz", self.base))
-            .send()
-            .await
-            .unwrap();
+        assert!(self.all_messages().await.is_empty(), "nothing of a refused body is stored");
+        let health = self.client.get(format!("{}/healthz", self.base)).send().await.unwrap();
         assert_eq!(health.status(), 200);
     }
 }
@@ -116,12 +82,7 @@ fn error_code(body: &Value) -> &str {
 #[tokio::test]
 async fn an_event_is_stored_and_read_back() {
     let app = spawn_app().await;
-    let (status, body) = app
-        .post(
-            "/api/v1/events",
-            edited("alice", "edge1", "Device edge1 edited\nmtu 9000"),
-        )
-        .await;
+    let (status, body) = app.post("/api/v1/events", edited("alice", "edge1", "Device edge1 edited\nmtu 9000")).await;
     assert_eq!(status, 201, "{body}");
     let id = body["ids"][0].as_i64().unwrap();
     let (status, event) = app.get(&format!("/api/v1/events/{id}")).await;
@@ -141,10 +102,7 @@ async fn a_batch_is_atomic() {
     let (status, body) = app.post("/api/v1/events", bad).await;
     assert_eq!((status, error_code(&body)), (422, "invalid_event"));
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("event 1") && message.contains("`message`"),
-        "{message}"
-    );
+    assert!(message.contains("event 1") && message.contains("`message`"), "{message}");
     app.assert_nothing_stored_and_still_serving().await;
     let good = json!([edited("alice", "a", "one"), edited("alice", "b", "two")]);
     let (status, body) = app.post("/api/v1/events", good).await;
@@ -156,17 +114,11 @@ async fn a_batch_is_atomic() {
 async fn no_token_no_access() {
     let app = spawn_app().await;
     for (status, body) in [
-        app.post_raw("/api/v1/events", "wrong", edited("a", "n", "m").to_string())
-            .await,
+        app.post_raw("/api/v1/events", "wrong", edited("a", "n", "m").to_string()).await,
         app.get_as("", "/api/v1/events").await,
     ] {
         assert_eq!((status, error_code(&body)), (401, "unauthorized"));
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("Bearer")
-        );
+        assert!(body["error"]["message"].as_str().unwrap().contains("Bearer"));
     }
     assert_eq!(app.get_as("", "/healthz").await.0, 200);
     assert_eq!(app.get_as("", "/readyz").await.0, 200);
@@ -174,29 +126,11 @@ async fn no_token_no_access() {
 
 #[tokio::test]
 async fn bad_input_is_refused_clearly_and_nothing_is_half_stored() {
-    let app = spawn_app_with(ServerConfig {
-        body_limit: 64 * 1024,
-    })
-    .await;
+    let app = spawn_app_with(ServerConfig { body_limit: 64 * 1024 }).await;
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-        (
-            "malformed JSON",
-            b"{\"user\": \"a\",".to_vec(),
-            400,
-            "malformed_json",
-        ),
-        (
-            "wrong types",
-            br#"{"user": ["a"], "kind": "DEVICE_EDITED", "message": "m"}"#.to_vec(),
-            422,
-            "invalid_event",
-        ),
-        (
-            "not an object",
-            br#""just a string""#.to_vec(),
-            422,
-            "invalid_body",
-        ),
+        ("malformed JSON", b"{\"user\": \"a\",".to_vec(), 400, "malformed_json"),
+        ("wrong types", br#"{"user": ["a"], "kind": "DEVICE_EDITED", "message": "m"}"#.to_vec(), 422, "invalid_event"),
+        ("not an object", br#""just a string""#.to_vec(), 422, "invalid_body"),
         (
             "NUL byte",
             br#"{"user": "a", "kind": "DEVICE_EDITED", "message": "a\u0000b"}"#.to_vec(),
@@ -211,31 +145,16 @@ async fn bad_input_is_refused_clearly_and_nothing_is_half_stored() {
         ),
         (
             "unknown severity",
-            br#"{"user": "a", "kind": "DEVICE_EDITED", "message": "m", "severity": "urgent"}"#
-                .to_vec(),
+            br#"{"user": "a", "kind": "DEVICE_EDITED", "message": "m", "severity": "urgent"}"#.to_vec(),
             422,
             "invalid_event",
         ),
-        (
-            "oversized body",
-            edited("a", "n", &"x".repeat(70 * 1024))
-                .to_string()
-                .into_bytes(),
-            413,
-            "payload_too_large",
-        ),
+        ("oversized body", edited("a", "n", &"x".repeat(70 * 1024)).to_string().into_bytes(), 413, "payload_too_large"),
     ];
     for (what, body, status, code) in cases {
         let (got, answer) = app.post_raw("/api/v1/events", ALICE, body).await;
-        assert_eq!(
-            (got, error_code(&answer)),
-            (status, code),
-            "{what}: {answer}"
-        );
-        assert!(
-            answer["error"]["message"].as_str().unwrap().len() > 20,
-            "{what}: the message explains"
-        );
+        assert_eq!((got, error_code(&answer)), (status, code), "{what}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().len() > 20, "{what}: the message explains");
         app.assert_nothing_stored_and_still_serving().await;
     }
 }
@@ -243,19 +162,11 @@ async fn bad_input_is_refused_clearly_and_nothing_is_half_stored() {
 #[tokio::test]
 async fn a_ten_thousand_line_message_is_stored_whole_and_searchable() {
     let app = spawn_app().await;
-    let message: String = (0..10_000)
-        .map(|i| format!("set interfaces ge-0/0/{i} mtu 9192\n"))
-        .collect();
-    let (status, body) = app
-        .post(
-            "/api/v1/events",
-            json!({"user": "alice", "kind": "CONFIG_COMMITTED", "message": message}),
-        )
-        .await;
+    let message: String = (0..10_000).map(|i| format!("set interfaces ge-0/0/{i} mtu 9192\n")).collect();
+    let (status, body) =
+        app.post("/api/v1/events", json!({"user": "alice", "kind": "CONFIG_COMMITTED", "message": message})).await;
     assert_eq!(status, 201, "{body}");
-    let (_, page) = app
-        .get("/api/v1/events?message=ge-0%2F0%2F9999%20mtu")
-        .await;
+    let (_, page) = app.get("/api/v1/events?message=ge-0%2F0%2F9999%20mtu").await;
     assert_eq!(page["events"][0]["message"].as_str().unwrap(), message);
 }
 
@@ -264,10 +175,7 @@ async fn filters_that_look_like_sql_or_regex_are_plain_text() {
     let app = spawn_app().await;
     app.post(
         "/api/v1/events",
-        json!([
-            edited("alice", "edge1", "normal"),
-            edited("alice", "x'; DROP TABLE events; --", "a.*b [0-9]+")
-        ]),
+        json!([edited("alice", "edge1", "normal"), edited("alice", "x'; DROP TABLE events; --", "a.*b [0-9]+")]),
     )
     .await;
     for (query, expected) in [
@@ -280,17 +188,9 @@ async fn filters_that_look_like_sql_or_regex_are_plain_text() {
     ] {
         let (status, page) = app.get(&format!("/api/v1/events?{query}")).await;
         assert_eq!(status, 200, "{query}");
-        assert_eq!(
-            page["events"].as_array().unwrap().len(),
-            expected,
-            "{query}"
-        );
+        assert_eq!(page["events"].as_array().unwrap().len(), expected, "{query}");
     }
-    assert_eq!(
-        app.all_messages().await.len(),
-        2,
-        "the table is still there"
-    );
+    assert_eq!(app.all_messages().await.len(), 2, "the table is still there");
 }
 
 #[tokio::test]
@@ -298,52 +198,29 @@ async fn own_entries_by_default_any_user_or_all() {
     let app = spawn_app().await;
     app.post(
         "/api/v1/events",
-        json!([
-            edited("alice", "n", "a1"),
-            edited("bob", "n", "b1"),
-            edited("alice", "n", "a2")
-        ]),
+        json!([edited("alice", "n", "a1"), edited("bob", "n", "b1"), edited("alice", "n", "a2")]),
     )
     .await;
     let names = |page: &Value| -> Vec<String> {
-        page["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["message"].as_str().unwrap().to_owned())
-            .collect()
+        page["events"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect()
     };
     assert_eq!(names(&app.get("/api/v1/events").await.1), ["a2", "a1"]);
     assert_eq!(names(&app.get_as(BOB, "/api/v1/events").await.1), ["b1"]);
     assert_eq!(names(&app.get("/api/v1/events?user=bob").await.1), ["b1"]);
-    assert_eq!(
-        names(&app.get("/api/v1/events?all_users=true").await.1),
-        ["a2", "b1", "a1"]
-    );
-    assert_eq!(
-        app.get("/api/v1/users").await.1["users"],
-        json!(["alice", "bob"])
-    );
+    assert_eq!(names(&app.get("/api/v1/events?all_users=true").await.1), ["a2", "b1", "a1"]);
+    assert_eq!(app.get("/api/v1/users").await.1["users"], json!(["alice", "bob"]));
 }
 
 #[tokio::test]
 async fn pages_keep_their_snapshot_and_count_newer_entries() {
     let app = spawn_app().await;
-    let batch: Vec<Value> = (0..25)
-        .map(|i| edited("alice", "n", &format!("m{i}")))
-        .collect();
+    let batch: Vec<Value> = (0..25).map(|i| edited("alice", "n", &format!("m{i}"))).collect();
     app.post("/api/v1/events", Value::Array(batch)).await;
     let (_, first) = app.get("/api/v1/events?limit=10").await;
     assert_eq!(first["events"][0]["message"], "m24");
-    app.post(
-        "/api/v1/events",
-        json!([edited("alice", "n", "late1"), edited("alice", "n", "late2")]),
-    )
-    .await;
+    app.post("/api/v1/events", json!([edited("alice", "n", "late1"), edited("alice", "n", "late2")])).await;
     let cursor = first["next_cursor"].as_str().unwrap();
-    let (_, second) = app
-        .get(&format!("/api/v1/events?limit=10&cursor={cursor}"))
-        .await;
+    let (_, second) = app.get(&format!("/api/v1/events?limit=10&cursor={cursor}")).await;
     assert_eq!(second["events"][0]["message"], "m14");
     assert_eq!(second["newer"], 2);
     let (status, bad) = app.get("/api/v1/events?cursor=1;drop").await;
@@ -363,22 +240,16 @@ async fn bad_query_parameters_are_explained() {
         ("month=2026-01&day=2026-01-02", "not both"),
     ] {
         let (status, body) = app.get(&format!("/api/v1/events?{query}")).await;
-        assert_eq!(
-            (status, error_code(&body)),
-            (400, "invalid_query"),
-            "{query}: {body}"
-        );
-        assert!(
-            body["error"]["message"].as_str().unwrap().contains(needle),
-            "{query}: {body}"
-        );
+        assert_eq!((status, error_code(&body)), (400, "invalid_query"), "{query}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(needle), "{query}: {body}");
     }
 }
 
 #[tokio::test]
 async fn day_filter_in_a_time_zone() {
     let app = spawn_app().await;
-    let at = |time: &str, message: &str| json!({"time": time, "user": "alice", "kind": "DEVICE_EDITED", "message": message});
+    let at =
+        |time: &str, message: &str| json!({"time": time, "user": "alice", "kind": "DEVICE_EDITED", "message": message});
     app.post(
         "/api/v1/events",
         json!([
@@ -388,9 +259,7 @@ async fn day_filter_in_a_time_zone() {
         ]),
     )
     .await;
-    let (_, page) = app
-        .get("/api/v1/events?day=2026-03-29&tz=Europe%2FAmsterdam")
-        .await;
+    let (_, page) = app.get("/api/v1/events?day=2026-03-29&tz=Europe%2FAmsterdam").await;
     assert_eq!(page["events"].as_array().unwrap().len(), 1);
     assert_eq!(page["events"][0]["message"], "inside");
     assert_eq!(page["events"][0]["time"], "2026-03-28T23:30:00.000000Z");
@@ -411,11 +280,7 @@ async fn a_change_is_rendered_and_its_secrets_masked() {
         "Updated node (nodes)\nKeys: hostname = edge1\n\ndescription:\n    a => b\ncommunity:\n    ******** => ********"
     );
     assert_eq!(
-        (
-            event["kind"].as_str(),
-            event["name"].as_str(),
-            event["request_id"].as_str()
-        ),
+        (event["kind"].as_str(), event["name"].as_str(), event["request_id"].as_str()),
         (Some("OBJECT_UPDATED"), Some("edge1"), Some("req-7"))
     );
     assert!(!event.to_string().contains("hunter2") && !event.to_string().contains("public"));
@@ -426,24 +291,16 @@ async fn openapi_metrics_and_unknown_routes() {
     let app = spawn_app().await;
     let (status, doc) = app.get_as("", "/api/openapi.json").await;
     assert_eq!(status, 200);
-    for path in [
-        "/api/v1/events",
-        "/api/v1/events/{id}",
-        "/api/v1/changes",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-    ] {
+    for path in ["/api/v1/events", "/api/v1/events/{id}", "/api/v1/changes", "/healthz", "/readyz", "/metrics"] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
     assert!(doc["components"]["schemas"].get("Event").is_some());
     app.post("/api/v1/events", edited("alice", "n", "m")).await;
     let (status, metrics) = app.get_as("", "/metrics").await;
     assert_eq!(status, 200);
-    assert!(
-        metrics.as_str().unwrap().contains("trail_head_event_id"),
-        "{metrics}"
-    );
+    assert!(metrics.as_str().unwrap().contains("trail_head_event_id"), "{metrics}");
+    let (_, feed) = app.get("/api/v1/feed?after=0&limit=5").await;
+    assert_eq!(feed["events"][0]["message"], "m");
     let (status, body) = app.get("/api/v2/nothing").await;
     assert_eq!((status, error_code(&body)), (404, "not_found"));
 }

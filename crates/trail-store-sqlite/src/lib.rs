@@ -24,7 +24,11 @@ const IDLE_READERS: usize = 8;
 
 pub struct SqliteStore {
     path: PathBuf,
-    commands: mpsc::Sender<Command>,
+    /// `None` for a read-only store.
+    commands: Option<mpsc::Sender<Command>>,
+    /// Held while the store can write: one writer process per database, because the writer
+    /// keeps the chain's head in memory.
+    _lock: Option<std::fs::File>,
     readers: Arc<Mutex<Vec<Connection>>>,
     progress: Arc<Progress>,
 }
@@ -36,9 +40,7 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -46,16 +48,31 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Takes the exclusive lock beside the database file, or says who holds it.
+fn take_writer_lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let lock_path = path.with_extension("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| backend(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(path.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(backend(format!("cannot lock {}: {e}", lock_path.display()))),
+    }
+}
+
 impl SqliteStore {
     /// Opens (or creates) the trail database at `path` and starts its writer thread.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let mut conn = open_connection(&path)
-            .map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        let lock = take_writer_lock(&path)?;
+        let mut conn = open_connection(&path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
         schema::migrate(&mut conn).map_err(backend)?;
         let progress = Arc::new(Progress::default());
         let writer = Writer::new(conn, progress.clone())?;
@@ -64,12 +81,27 @@ impl SqliteStore {
             .name("trail-sqlite-writer".into())
             .spawn(move || writer.run(receiver))
             .map_err(backend)?;
-        Ok(SqliteStore {
-            path,
-            commands,
-            readers: Arc::default(),
-            progress,
-        })
+        Ok(SqliteStore { path, commands: Some(commands), _lock: Some(lock), readers: Arc::default(), progress })
+    }
+
+    /// Opens an existing trail for reading only, beside a server that may be writing to it.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.exists() {
+            return Err(backend(format!("there is no trail at {}; check --data", path.display())));
+        }
+        let conn = open_connection(&path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        let (head, indexed) = conn
+            .query_row(
+                "SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT value FROM meta WHERE key = 'indexed_through')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(backend)?;
+        let progress = Arc::new(Progress::default());
+        progress.head.store(head, Ordering::SeqCst);
+        progress.indexed_through.store(indexed, Ordering::SeqCst);
+        Ok(SqliteStore { path, commands: None, _lock: None, readers: Arc::default(), progress })
     }
 
     pub fn path(&self) -> &Path {
@@ -89,8 +121,7 @@ impl SqliteStore {
                 Some(conn) => conn,
                 None => {
                     let conn = open_connection(&path).map_err(backend)?;
-                    conn.pragma_update(None, "query_only", true)
-                        .map_err(backend)?;
+                    conn.pragma_update(None, "query_only", true).map_err(backend)?;
                     conn
                 }
             };
@@ -106,10 +137,10 @@ impl SqliteStore {
     }
 
     async fn send(&self, command: Command) -> Result<(), StoreError> {
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| StoreError::Closed)
+        let Some(commands) = &self.commands else {
+            return Err(backend("this trail was opened read-only; write through the running server (--server)"));
+        };
+        commands.send(command).await.map_err(|_| StoreError::Closed)
     }
 }
 
@@ -126,12 +157,9 @@ impl Store for SqliteStore {
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
         self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {} FROM events WHERE id = ?1",
-                schema::EVENT_COLUMNS
-            ))?
-            .query_row([id], rows::event_from_row)
-            .optional()
+            conn.prepare_cached(&format!("SELECT {} FROM events WHERE id = ?1", schema::EVENT_COLUMNS))?
+                .query_row([id], rows::event_from_row)
+                .optional()
         })
         .await
     }
@@ -146,8 +174,7 @@ impl Store for SqliteStore {
                 "SELECT {} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
                 schema::EVENT_COLUMNS
             ))?;
-            let rows = statement
-                .query_map(rusqlite::params![after, limit as i64], rows::event_from_row)?;
+            let rows = statement.query_map(rusqlite::params![after, limit as i64], rows::event_from_row)?;
             rows.collect()
         })
         .await
@@ -155,8 +182,7 @@ impl Store for SqliteStore {
 
     async fn known_users(&self) -> Result<Vec<String>, StoreError> {
         self.read(|conn| {
-            let mut statement =
-                conn.prepare_cached("SELECT user FROM known_users ORDER BY user")?;
+            let mut statement = conn.prepare_cached("SELECT user FROM known_users ORDER BY user")?;
             let users = statement.query_map([], |row| row.get(0))?;
             users.collect()
         })
@@ -166,10 +192,7 @@ impl Store for SqliteStore {
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         let head = self.progress.head.load(Ordering::SeqCst);
         let indexed = self.progress.indexed_through.load(Ordering::SeqCst);
-        Ok(StoreStats {
-            head,
-            unindexed: (head - indexed).max(0) as u64,
-        })
+        Ok(StoreStats { head, unindexed: (head - indexed).max(0) as u64 })
     }
 
     async fn catch_up_indexes(&self) -> Result<(), StoreError> {

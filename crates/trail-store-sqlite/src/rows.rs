@@ -11,11 +11,7 @@ pub fn outcome_code(outcome: Option<Outcome>) -> Option<i64> {
 }
 
 fn corrupt(column: usize, what: impl std::fmt::Display) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        rusqlite::types::Type::Text,
-        what.to_string().into(),
-    )
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.to_string().into())
 }
 
 /// Reads a row selected with [`crate::schema::EVENT_COLUMNS`].
@@ -33,8 +29,7 @@ pub fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         kind: row.get(5)?,
         action: row.get(6)?,
         name: row.get(7)?,
-        severity: Severity::from_code(severity)
-            .ok_or_else(|| corrupt(8, format!("severity {severity}")))?,
+        severity: Severity::from_code(severity).ok_or_else(|| corrupt(8, format!("severity {severity}")))?,
         outcome: match outcome {
             None => None,
             Some(1) => Some(Outcome::Success),
@@ -47,17 +42,8 @@ pub fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         session_id: row.get(13)?,
         job_id: row.get(14)?,
         parent_id: row.get(15)?,
-        change: change
-            .map(|c| serde_json::from_str(&c))
-            .transpose()
-            .map_err(|e| corrupt(16, e))?,
+        change: change.map(|c| serde_json::from_str(&c)).transpose().map_err(|e| corrupt(16, e))?,
     };
-    let hash: chain::Hash = hash
-        .try_into()
-        .map_err(|_| corrupt(17, "hash is not 32 bytes"))?;
-    Ok(Event {
-        id: row.get(0)?,
-        body,
-        hash: chain::to_hex(&hash),
-    })
+    let hash: chain::Hash = hash.try_into().map_err(|_| corrupt(17, "hash is not 32 bytes"))?;
+    Ok(Event { id: row.get(0)?, body, hash: chain::to_hex(&hash) })
 }

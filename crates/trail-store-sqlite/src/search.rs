@@ -33,11 +33,7 @@ fn sql_conditions(filter: &Filter) -> (String, Vec<Value>) {
 
 /// Whether action, name and message match, read straight from the row.
 fn text_matches(filter: &Filter, row: &rusqlite::Row<'_>) -> rusqlite::Result<bool> {
-    for (pattern, column) in [
-        (&filter.action, 6),
-        (&filter.name, 7),
-        (&filter.message, 10),
-    ] {
+    for (pattern, column) in [(&filter.action, 6), (&filter.name, 7), (&filter.message, 10)] {
         if let Some(pattern) = pattern {
             if !pattern.is_match(row.get_ref(column)?.as_str()?) {
                 return Ok(false);
@@ -59,9 +55,7 @@ fn scan(
         return Ok(());
     }
     let (conditions, mut values) = sql_conditions(filter);
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE id >= ? AND id <= ?{conditions} ORDER BY id DESC"
-    );
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id >= ? AND id <= ?{conditions} ORDER BY id DESC");
     values.splice(0..0, [Value::Integer(low), Value::Integer(high)]);
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query(params_from_iter(values))?;
@@ -75,11 +69,7 @@ fn scan(
 
 /// Builds the FTS5 query: every trigram, quoted, all required.
 fn trigram_query(trigrams: &[String]) -> String {
-    trigrams
-        .iter()
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" AND ")
+    trigrams.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" AND ")
 }
 
 /// Visits matching events among the index's candidates with ids in `[low, high]`, newest first.
@@ -95,9 +85,7 @@ fn candidates(
         "SELECT rowid FROM message_trigrams WHERE message_trigrams MATCH ?1 AND rowid >= ?2 AND rowid <= ?3 ORDER BY rowid DESC",
     )?;
     let (conditions, values) = sql_conditions(filter);
-    let mut fetch = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE id = ?{conditions}"
-    ))?;
+    let mut fetch = conn.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?{conditions}"))?;
     let mut candidate_ids = ids.query(rusqlite::params![trigram_query(trigrams), low, high])?;
     while let Some(candidate) = candidate_ids.next()? {
         let id: EventId = candidate.get(0)?;
@@ -121,43 +109,23 @@ fn matching(
     high: EventId,
     visit: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<()> {
-    let trigrams = filter
-        .message
-        .as_ref()
-        .map(|p| p.trigrams())
-        .unwrap_or_default();
+    let trigrams = filter.message.as_ref().map(|p| p.trigrams()).unwrap_or_default();
     if trigrams.is_empty() {
         return scan(conn, filter, low, high, visit);
     }
-    let indexed_through: EventId = conn.query_row(
-        "SELECT value FROM meta WHERE key = 'indexed_through'",
-        [],
-        |r| r.get(0),
-    )?;
+    let indexed_through: EventId =
+        conn.query_row("SELECT value FROM meta WHERE key = 'indexed_through'", [], |r| r.get(0))?;
     let mut stopped = false;
     let mut tail_visit = |row: &rusqlite::Row<'_>| {
         let go_on = visit(row)?;
         stopped = !go_on;
         Ok(go_on)
     };
-    scan(
-        conn,
-        filter,
-        low.max(indexed_through + 1),
-        high,
-        &mut tail_visit,
-    )?;
+    scan(conn, filter, low.max(indexed_through + 1), high, &mut tail_visit)?;
     if stopped || low > indexed_through {
         return Ok(());
     }
-    candidates(
-        conn,
-        filter,
-        &trigrams,
-        low,
-        high.min(indexed_through),
-        visit,
-    )
+    candidates(conn, filter, &trigrams, low, high.min(indexed_through), visit)
 }
 
 pub fn head(conn: &Connection) -> rusqlite::Result<EventId> {
@@ -181,10 +149,7 @@ pub fn search(conn: &mut Connection, query: &SearchQuery) -> rusqlite::Result<Se
     })?;
     let next_cursor = if events.len() > limit {
         events.truncate(limit);
-        events.last().map(|last| Cursor {
-            snapshot,
-            before: last.id,
-        })
+        events.last().map(|last| Cursor { snapshot, before: last.id })
     } else {
         None
     };
@@ -194,9 +159,5 @@ pub fn search(conn: &mut Connection, query: &SearchQuery) -> rusqlite::Result<Se
         newer += 1;
         Ok(newer < NEWER_COUNT_CAP)
     })?;
-    Ok(SearchPage {
-        events,
-        next_cursor,
-        newer,
-    })
+    Ok(SearchPage { events, next_cursor, newer })
 }

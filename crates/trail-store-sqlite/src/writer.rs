@@ -27,13 +27,8 @@ const MAX_GROUP_EVENTS: usize = 20_000;
 const INDEX_CHUNK: i64 = 20_000;
 
 pub enum Command {
-    Append {
-        events: Vec<EventBody>,
-        reply: oneshot::Sender<Result<Vec<EventId>, StoreError>>,
-    },
-    CatchUpIndexes {
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
+    Append { events: Vec<EventBody>, reply: oneshot::Sender<Result<Vec<EventId>, StoreError>> },
+    CatchUpIndexes { reply: oneshot::Sender<Result<(), StoreError>> },
 }
 
 /// Positions the writer publishes for readers and stats.
@@ -57,36 +52,21 @@ fn backend(error: rusqlite::Error) -> StoreError {
 impl Writer {
     pub fn new(conn: Connection, progress: Arc<Progress>) -> Result<Writer, StoreError> {
         let head: Option<(EventId, Vec<u8>)> = conn
-            .query_row(
-                "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(backend)?;
         let (last_id, last_hash) = match head {
-            Some((id, hash)) => (
-                id,
-                hash.try_into()
-                    .map_err(|_| StoreError::Corrupt(format!("event {id} has a malformed hash")))?,
-            ),
+            Some((id, hash)) => {
+                (id, hash.try_into().map_err(|_| StoreError::Corrupt(format!("event {id} has a malformed hash")))?)
+            }
             None => (0, chain::GENESIS),
         };
         let indexed: i64 = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'indexed_through'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM meta WHERE key = 'indexed_through'", [], |r| r.get(0))
             .map_err(backend)?;
         progress.head.store(last_id, Ordering::SeqCst);
         progress.indexed_through.store(indexed, Ordering::SeqCst);
-        Ok(Writer {
-            conn,
-            last_id,
-            last_hash,
-            progress,
-        })
+        Ok(Writer { conn, last_id, last_hash, progress })
     }
 
     fn index_lag(&self) -> i64 {
@@ -150,13 +130,7 @@ impl Writer {
     }
 
     /// Writes every waiting request in one transaction and answers each after the commit.
-    fn group_commit(
-        &mut self,
-        appends: Vec<(
-            Vec<EventBody>,
-            oneshot::Sender<Result<Vec<EventId>, StoreError>>,
-        )>,
-    ) {
+    fn group_commit(&mut self, appends: Vec<(Vec<EventBody>, oneshot::Sender<Result<Vec<EventId>, StoreError>>)>) {
         let start = (self.last_id, self.last_hash);
         let mut results = Vec::with_capacity(appends.len());
         let outcome = (|| -> rusqlite::Result<()> {
@@ -198,8 +172,7 @@ impl Writer {
                 Ok(ids)
             }
             Err(error) => {
-                self.conn
-                    .execute_batch("ROLLBACK TO request; RELEASE request")?;
+                self.conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
                 (self.last_id, self.last_hash) = start;
                 Err(error)
             }
@@ -210,9 +183,7 @@ impl Writer {
         let mut insert = self.conn.prepare_cached(&format!(
             "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
         ))?;
-        let mut remember_user = self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO known_users(user) VALUES (?1)")?;
+        let mut remember_user = self.conn.prepare_cached("INSERT OR IGNORE INTO known_users(user) VALUES (?1)")?;
         let mut ids = Vec::with_capacity(events.len());
         let mut previous_user: Option<&str> = None;
         for body in events {
@@ -265,11 +236,8 @@ impl Writer {
         let tx = self.conn.transaction()?;
         let mut through = from;
         {
-            let mut select = tx.prepare_cached(
-                "SELECT id, message FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?;
-            let mut insert =
-                tx.prepare_cached("INSERT INTO message_trigrams(rowid, text) VALUES (?1, ?2)")?;
+            let mut select = tx.prepare_cached("SELECT id, message FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+            let mut insert = tx.prepare_cached("INSERT INTO message_trigrams(rowid, text) VALUES (?1, ?2)")?;
             let mut rows = select.query(params![from, INDEX_CHUNK])?;
             while let Some(row) = rows.next()? {
                 let id: i64 = row.get(0)?;
@@ -278,24 +246,14 @@ impl Writer {
                 through = id;
             }
         }
-        tx.execute(
-            "UPDATE meta SET value = ?1 WHERE key = 'indexed_through'",
-            [through],
-        )?;
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'indexed_through'", [through])?;
         tx.commit()?;
-        self.progress
-            .indexed_through
-            .store(through.max(from), Ordering::SeqCst);
+        self.progress.indexed_through.store(through.max(from), Ordering::SeqCst);
         if through == from {
             // Nothing left below the head (ids are never reused, so gaps can only be rolled-back
             // requests): move the mark to the head.
-            self.progress
-                .indexed_through
-                .store(self.last_id, Ordering::SeqCst);
-            self.conn.execute(
-                "UPDATE meta SET value = ?1 WHERE key = 'indexed_through'",
-                [self.last_id],
-            )?;
+            self.progress.indexed_through.store(self.last_id, Ordering::SeqCst);
+            self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'indexed_through'", [self.last_id])?;
         }
         Ok(())
     }

@@ -9,3 +9,20 @@ async fn new_store() -> (SqliteStore, tempfile::TempDir) {
 }
 
 trail_store::conformance_suite!(new_store);
+
+#[tokio::test]
+async fn one_writer_per_database_and_readers_beside_it() {
+    use trail_store::{Store, StoreError};
+    let (store, dir) = new_store().await;
+    let path = dir.path().join("trail.db");
+    let second = SqliteStore::open(&path).err().expect("a second writer is refused");
+    assert!(matches!(second, StoreError::Locked(_)), "{second}");
+    let event =
+        trail_store::conformance::event(serde_json::json!({"user": "a", "kind": "DEVICE_EDITED", "message": "m"}));
+    let ids = store.append(vec![event]).await.unwrap();
+    let reader = SqliteStore::open_read_only(&path).unwrap();
+    assert_eq!(reader.get(ids[0]).await.unwrap().unwrap().body.message, "m");
+    assert!(reader.append(vec![]).await.unwrap().is_empty());
+    drop(store);
+    SqliteStore::open(&path).expect("the lock goes with the writer");
+}

@@ -17,6 +17,10 @@ pub enum StoreError {
     Backend(String),
     #[error("the store is shutting down; retry against a running server")]
     Closed,
+    #[error(
+        "{0} is in use by another trail process (a running server?); stop it, or send the command to it with --server"
+    )]
+    Locked(String),
     #[error("the stored data is damaged: {0}; run `trail verify` to find the first bad event")]
     Corrupt(String),
 }

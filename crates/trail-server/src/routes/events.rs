@@ -109,8 +109,7 @@ impl SearchParams {
             .map(|c| Cursor::decode(&c))
             .transpose()
             .map_err(|message| ApiError::new(Code::InvalidCursor, message))?;
-        let pattern =
-            |text: Option<String>| text.filter(|t| !t.is_empty()).map(|t| Pattern::new(&t));
+        let pattern = |text: Option<String>| text.filter(|t| !t.is_empty()).map(|t| Pattern::new(&t));
         Ok(SearchQuery {
             filter: Filter {
                 user,
@@ -145,11 +144,7 @@ pub async fn list_events(
 ) -> Result<Json<EventPage>, ApiError> {
     let query = params?.0.into_query(&viewer.user)?;
     let page = state.store.search(query).await?;
-    Ok(Json(EventPage {
-        events: page.events,
-        next_cursor: page.next_cursor.map(|c| c.encode()),
-        newer: page.newer,
-    }))
+    Ok(Json(EventPage { events: page.events, next_cursor: page.next_cursor.map(|c| c.encode()), newer: page.newer }))
 }
 
 /// One event with its full message, attributes and correlation ids (V6).
@@ -164,12 +159,7 @@ pub async fn get_event(
 ) -> Result<Json<Event>, ApiError> {
     let not_found = || ApiError::new(Code::NotFound, format!("no event with id {id}"));
     let numeric: EventId = id.parse().map_err(|_| not_found())?;
-    state
-        .store
-        .get(numeric)
-        .await?
-        .map(Json)
-        .ok_or_else(not_found)
+    state.store.get(numeric).await?.map(Json).ok_or_else(not_found)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -180,11 +170,38 @@ pub struct Users {
 /// Every user with at least one entry, for the user selector (V2).
 #[utoipa::path(get, path = "/api/v1/users", tag = "events",
     responses((status = 200, body = Users)), security(("bearer" = [])))]
-pub async fn list_users(
+pub async fn list_users(State(state): State<AppState>, _viewer: Viewer) -> Result<Json<Users>, ApiError> {
+    Ok(Json(Users { users: state.store.known_users().await? }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    /// Return events with ids above this one (0 for the start).
+    pub after: Option<EventId>,
+    /// At most this many, 1-1000 (default 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Feed {
+    /// Events in id order.
+    events: Vec<Event>,
+}
+
+/// Committed events in id order, oldest first: for `tail`, `export` and `verify`.
+#[utoipa::path(get, path = "/api/v1/feed", tag = "events", params(FeedParams),
+    responses((status = 200, body = Feed), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn feed(
     State(state): State<AppState>,
     _viewer: Viewer,
-) -> Result<Json<Users>, ApiError> {
-    Ok(Json(Users {
-        users: state.store.known_users().await?,
-    }))
+    params: Result<Query<FeedParams>, QueryRejection>,
+) -> Result<Json<Feed>, ApiError> {
+    let params = params?.0;
+    let limit = params.limit.unwrap_or(MAX_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::new(Code::InvalidQuery, format!("limit must be 1-{MAX_PAGE}, got {limit}")));
+    }
+    let events = state.store.read_after(params.after.unwrap_or(0).max(0), limit).await?;
+    Ok(Json(Feed { events }))
 }
