@@ -2,7 +2,8 @@
 
 use crate::event::{EventBody, EventId};
 use crate::pattern::Pattern;
-use crate::time::{self, TimeWindow};
+use crate::time::{self, DateFilter, TimeWindow, parse_time_zone};
+use serde::{Deserialize, Serialize};
 
 /// V1: pages of 100 by default; the API may ask for other sizes within this bound.
 pub const DEFAULT_PAGE: usize = 100;
@@ -94,6 +95,90 @@ pub struct SearchPage<E> {
 
 /// Counting newer entries stops here; the UI shows "10000+".
 pub const NEWER_COUNT_CAP: u64 = 10_000;
+
+/// Search parameters exactly as the contract names them: the API's query string, and the CLI's
+/// flags.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct SearchParams {
+    /// One user's entries; without it (and without all_users) the viewer's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Every user's entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub all_users: Option<bool>,
+    /// Case-insensitive substring of the action; `%` any run, `_` one character, `\` escapes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Like `action`, on the object name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Like `action`, on the whole multi-line message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `YYYY-MM`, in `tz`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
+    /// `YYYY-MM-DD`, in `tz`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    /// IANA time zone for month and day (default UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// Why search parameters were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Cursor(String),
+}
+
+impl SearchParams {
+    /// Turns the parameters into a query. Without `user` or `all_users`, a viewer sees their own
+    /// entries (V2); with no viewer (the CLI on a local trail) every user's.
+    pub fn into_query(self, viewer: Option<&str>) -> Result<SearchQuery, QueryError> {
+        let invalid = QueryError::Invalid;
+        let user = match (self.all_users.unwrap_or(false), self.user.filter(|u| !u.is_empty()), viewer) {
+            (true, _, _) | (false, None, None) => UserFilter::All,
+            (false, Some(user), _) => UserFilter::Only(user),
+            (false, None, Some(viewer)) => UserFilter::Only(viewer.to_owned()),
+        };
+        let date = match (self.month, self.day) {
+            (Some(_), Some(_)) => return Err(invalid("give month or day, not both".into())),
+            (Some(month), None) => Some(DateFilter::parse_month(&month).map_err(invalid)?),
+            (None, Some(day)) => Some(DateFilter::parse_day(&day).map_err(invalid)?),
+            (None, None) => None,
+        };
+        let tz = parse_time_zone(self.tz.as_deref().unwrap_or("UTC")).map_err(invalid)?;
+        let window = date.map(|d| d.window(&tz)).transpose().map_err(invalid)?;
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(invalid(format!("limit must be 1-{MAX_PAGE}, got {limit}")));
+        }
+        let cursor = self.cursor.map(|c| Cursor::decode(&c)).transpose().map_err(QueryError::Cursor)?;
+        let pattern = |text: Option<String>| text.filter(|t| !t.is_empty()).map(|t| Pattern::new(&t));
+        Ok(SearchQuery {
+            filter: Filter {
+                user,
+                action: pattern(self.action),
+                name: pattern(self.name),
+                message: pattern(self.message),
+                window,
+            },
+            limit,
+            cursor,
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {

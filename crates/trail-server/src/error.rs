@@ -139,4 +139,13 @@ mod tests {
             assert!(StatusCode::from_u16(entry.2).unwrap().as_u16() >= 400);
         }
     }
+
+    #[test]
+    fn the_readme_lists_every_code_with_its_status() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        for (_, name, status, _) in CODES {
+            let row = format!("| `{name}` | {status} |");
+            assert!(readme.contains(&row), "README.md needs the row {row}");
+        }
+    }
 }

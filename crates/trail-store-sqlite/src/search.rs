@@ -34,10 +34,10 @@ fn sql_conditions(filter: &Filter) -> (String, Vec<Value>) {
 /// Whether action, name and message match, read straight from the row.
 fn text_matches(filter: &Filter, row: &rusqlite::Row<'_>) -> rusqlite::Result<bool> {
     for (pattern, column) in [(&filter.action, 6), (&filter.name, 7), (&filter.message, 10)] {
-        if let Some(pattern) = pattern {
-            if !pattern.is_match(row.get_ref(column)?.as_str()?) {
-                return Ok(false);
-            }
+        if let Some(pattern) = pattern
+            && !pattern.is_match(row.get_ref(column)?.as_str()?)
+        {
+            return Ok(false);
         }
     }
     Ok(true)
@@ -91,10 +91,11 @@ fn candidates(
         let id: EventId = candidate.get(0)?;
         let params = std::iter::once(Value::Integer(id)).chain(values.iter().cloned());
         let mut rows = fetch.query(params_from_iter(params))?;
-        if let Some(row) = rows.next()? {
-            if text_matches(filter, row)? && !visit(row)? {
-                break;
-            }
+        if let Some(row) = rows.next()?
+            && text_matches(filter, row)?
+            && !visit(row)?
+        {
+            break;
         }
     }
     Ok(())

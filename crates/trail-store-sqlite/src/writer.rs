@@ -26,8 +26,11 @@ const MAX_GROUP_EVENTS: usize = 20_000;
 /// Rows indexed per indexing transaction.
 const INDEX_CHUNK: i64 = 20_000;
 
+/// Where the writer answers an append: the ids once durable, or why nothing was stored.
+pub type AppendReply = oneshot::Sender<Result<Vec<EventId>, StoreError>>;
+
 pub enum Command {
-    Append { events: Vec<EventBody>, reply: oneshot::Sender<Result<Vec<EventId>, StoreError>> },
+    Append { events: Vec<EventBody>, reply: AppendReply },
     CatchUpIndexes { reply: oneshot::Sender<Result<(), StoreError>> },
 }
 
@@ -130,7 +133,7 @@ impl Writer {
     }
 
     /// Writes every waiting request in one transaction and answers each after the commit.
-    fn group_commit(&mut self, appends: Vec<(Vec<EventBody>, oneshot::Sender<Result<Vec<EventId>, StoreError>>)>) {
+    fn group_commit(&mut self, appends: Vec<(Vec<EventBody>, AppendReply)>) {
         let start = (self.last_id, self.last_hash);
         let mut results = Vec::with_capacity(appends.len());
         let outcome = (|| -> rusqlite::Result<()> {

@@ -1,3 +1,89 @@
-fn main() {
-    println!("Hello, world!");
+//! `trail`: the one binary. It parses the command line, picks the backend and hands over to the
+//! library crates; nothing here knows HTTP or SQL.
+#![forbid(unsafe_code)]
+
+mod commands;
+mod config;
+mod demo;
+mod output;
+mod target;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "trail", version, about = "The audit trail and system-event log for network operations")]
+struct Cli {
+    /// Log format on standard error
+    #[arg(long, env = "TRAIL_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (embedded SQLite in ./trail-data, listening on 127.0.0.1:8080)
+    Serve(commands::serve::ServeArgs),
+    /// Record an event
+    Emit(commands::emit::EmitArgs),
+    /// Search the trail, newest first
+    Search(commands::read::SearchArgs),
+    /// Show one event with its full message
+    Show(commands::read::ShowArgs),
+    /// Show the newest events, and with -f follow new ones
+    Tail(commands::read::TailArgs),
+    /// Check the whole hash chain; exits 1 and names the first bad event when it is broken
+    Verify(commands::verify::VerifyArgs),
+    /// Write every event as NDJSON or CSV
+    Export(commands::transfer::ExportArgs),
+    /// Store events from an NDJSON or CSV file, keeping their original times
+    Import(commands::transfer::ImportArgs),
+    /// Print the catalog of built-in kinds (the source of docs/catalog.md)
+    Catalog,
+}
+
+fn init_logging(format: LogFormat, serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Serve(args) => commands::serve::run(args).await?,
+        Command::Emit(args) => commands::emit::run(args).await?,
+        Command::Search(args) => commands::read::search(args).await?,
+        Command::Show(args) => commands::read::show(args).await?,
+        Command::Tail(args) => commands::read::tail(args).await?,
+        Command::Verify(args) => return commands::verify::run(args).await,
+        Command::Export(args) => commands::transfer::export(args).await?,
+        Command::Import(args) => commands::transfer::import(args).await?,
+        Command::Catalog => print!("{}", trail_core::catalog::markdown_table()),
+    }
+    Ok(0)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
+    match run(cli.command).await {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
 }

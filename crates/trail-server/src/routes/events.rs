@@ -10,9 +10,8 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use trail_core::query::{DEFAULT_PAGE, MAX_PAGE};
-use trail_core::time::{DateFilter, parse_time_zone};
-use trail_core::{Cursor, Event, EventId, Filter, Pattern, SearchQuery, UserFilter, request};
+use trail_core::query::{MAX_PAGE, QueryError, SearchParams};
+use trail_core::{Event, EventId, request};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Ids {
@@ -57,73 +56,6 @@ pub async fn post_changes(
     Ok((StatusCode::CREATED, Json(Id { id: ids[0] })))
 }
 
-/// Search parameters, exactly as the contract names them.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SearchParams {
-    /// One user's entries; without it (and without all_users) the viewer's own.
-    pub user: Option<String>,
-    /// Every user's entries.
-    pub all_users: Option<bool>,
-    /// Case-insensitive substring of the action; `%` any run, `_` one character, `\` escapes.
-    pub action: Option<String>,
-    /// Like `action`, on the object name.
-    pub name: Option<String>,
-    /// Like `action`, on the whole multi-line message.
-    pub message: Option<String>,
-    /// `YYYY-MM`, in `tz`.
-    pub month: Option<String>,
-    /// `YYYY-MM-DD`, in `tz`.
-    pub day: Option<String>,
-    /// IANA time zone for month and day (default UTC).
-    pub tz: Option<String>,
-    /// Page size, 1-1000 (default 100).
-    pub limit: Option<usize>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-impl SearchParams {
-    /// Turns the parameters into a query, resolving "own entries" to the viewer (V2).
-    pub fn into_query(self, viewer: &str) -> Result<SearchQuery, ApiError> {
-        let invalid = |message: String| ApiError::new(Code::InvalidQuery, message);
-        let user = match (self.all_users.unwrap_or(false), self.user) {
-            (true, _) => UserFilter::All,
-            (false, Some(user)) if !user.is_empty() => UserFilter::Only(user),
-            (false, _) => UserFilter::Only(viewer.to_owned()),
-        };
-        let date = match (self.month, self.day) {
-            (Some(_), Some(_)) => return Err(invalid("give month or day, not both".into())),
-            (Some(month), None) => Some(DateFilter::parse_month(&month).map_err(invalid)?),
-            (None, Some(day)) => Some(DateFilter::parse_day(&day).map_err(invalid)?),
-            (None, None) => None,
-        };
-        let tz = parse_time_zone(self.tz.as_deref().unwrap_or("UTC")).map_err(invalid)?;
-        let window = date.map(|d| d.window(&tz)).transpose().map_err(invalid)?;
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(invalid(format!("limit must be 1-{MAX_PAGE}, got {limit}")));
-        }
-        let cursor = self
-            .cursor
-            .map(|c| Cursor::decode(&c))
-            .transpose()
-            .map_err(|message| ApiError::new(Code::InvalidCursor, message))?;
-        let pattern = |text: Option<String>| text.filter(|t| !t.is_empty()).map(|t| Pattern::new(&t));
-        Ok(SearchQuery {
-            filter: Filter {
-                user,
-                action: pattern(self.action),
-                name: pattern(self.name),
-                message: pattern(self.message),
-                window,
-            },
-            limit,
-            cursor,
-        })
-    }
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EventPage {
     events: Vec<Event>,
@@ -142,7 +74,10 @@ pub async fn list_events(
     viewer: Viewer,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let query = params?.0.into_query(&viewer.user)?;
+    let query = params?.0.into_query(Some(&viewer.user)).map_err(|error| match error {
+        QueryError::Cursor(message) => ApiError::new(Code::InvalidCursor, message),
+        QueryError::Invalid(message) => ApiError::new(Code::InvalidQuery, message),
+    })?;
     let page = state.store.search(query).await?;
     Ok(Json(EventPage { events: page.events, next_cursor: page.next_cursor.map(|c| c.encode()), newer: page.newer }))
 }

@@ -1,0 +1,5 @@
+pub mod emit;
+pub mod read;
+pub mod serve;
+pub mod transfer;
+pub mod verify;

@@ -1,0 +1,109 @@
+//! `trail serve`: the server, with nothing else needed.
+
+use crate::config::{self, Database, FileConfig};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use trail_server::{AppState, ServerConfig, TokenEntry, Tokens};
+use trail_store_sqlite::SqliteStore;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Data directory for the embedded SQLite database [default: ./trail-data]
+    #[arg(long, env = "TRAIL_DATA")]
+    data: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:8080]
+    #[arg(long, env = "TRAIL_LISTEN")]
+    listen: Option<String>,
+    /// Configuration file (TOML)
+    #[arg(long, env = "TRAIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL [default: SQLite in the data directory]
+    #[arg(long, env = "TRAIL_DATABASE")]
+    database: Option<String>,
+    /// A token accepted with full rights, for automation and first use
+    #[arg(long, env = "TRAIL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Largest request body in bytes [default: 16 MiB]
+    #[arg(long, env = "TRAIL_BODY_LIMIT")]
+    body_limit: Option<usize>,
+    /// Load a realistic demonstration dataset when the trail is empty
+    #[arg(long)]
+    demo: bool,
+}
+
+/// The token file of a data directory: made on first start when no token is configured, so the
+/// API is never open, even on loopback.
+fn local_token(data: &Path) -> anyhow::Result<(PathBuf, String)> {
+    let path = data.join("token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok((path, token.trim().to_owned()));
+    }
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
+    let token = format!("trl_{}", hex::encode(bytes));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, format!("{token}\n").as_bytes())?;
+    Ok((path, token))
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA));
+    let listen = config::parse_listen(args.listen.or(file.listen).as_deref().unwrap_or(config::DEFAULT_LISTEN))?;
+    let database = Database::resolve(args.database.or(file.database).as_deref(), &data)?;
+    let token_user = file.token_user.as_deref().unwrap_or("admin");
+    let mut tokens: Vec<TokenEntry> = file.tokens.iter().map(|t| TokenEntry::new(&t.token, &t.user)).collect();
+    if let Some(token) = args.token.as_deref().filter(|t| !t.is_empty()) {
+        tokens.push(TokenEntry::new(token, token_user));
+    }
+    config::check_exposure(listen, !tokens.is_empty())?;
+    let generated = if tokens.is_empty() {
+        let (path, token) = local_token(&data)?;
+        tokens.push(TokenEntry::new(&token, token_user));
+        Some(path)
+    } else {
+        None
+    };
+
+    let Database::Sqlite(path) = &database;
+    let store = Arc::new(SqliteStore::open(path)?);
+    if args.demo {
+        let loaded = crate::demo::load_if_empty(&*store).await?;
+        if loaded > 0 {
+            println!("demo: loaded {loaded} events");
+        }
+    }
+    let server_config =
+        ServerConfig { body_limit: args.body_limit.or(file.body_limit).unwrap_or(ServerConfig::default().body_limit) };
+    let app = trail_server::app(AppState::new(store, Tokens::new(tokens)), &server_config);
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    println!("trail {} listening on http://{address}", env!("CARGO_PKG_VERSION"));
+    println!("data: {}", database.describe());
+    if let Some(path) = generated {
+        println!("token: none configured, so the one in {} is required (or set TRAIL_TOKEN)", path.display());
+    }
+    tracing::info!(%address, "serving");
+    trail_server::serve(listener, app, shutdown_signal()).await.context("the server stopped")
+}

@@ -1,0 +1,58 @@
+//! `trail verify`: walks the whole hash chain and names the first bad event (S4).
+
+use crate::target::{Access, Target, TargetArgs};
+use indicatif::{ProgressBar, ProgressStyle};
+use trail_core::chain::{self, Verifier};
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+const CHUNK: usize = 1000;
+
+pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{what} {{bar:40}} {{pos}}/{{len}} events ({{per_sec}}, {{eta}} left)"))
+            .expect("a valid template"),
+    );
+    bar
+}
+
+/// Returns the process exit code: 0 for an intact chain, 1 for a broken one.
+pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
+    let target = Target::open(&args.target, Access::Read)?;
+    let head = target.head().await?;
+    let bar = progress_bar(head.max(0) as u64, "verifying");
+    let mut verifier = Verifier::new();
+    let mut after = 0;
+    loop {
+        let events = target.read_after(after, CHUNK).await?;
+        let Some(last) = events.last() else { break };
+        after = last.id;
+        for event in &events {
+            let stored = chain::from_hex(&event.hash);
+            let checked = match stored {
+                Some(hash) => verifier.check(event.id, &event.body, &hash).map_err(|e| e.to_string()),
+                None => Err(format!("event {}: the stored hash is malformed", event.id)),
+            };
+            if let Err(problem) = checked {
+                bar.abandon();
+                eprintln!("chain broken: {problem}");
+                println!("FAILED at event {} ({} events verified before it)", event.id, verifier.checked());
+                return Ok(1);
+            }
+        }
+        bar.set_position(verifier.checked());
+    }
+    bar.finish_and_clear();
+    let (last_id, last_hash) = verifier.last();
+    if verifier.checked() > 0 && last_id != head {
+        println!("FAILED: the newest event is {head}, but the chain ends at {last_id} (truncated)");
+        return Ok(1);
+    }
+    println!("OK: {} events verified; head {} {}", verifier.checked(), last_id, chain::to_hex(&last_hash));
+    Ok(0)
+}

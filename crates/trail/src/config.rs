@@ -1,0 +1,116 @@
+//! Configuration: a TOML file, `TRAIL_*` environment variables and flags, in rising order of
+//! precedence (clap merges flags over the environment; the file fills what both leave unset).
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA: &str = "trail-data";
+pub const DATABASE_FILE: &str = "trail.db";
+
+/// The configuration file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub database: Option<String>,
+    /// Largest request body in bytes (default 16 MiB).
+    pub body_limit: Option<usize>,
+    /// The user that `TRAIL_TOKEN` acts as (default `admin`).
+    pub token_user: Option<String>,
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub token: String,
+    pub user: String,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let Some(path) = path else { return Ok(FileConfig::default()) };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("the configuration file {} is not valid", path.display()))
+    }
+}
+
+/// Where a trail keeps its data.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(PathBuf),
+}
+
+impl Database {
+    /// `--database` wins; otherwise SQLite in the data directory.
+    pub fn resolve(database: Option<&str>, data: &Path) -> anyhow::Result<Database> {
+        match database {
+            None => Ok(Database::Sqlite(data.join(DATABASE_FILE))),
+            Some(url) if url.starts_with("sqlite://") => Ok(Database::Sqlite(PathBuf::from(&url["sqlite://".len()..]))),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                bail!("the PostgreSQL backend is not in this build yet; leave --database out to use embedded SQLite")
+            }
+            Some(url) => bail!("{url:?} is not a database URL this trail knows: use sqlite://PATH"),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => {
+                let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                format!("{} (SQLite)", absolute.display())
+            }
+        }
+    }
+}
+
+pub fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
+    text.parse().with_context(|| format!("{text:?} is not a listen address such as 127.0.0.1:8080 or [::1]:8080"))
+}
+
+/// "No open door": a server reachable from other machines must demand a token.
+pub fn check_exposure(listen: SocketAddr, tokens_configured: bool) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() && !tokens_configured {
+        bail!(
+            "refusing to listen on {listen} without a token: anyone who can reach it could read and write the trail. \
+             Set TRAIL_TOKEN (or `tokens` in the configuration file), or listen on 127.0.0.1"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_loopback_needs_a_token() {
+        assert!(check_exposure(parse_listen("0.0.0.0:8080").unwrap(), false).is_err());
+        assert!(check_exposure(parse_listen("0.0.0.0:8080").unwrap(), true).is_ok());
+        assert!(check_exposure(parse_listen("[::1]:8080").unwrap(), false).is_ok());
+    }
+
+    #[test]
+    fn file_keys_are_checked() {
+        assert!(
+            toml::from_str::<FileConfig>("listen = \"127.0.0.1:9\"\n[[tokens]]\ntoken = \"t\"\nuser = \"u\"").is_ok()
+        );
+        let err = toml::from_str::<FileConfig>("lisen = 1").unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn databases() {
+        assert!(
+            matches!(Database::resolve(None, Path::new("d")).unwrap(), Database::Sqlite(p) if p == Path::new("d/trail.db"))
+        );
+        assert!(Database::resolve(Some("postgres://x"), Path::new("d")).unwrap_err().to_string().contains("SQLite"));
+        assert!(Database::resolve(Some("mysql://x"), Path::new("d")).is_err());
+    }
+}

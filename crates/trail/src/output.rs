@@ -1,0 +1,163 @@
+//! How the CLI prints events: an aligned table by default, NDJSON (`--json`) or CSV (`--csv`).
+//! The CSV columns are those of the event JSON; attributes and change are JSON in their cells.
+
+use anyhow::Context;
+use std::io::Write;
+use trail_core::event::EventInput;
+use trail_core::{Event, time};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+pub const CSV_HEADER: [&str; 18] = [
+    "id",
+    "time",
+    "user",
+    "client",
+    "process",
+    "kind",
+    "action",
+    "name",
+    "severity",
+    "outcome",
+    "message",
+    "attributes",
+    "request_id",
+    "session_id",
+    "job_id",
+    "parent_id",
+    "change",
+    "hash",
+];
+
+pub struct Printer {
+    format: Format,
+    sink: Sink,
+    tz: jiff::tz::TimeZone,
+}
+
+enum Sink {
+    Plain(Box<dyn Write>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+}
+
+fn cell(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("")
+}
+
+impl Printer {
+    /// Prints to `out`; table times are shown in `tz`.
+    pub fn new(format: Format, mut out: Box<dyn Write>, tz: jiff::tz::TimeZone) -> anyhow::Result<Printer> {
+        let sink = match format {
+            Format::Csv => {
+                let mut writer = csv::Writer::from_writer(out);
+                writer.write_record(CSV_HEADER)?;
+                Sink::Csv(Box::new(writer))
+            }
+            Format::Table => {
+                writeln!(
+                    out,
+                    "{:>8}  {:<19}  {:<12}  {:<8}  {:<16}  {:<7}  MESSAGE",
+                    "ID", "TIME", "USER", "ACTION", "NAME", "SEV"
+                )?;
+                Sink::Plain(out)
+            }
+            Format::Json => Sink::Plain(out),
+        };
+        Ok(Printer { format, sink, tz })
+    }
+
+    pub fn print(&mut self, event: &Event) -> anyhow::Result<()> {
+        match (&mut self.sink, self.format) {
+            (Sink::Plain(out), Format::Json) => {
+                serde_json::to_writer(&mut *out, event)?;
+                out.write_all(b"\n")?;
+            }
+            (Sink::Csv(csv), _) => {
+                let body = &event.body;
+                let change = body.change.as_ref().map(serde_json::to_string).transpose()?;
+                csv.write_record([
+                    event.id.to_string().as_str(),
+                    &time::format_rfc3339(body.time),
+                    &body.user,
+                    cell(&body.client),
+                    &body.process,
+                    &body.kind,
+                    &body.action,
+                    &body.name,
+                    body.severity.name(),
+                    body.outcome.map_or("", |o| o.name()),
+                    &body.message,
+                    &serde_json::to_string(&body.attributes)?,
+                    cell(&body.request_id),
+                    cell(&body.session_id),
+                    cell(&body.job_id),
+                    cell(&body.parent_id),
+                    change.as_deref().unwrap_or(""),
+                    &event.hash,
+                ])?;
+            }
+            (Sink::Plain(out), _) => {
+                let body = &event.body;
+                let local = body.time.to_zoned(self.tz.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string();
+                writeln!(
+                    out,
+                    "{:>8}  {:<19}  {:<12}  {:<8}  {:<16}  {:<7}  {}",
+                    event.id,
+                    local,
+                    clip(&body.user, 12),
+                    clip(&body.action, 8),
+                    clip(&body.name, 16),
+                    body.severity.name(),
+                    body.summary()
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes out what is buffered (a follower must see each event as it comes).
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        match &mut self.sink {
+            Sink::Plain(out) => out.flush()?,
+            Sink::Csv(csv) => csv.flush()?,
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.flush()
+    }
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut clipped: String = text.chars().take(width - 1).collect();
+        clipped.push('…');
+        clipped
+    }
+}
+
+/// One CSV record (with the header above) as an event input, for `import`.
+pub fn event_input_from_csv(headers: &csv::StringRecord, record: &csv::StringRecord) -> anyhow::Result<EventInput> {
+    let mut object = serde_json::Map::new();
+    for (header, value) in headers.iter().zip(record.iter()) {
+        if value.is_empty() || header == "id" || header == "hash" {
+            continue;
+        }
+        let json = match header {
+            "attributes" | "change" => {
+                serde_json::from_str(value).with_context(|| format!("column {header} is not JSON"))?
+            }
+            _ => serde_json::Value::String(value.to_owned()),
+        };
+        object.insert(header.to_owned(), json);
+    }
+    Ok(serde_json::from_value(serde_json::Value::Object(object))?)
+}

@@ -1,0 +1,181 @@
+//! Where client commands send their work: a running server (`--server` or `TRAIL_SERVER`, with
+//! a token), or the local data directory opened directly.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::path::PathBuf;
+use trail_core::query::SearchParams;
+use trail_core::{Event, EventBody, EventId, SearchPage};
+use trail_store::Store;
+use trail_store_sqlite::SqliteStore;
+
+use crate::config::Database;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// A running server, such as http://127.0.0.1:8080; without it the local data directory is
+    /// opened directly.
+    #[arg(long, env = "TRAIL_SERVER")]
+    pub server: Option<String>,
+    /// The bearer token for --server.
+    #[arg(long, env = "TRAIL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The local data directory.
+    #[arg(long, env = "TRAIL_DATA", default_value = crate::config::DEFAULT_DATA)]
+    pub data: PathBuf,
+}
+
+pub enum Target {
+    Remote { base: String, token: String, client: reqwest::Client },
+    Local(SqliteStore),
+}
+
+/// Whether a command writes; local writers take the database's writer lock.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    error: ApiErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ApiErrorDetail {
+    code: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct Ids {
+    ids: Vec<EventId>,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    events: Vec<Event>,
+    next_cursor: Option<String>,
+    newer: u64,
+}
+
+#[derive(Deserialize)]
+struct Feed {
+    events: Vec<Event>,
+}
+
+/// A search page as the CLI prints it.
+pub struct Found {
+    pub events: Vec<Event>,
+    pub next_cursor: Option<String>,
+    pub newer: u64,
+}
+
+impl From<SearchPage<Event>> for Found {
+    fn from(page: SearchPage<Event>) -> Found {
+        Found { events: page.events, next_cursor: page.next_cursor.map(|c| c.encode()), newer: page.newer }
+    }
+}
+
+impl Target {
+    pub fn open(args: &TargetArgs, access: Access) -> anyhow::Result<Target> {
+        if let Some(server) = &args.server {
+            let Some(token) = args.token.clone() else {
+                bail!("--server needs a token: pass --token or set TRAIL_TOKEN");
+            };
+            return Ok(Target::Remote {
+                base: server.trim_end_matches('/').to_owned(),
+                token,
+                client: reqwest::Client::new(),
+            });
+        }
+        let Database::Sqlite(path) = Database::resolve(None, &args.data)?;
+        let store = match access {
+            Access::Write => SqliteStore::open(&path)?,
+            Access::Read => SqliteStore::open_read_only(&path)?,
+        };
+        Ok(Target::Local(store))
+    }
+
+    /// Sends a request to the server; `None` when it answers 404.
+    async fn call_maybe<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<Option<T>> {
+        let Target::Remote { base, token, .. } = self else { unreachable!("only remote targets make calls") };
+        let response =
+            request.bearer_auth(token).send().await.with_context(|| format!("cannot reach the server at {base}"))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            match serde_json::from_slice::<ApiError>(&body) {
+                Ok(error) => bail!("the server refused ({status}, {}): {}", error.error.code, error.error.message),
+                Err(_) => bail!("the server answered {status}: {}", String::from_utf8_lossy(&body)),
+            }
+        }
+        serde_json::from_slice(&body).map(Some).context("the server's answer was not what this trail expected")
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {
+        self.call_maybe(request).await?.context("the server answered 404: is --server the address of a trail server?")
+    }
+
+    pub async fn append(&self, events: Vec<EventBody>) -> anyhow::Result<Vec<EventId>> {
+        match self {
+            Target::Local(store) => Ok(store.append(events).await?),
+            Target::Remote { base, client, .. } => {
+                let request = client.post(format!("{base}/api/v1/events")).json(&events);
+                Ok(self.call::<Ids>(request).await?.ids)
+            }
+        }
+    }
+
+    pub async fn search(&self, params: SearchParams) -> anyhow::Result<Found> {
+        match self {
+            Target::Local(store) => {
+                let query = params.into_query(None)?;
+                Ok(store.search(query).await?.into())
+            }
+            Target::Remote { base, client, .. } => {
+                let page: Page = self.call(client.get(format!("{base}/api/v1/events")).query(&params)).await?;
+                Ok(Found { events: page.events, next_cursor: page.next_cursor, newer: page.newer })
+            }
+        }
+    }
+
+    pub async fn get(&self, id: EventId) -> anyhow::Result<Option<Event>> {
+        match self {
+            Target::Local(store) => Ok(store.get(id).await?),
+            Target::Remote { base, client, .. } => {
+                self.call_maybe(client.get(format!("{base}/api/v1/events/{id}"))).await
+            }
+        }
+    }
+
+    pub async fn read_after(&self, after: EventId, limit: usize) -> anyhow::Result<Vec<Event>> {
+        match self {
+            Target::Local(store) => Ok(store.read_after(after, limit).await?),
+            Target::Remote { base, client, .. } => {
+                let request = client
+                    .get(format!("{base}/api/v1/feed"))
+                    .query(&[("after", after), ("limit", limit.min(1000) as i64)]);
+                Ok(self.call::<Feed>(request).await?.events)
+            }
+        }
+    }
+
+    /// The newest id, for progress bars.
+    pub async fn head(&self) -> anyhow::Result<EventId> {
+        match self {
+            Target::Local(store) => Ok(store.stats().await?.head),
+            Target::Remote { .. } => {
+                let params = SearchParams { all_users: Some(true), limit: Some(1), ..SearchParams::default() };
+                Ok(self.search(params).await?.events.first().map_or(0, |e| e.id))
+            }
+        }
+    }
+}
