@@ -99,11 +99,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let app = trail_server::app(AppState::new(store, Tokens::new(tokens)), &server_config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    println!("trail {} listening on http://{address}", env!("CARGO_PKG_VERSION"));
     println!("data: {}", database.describe());
     if let Some(path) = generated {
         println!("token: none configured, so the one in {} is required (or set TRAIL_TOKEN)", path.display());
     }
+    // Last, as the sign that the server is ready.
+    println!("trail {} listening on http://{address}", env!("CARGO_PKG_VERSION"));
     tracing::info!(%address, "serving");
     trail_server::serve(listener, app, shutdown_signal()).await.context("the server stopped")
 }

@@ -1,0 +1,227 @@
+//! The `trail` binary end to end: serve, configuration, the client commands locally and against a
+//! server, export/import round trips, and verify on a tampered database.
+
+mod common;
+
+use common::{TOKEN, ok, run, spawn_server, stderr, stdout};
+use serde_json::Value;
+use std::path::Path;
+
+fn events_json(text: &str) -> Vec<Value> {
+    text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+fn emit(dir: &Path, user: &str, name: &str, message: &str) {
+    ok(
+        dir,
+        &[
+            "emit",
+            "--user",
+            user,
+            "--kind",
+            "DEVICE_EDITED",
+            "--name",
+            name,
+            "--message",
+            message,
+            "--attr",
+            "ticket=CHG1",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn serve_with_nothing_else_prints_where_and_demands_the_token_it_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_server(dir.path(), &[], &[("TRAIL_LISTEN", "127.0.0.1:0")]);
+    let banner = server.banner.join("\n");
+    assert!(banner.contains("listening on http://127.0.0.1:"), "{banner}");
+    assert!(banner.contains("trail-data/trail.db (SQLite)"), "{banner}");
+    let token_file = dir.path().join("trail-data/token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let server_args = ["search", "--all-users", "--json", "--server", &server.base];
+    let refused = run(dir.path(), &server_args, &[("TRAIL_TOKEN", "wrong")]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("unauthorized"), "{}", stderr(&refused));
+    ok(dir.path(), &server_args, &[("TRAIL_TOKEN", &token)]);
+}
+
+#[test]
+fn a_non_loopback_address_needs_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = run(dir.path(), &["serve", "--listen", "0.0.0.0:0"], &[]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("refusing to listen on 0.0.0.0:0 without a token"), "{}", stderr(&refused));
+}
+
+#[test]
+fn flags_beat_environment_beat_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("trail.toml"),
+        "listen = \"127.0.0.1:1\"\ndata = \"file-data\"\nbody_limit = 1000\n",
+    )
+    .unwrap();
+    let envs = [("TRAIL_CONFIG", "trail.toml"), ("TRAIL_DATA", "env-data"), ("TRAIL_TOKEN", TOKEN)];
+    let server = spawn_server(dir.path(), &["--listen", "127.0.0.1:0"], &envs);
+    assert!(server.banner.join("\n").contains("env-data/trail.db"), "{:?}", server.banner);
+    // The file's body limit still applies, as nothing else set one.
+    let big = format!("{{\"user\":\"a\",\"kind\":\"DEVICE_EDITED\",\"message\":\"{}\"}}", "x".repeat(2000));
+    let status = reqwest::blocking_post(&server.base, &big);
+    assert_eq!(status, 413);
+    let bad = run(dir.path(), &["serve", "--config", "missing.toml"], &[]);
+    assert!(stderr(&bad).contains("cannot read the configuration file missing.toml"), "{}", stderr(&bad));
+}
+
+mod reqwest {
+    /// A blocking POST of one body to /api/v1/events with the test token; returns the status.
+    pub fn blocking_post(base: &str, body: &str) -> u16 {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            ::reqwest::Client::new()
+                .post(format!("{base}/api/v1/events"))
+                .bearer_auth(super::TOKEN)
+                .body(body.to_owned())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    }
+}
+
+#[test]
+fn local_emit_search_show_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    emit(d, "alice", "edge1", "Device edge1 edited\nmtu 9000");
+    emit(d, "bob", "core1", "Device core1 edited");
+    let found = events_json(&ok(d, &["search", "--json", "--message", "MTU"], &[]));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["user"], "alice");
+    assert_eq!(found[0]["attributes"]["ticket"], "CHG1");
+    let table = ok(d, &["search", "--user", "bob"], &[]);
+    assert!(table.contains("core1") && !table.contains("edge1"), "{table}");
+    let csv = ok(d, &["search", "--csv"], &[]);
+    assert!(csv.starts_with("id,time,user,client,process,kind"), "{csv}");
+    let shown = ok(d, &["show", &found[0]["id"].to_string()], &[]);
+    assert!(shown.contains("mtu 9000") && shown.contains("ticket = CHG1"), "{shown}");
+    let tail = ok(d, &["tail", "-n", "1", "--json"], &[]);
+    assert_eq!(events_json(&tail)[0]["user"], "bob");
+    let missing = run(d, &["show", "99"], &[]);
+    assert!(stderr(&missing).contains("there is no event 99"));
+    let invalid =
+        run(d, &["emit", "--user", "a", "--kind", "DEVICE_EDITED", "--message", "m", "--severity", "loud"], &[]);
+    assert!(stderr(&invalid).contains("unknown severity"), "{}", stderr(&invalid));
+}
+
+#[test]
+fn remote_commands_use_the_server_and_its_viewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+    let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+    ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", "remote one"], &env);
+    ok(d, &["emit", "--user", "admin", "--kind", "DEVICE_EDITED", "--message", "mine"], &env);
+    let own = events_json(&ok(d, &["search", "--json"], &env));
+    assert_eq!(own.len(), 1, "TRAIL_TOKEN acts as admin, who sees their own entries by default");
+    assert_eq!(own[0]["message"], "mine");
+    assert_eq!(events_json(&ok(d, &["search", "--json", "--all-users"], &env)).len(), 2);
+    let local_write = run(d, &["emit", "--user", "a", "--kind", "DEVICE_EDITED", "--message", "m"], &[]);
+    assert!(stderr(&local_write).contains("in use by another trail process"), "{}", stderr(&local_write));
+    let local_read = events_json(&ok(d, &["search", "--json"], &[]));
+    assert_eq!(local_read.len(), 2, "reading beside a running server works");
+    assert!(ok(d, &["verify"], &env).starts_with("OK: 2 events verified"));
+}
+
+#[test]
+fn export_then_import_keeps_everything_but_ids_and_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(
+        d,
+        &[
+            "emit",
+            "--user",
+            "alice",
+            "--kind",
+            "ACME.SYNC",
+            "--process",
+            "sync",
+            "--action",
+            "sync",
+            "--severity",
+            "notice",
+            "--message",
+            "multi\nline, \"quoted\"",
+            "--time",
+            "2025-01-02T03:04:05.678901Z",
+            "--attr",
+            "z=1",
+            "--attr",
+            "a=2",
+        ],
+        &[],
+    );
+    emit(d, "bob", "zrh-süd1", "Gerät zrh-süd1 geändert");
+    for file in ["out.ndjson", "out.csv"] {
+        ok(d, &["export", "-o", file], &[]);
+        let target = format!("copy-{file}");
+        let imported = ok(d, &["import", "--data", &target, file], &[]);
+        assert!(imported.contains("imported 2 events"), "{imported}");
+        let original = events_json(&ok(d, &["search", "--json"], &[]));
+        let copy = events_json(&ok(d, &["search", "--json", "--data", &target], &[]));
+        for (a, b) in original.iter().zip(&copy) {
+            let strip = |v: &Value| {
+                let mut v = v.clone();
+                v.as_object_mut().unwrap().remove("hash");
+                v.as_object_mut().unwrap().remove("id");
+                v
+            };
+            assert_eq!(strip(a), strip(b), "{file}");
+        }
+        assert_eq!(copy[1]["time"], "2025-01-02T03:04:05.678901Z", "import keeps the original time");
+        assert_eq!(copy[1]["attributes"].as_object().unwrap().keys().collect::<Vec<_>>(), ["z", "a"]);
+        assert!(ok(d, &["verify", "--data", &target], &[]).starts_with("OK: 2 events"));
+    }
+}
+
+#[test]
+fn import_refuses_a_bad_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lines = "{\"user\":\"a\",\"kind\":\"DEVICE_EDITED\",\"message\":\"fine\"}\n{\"user\":\"a\",\"kind\":\"NOPE\",\"message\":\"m\"}\n";
+    std::fs::write(d.join("bad.ndjson"), lines).unwrap();
+    let refused = run(d, &["import", "bad.ndjson"], &[]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("line 2") && stderr(&refused).contains("NOPE"), "{}", stderr(&refused));
+    assert!(!d.join("trail-data/trail.db").exists(), "nothing was stored, not even an empty trail");
+    std::fs::write(d.join("bad.csv"), "user,kind,message,colour\na,DEVICE_EDITED,m,red\n").unwrap();
+    assert!(stderr(&run(d, &["import", "bad.csv"], &[])).contains("\"colour\" is unknown"));
+}
+
+#[test]
+fn verify_names_the_first_tampered_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for i in 0..5 {
+        emit(d, "alice", "edge1", &format!("event {i}"));
+    }
+    assert!(ok(d, &["verify"], &[]).starts_with("OK: 5 events verified"));
+    let db = rusqlite::Connection::open(d.join("trail-data/trail.db")).unwrap();
+    db.execute("UPDATE events SET message = 'quietly changed' WHERE id = 3", []).unwrap();
+    let broken = run(d, &["verify"], &[]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(stdout(&broken).contains("FAILED at event 3"), "{}", stdout(&broken));
+    db.execute("UPDATE events SET message = 'event 2' WHERE id = 3", []).unwrap();
+    db.execute("DELETE FROM events WHERE id = 2", []).unwrap();
+    let deleted = run(d, &["verify"], &[]);
+    assert!(stdout(&deleted).contains("FAILED at event 3"), "a deletion breaks the link of the next event");
+}
