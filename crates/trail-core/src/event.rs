@@ -167,10 +167,16 @@ enum Controls {
 }
 
 fn check_text(field: &str, text: &str, max_chars: usize, controls: Controls) -> Result<(), ValidationError> {
-    if let Some((at, c)) = text
-        .char_indices()
-        .find(|&(_, c)| c.is_control() && !(matches!(controls, Controls::NewlineAndTab) && (c == '\n' || c == '\t')))
-    {
+    let allowed_control = |c: char| matches!(controls, Controls::NewlineAndTab) && (c == '\n' || c == '\t');
+    // Most text is ASCII: check bytes, and the length is the byte count. Otherwise walk chars.
+    let bad = if text.is_ascii() {
+        text.bytes()
+            .position(|b| (b < 0x20 || b == 0x7f) && !allowed_control(b as char))
+            .map(|at| (at, text.as_bytes()[at] as char))
+    } else {
+        text.char_indices().find(|&(_, c)| c.is_control() && !allowed_control(c))
+    };
+    if let Some((at, c)) = bad {
         let allowed = match controls {
             Controls::None => "no control characters are allowed here",
             Controls::NewlineAndTab => "only newline and tab are allowed",
@@ -180,9 +186,11 @@ fn check_text(field: &str, text: &str, max_chars: usize, controls: Controls) -> 
             format!("control character U+{:04X} at byte {at}: {allowed}", u32::from(c)),
         ));
     }
-    let chars = text.chars().count();
-    if chars > max_chars {
-        return Err(ValidationError::new(field, format!("is {chars} characters; the limit is {max_chars}")));
+    if text.len() > max_chars {
+        let chars = if text.is_ascii() { text.len() } else { text.chars().count() };
+        if chars > max_chars {
+            return Err(ValidationError::new(field, format!("is {chars} characters; the limit is {max_chars}")));
+        }
     }
     Ok(())
 }

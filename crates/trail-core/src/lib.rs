@@ -11,6 +11,7 @@ pub mod query;
 pub mod request;
 pub mod severity;
 pub mod time;
+pub mod trigram;
 
 pub use change::{Change, ChangeOp, VariableChange};
 pub use event::{Attributes, Event, EventBody, EventId, EventInput, ValidationError};

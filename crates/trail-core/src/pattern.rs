@@ -106,20 +106,18 @@ impl Pattern {
         true
     }
 
-    /// The distinct trigrams (of folded text) every match must contain: those of each literal
-    /// run of three or more characters. Empty when the pattern has no such run, in which case an
-    /// index cannot help and the caller scans.
-    pub fn trigrams(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+    /// The distinct trigram keys (see [`crate::trigram`]) every match must contain: those of
+    /// each literal run of three or more characters. Empty when the pattern has no such run, in
+    /// which case an index cannot help and the caller scans.
+    pub fn trigram_keys(&self) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
         for piece in self.segments.iter().flatten() {
             if let Piece::Literal(text) = piece {
-                let chars: Vec<char> = text.chars().collect();
-                for window in chars.windows(3) {
-                    let trigram: String = window.iter().collect();
-                    if !out.contains(&trigram) {
-                        out.push(trigram);
+                crate::trigram::for_each_key(text, |key| {
+                    if !out.contains(&key) {
+                        out.push(key);
                     }
-                }
+                });
             }
         }
         out
@@ -236,10 +234,14 @@ mod tests {
     }
 
     #[test]
-    fn trigrams_come_from_literal_runs_of_three() {
-        assert_eq!(Pattern::new("Edge1").trigrams(), vec!["edg", "dge", "ge1"]);
-        assert!(Pattern::new("ab%cd_e").trigrams().is_empty());
-        assert_eq!(Pattern::new("ab_cde").trigrams(), vec!["cde"]);
-        assert_eq!(Pattern::new("aaaa").trigrams(), vec!["aaa"]);
+    fn trigram_keys_come_from_literal_runs_of_three() {
+        use crate::trigram::key;
+        assert_eq!(
+            Pattern::new("Edge1").trigram_keys(),
+            vec![key('e', 'd', 'g'), key('d', 'g', 'e'), key('g', 'e', '1')]
+        );
+        assert!(Pattern::new("ab%cd_e").trigram_keys().is_empty());
+        assert_eq!(Pattern::new("ab_cde").trigram_keys(), vec![key('c', 'd', 'e')]);
+        assert_eq!(Pattern::new("aaaa").trigram_keys(), vec![key('a', 'a', 'a')]);
     }
 }

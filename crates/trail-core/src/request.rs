@@ -39,21 +39,44 @@ fn event_input(index: usize, value: Value) -> Result<EventInput, BodyError> {
 /// One event object or an array of them, all validated; the batch is refused whole if any
 /// event is bad.
 pub fn events_from_json(bytes: &[u8], now: Timestamp) -> Result<Vec<EventBody>, BodyError> {
-    let values = match parse_json(bytes)? {
-        Value::Array(values) if values.is_empty() => return Err(BodyError::Empty),
+    // The fast path parses straight into events; only a body that fails is parsed again, as
+    // JSON values, to say which event is wrong and why.
+    let direct = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<EventInput>>(bytes).ok(),
+        Some(b'{') => serde_json::from_slice::<EventInput>(bytes).ok().map(|event| vec![event]),
+        _ => None,
+    };
+    match direct {
+        Some(inputs) if !inputs.is_empty() => inputs
+            .into_iter()
+            .enumerate()
+            .map(|(index, input)| input.validate(now).map_err(|error| BodyError::InvalidEvent { index, error }))
+            .collect(),
+        _ => Err(diagnose(bytes, now)),
+    }
+}
+
+/// Why a body that failed the fast path is wrong, naming the event.
+fn diagnose(bytes: &[u8], now: Timestamp) -> BodyError {
+    let values = match parse_json(bytes) {
+        Ok(values) => values,
+        Err(error) => return error,
+    };
+    let values = match values {
+        Value::Array(values) if values.is_empty() => return BodyError::Empty,
         Value::Array(values) => values,
         value @ Value::Object(_) => vec![value],
-        _ => {
-            return Err(BodyError::Invalid("send one event object or an array of them".into()));
-        }
+        _ => return BodyError::Invalid("send one event object or an array of them".into()),
     };
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(index, value)| {
-            event_input(index, value)?.validate(now).map_err(|error| BodyError::InvalidEvent { index, error })
-        })
-        .collect()
+    for (index, value) in values.into_iter().enumerate() {
+        let checked = event_input(index, value)
+            .and_then(|input| input.validate(now).map_err(|error| BodyError::InvalidEvent { index, error }));
+        if let Err(error) = checked {
+            return error;
+        }
+    }
+    // Only reached if serde and this diagnosis disagree; say what we know.
+    BodyError::Invalid("the body could not be read as events".into())
 }
 
 /// One NDJSON line (import, `emit`).

@@ -1,13 +1,17 @@
-//! The embedded SQLite backend (S1): one file in WAL mode, one writer thread with group commit
-//! (see [`writer`]), and a small pool of read connections for searches.
+//! The embedded SQLite backend (S1): the events in one WAL-mode file with one writer thread
+//! (group commit, the hash chain; see [`writer`]), a search index in a second, derived file kept
+//! by its own thread (see [`index`]), and a small pool of read connections for searches.
 #![forbid(unsafe_code)]
 
+mod blocks;
+mod index;
 mod rows;
 mod schema;
 mod search;
 mod writer;
 
 use async_trait::async_trait;
+use index::{IndexMessage, Indexer};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -24,8 +28,10 @@ const IDLE_READERS: usize = 8;
 
 pub struct SqliteStore {
     path: PathBuf,
+    index_path: PathBuf,
     /// `None` for a read-only store.
     commands: Option<mpsc::Sender<Command>>,
+    indexer: Option<std::sync::mpsc::SyncSender<IndexMessage>>,
     /// Held while the store can write: one writer process per database, because the writer
     /// keeps the chain's head in memory.
     _lock: Option<std::fs::File>,
@@ -48,6 +54,19 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// The search index beside the events: `trail.db` has `trail.search.db`.
+fn index_path(path: &Path) -> PathBuf {
+    path.with_extension("search.db")
+}
+
+/// A connection for searches: the events, with the index attached as `idx`.
+fn open_reader(path: &Path, index_path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open_connection(path)?;
+    conn.execute("ATTACH DATABASE ?1 AS idx", [index_path.to_string_lossy()])?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
 /// Takes the exclusive lock beside the database file, or says who holds it.
 fn take_writer_lock(path: &Path) -> Result<std::fs::File, StoreError> {
     let lock_path = path.with_extension("lock");
@@ -65,23 +84,40 @@ fn take_writer_lock(path: &Path) -> Result<std::fs::File, StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the trail database at `path` and starts its writer thread.
+    /// Opens (or creates) the trail database at `path` and starts its writer and indexer
+    /// threads. Fails when another process has it open for writing.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
         }
         let lock = take_writer_lock(&path)?;
-        let mut conn = open_connection(&path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        let cannot_open = |e: rusqlite::Error| backend(format!("cannot open {}: {e}", path.display()));
+        let mut conn = open_connection(&path).map_err(cannot_open)?;
         schema::migrate(&mut conn).map_err(backend)?;
+        let index_path = index_path(&path);
         let progress = Arc::new(Progress::default());
-        let writer = Writer::new(conn, progress.clone())?;
+        let (wake, messages) = std::sync::mpsc::sync_channel(64);
+        let writer = Writer::new(conn, progress.clone(), wake.clone())?;
+        let indexer = Indexer::new(
+            open_connection(&path).map_err(cannot_open)?,
+            open_connection(&index_path).map_err(backend)?,
+            progress.clone(),
+        )
+        .map_err(|e| backend(format!("cannot open the search index {}: {e}", index_path.display())))?;
         let (commands, receiver) = mpsc::channel(WRITE_QUEUE);
-        std::thread::Builder::new()
-            .name("trail-sqlite-writer".into())
-            .spawn(move || writer.run(receiver))
-            .map_err(backend)?;
-        Ok(SqliteStore { path, commands: Some(commands), _lock: Some(lock), readers: Arc::default(), progress })
+        let spawn = |name: &str| std::thread::Builder::new().name(name.into());
+        spawn("trail-sqlite-writer").spawn(move || writer.run(receiver)).map_err(backend)?;
+        spawn("trail-sqlite-indexer").spawn(move || indexer.run(messages)).map_err(backend)?;
+        Ok(SqliteStore {
+            path,
+            index_path,
+            commands: Some(commands),
+            indexer: Some(wake),
+            _lock: Some(lock),
+            readers: Arc::default(),
+            progress,
+        })
     }
 
     /// Opens an existing trail for reading only, beside a server that may be writing to it.
@@ -90,22 +126,38 @@ impl SqliteStore {
         if !path.exists() {
             return Err(backend(format!("there is no trail at {}; check --data", path.display())));
         }
-        let conn = open_connection(&path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
-        let (head, indexed) = conn
-            .query_row(
-                "SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT value FROM meta WHERE key = 'indexed_through')",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(backend)?;
+        let index_path = index_path(&path);
+        let conn =
+            open_reader(&path, &index_path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        // A trail whose index was never made reads as wholly unindexed.
+        index::prepare(&open_connection(&index_path).map_err(backend)?).map_err(backend)?;
+        let head = search::head(&conn).map_err(backend)?;
+        let indexed = conn
+            .query_row("SELECT value FROM idx.meta WHERE name = 'indexed_through'", [], |r| r.get(0))
+            .optional()
+            .map_err(backend)?
+            .unwrap_or(0);
         let progress = Arc::new(Progress::default());
         progress.head.store(head, Ordering::SeqCst);
         progress.indexed_through.store(indexed, Ordering::SeqCst);
-        Ok(SqliteStore { path, commands: None, _lock: None, readers: Arc::default(), progress })
+        Ok(SqliteStore {
+            path,
+            index_path,
+            commands: None,
+            indexer: None,
+            _lock: None,
+            readers: Arc::new(Mutex::new(vec![conn])),
+            progress,
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Group commits made by this process's writer (each one fsync).
+    pub fn commits(&self) -> i64 {
+        self.progress.commits.load(Ordering::SeqCst)
     }
 
     /// Runs `work` on a pooled read connection on the blocking thread pool.
@@ -114,16 +166,12 @@ impl SqliteStore {
         work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let readers = self.readers.clone();
-        let path = self.path.clone();
+        let (path, index_path) = (self.path.clone(), self.index_path.clone());
         tokio::task::spawn_blocking(move || {
             let pooled = readers.lock().map_err(backend)?.pop();
             let mut conn = match pooled {
                 Some(conn) => conn,
-                None => {
-                    let conn = open_connection(&path).map_err(backend)?;
-                    conn.pragma_update(None, "query_only", true).map_err(backend)?;
-                    conn
-                }
+                None => open_reader(&path, &index_path).map_err(backend)?,
             };
             let result = work(&mut conn).map_err(backend);
             let mut idle = readers.lock().map_err(backend)?;
@@ -136,11 +184,8 @@ impl SqliteStore {
         .map_err(backend)?
     }
 
-    async fn send(&self, command: Command) -> Result<(), StoreError> {
-        let Some(commands) = &self.commands else {
-            return Err(backend("this trail was opened read-only; write through the running server (--server)"));
-        };
-        commands.send(command).await.map_err(|_| StoreError::Closed)
+    fn read_only() -> StoreError {
+        backend("this trail was opened read-only; write through the running server (--server)")
     }
 }
 
@@ -150,8 +195,9 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let commands = self.commands.as_ref().ok_or_else(SqliteStore::read_only)?;
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Append { events, reply }).await?;
+        commands.send(Command { events, reply }).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -196,8 +242,9 @@ impl Store for SqliteStore {
     }
 
     async fn catch_up_indexes(&self) -> Result<(), StoreError> {
+        let indexer = self.indexer.as_ref().ok_or_else(SqliteStore::read_only)?;
         let (reply, answer) = oneshot::channel();
-        self.send(Command::CatchUpIndexes { reply }).await?;
+        indexer.send(IndexMessage::CatchUp(reply)).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }

@@ -25,15 +25,9 @@ CREATE TABLE events (
     hash        BLOB NOT NULL          -- SHA-256 chain link (S4)
 );
 CREATE INDEX events_by_user ON events(user, id);
-CREATE INDEX events_by_time ON events(time);
 CREATE TABLE known_users (user TEXT PRIMARY KEY) WITHOUT ROWID;
--- Trigram index over the case-folded message, fed in bulk by the writer when it is idle.
--- Contentless and detail=none: it only proposes candidate ids; Rust decides (see search.rs).
-CREATE VIRTUAL TABLE message_trigrams USING fts5(
-    text, content='', detail='none', tokenize='trigram case_sensitive 1'
-);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT INTO meta(key, value) VALUES ('indexed_through', 0);
+-- Time filters use the zone maps of the search index (index.rs), and the search index lives in
+-- a file of its own, so this database holds the events and nothing derived from them.
 "#];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -1,19 +1,30 @@
-//! Search on SQLite: keyset pages over a fixed snapshot, with the trigram index as a prefilter
-//! and [`Filter::matches`] as the only judge.
+//! Search on SQLite: keyset pages over a fixed snapshot, with the block index (`index.rs`) as a
+//! prefilter and [`Filter::matches`] semantics as the only judge.
 //!
-//! - A message pattern with a literal run of 3+ characters: the newest, not yet indexed events
-//!   are scanned directly, then the index proposes candidates newest first.
-//! - Otherwise: a newest-first scan that stops as soon as the page is full.
+//! - The newest events, not yet indexed, are scanned directly.
+//! - Below them, the index's chunks are visited newest first. A chunk outside the time window is
+//!   skipped (its zone map). With a message pattern holding a literal run of 3+ characters, only
+//!   the chunk's blocks holding every trigram of the pattern are scanned; otherwise the chunk's
+//!   whole id range is.
+//! - Every scan runs newest first and stops as soon as the page is full.
 //!
-//! User and time filters go into SQL (indexed); action, name and message are decided in Rust on
-//! borrowed column text, so rows that do not match are never decoded.
+//! User and time filters go into SQL (the user through its index); action, name and message are
+//! decided in Rust on borrowed column text, so rows that do not match are never decoded.
 
+use crate::blocks;
+use crate::index::{self, Chunk};
 use crate::rows::event_from_row;
 use crate::schema::EVENT_COLUMNS;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 use trail_core::query::{NEWER_COUNT_CAP, UserFilter};
 use trail_core::{Cursor, Event, EventId, Filter, SearchPage, SearchQuery};
+
+/// Most trigram keys looked up per chunk: enough to be selective, few enough to stay cheap.
+const MAX_KEYS: usize = 8;
+
+/// Called with each matching row, newest first; answers whether to go on.
+type Visit<'a> = dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool> + 'a;
 
 /// The SQL conditions for the user and time filters, with their parameters.
 fn sql_conditions(filter: &Filter) -> (String, Vec<Value>) {
@@ -43,16 +54,17 @@ fn text_matches(filter: &Filter, row: &rusqlite::Row<'_>) -> rusqlite::Result<bo
     Ok(true)
 }
 
-/// Visits matching events with ids in `[low, high]`, newest first, until `visit` says stop.
+/// Visits matching events with ids in `[low, high]`, newest first. Returns false when `visit`
+/// asked to stop.
 fn scan(
     conn: &Connection,
     filter: &Filter,
     low: EventId,
     high: EventId,
-    visit: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
-) -> rusqlite::Result<()> {
+    visit: &mut Visit<'_>,
+) -> rusqlite::Result<bool> {
     if low > high {
-        return Ok(());
+        return Ok(true);
     }
     let (conditions, mut values) = sql_conditions(filter);
     let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id >= ? AND id <= ?{conditions} ORDER BY id DESC");
@@ -61,79 +73,80 @@ fn scan(
     let mut rows = statement.query(params_from_iter(values))?;
     while let Some(row) = rows.next()? {
         if text_matches(filter, row)? && !visit(row)? {
-            break;
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Builds the FTS5 query: every trigram, quoted, all required.
-fn trigram_query(trigrams: &[String]) -> String {
-    trigrams.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" AND ")
+fn overlaps_window(filter: &Filter, chunk: &Chunk) -> bool {
+    filter.window_micros().is_none_or(|(start, end)| chunk.max_time >= start && chunk.min_time < end)
 }
 
-/// Visits matching events among the index's candidates with ids in `[low, high]`, newest first.
-fn candidates(
+/// Visits matching events in an indexed chunk, within `[low, high]`, newest first.
+fn visit_chunk(
     conn: &Connection,
     filter: &Filter,
-    trigrams: &[String],
-    low: EventId,
-    high: EventId,
-    visit: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
-) -> rusqlite::Result<()> {
-    let mut ids = conn.prepare_cached(
-        "SELECT rowid FROM message_trigrams WHERE message_trigrams MATCH ?1 AND rowid >= ?2 AND rowid <= ?3 ORDER BY rowid DESC",
-    )?;
-    let (conditions, values) = sql_conditions(filter);
-    let mut fetch = conn.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?{conditions}"))?;
-    let mut candidate_ids = ids.query(rusqlite::params![trigram_query(trigrams), low, high])?;
-    while let Some(candidate) = candidate_ids.next()? {
-        let id: EventId = candidate.get(0)?;
-        let params = std::iter::once(Value::Integer(id)).chain(values.iter().cloned());
-        let mut rows = fetch.query(params_from_iter(params))?;
-        if let Some(row) = rows.next()?
-            && text_matches(filter, row)?
-            && !visit(row)?
-        {
-            break;
+    keys: &[u32],
+    chunk: &Chunk,
+    (low, high): (EventId, EventId),
+    visit: &mut Visit<'_>,
+) -> rusqlite::Result<bool> {
+    let (low, high) = (low.max(chunk.first_id), high.min(chunk.last_id));
+    if keys.is_empty() {
+        return scan(conn, filter, low, high, visit);
+    }
+    let Some(words) = index::candidate_blocks(conn, chunk, keys)? else { return Ok(true) };
+    let first_block = blocks::first_block(chunk.level, chunk.number);
+    for (w, word) in words.iter().enumerate().rev() {
+        let mut bits = *word;
+        while bits != 0 {
+            let bit = 63 - bits.leading_zeros() as i64;
+            bits &= !(1u64 << bit);
+            let (block_low, block_high) = blocks::block_ids(first_block + w as i64 * 64 + bit);
+            if block_high < low || block_low > high {
+                continue;
+            }
+            if !scan(conn, filter, block_low.max(low), block_high.min(high), visit)? {
+                return Ok(false);
+            }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Visits every matching event with ids in `[low, high]`, newest first, using the index where
-/// the message pattern allows it.
+/// Visits every matching event with ids in `[low, high]`, newest first.
 fn matching(
     conn: &Connection,
     filter: &Filter,
     low: EventId,
     high: EventId,
-    visit: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
+    visit: &mut Visit<'_>,
 ) -> rusqlite::Result<()> {
-    let trigrams = filter.message.as_ref().map(|p| p.trigrams()).unwrap_or_default();
-    if trigrams.is_empty() {
-        return scan(conn, filter, low, high, visit);
-    }
-    let indexed_through: EventId =
-        conn.query_row("SELECT value FROM meta WHERE key = 'indexed_through'", [], |r| r.get(0))?;
-    let mut stopped = false;
-    let mut tail_visit = |row: &rusqlite::Row<'_>| {
-        let go_on = visit(row)?;
-        stopped = !go_on;
-        Ok(go_on)
-    };
-    scan(conn, filter, low.max(indexed_through + 1), high, &mut tail_visit)?;
-    if stopped || low > indexed_through {
+    let mut keys = filter.message.as_ref().map(|p| p.trigram_keys()).unwrap_or_default();
+    keys.truncate(MAX_KEYS);
+    if keys.is_empty() && filter.window.is_none() {
+        scan(conn, filter, low, high, visit)?;
         return Ok(());
     }
-    candidates(conn, filter, &trigrams, low, high.min(indexed_through), visit)
+    let indexed_through = index::indexed_through_attached(conn)?;
+    if !scan(conn, filter, low.max(indexed_through + 1), high, visit)? {
+        return Ok(());
+    }
+    let high = high.min(indexed_through);
+    for chunk in index::chunks(conn, low, high)? {
+        if overlaps_window(filter, &chunk) && !visit_chunk(conn, filter, &keys, &chunk, (low, high), visit)? {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 pub fn head(conn: &Connection) -> rusqlite::Result<EventId> {
     conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))
 }
 
-/// One page of a search, read in one transaction so head, index mark and rows agree.
+/// One page of a search, read in one transaction so head, index and rows agree.
 pub fn search(conn: &mut Connection, query: &SearchQuery) -> rusqlite::Result<SearchPage<Event>> {
     let tx = conn.transaction()?;
     let snapshot = match query.cursor {

@@ -6,32 +6,30 @@
 //! `synchronous=FULL`: concurrent requests share one fsync. Replies go out only after the
 //! commit returns, so an acknowledged event is durable (S2).
 //!
-//! When the queue is empty, or the index lags by more than a chunk, the same thread feeds the
-//! trigram index in large batches. That keeps index maintenance off the commit path (a trigger
-//! would cut ingest roughly fiftyfold) and avoids a second writer competing for the lock.
+//! After each commit it wakes the indexer (`index.rs`), which keeps the search index in a file of
+//! its own, off the commit path.
 
+use crate::index::IndexMessage;
 use crate::rows::outcome_code;
 use crate::schema::EVENT_COLUMNS;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::chain::{self, Hash};
-use trail_core::pattern::fold;
 use trail_core::{EventBody, EventId, time};
 use trail_store::StoreError;
 
 /// Most events written in one group commit; the rest wait for the next.
 const MAX_GROUP_EVENTS: usize = 20_000;
-/// Rows indexed per indexing transaction.
-const INDEX_CHUNK: i64 = 20_000;
 
 /// Where the writer answers an append: the ids once durable, or why nothing was stored.
 pub type AppendReply = oneshot::Sender<Result<Vec<EventId>, StoreError>>;
 
-pub enum Command {
-    Append { events: Vec<EventBody>, reply: AppendReply },
-    CatchUpIndexes { reply: oneshot::Sender<Result<(), StoreError>> },
+pub struct Command {
+    pub events: Vec<EventBody>,
+    pub reply: AppendReply,
 }
 
 /// Positions the writer publishes for readers and stats.
@@ -39,6 +37,8 @@ pub enum Command {
 pub struct Progress {
     pub head: AtomicI64,
     pub indexed_through: AtomicI64,
+    /// Group commits so far: fewer than append requests when requests share fsyncs.
+    pub commits: AtomicI64,
 }
 
 pub struct Writer {
@@ -46,6 +46,9 @@ pub struct Writer {
     last_id: EventId,
     last_hash: Hash,
     progress: Arc<Progress>,
+    /// Users already in `known_users`, so most events skip that insert.
+    known_users: HashSet<String>,
+    indexer: std::sync::mpsc::SyncSender<IndexMessage>,
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {
@@ -53,7 +56,11 @@ fn backend(error: rusqlite::Error) -> StoreError {
 }
 
 impl Writer {
-    pub fn new(conn: Connection, progress: Arc<Progress>) -> Result<Writer, StoreError> {
+    pub fn new(
+        conn: Connection,
+        progress: Arc<Progress>,
+        indexer: std::sync::mpsc::SyncSender<IndexMessage>,
+    ) -> Result<Writer, StoreError> {
         let head: Option<(EventId, Vec<u8>)> = conn
             .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
@@ -64,71 +71,23 @@ impl Writer {
             }
             None => (0, chain::GENESIS),
         };
-        let indexed: i64 = conn
-            .query_row("SELECT value FROM meta WHERE key = 'indexed_through'", [], |r| r.get(0))
-            .map_err(backend)?;
         progress.head.store(last_id, Ordering::SeqCst);
-        progress.indexed_through.store(indexed, Ordering::SeqCst);
-        Ok(Writer { conn, last_id, last_hash, progress })
-    }
-
-    fn index_lag(&self) -> i64 {
-        self.last_id - self.progress.indexed_through.load(Ordering::SeqCst)
+        Ok(Writer { conn, last_id, last_hash, progress, known_users: HashSet::new(), indexer })
     }
 
     /// Runs until every sender is gone.
     pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut waiting_for_index: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
-        loop {
-            let first = if self.index_lag() > 0 {
-                match commands.try_recv() {
-                    Ok(command) => command,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        self.index_and_report(&mut waiting_for_index);
-                        continue;
-                    }
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                }
-            } else {
-                for reply in waiting_for_index.drain(..) {
-                    let _ = reply.send(Ok(()));
-                }
-                match commands.blocking_recv() {
-                    Some(command) => command,
-                    None => break,
-                }
-            };
-            let mut appends = Vec::new();
-            let mut queued_events = 0;
-            let mut next = Some(first);
-            while let Some(command) = next.take() {
-                match command {
-                    Command::Append { events, reply } => {
-                        queued_events += events.len();
-                        appends.push((events, reply));
-                    }
-                    Command::CatchUpIndexes { reply } => waiting_for_index.push(reply),
-                }
-                if queued_events < MAX_GROUP_EVENTS {
-                    next = commands.try_recv().ok();
-                }
+        while let Some(first) = commands.blocking_recv() {
+            let mut queued_events = first.events.len();
+            let mut appends = vec![(first.events, first.reply)];
+            while queued_events < MAX_GROUP_EVENTS {
+                let Ok(next) = commands.try_recv() else { break };
+                queued_events += next.events.len();
+                appends.push((next.events, next.reply));
             }
-            if !appends.is_empty() {
-                self.group_commit(appends);
-            }
-            if self.index_lag() >= INDEX_CHUNK {
-                self.index_and_report(&mut waiting_for_index);
-            }
-        }
-    }
-
-    fn index_and_report(&mut self, waiting: &mut Vec<oneshot::Sender<Result<(), StoreError>>>) {
-        if let Err(error) = self.index_chunk() {
-            tracing::error!(%error, "indexing failed; searches scan the unindexed events meanwhile");
-            for reply in waiting.drain(..) {
-                let _ = reply.send(Err(StoreError::Backend(error.to_string())));
-            }
-            std::thread::sleep(std::time::Duration::from_secs(1));
+            self.group_commit(appends);
+            // A full queue only means the indexer already has a wake-up waiting.
+            let _ = self.indexer.try_send(IndexMessage::Wake);
         }
     }
 
@@ -137,7 +96,6 @@ impl Writer {
         let start = (self.last_id, self.last_hash);
         let mut results = Vec::with_capacity(appends.len());
         let outcome = (|| -> rusqlite::Result<()> {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             for (events, _) in &appends {
                 results.push(self.append_one(events));
@@ -147,6 +105,8 @@ impl Writer {
         match outcome {
             Ok(()) => {
                 self.progress.head.store(self.last_id, Ordering::SeqCst);
+                self.progress.commits.fetch_add(1, Ordering::SeqCst);
+                metrics::counter!("trail_store_commits_total").increment(1);
                 metrics::counter!("trail_events_stored_total")
                     .increment(results.iter().flatten().map(|ids| ids.len() as u64).sum());
                 for ((_, reply), result) in appends.into_iter().zip(results) {
@@ -155,6 +115,7 @@ impl Writer {
             }
             Err(error) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
+                self.known_users.clear();
                 (self.last_id, self.last_hash) = start;
                 tracing::error!(%error, "group commit failed; nothing of it was stored");
                 for (_, reply) in appends {
@@ -176,6 +137,7 @@ impl Writer {
             }
             Err(error) => {
                 self.conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
+                self.known_users.clear();
                 (self.last_id, self.last_hash) = start;
                 Err(error)
             }
@@ -188,7 +150,6 @@ impl Writer {
         ))?;
         let mut remember_user = self.conn.prepare_cached("INSERT OR IGNORE INTO known_users(user) VALUES (?1)")?;
         let mut ids = Vec::with_capacity(events.len());
-        let mut previous_user: Option<&str> = None;
         for body in events {
             let id = self.last_id + 1;
             let hash = chain::link(&self.last_hash, id, body);
@@ -220,44 +181,16 @@ impl Writer {
                 change,
                 &hash[..],
             ])?;
-            if previous_user != Some(body.user.as_str()) {
+            if !self.known_users.contains(&body.user) {
                 remember_user.execute([&body.user])?;
-                previous_user = Some(&body.user);
+                // Remembered before the commit; every rollback clears the cache, so a user is
+                // never remembered without its row.
+                self.known_users.insert(body.user.clone());
             }
             self.last_id = id;
             self.last_hash = hash;
             ids.push(id);
         }
         Ok(ids)
-    }
-
-    /// Indexes the next chunk of unindexed events. The index can be rebuilt from the events, so
-    /// its transactions skip the fsync (`synchronous=NORMAL`); WAL keeps them atomic.
-    fn index_chunk(&mut self) -> rusqlite::Result<()> {
-        let from = self.progress.indexed_through.load(Ordering::SeqCst);
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let tx = self.conn.transaction()?;
-        let mut through = from;
-        {
-            let mut select = tx.prepare_cached("SELECT id, message FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-            let mut insert = tx.prepare_cached("INSERT INTO message_trigrams(rowid, text) VALUES (?1, ?2)")?;
-            let mut rows = select.query(params![from, INDEX_CHUNK])?;
-            while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let message = row.get_ref(1)?.as_str()?;
-                insert.execute(params![id, fold(message).as_ref()])?;
-                through = id;
-            }
-        }
-        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'indexed_through'", [through])?;
-        tx.commit()?;
-        self.progress.indexed_through.store(through.max(from), Ordering::SeqCst);
-        if through == from {
-            // Nothing left below the head (ids are never reused, so gaps can only be rolled-back
-            // requests): move the mark to the head.
-            self.progress.indexed_through.store(self.last_id, Ordering::SeqCst);
-            self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'indexed_through'", [self.last_id])?;
-        }
-        Ok(())
     }
 }

@@ -26,3 +26,29 @@ async fn one_writer_per_database_and_readers_beside_it() {
     drop(store);
     SqliteStore::open(&path).expect("the lock goes with the writer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_commits() {
+    use std::sync::Arc;
+    use trail_store::Store;
+    let (store, _dir) = new_store().await;
+    let store = Arc::new(store);
+    let requests = 200;
+    let tasks: Vec<_> = (0..requests)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let event = serde_json::json!({"user": "a", "kind": "DEVICE_EDITED", "message": format!("m{i}")});
+                store.append(vec![trail_store::conformance::event(event)]).await.unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let commits = store.commits();
+    assert!(
+        commits < requests / 2,
+        "{requests} concurrent requests took {commits} commits: group commit is not grouping"
+    );
+}

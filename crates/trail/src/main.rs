@@ -47,6 +47,8 @@ enum Command {
     Import(commands::transfer::ImportArgs),
     /// Print the catalog of built-in kinds (the source of docs/catalog.md)
     Catalog,
+    /// Measure ingest and search against the performance targets, beside baselines
+    Bench(commands::bench::BenchArgs),
 }
 
 fn init_logging(format: LogFormat, serving: bool) {
@@ -71,6 +73,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Export(args) => commands::transfer::export(args).await?,
         Command::Import(args) => commands::transfer::import(args).await?,
         Command::Catalog => print!("{}", trail_core::catalog::markdown_table()),
+        Command::Bench(args) => commands::bench::run(args).await?,
     }
     Ok(0)
 }

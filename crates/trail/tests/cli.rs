@@ -225,3 +225,43 @@ fn verify_names_the_first_tampered_event() {
     let deleted = run(d, &["verify"], &[]);
     assert!(stdout(&deleted).contains("FAILED at event 3"), "a deletion breaks the link of the next event");
 }
+
+#[test]
+fn tail_follows_new_events() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    emit(d, "alice", "edge1", "before the tail");
+    let mut follower = common::command(d, &["tail", "-f", "-n", "1", "--json"], &[])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["message"], "before the tail");
+    let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+    ok(
+        d,
+        &["emit", "--user", "bob", "--kind", "DEVICE_EDITED", "--message", "while tailing"],
+        &[("TRAIL_SERVER", &server.base), ("TRAIL_TOKEN", TOKEN)],
+    );
+    let next: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(next["message"], "while tailing", "the follower sees an event committed by the server");
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+}
+
+#[test]
+fn serve_demo_loads_a_populated_trail_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = spawn_server(d, &["--demo", "--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+    assert!(server.banner.iter().any(|l| l == "demo: loaded 3000 events"), "{:?}", server.banner);
+    drop(server);
+    let again = spawn_server(d, &["--demo", "--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+    assert!(!again.banner.iter().any(|l| l.starts_with("demo:")), "an existing trail is left alone");
+    drop(again);
+    assert!(ok(d, &["verify"], &[]).starts_with("OK: 3000 events verified"));
+    let users = ok(d, &["search", "--json", "--all-users", "--limit", "1000", "--month", "2026-08"], &[]);
+    assert!(events_json(&users).len() > 100, "months of events");
+}

@@ -1,3 +1,4 @@
+pub mod bench;
 pub mod emit;
 pub mod read;
 pub mod serve;

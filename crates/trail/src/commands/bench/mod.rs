@@ -1,0 +1,392 @@
+//! `trail bench`: P1 and P2 measured on this machine, each beside its target and beside baselines
+//! run in the same process: `rg -i` over an NDJSON export of the same events, and the sqlite3
+//! CLI running a plain LIKE scan over the same database.
+//!
+//! The server runs as a child process (`trail serve`), so its resident memory is its own.
+
+mod report;
+mod workload;
+
+use crate::commands::verify::progress_bar;
+use crate::demo::Rng;
+use anyhow::{Context, bail};
+use report::{Percentiles, Report, ms, rate, thousands};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use trail_store::Store;
+
+const TOKEN: &str = "bench-token";
+const BATCH: u64 = 1000;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Events to generate
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// The full run: 10,000,000 events
+    #[arg(long)]
+    full: bool,
+    /// Single-event requests for the concurrency figure
+    #[arg(long, default_value_t = 100_000)]
+    single_requests: u64,
+    /// Concurrent clients sending single events
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Timed repetitions of each search
+    #[arg(long, default_value_t = 40)]
+    repeat: usize,
+    /// Directory for the benchmark's trail [default: a temporary directory, removed after]
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(data: &Path) -> anyhow::Result<Server> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("TRAIL_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start trail serve")?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        while let Some(line) = lines.next() {
+            if let Some(address) = line?.split("listening on ").nth(1) {
+                let base = address.trim().to_owned();
+                std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+                return Ok(Server { child, base });
+            }
+        }
+        bail!("trail serve stopped before listening")
+    }
+
+    /// CPU seconds the server has used (user + system), from /proc.
+    fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
+    }
+
+    /// Peak resident memory (VmHWM), in MiB.
+    fn peak_memory_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+/// User + system CPU seconds of a process, from its `/proc/.../stat` (fields 14 and 15, in
+/// clock ticks of 1/100 s on Linux).
+fn cpu_seconds(stat_path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU used by the server and by this benchmark process (the clients) while `work` ran.
+struct CpuSplit {
+    server: f64,
+    clients: f64,
+}
+
+impl CpuSplit {
+    fn show(&self, elapsed: Duration) -> String {
+        format!("server {:.1} s, clients {:.1} s CPU in {:.1} s", self.server, self.clients, elapsed.as_secs_f64())
+    }
+}
+
+fn cpu_now(server: &Server) -> (f64, f64) {
+    (server.cpu_seconds().unwrap_or(0.0), cpu_seconds("/proc/self/stat").unwrap_or(0.0))
+}
+
+fn cpu_since(server: &Server, (server_before, clients_before): (f64, f64)) -> CpuSplit {
+    let (server_now, clients_now) = cpu_now(server);
+    CpuSplit { server: server_now - server_before, clients: clients_now - clients_before }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("an HTTP client")
+}
+
+async fn post(http: &reqwest::Client, base: &str, body: Vec<u8>) -> anyhow::Result<()> {
+    let response = http.post(format!("{base}/api/v1/events")).bearer_auth(TOKEN).body(body).send().await?;
+    if response.status() != 201 {
+        bail!("ingest answered {}: {}", response.status(), response.text().await.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// P1: events in 1000-event batches through the HTTP API, four requests in flight.
+async fn ingest_batches(base: &str, total: u64) -> anyhow::Result<Duration> {
+    let (sender, mut bodies) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+    let start_micros = trail_core::time::to_micros(workload::YEAR_START.parse()?);
+    std::thread::spawn(move || {
+        let mut rng = Rng::new(42);
+        for first in (0..total).step_by(BATCH as usize) {
+            let batch: Vec<_> = (first..(first + BATCH).min(total))
+                .map(|n| workload::event(&mut rng, n, total, start_micros))
+                .collect();
+            if sender.blocking_send(serde_json::to_vec(&batch).expect("json")).is_err() {
+                return;
+            }
+        }
+    });
+    let bar = progress_bar(total, "ingesting");
+    let http = client();
+    let started = Instant::now();
+    let mut in_flight = tokio::task::JoinSet::new();
+    while let Some(body) = bodies.recv().await {
+        if in_flight.len() >= 4 {
+            in_flight.join_next().await.context("a sender")???;
+        }
+        let (http, base, bar) = (http.clone(), base.to_owned(), bar.clone());
+        in_flight.spawn(async move {
+            post(&http, &base, body).await?;
+            bar.inc(BATCH);
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = in_flight.join_next().await {
+        done??;
+    }
+    bar.finish_and_clear();
+    Ok(started.elapsed())
+}
+
+/// P1: many clients, one event per request.
+async fn ingest_singles(base: &str, clients: usize, total: u64) -> anyhow::Result<Duration> {
+    let http = client();
+    let remaining = Arc::new(AtomicU64::new(total));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let (http, base, remaining) = (http.clone(), base.to_owned(), remaining.clone());
+        tasks.spawn(async move {
+            while remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1)).is_ok() {
+                let body = format!(r#"{{"user":"client{c}","kind":"DEVICE_EDITED","name":"edge1","message":"single event from client {c}"}}"#);
+                post(&http, &base, body.into_bytes()).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(started.elapsed())
+}
+
+async fn get(http: &reqwest::Client, base: &str, query: &str) -> anyhow::Result<serde_json::Value> {
+    let response = http.get(format!("{base}/api/v1/events?{query}")).bearer_auth(TOKEN).send().await?;
+    if !response.status().is_success() {
+        bail!("search {query} answered {}", response.status());
+    }
+    Ok(response.json().await?)
+}
+
+async fn time_search(base: &str, query: &str, repeat: usize) -> anyhow::Result<(Percentiles, usize)> {
+    let http = client();
+    let found = get(&http, base, query).await?["events"].as_array().map_or(0, Vec::len);
+    let mut samples = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let started = Instant::now();
+        get(&http, base, query).await?;
+        samples.push(started.elapsed());
+    }
+    Ok((Percentiles::of(samples), found))
+}
+
+/// Polls `/metrics` until the search index has caught up; returns how long that took.
+async fn wait_for_index(base: &str) -> anyhow::Result<Duration> {
+    let http = client();
+    let started = Instant::now();
+    loop {
+        let metrics = http.get(format!("{base}/metrics")).send().await?.text().await?;
+        let unindexed = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("trail_unindexed_events "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if unindexed == Some(0.0) {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs a baseline command `runs` times; returns its median time, or why it could not run.
+fn time_command(program: &str, args: &[&str], runs: usize) -> Result<Duration, String> {
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let output = Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("{program} unavailable ({e}); scripts/bench installs it"))?;
+        if !output.status.success() && output.status.code() != Some(1) {
+            return Err(format!("{program} failed: {}", String::from_utf8_lossy(&output.stderr)));
+        }
+        samples.push(started.elapsed());
+    }
+    Ok(Percentiles::of(samples).p50)
+}
+
+async fn export_ndjson(database: &Path, path: &Path) -> anyhow::Result<Duration> {
+    let store = trail_store_sqlite::SqliteStore::open_read_only(database)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let started = Instant::now();
+    let mut after = 0;
+    loop {
+        let events = store.read_after(after, 10_000).await?;
+        let Some(last) = events.last() else { break };
+        after = last.id;
+        for event in &events {
+            serde_json::to_writer(&mut out, event)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(started.elapsed())
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let total = if args.full { 10_000_000 } else { args.events };
+    let temporary = tempfile_dir(args.dir.as_deref())?;
+    let data = temporary.join("data");
+    let server = Server::start(&data)?;
+    let base = server.base.clone();
+    let mut report = Report::default();
+    println!("trail bench: {} events, server {base}, data {}", thousands(total as f64), data.display());
+
+    let before = cpu_now(&server);
+    let elapsed = ingest_batches(&base, total).await?;
+    report.throughput("ingest: HTTP batches of 1000", rate(total, elapsed), "events", 100_000.0);
+    report.note("  where the CPU went", cpu_since(&server, before).show(elapsed), "", None);
+    let http = client();
+    let marker = format!("bench-final-{}", std::process::id());
+    let acked = Instant::now();
+    post(&http, &base, format!(r#"{{"user":"operator00","kind":"DEVICE_EDITED","message":"{marker}"}}"#).into_bytes())
+        .await?;
+    let posted = acked.elapsed();
+    let searched = Instant::now();
+    while get(&http, &base, &format!("all_users=true&message={marker}")).await?["events"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let visible = posted + searched.elapsed();
+    report.note(
+        "ingest: acknowledged to searchable",
+        ms(visible),
+        "<= 1000 ms",
+        Some(visible <= Duration::from_secs(1)),
+    );
+    let caught_up = wait_for_index(&base).await?;
+    report.note("ingest: trigram index caught up after", ms(caught_up), "(off the commit path)", None);
+
+    let before = cpu_now(&server);
+    let elapsed = ingest_singles(&base, args.clients, args.single_requests).await?;
+    report.throughput(
+        &format!("ingest: {} clients, single events", args.clients),
+        rate(args.single_requests, elapsed),
+        "requests",
+        10_000.0,
+    );
+    report.note("  where the CPU went", cpu_since(&server, before).show(elapsed), "", None);
+    wait_for_index(&base).await?;
+
+    let database = data.join(crate::config::DATABASE_FILE);
+    let export = temporary.join("export.ndjson");
+    let exported = export_ndjson(&database, &export).await?;
+    report.note(
+        "export: NDJSON",
+        format!("{} events/s", thousands(rate(total + args.single_requests, exported))),
+        "",
+        None,
+    );
+
+    let head = total + args.single_requests + 1;
+    let selective = workload::SELECTIVE_MARKER.to_lowercase();
+    let rg = time_command("rg", &["-i", "-c", &selective, export.to_str().unwrap_or_default()], 5);
+    let like = format!("SELECT id FROM events WHERE message LIKE '%{selective}%' ORDER BY id DESC LIMIT 100;");
+    let sqlite = time_command("sqlite3", &["-readonly", database.to_str().unwrap_or_default(), &like], 5);
+
+    let searches: [(&str, String, Option<Duration>); 6] = [
+        ("search: unfiltered first page", "all_users=true".into(), Some(Duration::from_millis(5))),
+        (
+            "search: unfiltered page at 50% depth",
+            format!("all_users=true&cursor={head}.{}", head / 2),
+            Some(Duration::from_millis(5)),
+        ),
+        (
+            "search: unfiltered page at 99% depth",
+            format!("all_users=true&cursor={head}.{}", head / 100),
+            Some(Duration::from_millis(5)),
+        ),
+        (
+            "search: selective message filter",
+            format!("all_users=true&message={selective}"),
+            Some(Duration::from_millis(50)),
+        ),
+        (
+            "search: common message filter",
+            format!("all_users=true&message={}", workload::COMMON_FILTER.replace(' ', "%20")),
+            None,
+        ),
+        ("search: user + month + substring", format!("user={}&month=2025-06&message=edge377", workload::user(7)), None),
+    ];
+    for (figure, query, target) in searches {
+        let (timings, found) = time_search(&base, &query, args.repeat).await?;
+        let figure = format!("{figure} ({found} found)");
+        let baseline = if figure.contains("selective") { rg.as_ref().ok().map(|t| ("rg -i", *t, 100.0)) } else { None };
+        report.latency(&figure, timings, target, baseline);
+    }
+    match (&rg, &sqlite) {
+        (Ok(rg), Ok(sqlite)) => report.note(
+            "baselines: rg -i / sqlite3 LIKE, selective",
+            format!("{} / {}", ms(*rg), ms(*sqlite)),
+            "",
+            None,
+        ),
+        (rg, sqlite) => {
+            report.note("baselines", format!("{:?} {:?}", rg.as_ref().err(), sqlite.as_ref().err()), "", None)
+        }
+    }
+    if let Some(mib) = server.peak_memory_mib() {
+        report.note("server peak resident memory", format!("{mib:.0} MiB"), "<= 200 MiB (P4)", Some(mib <= 200.0));
+    }
+    report.print();
+    drop(server);
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&temporary);
+    }
+    Ok(())
+}
+
+fn tempfile_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let dir = match given {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::temp_dir().join(format!("trail-bench-{}", std::process::id())),
+    };
+    if dir.join("data").exists() {
+        bail!("{} already holds a benchmark trail; give an empty --dir", dir.display());
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
