@@ -48,6 +48,11 @@ impl Kind {
         if let Some(bad) = text.chars().find(|c| !matches!(c, 'A'..='Z' | '0'..='9' | '_' | '.')) {
             return Err(format!("{bad:?} is not allowed: use A-Z, 0-9, '_' and '.'"));
         }
+        if text.split('.').any(str::is_empty) {
+            return Err(format!(
+                "{text:?} has an empty part: a namespaced kind is NAMESPACE.NAME, such as ACME.SYNC_DONE"
+            ));
+        }
         Ok(Kind(text.to_owned()))
     }
 

@@ -144,7 +144,8 @@ pub enum QueryError {
 
 impl SearchParams {
     /// Turns the parameters into a query. Without `user` or `all_users`, a viewer sees their own
-    /// entries (V2); with no viewer (the CLI on a local trail) every user's.
+    /// entries (V2); with no viewer (the automation token, or the CLI on a local trail) every
+    /// user's.
     pub fn into_query(self, viewer: Option<&str>) -> Result<SearchQuery, QueryError> {
         let invalid = QueryError::Invalid;
         let user = match (self.all_users.unwrap_or(false), self.user.filter(|u| !u.is_empty()), viewer) {

@@ -1,6 +1,8 @@
 //! Bearer tokens (no open door): every API route but health, metrics and the OpenAPI document
 //! needs one. Identity, roles and scopes arrive with the identity issue; until then any valid
-//! token reads and writes everything, and names the viewer for "own entries" (V2).
+//! token reads and writes everything. A token configured for a user names the viewer, whose
+//! searches default to their own entries (V2); the automation token (`TRAIL_TOKEN`) is nobody's,
+//! so its searches default to every user.
 
 use crate::AppState;
 use crate::error::{ApiError, Code};
@@ -9,16 +11,22 @@ use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// A token the server accepts, and the user it acts as.
+/// A token the server accepts, and the user it acts as (none for the automation token).
 #[derive(Clone)]
 pub struct TokenEntry {
     digest: [u8; 32],
-    pub user: String,
+    pub user: Option<String>,
 }
 
 impl TokenEntry {
+    /// A person's token.
     pub fn new(token: &str, user: &str) -> TokenEntry {
-        TokenEntry { digest: Sha256::digest(token.as_bytes()).into(), user: user.to_owned() }
+        TokenEntry { digest: Sha256::digest(token.as_bytes()).into(), user: Some(user.to_owned()) }
+    }
+
+    /// The automation token: full rights, no person behind it.
+    pub fn automation(token: &str) -> TokenEntry {
+        TokenEntry { digest: Sha256::digest(token.as_bytes()).into(), user: None }
     }
 }
 
@@ -36,21 +44,21 @@ impl Tokens {
 
     /// Compares digests in constant time, and checks every entry, so neither the length nor
     /// the position of a match leaks through timing.
-    pub fn user_for(&self, token: &str) -> Option<&str> {
+    pub fn find(&self, token: &str) -> Option<&TokenEntry> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for entry in &self.0 {
             if bool::from(entry.digest.ct_eq(&digest)) {
-                found = Some(entry.user.as_str());
+                found = Some(entry);
             }
         }
         found
     }
 }
 
-/// The authenticated caller.
+/// The authenticated caller; `user` is `None` for the automation token.
 pub struct Viewer {
-    pub user: String,
+    pub user: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Viewer {
@@ -58,9 +66,13 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Viewer, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
-        match token.and_then(|t| state.tokens.user_for(t)) {
-            Some(user) => Ok(Viewer { user: user.to_owned() }),
+        // RFC 7235: the scheme is case-insensitive.
+        let token = header
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        match token.and_then(|t| state.tokens.find(t)) {
+            Some(entry) => Ok(Viewer { user: entry.user.clone() }),
             None => Err(ApiError::new(
                 Code::Unauthorized,
                 "send `Authorization: Bearer <token>` with a token the server knows (TRAIL_TOKEN, or `tokens` in the configuration)",
@@ -75,9 +87,11 @@ mod tests {
 
     #[test]
     fn tokens_resolve_to_their_users() {
-        let tokens = Tokens::new(vec![TokenEntry::new("a-secret", "alice"), TokenEntry::new("b-secret", "bob")]);
-        assert_eq!(tokens.user_for("b-secret"), Some("bob"));
-        assert_eq!(tokens.user_for("b-secre"), None);
-        assert_eq!(tokens.user_for(""), None);
+        let tokens = Tokens::new(vec![TokenEntry::new("a-secret", "alice"), TokenEntry::automation("robot")]);
+        let user = |token: &str| tokens.find(token).map(|e| e.user.clone());
+        assert_eq!(user("a-secret"), Some(Some("alice".to_owned())));
+        assert_eq!(user("robot"), Some(None));
+        assert_eq!(user("a-secre"), None);
+        assert_eq!(user(""), None);
     }
 }

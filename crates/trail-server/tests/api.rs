@@ -120,6 +120,9 @@ async fn no_token_no_access() {
         assert_eq!((status, error_code(&body)), (401, "unauthorized"));
         assert!(body["error"]["message"].as_str().unwrap().contains("Bearer"));
     }
+    let lower_case =
+        app.client.get(format!("{}/api/v1/events", app.base)).header("authorization", format!("bearer {ALICE}"));
+    assert_eq!(lower_case.send().await.unwrap().status(), 200, "the scheme is case-insensitive (RFC 7235)");
     assert_eq!(app.get_as("", "/healthz").await.0, 200);
     assert_eq!(app.get_as("", "/readyz").await.0, 200);
 }

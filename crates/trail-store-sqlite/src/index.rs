@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use trail_core::EventId;
@@ -101,43 +101,66 @@ pub struct Indexer {
 }
 
 impl Indexer {
-    /// Resumes from what the index holds: complete minis of the open big chunk are reloaded, a
-    /// half-filled mini is dropped and redone. An index ahead of the events (a restored event
-    /// database) is discarded.
-    pub fn new(events: Connection, mut index: Connection, progress: Arc<Progress>) -> rusqlite::Result<Indexer> {
+    /// Resumes from what the index holds (see [`Indexer::resume`]).
+    pub fn new(events: Connection, index: Connection, progress: Arc<Progress>) -> rusqlite::Result<Indexer> {
         prepare(&index)?;
-        let head: EventId = events.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
-        let mut through = indexed_through(&index)?;
-        let tx = index.transaction()?;
-        if through > head {
-            tx.execute_batch(
-                "DELETE FROM postings; DELETE FROM chunks; UPDATE meta SET value = 0 WHERE name = 'indexed_through';",
-            )?;
-            through = 0;
-        }
-        if through % MINI_EVENTS != 0 {
-            let partial = through / MINI_EVENTS;
-            tx.execute("DELETE FROM postings WHERE level = 0 AND number = ?1", [partial])?;
-            tx.execute("DELETE FROM chunks WHERE level = 0 AND number = ?1", [partial])?;
-            through = partial * MINI_EVENTS;
-            tx.execute("UPDATE meta SET value = ?1 WHERE name = 'indexed_through'", [through])?;
-        }
-        tx.commit()?;
         let mut indexer = Indexer {
             events,
             index,
             progress,
             mini: FxHashMap::default(),
-            mini_number: through / MINI_EVENTS,
+            mini_number: 0,
             mini_zone: None,
             big: FxHashMap::default(),
             big_zone: None,
-            through,
-            persisted: through,
+            through: 0,
+            persisted: 0,
         };
-        indexer.reload_open_big()?;
-        indexer.progress.indexed_through.store(through, Ordering::SeqCst);
+        indexer.resume()?;
         Ok(indexer)
+    }
+
+    /// Rebuilds the in-memory state from what the index file holds: at start, and after any
+    /// failure, so memory never runs ahead of the file. Complete minis of the open big chunk are
+    /// reloaded; a half-filled mini is dropped and redone; minis left from a big chunk that was
+    /// never written are dropped and that chunk is redone; an index ahead of the events (a
+    /// restored event database) is discarded.
+    fn resume(&mut self) -> rusqlite::Result<()> {
+        let head: EventId = self.events.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
+        let mut through = indexed_through(&self.index)?;
+        let tx = self.index.transaction()?;
+        if through > head {
+            tx.execute_batch("DELETE FROM postings; DELETE FROM chunks;")?;
+            through = 0;
+        }
+        let open_big = blocks::mini_of(through + 1) / MINIS_PER_BIG;
+        let stale: Option<i64> = tx.query_row(
+            "SELECT min(number) FROM chunks WHERE level = 0 AND number < ?1",
+            [open_big * MINIS_PER_BIG],
+            |r| r.get(0),
+        )?;
+        // Redo from the start of the oldest unmerged big chunk, or of a half-filled mini.
+        let redo_from = match stale {
+            Some(mini) => (mini / MINIS_PER_BIG) * MINIS_PER_BIG * MINI_EVENTS,
+            None => (through / MINI_EVENTS) * MINI_EVENTS,
+        };
+        if redo_from < through {
+            let first_mini = redo_from / MINI_EVENTS;
+            tx.execute("DELETE FROM postings WHERE level = 0 AND number >= ?1", [first_mini])?;
+            tx.execute("DELETE FROM chunks WHERE level = 0 AND number >= ?1", [first_mini])?;
+            through = redo_from;
+        }
+        tx.execute("UPDATE meta SET value = ?1 WHERE name = 'indexed_through'", [through])?;
+        tx.commit()?;
+        self.mini.clear();
+        self.mini_number = through / MINI_EVENTS;
+        self.mini_zone = None;
+        self.big.clear();
+        self.big_zone = None;
+        self.through = through;
+        self.reload_open_big()?;
+        self.mark_persisted(through);
+        Ok(())
     }
 
     fn reload_open_big(&mut self) -> rusqlite::Result<()> {
@@ -170,10 +193,14 @@ impl Indexer {
                 if let Err(error) = self.index_batch() {
                     self.fail(&error, &mut waiting);
                 }
-                // Keep the catch-up requests coming in while working.
-                while let Ok(message) = messages.try_recv() {
-                    if let IndexMessage::CatchUp(reply) = message {
-                        waiting.push(reply);
+                // Keep the catch-up requests coming in while working, and stop at shutdown (a
+                // restart resumes from what was persisted).
+                loop {
+                    match messages.try_recv() {
+                        Ok(IndexMessage::CatchUp(reply)) => waiting.push(reply),
+                        Ok(IndexMessage::Wake) => {}
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => return,
                     }
                 }
                 continue;
@@ -205,6 +232,9 @@ impl Indexer {
             let _ = reply.send(Err(StoreError::Backend(error.to_string())));
         }
         std::thread::sleep(Duration::from_secs(1));
+        if let Err(error) = self.resume() {
+            tracing::error!(%error, "the search index cannot resume; retrying");
+        }
     }
 
     /// Takes the next batch of committed events into the open mini, closing minis as they fill.
@@ -267,6 +297,14 @@ impl Indexer {
         let Some(zone) = self.mini_zone else { return Ok(()) };
         if self.through == self.persisted {
             return Ok(());
+        }
+        if blocks::mini_of(self.through + 1) != self.mini_number {
+            // The mini is full: close it, so a sixteenth mini also writes its big chunk.
+            let number = self.mini_number;
+            self.mini_number += 1;
+            let keys = std::mem::take(&mut self.mini);
+            let zone = self.mini_zone.take();
+            return self.close_mini(number, keys, zone);
         }
         let tx = self.index.transaction()?;
         write_chunk(&tx, 0, self.mini_number, self.mini.iter().map(|(k, w)| (*k, vec![*w])), zone)?;

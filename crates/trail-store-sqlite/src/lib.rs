@@ -32,8 +32,12 @@ pub struct SqliteStore {
     /// `None` for a read-only store.
     commands: Option<mpsc::Sender<Command>>,
     indexer: Option<std::sync::mpsc::SyncSender<IndexMessage>>,
+    /// The writer and indexer threads, joined on drop so that nothing writes once the lock is
+    /// released.
+    threads: Vec<std::thread::JoinHandle<()>>,
     /// Held while the store can write: one writer process per database, because the writer
-    /// keeps the chain's head in memory.
+    /// keeps the chain's head in memory. Declared after the channels and threads, so it is
+    /// released last.
     _lock: Option<std::fs::File>,
     readers: Arc<Mutex<Vec<Connection>>>,
     progress: Arc<Progress>,
@@ -107,13 +111,16 @@ impl SqliteStore {
         .map_err(|e| backend(format!("cannot open the search index {}: {e}", index_path.display())))?;
         let (commands, receiver) = mpsc::channel(WRITE_QUEUE);
         let spawn = |name: &str| std::thread::Builder::new().name(name.into());
-        spawn("trail-sqlite-writer").spawn(move || writer.run(receiver)).map_err(backend)?;
-        spawn("trail-sqlite-indexer").spawn(move || indexer.run(messages)).map_err(backend)?;
+        let threads = vec![
+            spawn("trail-sqlite-writer").spawn(move || writer.run(receiver)).map_err(backend)?,
+            spawn("trail-sqlite-indexer").spawn(move || indexer.run(messages)).map_err(backend)?,
+        ];
         Ok(SqliteStore {
             path,
             index_path,
             commands: Some(commands),
             indexer: Some(wake),
+            threads,
             _lock: Some(lock),
             readers: Arc::default(),
             progress,
@@ -145,6 +152,7 @@ impl SqliteStore {
             index_path,
             commands: None,
             indexer: None,
+            threads: Vec::new(),
             _lock: None,
             readers: Arc::new(Mutex::new(vec![conn])),
             progress,
@@ -186,6 +194,18 @@ impl SqliteStore {
 
     fn read_only() -> StoreError {
         backend("this trail was opened read-only; write through the running server (--server)")
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Closes the channels, lets the writer finish its queue and the indexer its batch, and
+    /// waits for both before the lock goes.
+    fn drop(&mut self) {
+        self.commands.take();
+        self.indexer.take();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
     }
 }
 

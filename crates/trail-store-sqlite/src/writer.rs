@@ -98,7 +98,7 @@ impl Writer {
         let outcome = (|| -> rusqlite::Result<()> {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             for (events, _) in &appends {
-                results.push(self.append_one(events));
+                results.push(self.append_one(events)?);
             }
             self.conn.execute_batch("COMMIT")
         })();
@@ -114,9 +114,13 @@ impl Writer {
                 }
             }
             Err(error) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.known_users.clear();
+                // Restore first: whatever the rollback does, the chain continues from the last
+                // committed event.
                 (self.last_id, self.last_hash) = start;
+                self.known_users.clear();
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
                 tracing::error!(%error, "group commit failed; nothing of it was stored");
                 for (_, reply) in appends {
                     let _ = reply.send(Err(StoreError::Backend(error.to_string())));
@@ -125,21 +129,26 @@ impl Writer {
         }
     }
 
-    /// One request under a savepoint: stored whole, or rolled back whole with the chain
-    /// position restored.
-    fn append_one(&mut self, events: &[EventBody]) -> rusqlite::Result<Vec<EventId>> {
+    /// One request under a savepoint. The inner result is the request's own: stored whole, or
+    /// rolled back whole with the chain position restored. The outer error fails the whole group:
+    /// the savepoint could not be released or rolled back, or SQLite dropped the transaction.
+    fn append_one(&mut self, events: &[EventBody]) -> rusqlite::Result<rusqlite::Result<Vec<EventId>>> {
         let start = (self.last_id, self.last_hash);
         self.conn.execute_batch("SAVEPOINT request")?;
         match self.insert_events(events) {
             Ok(ids) => {
                 self.conn.execute_batch("RELEASE request")?;
-                Ok(ids)
+                Ok(Ok(ids))
             }
             Err(error) => {
-                self.conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
-                self.known_users.clear();
                 (self.last_id, self.last_hash) = start;
-                Err(error)
+                self.known_users.clear();
+                if self.conn.is_autocommit() {
+                    // SQLite rolled the whole transaction back (disk full, I/O error).
+                    return Err(error);
+                }
+                self.conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
+                Ok(Err(error))
             }
         }
     }

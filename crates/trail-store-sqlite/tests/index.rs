@@ -132,3 +132,25 @@ async fn a_lost_index_is_rebuilt() {
     store.catch_up_indexes().await.unwrap();
     check_all(&store, "rebuilt").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_exactly_at_a_big_chunk_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.db");
+    let store = SqliteStore::open(&path).unwrap();
+    for start in (0..65_536u64).step_by(4096) {
+        store.append((start..start + 4096).map(body).collect()).await.unwrap();
+    }
+    store.catch_up_indexes().await.unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    for start in (65_536..65_536 + 70_000u64).step_by(5000) {
+        store.append((start..start + 5000).map(body).collect()).await.unwrap();
+    }
+    store.catch_up_indexes().await.unwrap();
+    check_all(&store, "restarted at 65,536").await;
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    store.catch_up_indexes().await.unwrap();
+    check_all(&store, "restarted again").await;
+}

@@ -19,8 +19,6 @@ pub struct FileConfig {
     pub database: Option<String>,
     /// Largest request body in bytes (default 16 MiB).
     pub body_limit: Option<usize>,
-    /// The user that `TRAIL_TOKEN` acts as (default `admin`).
-    pub token_user: Option<String>,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
 }

@@ -129,11 +129,12 @@ fn remote_commands_use_the_server_and_its_viewer() {
     let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
     let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
     ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", "remote one"], &env);
-    ok(d, &["emit", "--user", "admin", "--kind", "DEVICE_EDITED", "--message", "mine"], &env);
-    let own = events_json(&ok(d, &["search", "--json"], &env));
-    assert_eq!(own.len(), 1, "TRAIL_TOKEN acts as admin, who sees their own entries by default");
-    assert_eq!(own[0]["message"], "mine");
-    assert_eq!(events_json(&ok(d, &["search", "--json", "--all-users"], &env)).len(), 2);
+    ok(d, &["emit", "--user", "bob", "--kind", "DEVICE_EDITED", "--message", "bob's"], &env);
+    let everyone = events_json(&ok(d, &["search", "--json"], &env));
+    assert_eq!(everyone.len(), 2, "the automation token is nobody's, so it sees every user by default");
+    let bob = events_json(&ok(d, &["search", "--json", "--user", "bob"], &env));
+    assert_eq!(bob.len(), 1);
+    assert_eq!(bob[0]["message"], "bob's");
     let local_write = run(d, &["emit", "--user", "a", "--kind", "DEVICE_EDITED", "--message", "m"], &[]);
     assert!(stderr(&local_write).contains("in use by another trail process"), "{}", stderr(&local_write));
     let local_read = events_json(&ok(d, &["search", "--json"], &[]));

@@ -74,7 +74,7 @@ pub async fn list_events(
     viewer: Viewer,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let query = params?.0.into_query(Some(&viewer.user)).map_err(|error| match error {
+    let query = params?.0.into_query(viewer.user.as_deref()).map_err(|error| match error {
         QueryError::Cursor(message) => ApiError::new(Code::InvalidCursor, message),
         QueryError::Invalid(message) => ApiError::new(Code::InvalidQuery, message),
     })?;

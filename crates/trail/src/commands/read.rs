@@ -57,7 +57,7 @@ pub struct SearchArgs {
     #[arg(long)]
     day: Option<String>,
     /// IANA time zone for --month, --day and the table's times
-    #[arg(long, env = "TZ", default_value = "UTC")]
+    #[arg(long, env = "TRAIL_TZ", default_value = "UTC")]
     tz: String,
     #[arg(long, default_value_t = 100)]
     limit: usize,
@@ -67,7 +67,7 @@ pub struct SearchArgs {
 }
 
 pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
-    let tz = if args.tz.is_empty() || args.tz.starts_with(':') { "UTC".to_owned() } else { args.tz.clone() };
+    let tz = args.tz.clone();
     let params = SearchParams {
         user: args.user,
         all_users: args.all_users.then_some(true),

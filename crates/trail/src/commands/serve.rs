@@ -72,15 +72,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA));
     let listen = config::parse_listen(args.listen.or(file.listen).as_deref().unwrap_or(config::DEFAULT_LISTEN))?;
     let database = Database::resolve(args.database.or(file.database).as_deref(), &data)?;
-    let token_user = file.token_user.as_deref().unwrap_or("admin");
     let mut tokens: Vec<TokenEntry> = file.tokens.iter().map(|t| TokenEntry::new(&t.token, &t.user)).collect();
     if let Some(token) = args.token.as_deref().filter(|t| !t.is_empty()) {
-        tokens.push(TokenEntry::new(token, token_user));
+        tokens.push(TokenEntry::automation(token));
     }
     config::check_exposure(listen, !tokens.is_empty())?;
     let generated = if tokens.is_empty() {
         let (path, token) = local_token(&data)?;
-        tokens.push(TokenEntry::new(&token, token_user));
+        tokens.push(TokenEntry::automation(&token));
         Some(path)
     } else {
         None
