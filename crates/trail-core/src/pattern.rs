@@ -95,6 +95,19 @@ impl Pattern {
         if self.matches_all() {
             return true;
         }
+        if text.is_ascii() {
+            // ASCII text folds byte for byte, so it can be matched in place, without the copy
+            // folding would make. (The pattern is already folded; a non-ASCII literal simply
+            // finds nothing in ASCII text.)
+            let mut from = 0;
+            for segment in &self.segments {
+                match ascii::find_segment(text.as_bytes(), from, segment) {
+                    Some(end) => from = end,
+                    None => return false,
+                }
+            }
+            return true;
+        }
         let text = fold(text);
         let mut from = 0;
         for segment in &self.segments {
@@ -168,6 +181,63 @@ fn match_at(text: &str, mut at: usize, segment: &[Piece]) -> Option<usize> {
     Some(at)
 }
 
+/// Matching in ASCII text, comparing case-insensitively in place.
+mod ascii {
+    use super::Piece;
+
+    /// Like `super::find_segment`, over bytes of ASCII text.
+    pub fn find_segment(text: &[u8], from: usize, segment: &[Piece]) -> Option<usize> {
+        let mut start = from;
+        loop {
+            if let Some(Piece::Literal(first)) = segment.first() {
+                start += find_literal(&text[start..], first.as_bytes())?;
+            }
+            if let Some(end) = match_at(text, start, segment) {
+                return Some(end);
+            }
+            if start >= text.len() {
+                return None;
+            }
+            start += 1;
+        }
+    }
+
+    /// The first place `literal` (folded, so lower case) occurs in `text`, ignoring ASCII case.
+    fn find_literal(text: &[u8], literal: &[u8]) -> Option<usize> {
+        let (&first, rest) = literal.split_first()?;
+        let mut at = 0;
+        while at + literal.len() <= text.len() {
+            at += memchr::memchr2(first, first.to_ascii_uppercase(), &text[at..text.len() - rest.len()])?;
+            if text[at + 1..at + literal.len()].eq_ignore_ascii_case(rest) {
+                return Some(at);
+            }
+            at += 1;
+        }
+        None
+    }
+
+    fn match_at(text: &[u8], mut at: usize, segment: &[Piece]) -> Option<usize> {
+        for piece in segment {
+            match piece {
+                Piece::Literal(literal) => {
+                    let end = at + literal.len();
+                    if end > text.len() || !text[at..end].eq_ignore_ascii_case(literal.as_bytes()) {
+                        return None;
+                    }
+                    at = end;
+                }
+                Piece::One => {
+                    if at >= text.len() {
+                        return None;
+                    }
+                    at += 1;
+                }
+            }
+        }
+        Some(at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +255,36 @@ mod tests {
         assert!(m("ς", "Σ"));
         assert!(!m("edge2", "edge1"));
         assert!(m("", "anything"));
+    }
+
+    #[test]
+    fn the_ascii_path_agrees_with_folding() {
+        // Every pattern over a small alphabet against every text over it: the in-place ASCII
+        // path must decide exactly as matching the folded copy does.
+        let alphabet = ['a', 'B', '%', '_', '\\'];
+        let texts = ["", "a", "ab", "AB", "bA", "aab", "b%a", "a_b", "ABAB", "x\\y", "baBA_"];
+        let mut patterns = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = patterns.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
+            patterns.extend(longer);
+        }
+        for pattern in &patterns {
+            let compiled = Pattern::new(pattern);
+            for text in texts {
+                let folded_copy = {
+                    let mut from = 0;
+                    compiled.matches_all()
+                        || compiled.segments.iter().all(|segment| match find_segment(&fold(text), from, segment) {
+                            Some(end) => {
+                                from = end;
+                                true
+                            }
+                            None => false,
+                        })
+                };
+                assert_eq!(compiled.is_match(text), folded_copy, "pattern {pattern:?} on {text:?}");
+            }
+        }
     }
 
     #[test]

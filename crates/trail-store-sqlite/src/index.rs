@@ -403,3 +403,29 @@ pub fn candidate_blocks(conn: &Connection, chunk: &Chunk, keys: &[u32]) -> rusql
 pub fn indexed_through_attached(conn: &Connection) -> rusqlite::Result<EventId> {
     conn.query_row("SELECT value FROM idx.meta WHERE name = 'indexed_through'", [], |r| r.get(0))
 }
+
+/// The keys ordered rarest first, judged by how many blocks of a sample chunk (the newest big
+/// chunk, else the newest) hold each; at most `max` are kept. Looking rare keys up first lets a
+/// chunk without the pattern be skipped on its first lookup, and the keys dropped are the ones
+/// that narrow the candidates least.
+pub fn rarest_keys(conn: &Connection, chunks: &[Chunk], mut keys: Vec<u32>, max: usize) -> rusqlite::Result<Vec<u32>> {
+    let Some(sample) = chunks.iter().find(|c| c.level == 1).or(chunks.first()) else {
+        keys.truncate(max);
+        return Ok(keys);
+    };
+    let mut lookup = conn.prepare_cached("SELECT bits FROM idx.postings WHERE level = ?1 AND number = ?2 AND key = ?3")?;
+    let count = blocks::word_count(sample.level);
+    let mut words = Vec::with_capacity(count);
+    let mut weighed = Vec::with_capacity(keys.len());
+    for key in keys {
+        let blob: Option<Vec<u8>> = lookup.query_row(params![sample.level, sample.number, key], |r| r.get(0)).optional()?;
+        let blocks = match blob {
+            Some(blob) if blocks::decode(&blob, count, &mut words).is_some() => words.iter().map(|w| w.count_ones()).sum(),
+            Some(_) => u32::MAX,
+            None => 0,
+        };
+        weighed.push((blocks, key));
+    }
+    weighed.sort_unstable();
+    Ok(weighed.into_iter().take(max).map(|(_, key)| key).collect())
+}

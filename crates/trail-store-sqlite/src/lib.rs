@@ -68,6 +68,8 @@ fn open_reader(path: &Path, index_path: &Path) -> rusqlite::Result<Connection> {
     let conn = open_connection(path)?;
     conn.execute("ATTACH DATABASE ?1 AS idx", [index_path.to_string_lossy()])?;
     conn.pragma_update(None, "query_only", true)?;
+    // 8 MiB of pages per reader (at most 8 idle readers): searches revisit the newest pages.
+    conn.pragma_update(None, "cache_size", -8192)?;
     Ok(conn)
 }
 

@@ -98,21 +98,34 @@ fn visit_chunk(
     }
     let Some(words) = index::candidate_blocks(conn, chunk, keys)? else { return Ok(true) };
     let first_block = blocks::first_block(chunk.level, chunk.number);
+    // Runs of consecutive candidate blocks, newest first, are scanned as one range each.
+    let mut run: Option<(EventId, EventId)> = None;
     for (w, word) in words.iter().enumerate().rev() {
         let mut bits = *word;
         while bits != 0 {
             let bit = 63 - bits.leading_zeros() as i64;
             bits &= !(1u64 << bit);
             let (block_low, block_high) = blocks::block_ids(first_block + w as i64 * 64 + bit);
-            if block_high < low || block_low > high {
+            let (block_low, block_high) = (block_low.max(low), block_high.min(high));
+            if block_low > block_high {
                 continue;
             }
-            if !scan(conn, filter, block_low.max(low), block_high.min(high), visit)? {
-                return Ok(false);
-            }
+            run = match run {
+                Some((run_low, run_high)) if block_high + 1 == run_low => Some((block_low, run_high)),
+                Some((run_low, run_high)) => {
+                    if !scan(conn, filter, run_low, run_high, visit)? {
+                        return Ok(false);
+                    }
+                    Some((block_low, block_high))
+                }
+                None => Some((block_low, block_high)),
+            };
         }
     }
-    Ok(true)
+    match run {
+        Some((run_low, run_high)) => scan(conn, filter, run_low, run_high, visit),
+        None => Ok(true),
+    }
 }
 
 /// Visits every matching event with ids in `[low, high]`, newest first.
@@ -123,8 +136,7 @@ fn matching(
     high: EventId,
     visit: &mut Visit<'_>,
 ) -> rusqlite::Result<()> {
-    let mut keys = filter.message.as_ref().map(|p| p.trigram_keys()).unwrap_or_default();
-    keys.truncate(MAX_KEYS);
+    let keys = filter.message.as_ref().map(|p| p.trigram_keys()).unwrap_or_default();
     if keys.is_empty() && filter.window.is_none() {
         scan(conn, filter, low, high, visit)?;
         return Ok(());
@@ -134,7 +146,9 @@ fn matching(
         return Ok(());
     }
     let high = high.min(indexed_through);
-    for chunk in index::chunks(conn, low, high)? {
+    let chunks = index::chunks(conn, low, high)?;
+    let keys = index::rarest_keys(conn, &chunks, keys, MAX_KEYS)?;
+    for chunk in chunks {
         if overlaps_window(filter, &chunk) && !visit_chunk(conn, filter, &keys, &chunk, (low, high), visit)? {
             return Ok(());
         }
