@@ -265,7 +265,8 @@ mod tests {
         let texts = ["", "a", "ab", "AB", "bA", "aab", "b%a", "a_b", "ABAB", "x\\y", "baBA_"];
         let mut patterns = vec![String::new()];
         for _ in 0..4 {
-            let longer: Vec<String> = patterns.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
+            let longer: Vec<String> =
+                patterns.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
             patterns.extend(longer);
         }
         for pattern in &patterns {

@@ -1,15 +1,20 @@
 //! The geometry and encoding of the trigram block index (see `index.rs`).
 //!
-//! Ids are grouped in fixed, absolute blocks of 64: block `b` holds ids `64b+1 ..= 64b+64`. A
-//! level-0 chunk (a "mini") covers 64 blocks (4,096 ids); a level-1 chunk covers 16 minis
+//! Ids are grouped in fixed, absolute blocks of 16: block `b` holds ids `16b+1 ..= 16b+16`. A
+//! level-0 chunk (a "mini") covers 256 blocks (4,096 ids); a level-1 chunk covers 16 minis
 //! (65,536 ids). For every trigram key, a chunk stores the bitmap of its blocks holding an event
-//! whose message has that trigram.
+//! whose message has that trigram. Small blocks keep the rows a selective search reads few; the
+//! sparse encoding keeps rare keys small, and the whole index stays a few percent of the events.
 
 use trail_core::EventId;
 
-pub const BLOCK_EVENTS: i64 = 64;
-pub const MINI_EVENTS: i64 = BLOCK_EVENTS * 64;
+pub const BLOCK_EVENTS: i64 = 16;
+pub const BLOCKS_PER_MINI: i64 = 256;
+pub const MINI_EVENTS: i64 = BLOCK_EVENTS * BLOCKS_PER_MINI;
 pub const MINIS_PER_BIG: i64 = 16;
+/// Bitmap words of a mini and of a big chunk.
+pub const MINI_WORDS: usize = (BLOCKS_PER_MINI / 64) as usize;
+pub const BIG_WORDS: usize = MINI_WORDS * MINIS_PER_BIG as usize;
 
 pub fn block_of(id: EventId) -> i64 {
     (id - 1) / BLOCK_EVENTS
@@ -21,7 +26,7 @@ pub fn mini_of(id: EventId) -> i64 {
 
 /// The first block a chunk covers.
 pub fn first_block(level: i64, number: i64) -> i64 {
-    if level == 0 { number * 64 } else { number * 64 * MINIS_PER_BIG }
+    if level == 0 { number * BLOCKS_PER_MINI } else { number * BLOCKS_PER_MINI * MINIS_PER_BIG }
 }
 
 /// The ids of a block.
@@ -78,7 +83,7 @@ pub fn decode(blob: &[u8], word_count: usize, words: &mut Vec<u64>) -> Option<()
 }
 
 pub fn word_count(level: i64) -> usize {
-    if level == 0 { 1 } else { MINIS_PER_BIG as usize }
+    if level == 0 { MINI_WORDS } else { BIG_WORDS }
 }
 
 #[cfg(test)]
@@ -99,9 +104,10 @@ mod tests {
 
     #[test]
     fn geometry() {
-        assert_eq!((block_of(1), block_of(64), block_of(65)), (0, 0, 1));
+        assert_eq!((block_of(1), block_of(16), block_of(17)), (0, 0, 1));
         assert_eq!((mini_of(4096), mini_of(4097)), (0, 1));
-        assert_eq!(block_ids(1), (65, 128));
-        assert_eq!(first_block(1, 2), 2 * 1024);
+        assert_eq!(block_ids(1), (17, 32));
+        assert_eq!(first_block(0, 1), 256);
+        assert_eq!(first_block(1, 2), 2 * 4096);
     }
 }

@@ -6,11 +6,11 @@
 //! few microseconds an event (keys folded from bytes, set bits in a hash map, rows appended in key
 //! order), lives in its own file with its own lock, and runs beside the writer on the other core.
 //!
-//! It trades precision for cost: it proposes blocks of 64 events, and the exact matcher scans
+//! It trades precision for cost: it proposes blocks of 16 events, and the exact matcher scans
 //! them. Each chunk also records its id and time range, so month and day filters skip chunks.
 //! Events the index has not reached yet are scanned directly (see `search.rs`).
 
-use crate::blocks::{self, MINI_EVENTS, MINIS_PER_BIG};
+use crate::blocks::{self, BIG_WORDS, BLOCKS_PER_MINI, MINI_EVENTS, MINI_WORDS, MINIS_PER_BIG};
 use crate::writer::Progress;
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
@@ -88,12 +88,12 @@ pub struct Indexer {
     events: Connection,
     index: Connection,
     progress: Arc<Progress>,
-    /// The open mini: each key's bitmap of the mini's 64 blocks.
-    mini: FxHashMap<u32, u64>,
+    /// The open mini: each key's bitmap of the mini's blocks.
+    mini: FxHashMap<u32, [u64; MINI_WORDS]>,
     mini_number: i64,
     mini_zone: Option<Zone>,
-    /// The open big chunk: its complete minis, one word each.
-    big: FxHashMap<u32, [u64; MINIS_PER_BIG as usize]>,
+    /// The open big chunk: its complete minis' bitmaps, side by side.
+    big: FxHashMap<u32, [u64; BIG_WORDS]>,
     big_zone: Option<Zone>,
     /// The last id taken into memory, and the last one persisted.
     through: EventId,
@@ -170,8 +170,12 @@ impl Indexer {
         while let Some(row) = rows.next()? {
             let number: i64 = row.get(0)?;
             let key: u32 = row.get(1)?;
-            if blocks::decode(row.get_ref(2)?.as_blob()?, 1, &mut words).is_some() {
-                self.big.entry(key).or_default()[(number % MINIS_PER_BIG) as usize] |= words[0];
+            if blocks::decode(row.get_ref(2)?.as_blob()?, MINI_WORDS, &mut words).is_some() {
+                let slot = (number % MINIS_PER_BIG) as usize * MINI_WORDS;
+                let big = self.big.entry(key).or_insert([0; BIG_WORDS]);
+                for (target, word) in big[slot..slot + MINI_WORDS].iter_mut().zip(&words) {
+                    *target |= word;
+                }
             }
         }
         let mut zones =
@@ -251,9 +255,10 @@ impl Indexer {
                 let number = std::mem::replace(&mut self.mini_number, mini);
                 closed.push((number, std::mem::take(&mut self.mini), self.mini_zone.take()));
             }
-            let bit = 1u64 << (blocks::block_of(id) % 64);
+            let block = (blocks::block_of(id) % BLOCKS_PER_MINI) as usize;
+            let (word, bit) = (block / 64, 1u64 << (block % 64));
             trail_core::trigram::for_each_key(row.get_ref(2)?.as_str()?, |key| {
-                *self.mini.entry(key).or_insert(0) |= bit
+                self.mini.entry(key).or_insert([0; MINI_WORDS])[word] |= bit;
             });
             Zone::extend(&mut self.mini_zone, Zone::of(id, time));
             self.through = id;
@@ -268,16 +273,24 @@ impl Indexer {
 
     /// Persists a complete mini, folds it into the open big chunk, and writes the big chunk when
     /// its sixteenth mini closes.
-    fn close_mini(&mut self, number: i64, keys: FxHashMap<u32, u64>, zone: Option<Zone>) -> rusqlite::Result<()> {
+    fn close_mini(
+        &mut self,
+        number: i64,
+        keys: FxHashMap<u32, [u64; MINI_WORDS]>,
+        zone: Option<Zone>,
+    ) -> rusqlite::Result<()> {
         let Some(zone) = zone else { return Ok(()) };
         let tx = self.index.transaction()?;
-        write_chunk(&tx, 0, number, keys.iter().map(|(k, w)| (*k, vec![*w])), zone)?;
-        let slot = (number % MINIS_PER_BIG) as usize;
-        for (key, word) in &keys {
-            self.big.entry(*key).or_default()[slot] |= word;
+        write_chunk(&tx, 0, number, keys.iter().map(|(k, w)| (*k, w.to_vec())), zone)?;
+        let slot = (number % MINIS_PER_BIG) as usize * MINI_WORDS;
+        for (key, words) in &keys {
+            let big = self.big.entry(*key).or_insert([0; BIG_WORDS]);
+            for (target, word) in big[slot..slot + MINI_WORDS].iter_mut().zip(words) {
+                *target |= word;
+            }
         }
         Zone::extend(&mut self.big_zone, zone);
-        if slot as i64 == MINIS_PER_BIG - 1 {
+        if number % MINIS_PER_BIG == MINIS_PER_BIG - 1 {
             let big = number / MINIS_PER_BIG;
             let big_zone = self.big_zone.take().unwrap_or(zone);
             write_chunk(&tx, 1, big, self.big.drain().map(|(k, w)| (k, w.to_vec())), big_zone)?;
@@ -307,7 +320,7 @@ impl Indexer {
             return self.close_mini(number, keys, zone);
         }
         let tx = self.index.transaction()?;
-        write_chunk(&tx, 0, self.mini_number, self.mini.iter().map(|(k, w)| (*k, vec![*w])), zone)?;
+        write_chunk(&tx, 0, self.mini_number, self.mini.iter().map(|(k, w)| (*k, w.to_vec())), zone)?;
         tx.execute("UPDATE meta SET value = ?1 WHERE name = 'indexed_through'", [self.through])?;
         tx.commit()?;
         self.mark_persisted(self.through);
@@ -413,14 +426,18 @@ pub fn rarest_keys(conn: &Connection, chunks: &[Chunk], mut keys: Vec<u32>, max:
         keys.truncate(max);
         return Ok(keys);
     };
-    let mut lookup = conn.prepare_cached("SELECT bits FROM idx.postings WHERE level = ?1 AND number = ?2 AND key = ?3")?;
+    let mut lookup =
+        conn.prepare_cached("SELECT bits FROM idx.postings WHERE level = ?1 AND number = ?2 AND key = ?3")?;
     let count = blocks::word_count(sample.level);
     let mut words = Vec::with_capacity(count);
     let mut weighed = Vec::with_capacity(keys.len());
     for key in keys {
-        let blob: Option<Vec<u8>> = lookup.query_row(params![sample.level, sample.number, key], |r| r.get(0)).optional()?;
+        let blob: Option<Vec<u8>> =
+            lookup.query_row(params![sample.level, sample.number, key], |r| r.get(0)).optional()?;
         let blocks = match blob {
-            Some(blob) if blocks::decode(&blob, count, &mut words).is_some() => words.iter().map(|w| w.count_ones()).sum(),
+            Some(blob) if blocks::decode(&blob, count, &mut words).is_some() => {
+                words.iter().map(|w| w.count_ones()).sum()
+            }
             Some(_) => u32::MAX,
             None => 0,
         };

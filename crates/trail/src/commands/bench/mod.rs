@@ -368,6 +368,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             report.note("baselines", format!("{:?} {:?}", rg.as_ref().err(), sqlite.as_ref().err()), "", None)
         }
     }
+    let size_mib = |name: &str| std::fs::metadata(data.join(name)).map_or(0.0, |m| m.len() as f64 / 1048576.0);
+    let (events_mib, index_mib) = (size_mib(crate::config::DATABASE_FILE), size_mib("trail.search.db"));
+    report.note("storage: events / search index", format!("{events_mib:.0} MiB / {index_mib:.0} MiB"), "", None);
     if let Some(mib) = server.peak_memory_mib() {
         report.note("server peak resident memory", format!("{mib:.0} MiB"), "<= 200 MiB (P4)", Some(mib <= 200.0));
     }
