@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod chain;
 pub mod change;
+pub mod content;
 pub mod event;
 pub mod pattern;
 pub mod query;

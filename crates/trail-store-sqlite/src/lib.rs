@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod blocks;
+mod contents;
 mod index;
 mod rows;
 mod schema;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
+use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::{Store, StoreError, StoreStats};
 use writer::{Command, Progress, Writer};
@@ -197,6 +199,11 @@ impl SqliteStore {
     fn read_only() -> StoreError {
         backend("this trail was opened read-only; write through the running server (--server)")
     }
+
+    async fn send(&self, command: Command) -> Result<(), StoreError> {
+        let commands = self.commands.as_ref().ok_or_else(SqliteStore::read_only)?;
+        commands.send(command).await.map_err(|_| StoreError::Closed)
+    }
 }
 
 impl Drop for SqliteStore {
@@ -217,10 +224,20 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let commands = self.commands.as_ref().ok_or_else(SqliteStore::read_only)?;
         let (reply, answer) = oneshot::channel();
-        commands.send(Command { events, reply }).await.map_err(|_| StoreError::Closed)?;
+        self.send(Command::Append { events, reply }).await?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::RecordContent { record, reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
+        let device = device.to_owned();
+        self.read(move |conn| contents::latest(conn, &device, kind)).await
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {

@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Each entry migrates from version `i` to `i + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     id          INTEGER PRIMARY KEY,   -- assigned by the writer, monotonic, never reused
     time        INTEGER NOT NULL,      -- microseconds since the Unix epoch, UTC
@@ -28,7 +29,20 @@ CREATE INDEX events_by_user ON events(user, id);
 CREATE TABLE known_users (user TEXT PRIMARY KEY) WITHOUT ROWID;
 -- Time filters use the zone maps of the search index (index.rs), and the search index lives in
 -- a file of its own, so this database holds the events and nothing derived from them.
-"#];
+"#,
+    r#"
+-- E4: each device's latest content per kind, the contents stored once per hash.
+CREATE TABLE contents (hash TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE device_contents (
+    device      TEXT NOT NULL,
+    kind        TEXT NOT NULL,             -- archive, inventory
+    hash        TEXT NOT NULL REFERENCES contents(hash),
+    changed_at  INTEGER NOT NULL,          -- when this content was first recorded
+    seen_at     INTEGER NOT NULL,          -- when it was last recorded
+    PRIMARY KEY (device, kind)
+) WITHOUT ROWID;
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;

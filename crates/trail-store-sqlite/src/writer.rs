@@ -9,6 +9,7 @@
 //! After each commit it wakes the indexer (`index.rs`), which keeps the search index in a file of
 //! its own, off the commit path.
 
+use crate::contents;
 use crate::index::IndexMessage;
 use crate::rows::outcome_code;
 use crate::schema::EVENT_COLUMNS;
@@ -18,18 +19,59 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::chain::{self, Hash};
+use trail_core::content::{ContentOutcome, ContentRecord, content_hash};
 use trail_core::{EventBody, EventId, time};
 use trail_store::StoreError;
 
 /// Most events written in one group commit; the rest wait for the next.
 const MAX_GROUP_EVENTS: usize = 20_000;
 
-/// Where the writer answers an append: the ids once durable, or why nothing was stored.
-pub type AppendReply = oneshot::Sender<Result<Vec<EventId>, StoreError>>;
+/// A request to the writer, and where it answers once the work is durable (or why nothing of
+/// it was stored).
+pub enum Command {
+    Append { events: Vec<EventBody>, reply: oneshot::Sender<Result<Vec<EventId>, StoreError>> },
+    RecordContent { record: ContentRecord, reply: oneshot::Sender<Result<ContentOutcome, StoreError>> },
+}
 
-pub struct Command {
-    pub events: Vec<EventBody>,
-    pub reply: AppendReply,
+impl Command {
+    /// How many events the request may write, for bounding a group.
+    fn weight(&self) -> usize {
+        match self {
+            Command::Append { events, .. } => events.len(),
+            Command::RecordContent { .. } => 1,
+        }
+    }
+}
+
+/// The outcome of one request inside a group, answered after the commit.
+enum Done {
+    Append(oneshot::Sender<Result<Vec<EventId>, StoreError>>, rusqlite::Result<Vec<EventId>>),
+    Content(oneshot::Sender<Result<ContentOutcome, StoreError>>, rusqlite::Result<ContentOutcome>),
+}
+
+impl Done {
+    fn stored_events(&self) -> u64 {
+        match self {
+            Done::Append(_, Ok(ids)) => ids.len() as u64,
+            Done::Content(_, Ok(outcome)) => u64::from(outcome.event_id.is_some()),
+            _ => 0,
+        }
+    }
+
+    fn answer(self) {
+        match self {
+            Done::Append(reply, result) => drop(reply.send(result.map_err(backend))),
+            Done::Content(reply, result) => drop(reply.send(result.map_err(backend))),
+        }
+    }
+
+    fn fail(self, error: &rusqlite::Error) {
+        let failure = || StoreError::Backend(error.to_string());
+        match self {
+            Done::Append(reply, _) => drop(reply.send(Err(failure()))),
+            Done::Content(reply, _) => drop(reply.send(Err(failure()))),
+        }
+    }
 }
 
 /// Positions the writer publishes for readers and stats.
@@ -78,27 +120,35 @@ impl Writer {
     /// Runs until every sender is gone.
     pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         while let Some(first) = commands.blocking_recv() {
-            let mut queued_events = first.events.len();
-            let mut appends = vec![(first.events, first.reply)];
-            while queued_events < MAX_GROUP_EVENTS {
+            let mut weight = first.weight();
+            let mut group = vec![first];
+            while weight < MAX_GROUP_EVENTS {
                 let Ok(next) = commands.try_recv() else { break };
-                queued_events += next.events.len();
-                appends.push((next.events, next.reply));
+                weight += next.weight();
+                group.push(next);
             }
-            self.group_commit(appends);
+            self.group_commit(group);
             // A full queue only means the indexer already has a wake-up waiting.
             let _ = self.indexer.try_send(IndexMessage::Wake);
         }
     }
 
     /// Writes every waiting request in one transaction and answers each after the commit.
-    fn group_commit(&mut self, appends: Vec<(Vec<EventBody>, AppendReply)>) {
+    fn group_commit(&mut self, group: Vec<Command>) {
         let start = (self.last_id, self.last_hash);
-        let mut results = Vec::with_capacity(appends.len());
+        let mut done = Vec::with_capacity(group.len());
+        let mut pending = group.into_iter();
         let outcome = (|| -> rusqlite::Result<()> {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            for (events, _) in &appends {
-                results.push(self.append_one(events)?);
+            for command in pending.by_ref() {
+                done.push(match command {
+                    Command::Append { events, reply } => {
+                        Done::Append(reply, self.in_savepoint(|w| w.insert_events(&events))?)
+                    }
+                    Command::RecordContent { record, reply } => {
+                        Done::Content(reply, self.in_savepoint(|w| w.record_content(record))?)
+                    }
+                });
             }
             self.conn.execute_batch("COMMIT")
         })();
@@ -107,11 +157,8 @@ impl Writer {
                 self.progress.head.store(self.last_id, Ordering::SeqCst);
                 self.progress.commits.fetch_add(1, Ordering::SeqCst);
                 metrics::counter!("trail_store_commits_total").increment(1);
-                metrics::counter!("trail_events_stored_total")
-                    .increment(results.iter().flatten().map(|ids| ids.len() as u64).sum());
-                for ((_, reply), result) in appends.into_iter().zip(results) {
-                    let _ = reply.send(result.map_err(backend));
-                }
+                metrics::counter!("trail_events_stored_total").increment(done.iter().map(Done::stored_events).sum());
+                done.into_iter().for_each(Done::answer);
             }
             Err(error) => {
                 // Restore first: whatever the rollback does, the chain continues from the last
@@ -122,8 +169,13 @@ impl Writer {
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
                 tracing::error!(%error, "group commit failed; nothing of it was stored");
-                for (_, reply) in appends {
-                    let _ = reply.send(Err(StoreError::Backend(error.to_string())));
+                done.into_iter().for_each(|d| d.fail(&error));
+                for command in pending {
+                    let failure = || StoreError::Backend(error.to_string());
+                    match command {
+                        Command::Append { reply, .. } => drop(reply.send(Err(failure()))),
+                        Command::RecordContent { reply, .. } => drop(reply.send(Err(failure()))),
+                    }
                 }
             }
         }
@@ -132,13 +184,16 @@ impl Writer {
     /// One request under a savepoint. The inner result is the request's own: stored whole, or
     /// rolled back whole with the chain position restored. The outer error fails the whole group:
     /// the savepoint could not be released or rolled back, or SQLite dropped the transaction.
-    fn append_one(&mut self, events: &[EventBody]) -> rusqlite::Result<rusqlite::Result<Vec<EventId>>> {
+    fn in_savepoint<T>(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<rusqlite::Result<T>> {
         let start = (self.last_id, self.last_hash);
         self.conn.execute_batch("SAVEPOINT request")?;
-        match self.insert_events(events) {
-            Ok(ids) => {
+        match work(self) {
+            Ok(value) => {
                 self.conn.execute_batch("RELEASE request")?;
-                Ok(Ok(ids))
+                Ok(Ok(value))
             }
             Err(error) => {
                 (self.last_id, self.last_hash) = start;
@@ -151,6 +206,25 @@ impl Writer {
                 Ok(Err(error))
             }
         }
+    }
+
+    /// E4: new or changed content becomes the device's latest, with its event; unchanged
+    /// content only moves the time it was last seen.
+    fn record_content(&mut self, record: ContentRecord) -> rusqlite::Result<ContentOutcome> {
+        let hash = content_hash(&record.content);
+        let at = time::to_micros(record.time);
+        let previous = contents::latest(&self.conn, &record.device, record.kind)?;
+        if previous.as_ref().is_some_and(|p| p.hash == hash) {
+            contents::touch(&self.conn, &record.device, record.kind, at)?;
+            return Ok(ContentOutcome { hash, event_id: None });
+        }
+        contents::replace(&self.conn, &record.device, record.kind, &hash, &record.content, at)?;
+        let on_change = record.on_change;
+        // The builder is the caller's code: a panic in it fails this request, not the writer.
+        let event = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_change(previous.as_ref())))
+            .map_err(|_| rusqlite::Error::ToSqlConversionFailure("building the change event panicked".into()))?;
+        let ids = self.insert_events(std::slice::from_ref(&event))?;
+        Ok(ContentOutcome { hash, event_id: ids.first().copied() })
     }
 
     fn insert_events(&mut self, events: &[EventBody]) -> rusqlite::Result<Vec<EventId>> {

@@ -52,3 +52,28 @@ async fn concurrent_requests_share_commits() {
         "{requests} concurrent requests took {commits} commits: group commit is not grouping"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contents_are_stored_once_per_hash() {
+    use trail_core::content::{ContentKind, ContentRecord};
+    use trail_store::Store;
+    let (store, dir) = new_store().await;
+    for (device, body) in [("edge1", "A"), ("edge1", "B"), ("edge1", "A"), ("edge2", "A"), ("edge2", "A")] {
+        let record = ContentRecord {
+            device: device.into(),
+            kind: ContentKind::Archive,
+            content: body.into(),
+            time: jiff::Timestamp::now(),
+            on_change: Box::new(|_| {
+                trail_store::conformance::event(
+                    serde_json::json!({"user": "a", "kind": "ARCHIVE_COMPLETED", "message": "m"}),
+                )
+            }),
+        };
+        store.record_content(record).await.unwrap();
+    }
+    let db = rusqlite::Connection::open(dir.path().join("trail.db")).unwrap();
+    let stored: i64 = db.query_row("SELECT count(*) FROM contents", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, 2, "A and B, each once");
+    assert_eq!(store.read_after(0, 10).await.unwrap().len(), 4, "edge1: A, B, A; edge2: A");
+}

@@ -4,6 +4,7 @@
 use crate::Store;
 use std::sync::Arc;
 use trail_core::chain::{self, Verifier};
+use trail_core::content::{ContentKind, ContentRecord, StoredContent};
 use trail_core::query::{Filter, UserFilter};
 use trail_core::time::{self, DateFilter};
 use trail_core::{Cursor, Event, EventBody, EventId, EventInput, Pattern, SearchQuery};
@@ -19,7 +20,8 @@ macro_rules! conformance_suite {
             concurrent_appends_all_land_chained, pages_are_newest_first_and_complete,
             snapshot_hides_newer_entries_and_counts_them, user_filter, action_name_and_message_filters,
             message_filter_agrees_before_and_after_indexing, short_patterns_scan, month_and_day_filters,
-            all_filters_hold_at_once, read_after_is_ascending, known_users_are_listed, missing_event_is_none);
+            all_filters_hold_at_once, read_after_is_ascending, known_users_are_listed, missing_event_is_none,
+            content_changes_make_events_and_repeats_do_not, content_kinds_and_devices_are_apart);
     };
     (@cases $make:path; $($case:ident),*) => {
         $(
@@ -335,4 +337,73 @@ pub async fn missing_event_is_none<S: Store>(store: Arc<S>) {
     assert_eq!(store.stats().await.unwrap().head, 0);
     let page = store.search(query(Filter::all(), 100, None)).await.unwrap();
     assert!(page.events.is_empty() && page.next_cursor.is_none());
+}
+
+/// A content record whose event says what it was built from.
+fn content(device: &str, kind: ContentKind, body: &str, time: &str) -> ContentRecord {
+    let device_name = device.to_owned();
+    ContentRecord {
+        device: device.to_owned(),
+        kind,
+        content: body.to_owned(),
+        time: at(time),
+        on_change: Box::new(move |previous: Option<&StoredContent>| {
+            let before = previous.map_or("nothing".to_owned(), |p| p.content.clone());
+            simple("archiver", &device_name, &format!("Archive of {device_name} changed\nbefore: {before}"))
+        }),
+    }
+}
+
+pub async fn content_changes_make_events_and_repeats_do_not<S: Store>(store: Arc<S>) {
+    let first = store
+        .record_content(content("edge1", ContentKind::Archive, "config v1", "2026-06-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let first_id = first.event_id.expect("a first archive is an event");
+    assert_eq!(store.get(first_id).await.unwrap().unwrap().body.message, "Archive of edge1 changed\nbefore: nothing");
+    let same = store
+        .record_content(content("edge1", ContentKind::Archive, "config v1", "2026-06-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(same.event_id, None, "an unchanged archive is no event");
+    assert_eq!(same.hash, first.hash);
+    let state = store.content_state("edge1", ContentKind::Archive).await.unwrap().unwrap();
+    assert_eq!(
+        (state.content.as_str(), state.changed_at, state.seen_at),
+        ("config v1", at("2026-06-01T00:00:00Z"), at("2026-06-02T00:00:00Z"))
+    );
+    let changed = store
+        .record_content(content("edge1", ContentKind::Archive, "config v2", "2026-06-03T00:00:00Z"))
+        .await
+        .unwrap();
+    let event = store.get(changed.event_id.expect("a changed archive is an event")).await.unwrap().unwrap();
+    assert_eq!(
+        event.body.message, "Archive of edge1 changed\nbefore: config v1",
+        "the event sees the previous content"
+    );
+    assert_ne!(changed.hash, first.hash);
+    let back = store
+        .record_content(content("edge1", ContentKind::Archive, "config v1", "2026-06-04T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(back.event_id.is_some(), "going back to an older content is a change too");
+    assert_eq!(back.hash, first.hash, "contents are identified by hash");
+    let events = store.read_after(0, 100).await.unwrap();
+    assert_eq!(events.len(), 3);
+    let mut verifier = Verifier::new();
+    for e in &events {
+        verifier.check(e.id, &e.body, &chain::from_hex(&e.hash).unwrap()).unwrap();
+    }
+}
+
+pub async fn content_kinds_and_devices_are_apart<S: Store>(store: Arc<S>) {
+    assert!(store.content_state("edge1", ContentKind::Archive).await.unwrap().is_none());
+    for (device, kind) in
+        [("edge1", ContentKind::Archive), ("edge1", ContentKind::Inventory), ("edge2", ContentKind::Archive)]
+    {
+        let outcome = store.record_content(content(device, kind, "same text", "2026-06-01T00:00:00Z")).await.unwrap();
+        assert!(outcome.event_id.is_some(), "{device} {kind:?} starts its own history");
+    }
+    assert_eq!(store.content_state("edge2", ContentKind::Archive).await.unwrap().unwrap().content, "same text");
+    assert!(store.content_state("edge2", ContentKind::Inventory).await.unwrap().is_none());
 }

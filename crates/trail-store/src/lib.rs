@@ -8,6 +8,7 @@
 pub mod conformance;
 
 use async_trait::async_trait;
+use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 
 /// A storage failure. Input problems never get this far: events are validated at the edge.
@@ -59,4 +60,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Waits until background indexes cover every committed event (tests, benchmarks).
     async fn catch_up_indexes(&self) -> Result<(), StoreError>;
+
+    /// E4: records a device's content. When it is the first of its kind for the device or
+    /// differs from the latest, it becomes the latest and the event `record.on_change` builds
+    /// from the previous content is appended, in one transaction: the baseline never moves
+    /// without its event. When unchanged, only the time it was last seen moves, and no event is
+    /// made. Contents are stored once per hash.
+    async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError>;
+
+    /// A device's latest content of one kind.
+    async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError>;
 }
