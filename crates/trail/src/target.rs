@@ -168,6 +168,23 @@ impl Target {
         }
     }
 
+    /// Visits every committed event after `after`, in id order, a chunk at a time, until the
+    /// events run out or `visit` answers false.
+    pub async fn each_chunk_after(
+        &self,
+        mut after: EventId,
+        mut visit: impl FnMut(&[Event]) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
+        loop {
+            let events = self.read_after(after, 1000).await?;
+            let Some(last) = events.last() else { return Ok(()) };
+            after = last.id;
+            if !visit(&events)? {
+                return Ok(());
+            }
+        }
+    }
+
     /// The newest id, for progress bars.
     pub async fn head(&self) -> anyhow::Result<EventId> {
         match self {

@@ -53,19 +53,23 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let bar = progress_bar(target.head().await?.max(0) as u64, "exporting");
     let mut printer =
         Printer::new(if format == FileFormat::Csv { Format::Csv } else { Format::Json }, out, jiff::tz::TimeZone::UTC)?;
-    let mut after = 0;
-    loop {
-        let events = target.read_after(after, 1000).await?;
-        let Some(last) = events.last() else { break };
-        after = last.id;
-        for event in &events {
-            printer.print(event)?;
-        }
-        bar.inc(events.len() as u64);
-    }
+    write_events(&target, &mut printer, &bar).await?;
     printer.finish()?;
     bar.finish_and_clear();
     Ok(())
+}
+
+/// Prints every event of `target` in id order, counting them on `bar`.
+pub async fn write_events(target: &Target, printer: &mut Printer, bar: &indicatif::ProgressBar) -> anyhow::Result<()> {
+    target
+        .each_chunk_after(0, |events| {
+            for event in events {
+                printer.print(event)?;
+            }
+            bar.inc(events.len() as u64);
+            Ok(true)
+        })
+        .await
 }
 
 #[derive(clap::Args, Debug)]

@@ -2,6 +2,7 @@
 
 use crate::target::{Access, Target, TargetArgs};
 use indicatif::{ProgressBar, ProgressStyle};
+use trail_core::EventId;
 use trail_core::chain::{self, Verifier};
 
 #[derive(clap::Args, Debug)]
@@ -9,8 +10,6 @@ pub struct VerifyArgs {
     #[command(flatten)]
     target: TargetArgs,
 }
-
-const CHUNK: usize = 1000;
 
 pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
@@ -27,26 +26,29 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let head = target.head().await?;
     let bar = progress_bar(head.max(0) as u64, "verifying");
     let mut verifier = Verifier::new();
-    let mut after = 0;
+    let mut broken: Option<(EventId, String)> = None;
     // The chain is checked up to the head seen at the start; a live server keeps appending.
-    while after < head {
-        let events = target.read_after(after, CHUNK).await?;
-        let Some(last) = events.last() else { break };
-        after = last.id;
-        for event in events.iter().filter(|e| e.id <= head) {
-            let stored = chain::from_hex(&event.hash);
-            let checked = match stored {
-                Some(hash) => verifier.check(event.id, &event.body, &hash).map_err(|e| e.to_string()),
-                None => Err(format!("event {}: the stored hash is malformed", event.id)),
-            };
-            if let Err(problem) = checked {
-                bar.abandon();
-                eprintln!("chain broken: {problem}");
-                println!("FAILED at event {} ({} events verified before it)", event.id, verifier.checked());
-                return Ok(1);
+    target
+        .each_chunk_after(0, |events| {
+            for event in events.iter().filter(|e| e.id <= head) {
+                let checked = match chain::from_hex(&event.hash) {
+                    Some(hash) => verifier.check(event.id, &event.body, &hash).map_err(|e| e.to_string()),
+                    None => Err(format!("event {}: the stored hash is malformed", event.id)),
+                };
+                if let Err(problem) = checked {
+                    broken = Some((event.id, problem));
+                    return Ok(false);
+                }
             }
-        }
-        bar.set_position(verifier.checked());
+            bar.set_position(verifier.checked());
+            Ok(events.last().is_some_and(|e| e.id < head))
+        })
+        .await?;
+    if let Some((id, problem)) = broken {
+        bar.abandon();
+        eprintln!("chain broken: {problem}");
+        println!("FAILED at event {id} ({} events verified before it)", verifier.checked());
+        return Ok(1);
     }
     bar.finish_and_clear();
     let (last_id, last_hash) = verifier.last();

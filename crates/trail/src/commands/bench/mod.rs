@@ -11,13 +11,12 @@ use crate::commands::verify::progress_bar;
 use crate::demo::Rng;
 use anyhow::{Context, bail};
 use report::{Percentiles, Report, ms, rate, thousands};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use trail_store::Store;
 
 const TOKEN: &str = "bench-token";
 const BATCH: u64 = 1000;
@@ -246,21 +245,14 @@ fn time_command(program: &str, args: &[&str], runs: usize) -> Result<Duration, S
     Ok(Percentiles::of(samples).p50)
 }
 
+/// The NDJSON export `rg` searches, written as `trail export` writes it.
 async fn export_ndjson(database: &Path, path: &Path) -> anyhow::Result<Duration> {
-    let store = trail_store_sqlite::SqliteStore::open_read_only(database)?;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let target = crate::target::Target::Local(trail_store_sqlite::SqliteStore::open_read_only(database)?);
+    let out = Box::new(std::io::BufWriter::new(std::fs::File::create(path)?));
+    let mut printer = crate::output::Printer::new(crate::output::Format::Json, out, jiff::tz::TimeZone::UTC)?;
     let started = Instant::now();
-    let mut after = 0;
-    loop {
-        let events = store.read_after(after, 10_000).await?;
-        let Some(last) = events.last() else { break };
-        after = last.id;
-        for event in &events {
-            serde_json::to_writer(&mut out, event)?;
-            out.write_all(b"\n")?;
-        }
-    }
-    out.flush()?;
+    crate::commands::transfer::write_events(&target, &mut printer, &indicatif::ProgressBar::hidden()).await?;
+    printer.finish()?;
     Ok(started.elapsed())
 }
 
