@@ -1,6 +1,7 @@
-//! The single writer: group commit, the hash chain, and the trigram indexer.
+//! The single writer: group commit and the hash chain.
 //!
-//! Every append goes through one thread that owns the only write connection. It takes every
+//! Every write (appends, and content records with their events) goes through one thread that owns
+//! the only write connection. It takes every
 //! request waiting in its queue, writes them in one transaction (each request under its own
 //! savepoint, so a batch is stored whole or not at all) and commits once, with
 //! `synchronous=FULL`: concurrent requests share one fsync. Replies go out only after the
@@ -41,6 +42,13 @@ impl Command {
             Command::RecordContent { .. } => 1,
         }
     }
+
+    fn fail(self, error: &rusqlite::Error) {
+        match self {
+            Command::Append { reply, .. } => refuse(reply, error),
+            Command::RecordContent { reply, .. } => refuse(reply, error),
+        }
+    }
 }
 
 /// The outcome of one request inside a group, answered after the commit.
@@ -66,12 +74,16 @@ impl Done {
     }
 
     fn fail(self, error: &rusqlite::Error) {
-        let failure = || StoreError::Backend(error.to_string());
         match self {
-            Done::Append(reply, _) => drop(reply.send(Err(failure()))),
-            Done::Content(reply, _) => drop(reply.send(Err(failure()))),
+            Done::Append(reply, _) => refuse(reply, error),
+            Done::Content(reply, _) => refuse(reply, error),
         }
     }
+}
+
+/// Tells a caller that nothing of its request was stored, and why.
+fn refuse<T>(reply: oneshot::Sender<Result<T, StoreError>>, error: &rusqlite::Error) {
+    let _ = reply.send(Err(StoreError::Backend(error.to_string())));
 }
 
 /// Positions the writer publishes for readers and stats.
@@ -170,13 +182,7 @@ impl Writer {
                 }
                 tracing::error!(%error, "group commit failed; nothing of it was stored");
                 done.into_iter().for_each(|d| d.fail(&error));
-                for command in pending {
-                    let failure = || StoreError::Backend(error.to_string());
-                    match command {
-                        Command::Append { reply, .. } => drop(reply.send(Err(failure()))),
-                        Command::RecordContent { reply, .. } => drop(reply.send(Err(failure()))),
-                    }
-                }
+                pending.for_each(|command| command.fail(&error));
             }
         }
     }
