@@ -1,0 +1,14 @@
+//! Identity's domain (A1–A4): usernames, passwords, the authentication policy and rights. Pure
+//! logic; storage, sessions and HTTP build on it.
+
+pub mod password;
+pub mod policy;
+pub mod rights;
+pub mod username;
+
+pub use password::{PasswordError, PasswordHash};
+pub use policy::{
+    AccountState, AddressThrottle, Attempt, AuthEvent, AuthPolicy, ClientAnswer, FailureReason, LockedBy,
+};
+pub use rights::{Right, RightSet, Roles, Scope};
+pub use username::{Username, UsernameError};

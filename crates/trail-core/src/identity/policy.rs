@@ -1,0 +1,295 @@
+//! The authentication policy (A1) as a pure state machine: given an account's state, the time
+//! and whether the password was right, it says what the client learns, the next state, and the
+//! events to record. Storage and HTTP only carry it out.
+//!
+//! Defaults: lock after 5 consecutive failures within 15 minutes;
+//! unlock automatically 30 minutes later (or never, when `auto_unlock_after` is `None`); at most
+//! 20 failures a client address may cause in 15 minutes, across all usernames.
+
+use jiff::{SignedDuration, Timestamp};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthPolicy {
+    pub max_failures: u32,
+    pub failure_window: SignedDuration,
+    pub auto_unlock_after: Option<SignedDuration>,
+    pub max_failures_per_address: u32,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        AuthPolicy {
+            max_failures: 5,
+            failure_window: SignedDuration::from_mins(15),
+            auto_unlock_after: Some(SignedDuration::from_mins(30)),
+            max_failures_per_address: 20,
+        }
+    }
+}
+
+/// Who locked an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockedBy {
+    /// The policy, after repeated failures.
+    Policy,
+    /// An administrator, by username.
+    Administrator(String),
+}
+
+/// What the policy remembers of one account.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountState {
+    /// Times of the recent consecutive failures, oldest first (at most `max_failures`).
+    pub recent_failures: Vec<Timestamp>,
+    pub locked: Option<(Timestamp, LockedBy)>,
+}
+
+/// Why a login failed. Stored in the event; the client only ever learns a [`ClientAnswer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    BadPassword,
+    UnknownUser,
+    AccountLocked,
+    AddressThrottled,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::BadPassword => "bad password",
+            FailureReason::UnknownUser => "unknown user",
+            FailureReason::AccountLocked => "account locked",
+            FailureReason::AddressThrottled => "too many failures from this address",
+        }
+    }
+}
+
+/// All a client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAnswer {
+    Accepted,
+    InvalidCredentials,
+    AccountLocked,
+}
+
+/// Something the policy wants recorded (each becomes an event of the catalog).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthEvent {
+    LoginSucceeded,
+    LoginFailed(FailureReason),
+    /// Locked by the policy after this many consecutive failures.
+    LockedByPolicy {
+        failures: u32,
+    },
+    UnlockedAutomatically,
+}
+
+/// The result of one login attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub answer: ClientAnswer,
+    pub state: AccountState,
+    pub events: Vec<AuthEvent>,
+}
+
+impl AuthPolicy {
+    /// Applies a login attempt on an existing account.
+    pub fn attempt(&self, state: &AccountState, now: Timestamp, password_ok: bool) -> Attempt {
+        let mut state = state.clone();
+        let mut events = Vec::new();
+        if let Some((since, by)) = &state.locked {
+            let expired = *by == LockedBy::Policy && self.auto_unlock_after.is_some_and(|after| now >= *since + after);
+            if !expired {
+                events.push(AuthEvent::LoginFailed(FailureReason::AccountLocked));
+                return Attempt { answer: ClientAnswer::AccountLocked, state, events };
+            }
+            state = AccountState::default();
+            events.push(AuthEvent::UnlockedAutomatically);
+        }
+        if password_ok {
+            state.recent_failures.clear();
+            events.push(AuthEvent::LoginSucceeded);
+            return Attempt { answer: ClientAnswer::Accepted, state, events };
+        }
+        state.recent_failures.retain(|at| now.duration_since(*at) < self.failure_window);
+        state.recent_failures.push(now);
+        events.push(AuthEvent::LoginFailed(FailureReason::BadPassword));
+        let failures = state.recent_failures.len() as u32;
+        if failures >= self.max_failures {
+            state.locked = Some((now, LockedBy::Policy));
+            state.recent_failures.clear();
+            events.push(AuthEvent::LockedByPolicy { failures });
+            return Attempt { answer: ClientAnswer::AccountLocked, state, events };
+        }
+        Attempt { answer: ClientAnswer::InvalidCredentials, state, events }
+    }
+
+    /// An administrator locks an account.
+    pub fn lock(&self, now: Timestamp, administrator: &str) -> AccountState {
+        AccountState {
+            recent_failures: Vec::new(),
+            locked: Some((now, LockedBy::Administrator(administrator.to_owned()))),
+        }
+    }
+
+    /// An administrator unlocks an account: the lock and the failure count both go.
+    pub fn unlock(&self) -> AccountState {
+        AccountState::default()
+    }
+
+    /// Whether the account is locked at `now` (a policy lock past its period is not).
+    pub fn is_locked(&self, state: &AccountState, now: Timestamp) -> bool {
+        match &state.locked {
+            None => false,
+            Some((since, LockedBy::Policy)) => self.auto_unlock_after.is_none_or(|after| now < *since + after),
+            Some((_, LockedBy::Administrator(_))) => true,
+        }
+    }
+}
+
+/// Failures per client address, across usernames, so one address cannot guess through many
+/// accounts. Memory is bounded: addresses beyond `MAX_ADDRESSES` push out the stalest.
+#[derive(Debug, Default)]
+pub struct AddressThrottle {
+    failures: HashMap<IpAddr, VecDeque<Timestamp>>,
+}
+
+const MAX_ADDRESSES: usize = 100_000;
+
+impl AddressThrottle {
+    /// Whether `address` may try again at `now`.
+    pub fn allows(&mut self, policy: &AuthPolicy, address: IpAddr, now: Timestamp) -> bool {
+        match self.failures.get_mut(&address) {
+            None => true,
+            Some(times) => {
+                while times.front().is_some_and(|at| now.duration_since(*at) >= policy.failure_window) {
+                    times.pop_front();
+                }
+                (times.len() as u32) < policy.max_failures_per_address
+            }
+        }
+    }
+
+    pub fn record_failure(&mut self, address: IpAddr, now: Timestamp) {
+        if self.failures.len() >= MAX_ADDRESSES && !self.failures.contains_key(&address) {
+            let stalest = self.failures.iter().min_by_key(|(_, times)| times.back().copied()).map(|(a, _)| *a);
+            if let Some(stalest) = stalest {
+                self.failures.remove(&stalest);
+            }
+        }
+        self.failures.entry(address).or_default().push_back(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(minutes: i64) -> Timestamp {
+        Timestamp::UNIX_EPOCH + SignedDuration::from_mins(minutes)
+    }
+
+    fn run(policy: &AuthPolicy, attempts: &[(i64, bool)]) -> (AccountState, Vec<ClientAnswer>, Vec<AuthEvent>) {
+        let mut state = AccountState::default();
+        let (mut answers, mut events) = (Vec::new(), Vec::new());
+        for &(minute, ok) in attempts {
+            let attempt = policy.attempt(&state, t(minute), ok);
+            state = attempt.state;
+            answers.push(attempt.answer);
+            events.extend(attempt.events);
+        }
+        (state, answers, events)
+    }
+
+    #[test]
+    fn five_failures_lock_and_the_lock_is_its_own_event() {
+        let policy = AuthPolicy::default();
+        let (state, answers, events) = run(&policy, &[(0, false), (1, false), (2, false), (3, false), (4, false)]);
+        assert_eq!(answers[..4], [ClientAnswer::InvalidCredentials; 4]);
+        assert_eq!(answers[4], ClientAnswer::AccountLocked);
+        assert_eq!(events.last(), Some(&AuthEvent::LockedByPolicy { failures: 5 }));
+        assert!(policy.is_locked(&state, t(5)));
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let policy = AuthPolicy::default();
+        let (state, answers, _) = run(
+            &policy,
+            &[
+                (0, false),
+                (1, false),
+                (2, false),
+                (3, false),
+                (4, true),
+                (5, false),
+                (6, false),
+                (7, false),
+                (8, false),
+            ],
+        );
+        assert_eq!(answers[4], ClientAnswer::Accepted);
+        assert!(
+            answers[5..].iter().all(|a| *a == ClientAnswer::InvalidCredentials),
+            "four failures after the success: {answers:?}"
+        );
+        assert!(!policy.is_locked(&state, t(9)));
+    }
+
+    #[test]
+    fn failures_age_out_of_the_window() {
+        let policy = AuthPolicy::default();
+        // Four failures, then one more 20 minutes later: the early ones no longer count.
+        let (state, answers, _) =
+            run(&policy, &[(0, false), (1, false), (2, false), (3, false), (20, false), (21, false)]);
+        assert!(answers.iter().all(|a| *a == ClientAnswer::InvalidCredentials), "{answers:?}");
+        assert_eq!(state.recent_failures.len(), 2);
+    }
+
+    #[test]
+    fn a_locked_account_refuses_the_right_password_until_it_unlocks() {
+        let policy = AuthPolicy::default();
+        let (state, _, _) = run(&policy, &[(0, false), (1, false), (2, false), (3, false), (4, false)]);
+        let locked = policy.attempt(&state, t(10), true);
+        assert_eq!(locked.answer, ClientAnswer::AccountLocked);
+        assert_eq!(locked.events, vec![AuthEvent::LoginFailed(FailureReason::AccountLocked)]);
+        let later = policy.attempt(&locked.state, t(34), true);
+        assert_eq!(later.answer, ClientAnswer::Accepted, "30 minutes after the lock");
+        assert_eq!(later.events, vec![AuthEvent::UnlockedAutomatically, AuthEvent::LoginSucceeded]);
+        let never = AuthPolicy { auto_unlock_after: None, ..AuthPolicy::default() };
+        assert_eq!(never.attempt(&state, t(10_000), true).answer, ClientAnswer::AccountLocked);
+    }
+
+    #[test]
+    fn administrators_lock_for_good_and_unlock_resets_the_count() {
+        let policy = AuthPolicy::default();
+        let locked = policy.lock(t(0), "root");
+        assert_eq!(
+            policy.attempt(&locked, t(100_000), true).answer,
+            ClientAnswer::AccountLocked,
+            "no automatic unlock"
+        );
+        let (state, _, _) = run(&policy, &[(0, false), (1, false), (2, false), (3, false)]);
+        assert_eq!(state.recent_failures.len(), 4);
+        let unlocked = policy.unlock();
+        assert_eq!(unlocked, AccountState::default());
+        let (_, answers, _) = run(&policy, &[(5, false), (6, false), (7, false), (8, false)]);
+        assert!(answers.iter().all(|a| *a == ClientAnswer::InvalidCredentials), "the count started again");
+    }
+
+    #[test]
+    fn one_address_cannot_guess_across_usernames() {
+        let policy = AuthPolicy { max_failures_per_address: 3, ..AuthPolicy::default() };
+        let mut throttle = AddressThrottle::default();
+        let (attacker, other): (IpAddr, IpAddr) = ("192.0.2.66".parse().unwrap(), "192.0.2.7".parse().unwrap());
+        for minute in 0..3 {
+            assert!(throttle.allows(&policy, attacker, t(minute)));
+            throttle.record_failure(attacker, t(minute));
+        }
+        assert!(!throttle.allows(&policy, attacker, t(3)));
+        assert!(throttle.allows(&policy, other, t(3)), "other addresses are unaffected");
+        assert!(throttle.allows(&policy, attacker, t(16)), "failures age out");
+    }
+}
