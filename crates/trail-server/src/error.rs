@@ -18,6 +18,7 @@ pub enum Code {
     InvalidQuery,
     InvalidCursor,
     NotFound,
+    Conflict,
     Unavailable,
     Internal,
 }
@@ -33,6 +34,7 @@ pub const CODES: &[(Code, &str, u16, &str)] = &[
     (Code::InvalidQuery, "invalid_query", 400, "A query parameter is malformed (month, day, tz, limit...)."),
     (Code::InvalidCursor, "invalid_cursor", 400, "The cursor was not issued by this server."),
     (Code::NotFound, "not_found", 404, "No such event or route."),
+    (Code::Conflict, "conflict", 409, "The request contradicts what is stored (a username taken, say)."),
     (Code::Unavailable, "unavailable", 503, "Storage is shutting down or unreachable; retry."),
     (Code::Internal, "internal", 500, "An unexpected failure; the server log has the details."),
 ];
@@ -103,6 +105,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         let code = match error {
             StoreError::Closed | StoreError::Locked(_) => Code::Unavailable,
+            StoreError::Conflict(_) => Code::Conflict,
             StoreError::Backend(_) | StoreError::Corrupt(_) => Code::Internal,
         };
         ApiError::new(code, error.to_string())

@@ -3,6 +3,7 @@
 //! by its own thread (see [`index`]), and a small pool of read connections for searches.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod blocks;
 mod contents;
 mod index;
@@ -19,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
+use trail_core::identity::{Account, AccountWrite, Username};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::{Store, StoreError, StoreStats};
 use writer::{Command, Progress, Writer};
@@ -233,6 +235,21 @@ impl Store for SqliteStore {
         let (reply, answer) = oneshot::channel();
         self.send(Command::RecordContent { record, reply }).await?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Account { write, events, reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
+        let username = username.clone();
+        self.read(move |conn| accounts::get(conn, &username)).await
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.read(|conn| accounts::all(conn)).await
     }
 
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {

@@ -42,6 +42,19 @@ CREATE TABLE device_contents (
     PRIMARY KEY (device, kind)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- A1: local accounts. The lockout state is the policy's (trail_core::identity::policy).
+CREATE TABLE accounts (
+    username      TEXT PRIMARY KEY,        -- normalised (NFKC, lower case)
+    display_name  TEXT NOT NULL,
+    roles         TEXT NOT NULL,           -- JSON array of role names
+    password      TEXT NOT NULL,           -- argon2id PHC string
+    failures      TEXT NOT NULL,           -- JSON array of recent failure times (microseconds)
+    locked_at     INTEGER,
+    locked_by     TEXT,                    -- NULL: the policy; else the administrator
+    created_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -10,6 +10,7 @@
 //! After each commit it wakes the indexer (`index.rs`), which keeps the search index in a file of
 //! its own, off the commit path.
 
+use crate::accounts;
 use crate::contents;
 use crate::index::IndexMessage;
 use crate::rows::outcome_code;
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::chain::{self, Hash};
 use trail_core::content::{ContentOutcome, ContentRecord, content_hash};
+use trail_core::identity::AccountWrite;
 use trail_core::{EventBody, EventId, time};
 use trail_store::StoreError;
 
@@ -30,8 +32,20 @@ const MAX_GROUP_EVENTS: usize = 20_000;
 /// A request to the writer, and where it answers once the work is durable (or why nothing of
 /// it was stored).
 pub enum Command {
-    Append { events: Vec<EventBody>, reply: oneshot::Sender<Result<Vec<EventId>, StoreError>> },
-    RecordContent { record: ContentRecord, reply: oneshot::Sender<Result<ContentOutcome, StoreError>> },
+    Append {
+        events: Vec<EventBody>,
+        reply: oneshot::Sender<Result<Vec<EventId>, StoreError>>,
+    },
+    RecordContent {
+        record: ContentRecord,
+        reply: oneshot::Sender<Result<ContentOutcome, StoreError>>,
+    },
+    /// An account change and the events recording it.
+    Account {
+        write: AccountWrite,
+        events: Vec<EventBody>,
+        reply: oneshot::Sender<Result<Vec<EventId>, StoreError>>,
+    },
 }
 
 impl Command {
@@ -40,6 +54,7 @@ impl Command {
         match self {
             Command::Append { events, .. } => events.len(),
             Command::RecordContent { .. } => 1,
+            Command::Account { events, .. } => events.len(),
         }
     }
 
@@ -47,6 +62,7 @@ impl Command {
         match self {
             Command::Append { reply, .. } => refuse(reply, error),
             Command::RecordContent { reply, .. } => refuse(reply, error),
+            Command::Account { reply, .. } => refuse(reply, error),
         }
     }
 }
@@ -55,6 +71,8 @@ impl Command {
 enum Done {
     Append(oneshot::Sender<Result<Vec<EventId>, StoreError>>, rusqlite::Result<Vec<EventId>>),
     Content(oneshot::Sender<Result<ContentOutcome, StoreError>>, rusqlite::Result<ContentOutcome>),
+    /// The inner error is a refusal: nothing was written.
+    Account(oneshot::Sender<Result<Vec<EventId>, StoreError>>, rusqlite::Result<Result<Vec<EventId>, StoreError>>),
 }
 
 impl Done {
@@ -62,6 +80,7 @@ impl Done {
         match self {
             Done::Append(_, Ok(ids)) => ids.len() as u64,
             Done::Content(_, Ok(outcome)) => u64::from(outcome.event_id.is_some()),
+            Done::Account(_, Ok(Ok(ids))) => ids.len() as u64,
             _ => 0,
         }
     }
@@ -70,6 +89,7 @@ impl Done {
         match self {
             Done::Append(reply, result) => drop(reply.send(result.map_err(backend))),
             Done::Content(reply, result) => drop(reply.send(result.map_err(backend))),
+            Done::Account(reply, result) => drop(reply.send(result.map_err(backend).and_then(|r| r))),
         }
     }
 
@@ -77,6 +97,7 @@ impl Done {
         match self {
             Done::Append(reply, _) => refuse(reply, error),
             Done::Content(reply, _) => refuse(reply, error),
+            Done::Account(reply, _) => refuse(reply, error),
         }
     }
 }
@@ -160,6 +181,9 @@ impl Writer {
                     Command::RecordContent { record, reply } => {
                         Done::Content(reply, self.in_savepoint(|w| w.record_content(record))?)
                     }
+                    Command::Account { write, events, reply } => {
+                        Done::Account(reply, self.in_savepoint(|w| w.write_account(&write, &events))?)
+                    }
                 });
             }
             self.conn.execute_batch("COMMIT")
@@ -231,6 +255,23 @@ impl Writer {
             .map_err(|_| rusqlite::Error::ToSqlConversionFailure("building the change event panicked".into()))?;
         let ids = self.insert_events(std::slice::from_ref(&event))?;
         Ok(ContentOutcome { hash, event_id: ids.first().copied() })
+    }
+
+    /// An account change with its events, or a refusal that writes nothing.
+    fn write_account(
+        &mut self,
+        write: &AccountWrite,
+        events: &[EventBody],
+    ) -> rusqlite::Result<Result<Vec<EventId>, StoreError>> {
+        if !accounts::apply(&self.conn, write)? {
+            let name = write.username();
+            let problem = match write {
+                AccountWrite::Create(_) => format!("the username {name} is taken"),
+                _ => format!("there is no account {name}"),
+            };
+            return Ok(Err(StoreError::Conflict(problem)));
+        }
+        Ok(Ok(self.insert_events(events)?))
     }
 
     fn insert_events(&mut self, events: &[EventBody]) -> rusqlite::Result<Vec<EventId>> {

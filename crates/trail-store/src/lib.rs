@@ -9,6 +9,7 @@ pub mod conformance;
 
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
+use trail_core::identity::{Account, AccountWrite, Username};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 
 /// A storage failure. Input problems never get this far: events are validated at the edge.
@@ -22,6 +23,9 @@ pub enum StoreError {
         "{0} is in use by another trail process (a running server?); stop it, or send the command to it with --server"
     )]
     Locked(String),
+    /// The request contradicts what is stored (a username taken, an account that is gone).
+    #[error("{0}")]
+    Conflict(String),
     #[error("the stored data is damaged: {0}; run `trail verify` to find the first bad event")]
     Corrupt(String),
 }
@@ -67,6 +71,16 @@ pub trait Store: Send + Sync + 'static {
     /// without its event. When unchanged, only the time it was last seen moves, and no event is
     /// made. Contents are stored once per hash.
     async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError>;
+
+    /// Applies a change to the accounts and appends the events recording it, in one transaction:
+    /// an account never changes without its events, and refused changes store nothing
+    /// ([`StoreError::Conflict`] when the username is taken, or gone).
+    async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError>;
+
+    async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError>;
+
+    /// Every account, by username.
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
 
     /// A device's latest content of one kind.
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError>;

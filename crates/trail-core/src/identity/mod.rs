@@ -1,11 +1,13 @@
 //! Identity's domain (A1–A4): usernames, passwords, the authentication policy and rights. Pure
 //! logic; storage, sessions and HTTP build on it.
 
+pub mod account;
 pub mod password;
 pub mod policy;
 pub mod rights;
 pub mod username;
 
+pub use account::{Account, AccountWrite};
 pub use password::{PasswordError, PasswordHash};
 pub use policy::{
     AccountState, AddressThrottle, Attempt, AuthEvent, AuthPolicy, ClientAnswer, FailureReason, LockedBy,
