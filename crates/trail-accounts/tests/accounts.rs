@@ -1,0 +1,209 @@
+//! The account service against a real store: first start, logins under the policy, user
+//! administration, and the events all of it records.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use trail_accounts::{AccountError, Accounts, LoginRefusal, events::Actor};
+use trail_core::Severity;
+use trail_core::identity::{AuthPolicy, Roles};
+use trail_store::Store;
+use trail_store_sqlite::SqliteStore;
+
+/// The tests' clock, in minutes since the epoch (a fn pointer cannot capture).
+static MINUTES: AtomicI64 = AtomicI64::new(0);
+
+fn test_clock() -> jiff::Timestamp {
+    jiff::Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_mins(MINUTES.load(Ordering::SeqCst))
+}
+
+struct Fixture {
+    accounts: Accounts,
+    store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn admin() -> Actor {
+    Actor { user: "admin".into(), client: Some(ip("192.0.2.1")) }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("trail.db")).unwrap());
+    let accounts = Accounts::new(store.clone(), AuthPolicy::default(), Roles::default());
+    Fixture { accounts, store, _dir: dir }
+}
+
+async fn all_events(store: &SqliteStore) -> Vec<trail_core::Event> {
+    store.read_after(0, 10_000).await.unwrap()
+}
+
+async fn kinds(store: &SqliteStore) -> Vec<String> {
+    all_events(store).await.into_iter().map(|e| e.body.kind).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_creates_one_administrator() {
+    let f = fixture().await;
+    let shown = f.accounts.ensure_admin(None).await.unwrap().expect("a generated password is shown once");
+    assert!(shown.len() >= 20);
+    assert_eq!(f.accounts.ensure_admin(None).await.unwrap(), None, "only on first start");
+    let logged_in = f.accounts.login("Admin", &shown, ip("192.0.2.9")).await.unwrap().unwrap();
+    assert_eq!(logged_in.account.roles, ["admin"]);
+    assert!(logged_in.rights.contains(&trail_core::identity::Right::Administer));
+    let given = fixture().await;
+    assert_eq!(given.accounts.ensure_admin(Some("chosen-secret".into())).await.unwrap(), None);
+    assert!(given.accounts.login("admin", "chosen-secret", ip("192.0.2.9")).await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_are_recorded_with_address_and_reason_and_reveal_nothing() {
+    let f = fixture().await;
+    f.accounts.add_user(&admin(), "alice", "Alice", vec!["operator".into()], "alice-secret").await.unwrap();
+    let client = ip("198.51.100.4");
+    assert_eq!(
+        f.accounts.login("alice", "wrong", client).await.unwrap().unwrap_err(),
+        LoginRefusal::InvalidCredentials
+    );
+    assert_eq!(f.accounts.login("mallory", "x", client).await.unwrap().unwrap_err(), LoginRefusal::InvalidCredentials);
+    assert!(f.accounts.login("ALICE", "alice-secret", client).await.unwrap().is_ok());
+    let events = all_events(&f.store).await;
+    let logins: Vec<_> = events.iter().filter(|e| e.body.kind.starts_with("AUTH_LOGIN")).collect();
+    assert_eq!(logins.len(), 3);
+    assert_eq!(logins[0].body.attributes["reason"], "bad password");
+    assert_eq!(logins[0].body.client.as_deref(), Some("198.51.100.4"));
+    assert!(logins[0].body.severity <= Severity::Warning);
+    assert_eq!(logins[1].body.attributes["reason"], "unknown user");
+    assert_eq!(logins[1].body.name, "mallory");
+    assert_eq!(logins[2].body.kind, "AUTH_LOGIN_SUCCESS");
+    assert_eq!(logins[2].body.user, "alice");
+    for event in &events {
+        let text = serde_json::to_string(event).unwrap();
+        assert!(!text.contains("alice-secret") && !text.contains("wrong"), "no password in {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_failures_lock_until_an_administrator_unlocks() {
+    let f = fixture().await;
+    f.accounts.add_user(&admin(), "bob", "", vec!["viewer".into()], "bob-secret").await.unwrap();
+    let client = ip("203.0.113.5");
+    for attempt in 1..=5 {
+        let refusal = f.accounts.login("bob", "guess", client).await.unwrap().unwrap_err();
+        let expected = if attempt < 5 { LoginRefusal::InvalidCredentials } else { LoginRefusal::AccountLocked };
+        assert_eq!(refusal, expected, "attempt {attempt}");
+    }
+    let locked = all_events(&f.store)
+        .await
+        .into_iter()
+        .find(|e| e.body.kind == "AUTH_ACCOUNT_LOCKED")
+        .expect("the lock is an event");
+    assert!(locked.body.severity <= Severity::Warning);
+    assert_eq!(locked.body.name, "bob");
+    assert_eq!(
+        f.accounts.login("bob", "bob-secret", client).await.unwrap().unwrap_err(),
+        LoginRefusal::AccountLocked,
+        "a locked account refuses the right password"
+    );
+    f.accounts.unlock_user(&admin(), "bob").await.unwrap();
+    assert!(f.accounts.login("bob", "bob-secret", client).await.unwrap().is_ok());
+    let unlock = all_events(&f.store).await.into_iter().find(|e| e.body.kind == "USER_UNLOCKED").unwrap();
+    assert_eq!((unlock.body.user.as_str(), unlock.body.name.as_str()), ("admin", "bob"), "names both");
+    assert!(unlock.body.message.contains("bob") && unlock.body.message.contains("admin"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_lock_lifts_by_itself_and_says_so() {
+    let f = fixture().await;
+    let accounts = Accounts::new(f.store.clone(), AuthPolicy::default(), Roles::default()).with_clock(test_clock);
+    MINUTES.store(1_000, Ordering::SeqCst);
+    accounts.add_user(&admin(), "carol", "", vec!["viewer".into()], "carol-secret").await.unwrap();
+    for _ in 0..5 {
+        let _ = accounts.login("carol", "guess", ip("203.0.113.6")).await.unwrap();
+    }
+    MINUTES.store(1_031, Ordering::SeqCst);
+    assert!(accounts.login("carol", "carol-secret", ip("203.0.113.6")).await.unwrap().is_ok());
+    let kinds = kinds(&f.store).await;
+    let unlocked = kinds.iter().position(|k| k == "AUTH_ACCOUNT_UNLOCKED").expect("the automatic unlock is an event");
+    assert_eq!(kinds[unlocked + 1], "AUTH_LOGIN_SUCCESS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_guess_across_many_usernames() {
+    let f = fixture().await;
+    f.accounts.add_user(&admin(), "dave", "", vec!["viewer".into()], "dave-secret").await.unwrap();
+    let attacker = ip("192.0.2.66");
+    for i in 0..20 {
+        let _ = f.accounts.login(&format!("user{i}"), "guess", attacker).await.unwrap();
+    }
+    assert_eq!(
+        f.accounts.login("dave", "dave-secret", attacker).await.unwrap().unwrap_err(),
+        LoginRefusal::InvalidCredentials,
+        "the address is throttled, even with the right password"
+    );
+    let last = all_events(&f.store).await.pop().unwrap();
+    assert_eq!(last.body.attributes["reason"], "too many failures from this address");
+    assert!(f.accounts.login("dave", "dave-secret", ip("192.0.2.7")).await.unwrap().is_ok(), "others are unaffected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_are_all_counted() {
+    let f = Arc::new(fixture().await);
+    f.accounts.add_user(&admin(), "erin", "", vec!["viewer".into()], "erin-secret").await.unwrap();
+    let guesses: Vec<_> = (0..8)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                f.accounts.login("erin", "guess", ip(&format!("192.0.2.{}", 100 + i))).await.unwrap()
+            })
+        })
+        .collect();
+    for guess in guesses {
+        let _ = guess.await.unwrap();
+    }
+    let erin = f.accounts.users().await.unwrap().into_iter().find(|a| a.username.as_str() == "erin").unwrap();
+    assert!(f.accounts.is_locked(&erin), "eight parallel failures lock the account: none overwrote another");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administration_is_recorded_and_bad_input_stores_nothing() {
+    let f = fixture().await;
+    f.accounts.add_user(&admin(), "frank", "Frank", vec!["auditor".into()], "frank-1").await.unwrap();
+    f.accounts.set_password(&admin(), "frank", "frank-2").await.unwrap();
+    assert!(f.accounts.login("frank", "frank-2", ip("192.0.2.3")).await.unwrap().is_ok());
+    f.accounts.lock_user(&admin(), "frank").await.unwrap();
+    assert_eq!(
+        f.accounts.login("frank", "frank-2", ip("192.0.2.3")).await.unwrap().unwrap_err(),
+        LoginRefusal::AccountLocked
+    );
+    f.accounts.delete_user(&admin(), "frank").await.unwrap();
+    let recorded = kinds(&f.store).await;
+    for kind in ["USER_ADDED", "USER_PASSWORD_CHANGED", "USER_LOCKED", "USER_DELETED"] {
+        assert!(recorded.contains(&kind.to_owned()), "{kind} in {recorded:?}");
+    }
+    f.accounts.add_user(&admin(), "gina", "", vec!["viewer".into()], "gina-secret").await.unwrap();
+    let before = kinds(&f.store).await.len();
+    let refusals = [
+        f.accounts.add_user(&admin(), "hal", "", vec!["wizard".into()], "pw").await.unwrap_err(),
+        f.accounts.add_user(&admin(), "hal", "", vec!["viewer".into()], "").await.unwrap_err(),
+        f.accounts.add_user(&admin(), "hal", "", vec!["viewer".into()], &"x".repeat(2000)).await.unwrap_err(),
+        f.accounts.add_user(&admin(), "h al", "", vec!["viewer".into()], "pw").await.unwrap_err(),
+        f.accounts.add_user(&admin(), "ＧＩＮＡ", "", vec!["viewer".into()], "pw").await.unwrap_err(),
+        f.accounts.delete_user(&admin(), "nobody").await.unwrap_err(),
+    ];
+    assert!(matches!(refusals[0], AccountError::Role(ref m) if m.contains("\"wizard\" is not a role")));
+    assert!(matches!(refusals[1], AccountError::Password(_)));
+    assert!(matches!(refusals[2], AccountError::Password(_)));
+    assert!(matches!(refusals[3], AccountError::Username(_)));
+    assert!(
+        matches!(refusals[4], AccountError::Store(trail_store::StoreError::Conflict(ref m)) if m.contains("gina is taken")),
+        "a look-alike of an existing name is the same name"
+    );
+    assert!(matches!(refusals[5], AccountError::Store(trail_store::StoreError::Conflict(_))));
+    let after = kinds(&f.store).await.len();
+    assert_eq!(after, before, "refused changes record nothing");
+}
