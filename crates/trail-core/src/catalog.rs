@@ -100,6 +100,17 @@ pub const BUILT_IN: &[KindSpec] = &[
     // Back-end functions.
     spec("TFTP_TRANSFER", "tftpd", "transfer", Info, Err, "TFTP transfer of {name} to {client}", false),
     spec("TFTP_REFUSED", "tftpd", "refuse", Warning, Warning, "TFTP request for {name} from {client} refused", true),
+    // Trail's own audit of reading (A3).
+    spec(
+        "AUDIT_DETAILS_VIEWED",
+        "trail-audit",
+        "view",
+        Notice,
+        Warning,
+        "{user} viewed the details of event {name}",
+        true,
+    ),
+    spec("AUDIT_EXPORT", "trail-audit", "export", Notice, Warning, "{user} exported {name}", true),
     // Generic objects and structured changes.
     spec("OBJECT_CREATED", "objects", "create", Notice, Err, "Added {name}", false),
     spec("OBJECT_UPDATED", "objects", "update", Notice, Err, "Updated {name}", false),

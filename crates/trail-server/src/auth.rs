@@ -1,8 +1,7 @@
-//! Bearer tokens (no open door): every API route but health, metrics and the OpenAPI document
-//! needs one. Identity, roles and scopes arrive with the identity issue; until then any valid
-//! token reads and writes everything. A token configured for a user names the viewer, whose
-//! searches default to their own entries (V2); the automation token (`TRAIL_TOKEN`) is nobody's,
-//! so its searches default to every user.
+//! Bearer tokens (no open door): every API route but health, metrics, login and the OpenAPI
+//! document needs one (see `rights.rs`). A token carries rights. One configured for a user names
+//! the viewer, whose searches default to their own entries (V2); the automation token
+//! (`TRAIL_TOKEN`) is nobody's, has every right, and its searches default to every user.
 
 use crate::AppState;
 use crate::error::{ApiError, Code};
@@ -10,23 +9,30 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use trail_core::identity::{Right, RightSet};
 
-/// A token the server accepts, and the user it acts as (none for the automation token).
+/// A token the server accepts, the user it acts as (none for the automation token) and its
+/// rights.
 #[derive(Clone)]
 pub struct TokenEntry {
     digest: [u8; 32],
     pub user: Option<String>,
+    pub rights: RightSet,
 }
 
 impl TokenEntry {
-    /// A person's token.
-    pub fn new(token: &str, user: &str) -> TokenEntry {
-        TokenEntry { digest: Sha256::digest(token.as_bytes()).into(), user: Some(user.to_owned()) }
+    /// A person's token, with that person's rights.
+    pub fn new(token: &str, user: &str, rights: RightSet) -> TokenEntry {
+        TokenEntry { digest: Sha256::digest(token.as_bytes()).into(), user: Some(user.to_owned()), rights }
     }
 
-    /// The automation token: full rights, no person behind it.
+    /// The automation token: every right, no person behind it.
     pub fn automation(token: &str) -> TokenEntry {
-        TokenEntry { digest: Sha256::digest(token.as_bytes()).into(), user: None }
+        TokenEntry {
+            digest: Sha256::digest(token.as_bytes()).into(),
+            user: None,
+            rights: Right::ALL.into_iter().collect(),
+        }
     }
 }
 
@@ -57,27 +63,44 @@ impl Tokens {
 }
 
 /// The authenticated caller; `user` is `None` for the automation token.
+#[derive(Debug, Clone)]
 pub struct Viewer {
     pub user: Option<String>,
+    pub rights: RightSet,
 }
 
+impl Viewer {
+    pub fn may(&self, right: Right) -> bool {
+        self.rights.contains(&right)
+    }
+}
+
+/// Set by the rights middleware on every route that needs a token.
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Viewer, ApiError> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        // RFC 7235: the scheme is case-insensitive.
-        let token = header
-            .and_then(|h| h.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        match token.and_then(|t| state.tokens.find(t)) {
-            Some(entry) => Ok(Viewer { user: entry.user.clone() }),
-            None => Err(ApiError::new(
-                Code::Unauthorized,
-                "send `Authorization: Bearer <token>` with a token the server knows (TRAIL_TOKEN, or `tokens` in the configuration)",
-            )),
+        match parts.extensions.get::<Viewer>() {
+            Some(viewer) => Ok(viewer.clone()),
+            None => authenticate(state, &parts.headers),
         }
+    }
+}
+
+/// The caller named by the `Authorization` header.
+pub fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Viewer, ApiError> {
+    let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    // RFC 7235: the scheme is case-insensitive.
+    let token = header
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match token.and_then(|t| state.tokens.find(t)) {
+        Some(entry) => Ok(Viewer { user: entry.user.clone(), rights: entry.rights.clone() }),
+        None => Err(ApiError::new(
+            Code::Unauthorized,
+            "send `Authorization: Bearer <token>` with a token the server knows (TRAIL_TOKEN, or `tokens` in the configuration)",
+        )),
     }
 }
 
@@ -87,7 +110,8 @@ mod tests {
 
     #[test]
     fn tokens_resolve_to_their_users() {
-        let tokens = Tokens::new(vec![TokenEntry::new("a-secret", "alice"), TokenEntry::automation("robot")]);
+        let tokens =
+            Tokens::new(vec![TokenEntry::new("a-secret", "alice", RightSet::new()), TokenEntry::automation("robot")]);
         let user = |token: &str| tokens.find(token).map(|e| e.user.clone());
         assert_eq!(user("a-secret"), Some(Some("alice".to_owned())));
         assert_eq!(user("robot"), Some(None));

@@ -10,6 +10,10 @@ use trail_store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     Unauthorized,
+    Forbidden,
+    InvalidCredentials,
+    AccountLocked,
+    InvalidAccount,
     MalformedJson,
     InvalidUtf8,
     InvalidEvent,
@@ -26,6 +30,10 @@ pub enum Code {
 /// The table: code, HTTP status, and what the code means (shown in the README).
 pub const CODES: &[(Code, &str, u16, &str)] = &[
     (Code::Unauthorized, "unauthorized", 401, "No bearer token, or one the server does not know."),
+    (Code::Forbidden, "forbidden", 403, "The token lacks the right this needs (the message names it)."),
+    (Code::InvalidCredentials, "invalid_credentials", 401, "Login refused: the username or password is wrong."),
+    (Code::AccountLocked, "account_locked", 403, "Login refused: the account is locked."),
+    (Code::InvalidAccount, "invalid_account", 422, "A username, password or role is not acceptable."),
     (Code::MalformedJson, "malformed_json", 400, "The body is not JSON."),
     (Code::InvalidUtf8, "invalid_utf8", 400, "The body is not valid UTF-8."),
     (Code::InvalidEvent, "invalid_event", 422, "An event or change is malformed; the message names the field."),

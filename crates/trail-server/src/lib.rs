@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod rights;
 mod routes;
 
 use axum::Router;
@@ -22,6 +23,7 @@ pub use auth::{TokenEntry, Tokens};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub accounts: Arc<trail_accounts::Accounts>,
     pub tokens: Arc<Tokens>,
     pub metrics: PrometheusHandle,
     /// The clock that stamps events without a time of their own.
@@ -57,8 +59,8 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, tokens: Tokens) -> AppState {
-        AppState { store, tokens: Arc::new(tokens), metrics: metrics_handle(), clock: jiff::Timestamp::now }
+    pub fn new(store: Arc<dyn Store>, accounts: Arc<trail_accounts::Accounts>, tokens: Tokens) -> AppState {
+        AppState { store, accounts, tokens: Arc::new(tokens), metrics: metrics_handle(), clock: jiff::Timestamp::now }
     }
 }
 
@@ -66,7 +68,11 @@ impl AppState {
 #[openapi(
     info(title = "Trail", description = "Audit trail and system-event log for network operations."),
     modifiers(&BearerAuth),
-    tags((name = "events", description = "Ingest and search"), (name = "operations", description = "Health and metrics"))
+    tags(
+        (name = "events", description = "Ingest and search"),
+        (name = "accounts", description = "Login and account administration"),
+        (name = "operations", description = "Health and metrics")
+    )
 )]
 struct ApiDoc;
 
@@ -91,6 +97,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::events::post_changes))
         .routes(routes!(routes::events::list_users))
         .routes(routes!(routes::events::feed))
+        .routes(routes!(routes::accounts::login))
+        .routes(routes!(routes::accounts::list_accounts, routes::accounts::add_account))
+        .routes(routes!(routes::accounts::delete_account))
+        .routes(routes!(routes::accounts::set_password))
+        .routes(routes!(routes::accounts::lock_account))
+        .routes(routes!(routes::accounts::unlock_account))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::health::metrics))
@@ -109,6 +121,7 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
     router
         .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json((*document).clone()) }))
         .fallback(|| async { error::ApiError::new(error::Code::NotFound, "no such route; see /api/openapi.json") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rights::enforce))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -120,5 +133,8 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    // The peer address goes into the events of logins and administration.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

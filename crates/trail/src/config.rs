@@ -21,6 +21,9 @@ pub struct FileConfig {
     pub body_limit: Option<usize>,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// Custom roles (or redefinitions of built-in ones): role name to right names.
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -28,6 +31,24 @@ pub struct FileConfig {
 pub struct TokenConfig {
     pub token: String,
     pub user: String,
+    /// The roles whose rights the token carries (default: admin).
+    #[serde(default = "admin_role")]
+    pub roles: Vec<String>,
+}
+
+fn admin_role() -> Vec<String> {
+    vec!["admin".into()]
+}
+
+impl FileConfig {
+    /// The built-in roles with the configuration's own on top.
+    pub fn roles(&self) -> anyhow::Result<trail_core::identity::Roles> {
+        let mut roles = trail_core::identity::Roles::default();
+        for (name, rights) in &self.roles {
+            roles.define(name, rights).map_err(anyhow::Error::msg)?;
+        }
+        Ok(roles)
+    }
 }
 
 impl FileConfig {

@@ -45,6 +45,8 @@ enum Command {
     Export(commands::transfer::ExportArgs),
     /// Store events from an NDJSON or CSV file, keeping their original times
     Import(commands::transfer::ImportArgs),
+    /// Administer local users: add, delete, passwd, lock, unlock, list
+    Users(commands::users::UsersArgs),
     /// Print the catalog of built-in kinds (the source of docs/catalog.md)
     Catalog,
     /// Measure ingest and search against the performance targets, beside baselines
@@ -72,6 +74,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Verify(args) => return commands::verify::run(args).await,
         Command::Export(args) => commands::transfer::export(args).await?,
         Command::Import(args) => commands::transfer::import(args).await?,
+        Command::Users(args) => commands::users::run(args).await?,
         Command::Catalog => print!("{}", trail_core::catalog::markdown_table()),
         Command::Bench(args) => commands::bench::run(args).await?,
     }

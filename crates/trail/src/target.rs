@@ -120,6 +120,21 @@ impl Target {
         serde_json::from_slice(&body).map(Some).context("the server's answer was not what this trail expected")
     }
 
+    /// Sends a request to the server and returns its JSON answer (remote targets only).
+    pub async fn call_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let Target::Remote { base, client, .. } = self else { anyhow::bail!("this needs a server (--server)") };
+        let mut request = client.request(method, format!("{base}{path}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.call(request).await
+    }
+
     async fn call<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {
         self.call_maybe(request).await?.context("the server answered 404: is --server the address of a trail server?")
     }

@@ -130,16 +130,16 @@ fn remote_commands_use_the_server_and_its_viewer() {
     let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
     ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", "remote one"], &env);
     ok(d, &["emit", "--user", "bob", "--kind", "DEVICE_EDITED", "--message", "bob's"], &env);
-    let everyone = events_json(&ok(d, &["search", "--json"], &env));
+    let everyone = events_json(&ok(d, &["search", "--json", "--action", "update"], &env));
     assert_eq!(everyone.len(), 2, "the automation token is nobody's, so it sees every user by default");
     let bob = events_json(&ok(d, &["search", "--json", "--user", "bob"], &env));
     assert_eq!(bob.len(), 1);
     assert_eq!(bob[0]["message"], "bob's");
     let local_write = run(d, &["emit", "--user", "a", "--kind", "DEVICE_EDITED", "--message", "m"], &[]);
     assert!(stderr(&local_write).contains("in use by another trail process"), "{}", stderr(&local_write));
-    let local_read = events_json(&ok(d, &["search", "--json"], &[]));
+    let local_read = events_json(&ok(d, &["search", "--json", "--action", "update"], &[]));
     assert_eq!(local_read.len(), 2, "reading beside a running server works");
-    assert!(ok(d, &["verify"], &env).starts_with("OK: 2 events verified"));
+    assert!(ok(d, &["verify"], &env).starts_with("OK: 3 events verified"), "two, and the administrator's creation");
 }
 
 #[test]
@@ -233,11 +233,14 @@ fn tail_follows_new_events() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     emit(d, "alice", "edge1", "before the tail");
-    let mut follower = common::command(d, &["tail", "-f", "-n", "1", "--json"], &[])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let mut follower = common::Killed(
+        common::command(d, &["tail", "-f", "-n", "1", "--json"], &[])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(follower.0.stdout.take().unwrap()).lines();
     let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(first["message"], "before the tail");
     let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
@@ -246,10 +249,10 @@ fn tail_follows_new_events() {
         &["emit", "--user", "bob", "--kind", "DEVICE_EDITED", "--message", "while tailing"],
         &[("TRAIL_SERVER", &server.base), ("TRAIL_TOKEN", TOKEN)],
     );
-    let next: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert_eq!(next["message"], "while tailing", "the follower sees an event committed by the server");
-    follower.kill().unwrap();
-    follower.wait().unwrap();
+    // The server's first start records the administrator it creates; the emitted event follows.
+    let followed: Vec<Value> = (0..2).map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()).collect();
+    assert_eq!(followed[0]["kind"], "USER_ADDED");
+    assert_eq!(followed[1]["message"], "while tailing", "the follower sees events committed by the server");
 }
 
 #[test]
@@ -262,7 +265,67 @@ fn serve_demo_loads_a_populated_trail_once() {
     let again = spawn_server(d, &["--demo", "--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
     assert!(!again.banner.iter().any(|l| l.starts_with("demo:")), "an existing trail is left alone");
     drop(again);
-    assert!(ok(d, &["verify"], &[]).starts_with("OK: 3000 events verified"));
+    assert!(
+        ok(d, &["verify"], &[]).starts_with("OK: 3001 events verified"),
+        "the demo, then the administrator's creation"
+    );
     let users = ok(d, &["search", "--json", "--all-users", "--limit", "1000", "--month", "2026-08"], &[]);
     assert!(events_json(&users).len() > 100, "months of events");
+}
+
+#[test]
+fn users_are_administered_through_the_server_or_locally() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = spawn_server(
+        d,
+        &["--listen", "127.0.0.1:0"],
+        &[("TRAIL_TOKEN", TOKEN), ("TRAIL_ADMIN_PASSWORD", "first-admin")],
+    );
+    let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+    let mut add = common::command(
+        d,
+        &["users", "add", "Olga", "--role", "operator", "--display-name", "Olga K", "--password-stdin"],
+        &env,
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    add.stdin.take().unwrap().write_all(b"olga-secret\n").unwrap();
+    let added = add.wait_with_output().unwrap();
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(!stdout(&added).contains("olga-secret"), "a given password is never echoed");
+    let generated = ok(d, &["users", "add", "pavel", "--role", "viewer"], &env);
+    assert!(generated.starts_with("password of pavel: "), "{generated}");
+    ok(d, &["users", "lock", "pavel"], &env);
+    let list = ok(d, &["users", "list"], &env);
+    assert!(
+        list.contains("admin") && list.contains("olga") && list.contains("Olga K") && list.contains("operator"),
+        "{list}"
+    );
+    let pavel = list.lines().find(|l| l.starts_with("pavel")).unwrap();
+    assert!(pavel.contains("yes"), "pavel is locked: {pavel}");
+    let refused = run(d, &["users", "add", "quinn", "--role", "wizard"], &env);
+    assert!(
+        stderr(&refused).contains("invalid_account") && stderr(&refused).contains("wizard"),
+        "{}",
+        stderr(&refused)
+    );
+    drop(server);
+
+    // With no server running, the same commands work on the data directory.
+    ok(d, &["users", "unlock", "pavel"], &[]);
+    ok(d, &["users", "delete", "olga"], &[]);
+    let list = ok(d, &["users", "list"], &[]);
+    assert!(
+        !list.contains("olga") && !list.lines().find(|l| l.starts_with("pavel")).unwrap().contains("yes"),
+        "{list}"
+    );
+    let kinds = events_json(&ok(d, &["search", "--json", "--all-users", "--limit", "100"], &[]));
+    let kinds: Vec<&str> = kinds.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    for kind in ["USER_ADDED", "USER_LOCKED", "USER_UNLOCKED", "USER_DELETED"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
 }

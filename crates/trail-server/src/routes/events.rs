@@ -10,8 +10,10 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use trail_core::identity::Right;
+use trail_core::identity::rights::may_see_details;
 use trail_core::query::{MAX_PAGE, QueryError, SearchParams};
-use trail_core::{Event, EventId, request};
+use trail_core::{Event, EventId, UserFilter, request};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Ids {
@@ -78,23 +80,69 @@ pub async fn list_events(
         QueryError::Cursor(message) => ApiError::new(Code::InvalidCursor, message),
         QueryError::Invalid(message) => ApiError::new(Code::InvalidQuery, message),
     })?;
+    let own = matches!(&query.filter.user, UserFilter::Only(user) if Some(user) == viewer.user.as_ref());
+    if !own && !viewer.may(Right::ReadAll) {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "reading other users' entries needs the right `read_all`; leave `user` out to read your own",
+        ));
+    }
     let page = state.store.search(query).await?;
-    Ok(Json(EventPage { events: page.events, next_cursor: page.next_cursor.map(|c| c.encode()), newer: page.newer }))
+    let events = page.events.into_iter().map(|event| redact_for(&viewer, event)).collect();
+    Ok(Json(EventPage { events, next_cursor: page.next_cursor.map(|c| c.encode()), newer: page.newer }))
 }
 
-/// One event with its full message, attributes and correlation ids (V6).
+/// V6: an entry whose details the viewer may not see is listed with line 1 only.
+fn redact_for(viewer: &Viewer, mut event: Event) -> Event {
+    if !may_details(viewer, &event) {
+        event.body.message = event.body.summary().to_owned();
+        event.body.attributes.clear();
+        event.body.change = None;
+    }
+    event
+}
+
+fn may_details(viewer: &Viewer, event: &Event) -> bool {
+    viewer.may(Right::DetailsAll)
+        || may_see_details(&viewer.rights, viewer.user.as_deref().unwrap_or(""), &event.body.user)
+}
+
+/// One event with its full message, attributes and correlation ids (V6). Viewing another
+/// user's details is itself recorded (A3).
 #[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
     params(("id" = i64, Path, description = "Event id")),
     responses((status = 200, body = Event), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_event(
     State(state): State<AppState>,
-    _viewer: Viewer,
+    viewer: Viewer,
+    crate::routes::accounts::ClientAddress(client): crate::routes::accounts::ClientAddress,
     Path(id): Path<String>,
 ) -> Result<Json<Event>, ApiError> {
     let not_found = || ApiError::new(Code::NotFound, format!("no event with id {id}"));
     let numeric: EventId = id.parse().map_err(|_| not_found())?;
-    state.store.get(numeric).await?.map(Json).ok_or_else(not_found)
+    let event = state.store.get(numeric).await?.ok_or_else(not_found)?;
+    let own = viewer.user.as_deref() == Some(event.body.user.as_str());
+    if !own && !viewer.may(Right::ReadAll) {
+        return Err(not_found());
+    }
+    if !may_details(&viewer, &event) {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "you may see this entry's first line in the lists, but its details need the right `details_all` \
+             (or `details_own` for your own entries)",
+        ));
+    }
+    if !own {
+        let actor = trail_accounts::events::Actor {
+            user: viewer.user.clone().unwrap_or_else(|| "automation".into()),
+            client: Some(client),
+        };
+        let details = [("event_user", event.body.user.clone())];
+        let audit = trail_accounts::events::audit("AUDIT_DETAILS_VIEWED", &actor, &id, None, &details, (state.clock)());
+        state.store.append(vec![audit]).await?;
+    }
+    Ok(Json(event))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

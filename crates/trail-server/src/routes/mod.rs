@@ -1,2 +1,3 @@
+pub mod accounts;
 pub mod events;
 pub mod health;

@@ -3,4 +3,5 @@ pub mod emit;
 pub mod read;
 pub mod serve;
 pub mod transfer;
+pub mod users;
 pub mod verify;

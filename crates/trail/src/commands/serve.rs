@@ -4,6 +4,8 @@ use crate::config::{self, Database, FileConfig};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use trail_accounts::Accounts;
+use trail_core::identity::AuthPolicy;
 use trail_server::{AppState, ServerConfig, TokenEntry, Tokens};
 use trail_store_sqlite::SqliteStore;
 
@@ -69,10 +71,12 @@ async fn shutdown_signal() {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.as_deref())?;
+    let roles = file.roles()?;
     let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA));
     let listen = config::parse_listen(args.listen.or(file.listen).as_deref().unwrap_or(config::DEFAULT_LISTEN))?;
     let database = Database::resolve(args.database.or(file.database).as_deref(), &data)?;
-    let mut tokens: Vec<TokenEntry> = file.tokens.iter().map(|t| TokenEntry::new(&t.token, &t.user)).collect();
+    let mut tokens: Vec<TokenEntry> =
+        file.tokens.iter().map(|t| TokenEntry::new(&t.token, &t.user, roles.rights_of(&t.roles))).collect();
     if let Some(token) = args.token.as_deref().filter(|t| !t.is_empty()) {
         tokens.push(TokenEntry::automation(token));
     }
@@ -93,9 +97,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("demo: loaded {loaded} events");
         }
     }
+    let accounts = Arc::new(Accounts::new(store.clone(), AuthPolicy::default(), roles));
+    // After the demo, which only fills an empty trail.
+    let admin_password = std::env::var("TRAIL_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    if let Some(generated) = accounts.ensure_admin(admin_password).await? {
+        println!(
+            "admin: created the user `admin` with the password {generated} (shown once; set TRAIL_ADMIN_PASSWORD to choose it)"
+        );
+    }
     let server_config =
         ServerConfig { body_limit: args.body_limit.or(file.body_limit).unwrap_or(ServerConfig::default().body_limit) };
-    let app = trail_server::app(AppState::new(store, Tokens::new(tokens)), &server_config);
+    let app = trail_server::app(AppState::new(store, accounts, Tokens::new(tokens)), &server_config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     println!("data: {}", database.describe());

@@ -23,6 +23,17 @@ impl Drop for Server {
     }
 }
 
+/// A child process killed when dropped, even when a test panics (an orphan would hold the test
+/// runner's pipes open).
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `trail` command with a clean environment apart from `envs`, run in `dir`.
 pub fn command(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);

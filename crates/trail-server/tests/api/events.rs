@@ -1,83 +1,8 @@
-//! The HTTP API end to end: a real server on a free loopback port, over a real SQLite file.
+//! Ingest, search and details through the HTTP API.
 
+use crate::helpers::*;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use trail_server::{AppState, ServerConfig, TokenEntry, Tokens};
-use trail_store_sqlite::SqliteStore;
-
-const ALICE: &str = "alice-token";
-const BOB: &str = "bob-token";
-
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-async fn spawn_app_with(config: ServerConfig) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("trail.db")).unwrap());
-    let tokens = Tokens::new(vec![TokenEntry::new(ALICE, "alice"), TokenEntry::new(BOB, "bob")]);
-    let app = trail_server::app(AppState::new(store, tokens), &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(trail_server::serve(listener, app, std::future::pending()));
-    TestApp { base, client: reqwest::Client::new(), _dir: dir }
-}
-
-async fn spawn_app() -> TestApp {
-    spawn_app_with(ServerConfig::default()).await
-}
-
-impl TestApp {
-    async fn post_raw(&self, path: &str, token: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.post_raw(path, ALICE, body.to_string()).await
-    }
-
-    async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.get_as(ALICE, path).await
-    }
-
-    async fn all_messages(&self) -> Vec<String> {
-        let (_, page) = self.get("/api/v1/events?all_users=true&limit=1000").await;
-        page["events"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect()
-    }
-
-    async fn assert_nothing_stored_and_still_serving(&self) {
-        assert!(self.all_messages().await.is_empty(), "nothing of a refused body is stored");
-        let health = self.client.get(format!("{}/healthz", self.base)).send().await.unwrap();
-        assert_eq!(health.status(), 200);
-    }
-}
-
-fn edited(user: &str, name: &str, message: &str) -> Value {
-    json!({"user": user, "kind": "DEVICE_EDITED", "name": name, "message": message})
-}
-
-fn error_code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<no code>")
-}
+use trail_server::ServerConfig;
 
 #[tokio::test]
 async fn an_event_is_stored_and_read_back() {

@@ -1,0 +1,109 @@
+//! Who may call what: one table with a decision for every route, enforced by one middleware.
+//! A route missing from the table is refused (fail closed), and a test compares the table with
+//! the router's full list of operations, so a route cannot be added without a decision.
+
+use crate::AppState;
+use crate::auth::Viewer;
+use crate::error::{ApiError, Code};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use trail_core::identity::Right;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed.
+    Public,
+    /// A token with this right.
+    Needs(Right),
+}
+
+use Access::{Needs, Public};
+
+/// Every route: method, path as the router spells it, and the access it needs. Finer decisions
+/// (whose entries, whose details) are made in the handlers.
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Public),
+    ("GET", "/readyz", Public),
+    ("GET", "/metrics", Public),
+    ("GET", "/api/openapi.json", Public),
+    ("POST", "/api/v1/login", Public),
+    ("POST", "/api/v1/events", Needs(Right::Ingest)),
+    ("POST", "/api/v1/changes", Needs(Right::Ingest)),
+    ("GET", "/api/v1/events", Needs(Right::ReadOwn)),
+    ("GET", "/api/v1/events/{id}", Needs(Right::ReadOwn)),
+    ("GET", "/api/v1/users", Needs(Right::ReadOwn)),
+    ("GET", "/api/v1/feed", Needs(Right::Export)),
+    ("GET", "/api/v1/accounts", Needs(Right::Administer)),
+    ("POST", "/api/v1/accounts", Needs(Right::Administer)),
+    ("DELETE", "/api/v1/accounts/{name}", Needs(Right::Administer)),
+    ("POST", "/api/v1/accounts/{name}/password", Needs(Right::Administer)),
+    ("POST", "/api/v1/accounts/{name}/lock", Needs(Right::Administer)),
+    ("POST", "/api/v1/accounts/{name}/unlock", Needs(Right::Administer)),
+];
+
+pub fn access(method: &Method, path: &str) -> Option<Access> {
+    ROUTES.iter().find(|(m, p, _)| *m == method.as_str() && *p == path).map(|(_, _, access)| *access)
+}
+
+/// Authenticates the caller and checks the route's right before the handler runs; the handler
+/// finds the caller in the request's extensions.
+pub async fn enforce(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(path) = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
+        return Ok(next.run(request).await); // No route: the fallback answers 404.
+    };
+    match access(request.method(), &path) {
+        Some(Public) => Ok(next.run(request).await),
+        Some(Needs(right)) => {
+            let viewer = crate::auth::authenticate(&state, request.headers())?;
+            if !viewer.rights.contains(&right) {
+                return Err(ApiError::new(
+                    Code::Forbidden,
+                    format!("this needs the right `{}`, which your token does not have", right.name()),
+                ));
+            }
+            request.extensions_mut().insert::<Viewer>(viewer);
+            Ok(next.run(request).await)
+        }
+        None => {
+            Err(ApiError::new(Code::Forbidden, format!("{} {path} has no rights decision; refusing", request.method())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_a_rights_decision_and_every_decision_a_route() {
+        let mut operations: Vec<(String, String)> = Vec::new();
+        for (path, item) in crate::openapi().paths.paths {
+            for (method, operation) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+            ] {
+                if operation.is_some() {
+                    operations.push((method.to_owned(), path.clone()));
+                }
+            }
+        }
+        operations.push(("GET".into(), "/api/openapi.json".into()));
+        for (method, path) in &operations {
+            assert!(
+                access(&method.parse().unwrap(), path).is_some(),
+                "{method} {path} has no entry in rights::ROUTES: decide who may call it"
+            );
+        }
+        for (method, path, _) in ROUTES {
+            assert!(
+                operations.iter().any(|(m, p)| m == method && p == path),
+                "{method} {path} is in ROUTES but not routed"
+            );
+        }
+    }
+}

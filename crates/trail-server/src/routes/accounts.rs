@@ -1,0 +1,202 @@
+//! Login (`/api/v1/login`) and account administration (`/api/v1/accounts`).
+
+use crate::AppState;
+use crate::auth::Viewer;
+use crate::error::{ApiError, Code, ErrorBody};
+use axum::Json;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use trail_accounts::events::Actor;
+use trail_accounts::{AccountError, LoginRefusal};
+use trail_core::identity::Account;
+
+/// The peer address of the request (the client address recorded in events).
+pub struct ClientAddress(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        Ok(ClientAddress(address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> ApiError {
+        match error {
+            AccountError::Store(store) => store.into(),
+            other => ApiError::new(Code::InvalidAccount, other.to_string()),
+        }
+    }
+}
+
+fn actor(viewer: &Viewer, client: IpAddr) -> Actor {
+    Actor { user: viewer.user.clone().unwrap_or_else(|| "automation".into()), client: Some(client) }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AccountView {
+    username: String,
+    display_name: String,
+    roles: Vec<String>,
+    locked: bool,
+    created_at: String,
+}
+
+impl AccountView {
+    fn of(account: &Account, locked: bool) -> AccountView {
+        AccountView {
+            username: account.username.to_string(),
+            display_name: account.display_name.clone(),
+            roles: account.roles.clone(),
+            locked,
+            created_at: trail_core::time::format_rfc3339(account.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LoginAnswer {
+    account: AccountView,
+    /// The rights the account's roles grant.
+    rights: Vec<String>,
+}
+
+/// Checks a username and password under the authentication policy. Every attempt is recorded;
+/// a refusal says only "invalid credentials" or "account locked".
+#[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = LoginAnswer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    Json(request): Json<LoginRequest>,
+) -> Result<Json<LoginAnswer>, ApiError> {
+    match state.accounts.login(&request.username, &request.password, client).await? {
+        Ok(logged_in) => Ok(Json(LoginAnswer {
+            account: AccountView::of(&logged_in.account, false),
+            rights: logged_in.rights.iter().map(|r| r.name().to_owned()).collect(),
+        })),
+        Err(refusal) => {
+            let code = match refusal {
+                LoginRefusal::InvalidCredentials => Code::InvalidCredentials,
+                LoginRefusal::AccountLocked => Code::AccountLocked,
+            };
+            Err(ApiError::new(code, refusal.message()))
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AccountList {
+    accounts: Vec<AccountView>,
+}
+
+/// Every local account.
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts",
+    responses((status = 200, body = AccountList), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_accounts(State(state): State<AppState>) -> Result<Json<AccountList>, ApiError> {
+    let accounts = state.accounts.users().await?;
+    let views = accounts.iter().map(|a| AccountView::of(a, state.accounts.is_locked(a))).collect();
+    Ok(Json(AccountList { accounts: views }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewAccount {
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    roles: Vec<String>,
+    password: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Recorded {
+    /// The event recording the change.
+    event_id: i64,
+}
+
+/// Adds an account. The event names the administrator and the account, never the password.
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccount,
+    responses((status = 201, body = Recorded), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn add_account(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ClientAddress(client): ClientAddress,
+    Json(new): Json<NewAccount>,
+) -> Result<(StatusCode, Json<Recorded>), ApiError> {
+    let id = state
+        .accounts
+        .add_user(&actor(&viewer, client), &new.username, &new.display_name, new.roles, &new.password)
+        .await?;
+    Ok((StatusCode::CREATED, Json(Recorded { event_id: id })))
+}
+
+/// Deletes an account.
+#[utoipa::path(delete, path = "/api/v1/accounts/{name}", tag = "accounts",
+    params(("name" = String, Path, description = "Username")),
+    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn delete_account(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ClientAddress(client): ClientAddress,
+    Path(name): Path<String>,
+) -> Result<Json<Recorded>, ApiError> {
+    Ok(Json(Recorded { event_id: state.accounts.delete_user(&actor(&viewer, client), &name).await? }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewPassword {
+    password: String,
+}
+
+/// Sets an account's password.
+#[utoipa::path(post, path = "/api/v1/accounts/{name}/password", tag = "accounts", request_body = NewPassword,
+    params(("name" = String, Path, description = "Username")),
+    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_password(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ClientAddress(client): ClientAddress,
+    Path(name): Path<String>,
+    Json(new): Json<NewPassword>,
+) -> Result<Json<Recorded>, ApiError> {
+    Ok(Json(Recorded { event_id: state.accounts.set_password(&actor(&viewer, client), &name, &new.password).await? }))
+}
+
+/// Locks an account until an administrator unlocks it.
+#[utoipa::path(post, path = "/api/v1/accounts/{name}/lock", tag = "accounts",
+    params(("name" = String, Path, description = "Username")),
+    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn lock_account(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ClientAddress(client): ClientAddress,
+    Path(name): Path<String>,
+) -> Result<Json<Recorded>, ApiError> {
+    Ok(Json(Recorded { event_id: state.accounts.lock_user(&actor(&viewer, client), &name).await? }))
+}
+
+/// Unlocks an account and clears its failure count.
+#[utoipa::path(post, path = "/api/v1/accounts/{name}/unlock", tag = "accounts",
+    params(("name" = String, Path, description = "Username")),
+    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn unlock_account(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ClientAddress(client): ClientAddress,
+    Path(name): Path<String>,
+) -> Result<Json<Recorded>, ApiError> {
+    Ok(Json(Recorded { event_id: state.accounts.unlock_user(&actor(&viewer, client), &name).await? }))
+}

@@ -1,0 +1,95 @@
+//! `spawn_app`: a real server on a free loopback port, over a real SQLite file, with tokens of
+//! several roles.
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use trail_accounts::Accounts;
+use trail_core::identity::{AuthPolicy, Roles};
+use trail_server::{AppState, ServerConfig, TokenEntry, Tokens};
+use trail_store_sqlite::SqliteStore;
+
+/// Administrators.
+pub const ALICE: &str = "alice-token";
+pub const BOB: &str = "bob-token";
+/// A viewer (lists only) and an operator (all lists, own details).
+pub const VIEWER: &str = "victor-token";
+pub const OPERATOR: &str = "olga-token";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("trail.db")).unwrap());
+    let roles = Roles::default();
+    let tokens = Tokens::new(vec![
+        TokenEntry::new(ALICE, "alice", roles.rights_of(&["admin"])),
+        TokenEntry::new(BOB, "bob", roles.rights_of(&["admin"])),
+        TokenEntry::new(VIEWER, "victor", roles.rights_of(&["viewer"])),
+        TokenEntry::new(OPERATOR, "olga", roles.rights_of(&["operator"])),
+    ]);
+    let accounts = Arc::new(Accounts::new(store.clone(), AuthPolicy::default(), roles));
+    let app = trail_server::app(AppState::new(store.clone(), accounts, tokens), &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(trail_server::serve(listener, app, std::future::pending()));
+    TestApp { base, client: reqwest::Client::new(), store, _dir: dir }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ServerConfig::default()).await
+}
+
+impl TestApp {
+    pub async fn post_raw(&self, path: &str, token: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_raw(path, ALICE, body.to_string()).await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.get_as(ALICE, path).await
+    }
+
+    pub async fn all_messages(&self) -> Vec<String> {
+        let (_, page) = self.get("/api/v1/events?all_users=true&limit=1000").await;
+        page["events"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect()
+    }
+
+    pub async fn assert_nothing_stored_and_still_serving(&self) {
+        assert!(self.all_messages().await.is_empty(), "nothing of a refused body is stored");
+        let health = self.client.get(format!("{}/healthz", self.base)).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+    }
+}
+
+pub fn edited(user: &str, name: &str, message: &str) -> Value {
+    json!({"user": user, "kind": "DEVICE_EDITED", "name": name, "message": message})
+}
+
+pub fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no code>")
+}

@@ -1,0 +1,6 @@
+//! The HTTP API end to end, one test binary: `helpers` starts a real server; the other modules
+//! are the tests.
+
+mod events;
+mod helpers;
+mod identity;
