@@ -82,21 +82,29 @@ impl FromRequestParts<AppState> for Viewer {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Viewer, ApiError> {
         match parts.extensions.get::<Viewer>() {
             Some(viewer) => Ok(viewer.clone()),
-            None => authenticate(state, &parts.headers),
+            None => authenticate(state, &parts.headers).await,
         }
     }
 }
 
-/// The caller named by the `Authorization` header.
-pub fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Viewer, ApiError> {
+/// The caller named by the `Authorization` header: a configured token, or an API token issued
+/// through `/api/v1/tokens`.
+pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Viewer, ApiError> {
     let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     // RFC 7235: the scheme is case-insensitive.
     let token = header
         .and_then(|h| h.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    match token.and_then(|t| state.tokens.find(t)) {
-        Some(entry) => Ok(Viewer { user: entry.user.clone(), rights: entry.rights.clone() }),
+    if let Some(entry) = token.and_then(|t| state.tokens.find(t)) {
+        return Ok(Viewer { user: entry.user.clone(), rights: entry.rights.clone() });
+    }
+    let issued = match token {
+        Some(secret) => state.accounts.authenticate_token(secret).await?,
+        None => None,
+    };
+    match issued {
+        Some(holder) => Ok(Viewer { user: Some(holder.token.owner.to_string()), rights: holder.rights }),
         None => Err(ApiError::new(
             Code::Unauthorized,
             "send `Authorization: Bearer <token>` with a token the server knows (TRAIL_TOKEN, or `tokens` in the configuration)",

@@ -103,6 +103,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::accounts::set_password))
         .routes(routes!(routes::accounts::lock_account))
         .routes(routes!(routes::accounts::unlock_account))
+        .routes(routes!(routes::tokens::create_token, routes::tokens::list_tokens))
+        .routes(routes!(routes::tokens::revoke_token))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::health::metrics))

@@ -15,11 +15,13 @@ use trail_core::identity::Right;
 pub enum Access {
     /// No token needed.
     Public,
+    /// Any valid token; the handler decides the rest.
+    Authenticated,
     /// A token with this right.
     Needs(Right),
 }
 
-use Access::{Needs, Public};
+use Access::{Authenticated, Needs, Public};
 
 /// Every route: method, path as the router spells it, and the access it needs. Finer decisions
 /// (whose entries, whose details) are made in the handlers.
@@ -41,6 +43,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/accounts/{name}/password", Needs(Right::Administer)),
     ("POST", "/api/v1/accounts/{name}/lock", Needs(Right::Administer)),
     ("POST", "/api/v1/accounts/{name}/unlock", Needs(Right::Administer)),
+    ("GET", "/api/v1/tokens", Authenticated),
+    ("POST", "/api/v1/tokens", Authenticated),
+    ("DELETE", "/api/v1/tokens/{id}", Authenticated),
 ];
 
 pub fn access(method: &Method, path: &str) -> Option<Access> {
@@ -55,8 +60,13 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
     };
     match access(request.method(), &path) {
         Some(Public) => Ok(next.run(request).await),
+        Some(Authenticated) => {
+            let viewer = crate::auth::authenticate(&state, request.headers()).await?;
+            request.extensions_mut().insert::<Viewer>(viewer);
+            Ok(next.run(request).await)
+        }
         Some(Needs(right)) => {
-            let viewer = crate::auth::authenticate(&state, request.headers())?;
+            let viewer = crate::auth::authenticate(&state, request.headers()).await?;
             if !viewer.rights.contains(&right) {
                 return Err(ApiError::new(
                     Code::Forbidden,

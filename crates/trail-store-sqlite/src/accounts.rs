@@ -1,7 +1,7 @@
 //! A1's storage: local accounts and their lockout state.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use trail_core::identity::{Account, AccountState, AccountWrite, LockedBy, PasswordHash, Username};
+use trail_core::identity::{Account, AccountState, AccountWrite, ApiToken, LockedBy, PasswordHash, Scope, Username};
 use trail_core::time;
 
 const COLUMNS: &str = "username, display_name, roles, password, failures, locked_at, locked_by, created_at";
@@ -56,43 +56,92 @@ fn state_columns(state: &AccountState) -> (String, Option<i64>, Option<String>) 
     }
 }
 
-/// Applies a change. `Ok(false)` means it was refused (the name is taken, or gone) and nothing
-/// was written.
+/// Applies a change. `Ok(false)` means it was refused (the name is taken, the account or the
+/// token is gone) and nothing was written.
 pub fn apply(conn: &Connection, write: &AccountWrite) -> rusqlite::Result<bool> {
-    let name = write.username().as_str();
     let changed = match write {
         AccountWrite::Create(account) => {
             let (failures, locked_at, locked_by) = state_columns(&account.state);
             let roles = serde_json::to_string(&account.roles).map_err(|e| json_error(2, e))?;
-            conn.prepare_cached(&format!(
-                "INSERT OR IGNORE INTO accounts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-            ))?
-            .execute(params![
-                name,
-                account.display_name,
-                roles,
-                account.password.as_stored(),
-                failures,
-                locked_at,
-                locked_by,
-                time::to_micros(account.created_at)
-            ])?
+            conn.prepare_cached(&format!("INSERT OR IGNORE INTO accounts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))?
+                .execute(params![
+                    account.username.as_str(),
+                    account.display_name,
+                    roles,
+                    account.password.as_stored(),
+                    failures,
+                    locked_at,
+                    locked_by,
+                    time::to_micros(account.created_at)
+                ])?
         }
-        AccountWrite::Delete(_) => conn.prepare_cached("DELETE FROM accounts WHERE username = ?1")?.execute([name])?,
-        AccountWrite::Password(_, hash) => conn
+        AccountWrite::Delete(name) => {
+            conn.prepare_cached("DELETE FROM api_tokens WHERE owner = ?1")?.execute([name.as_str()])?;
+            conn.prepare_cached("DELETE FROM accounts WHERE username = ?1")?.execute([name.as_str()])?
+        }
+        AccountWrite::Password(name, hash) => conn
             .prepare_cached("UPDATE accounts SET password = ?2 WHERE username = ?1")?
-            .execute(params![name, hash.as_stored()])?,
-        AccountWrite::State(_, state) => {
+            .execute(params![name.as_str(), hash.as_stored()])?,
+        AccountWrite::State(name, state) => {
             let (failures, locked_at, locked_by) = state_columns(state);
-            conn.prepare_cached(
-                "UPDATE accounts SET failures = ?2, locked_at = ?3, locked_by = ?4 WHERE username = ?1",
-            )?
-            .execute(params![name, failures, locked_at, locked_by])?
+            conn.prepare_cached("UPDATE accounts SET failures = ?2, locked_at = ?3, locked_by = ?4 WHERE username = ?1")?
+                .execute(params![name.as_str(), failures, locked_at, locked_by])?
         }
-        AccountWrite::Roles(_, roles) => {
+        AccountWrite::Roles(name, roles) => {
             let roles = serde_json::to_string(roles).map_err(|e| json_error(2, e))?;
-            conn.prepare_cached("UPDATE accounts SET roles = ?2 WHERE username = ?1")?.execute(params![name, roles])?
+            conn.prepare_cached("UPDATE accounts SET roles = ?2 WHERE username = ?1")?.execute(params![name.as_str(), roles])?
         }
+        AccountWrite::CreateToken { owner, name, scopes, digest, at } => {
+            if get(conn, owner)?.is_none() {
+                return Ok(false);
+            }
+            let scopes: Vec<&str> = scopes.iter().map(|s| s.name()).collect();
+            let scopes = serde_json::to_string(&scopes).map_err(|e| json_error(3, e))?;
+            conn.prepare_cached(
+                "INSERT INTO api_tokens(owner, name, scopes, digest, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![owner.as_str(), name, scopes, &digest[..], time::to_micros(*at)])?
+        }
+        AccountWrite::RevokeToken { id, at } => conn
+            .prepare_cached("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+            .execute(params![id, time::to_micros(*at)])?,
+        AccountWrite::TouchToken { id, at } => conn
+            .prepare_cached(
+                "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1 AND revoked_at IS NULL",
+            )?
+            .execute(params![id, time::to_micros(*at)])?,
     };
     Ok(changed == 1)
+}
+
+const TOKEN_COLUMNS: &str = "id, owner, name, scopes, created_at, last_used_at, revoked_at";
+
+fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    let owner: String = row.get(1)?;
+    let scopes: String = row.get(3)?;
+    let scopes: Vec<String> = serde_json::from_str(&scopes).map_err(|e| json_error(3, e))?;
+    let optional_time = |at: Option<i64>| at.map(time::from_micros);
+    Ok(ApiToken {
+        id: row.get(0)?,
+        owner: Username::parse(&owner).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.to_string().into())
+        })?,
+        name: row.get(2)?,
+        scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        created_at: time::from_micros(row.get(4)?),
+        last_used_at: optional_time(row.get(5)?),
+        revoked_at: optional_time(row.get(6)?),
+    })
+}
+
+pub fn token_by_digest(conn: &Connection, digest: &[u8; 32]) -> rusqlite::Result<Option<ApiToken>> {
+    conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE digest = ?1"))?
+        .query_row([&digest[..]], token_from_row)
+        .optional()
+}
+
+pub fn tokens(conn: &Connection) -> rusqlite::Result<Vec<ApiToken>> {
+    let mut statement = conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id"))?;
+    let rows = statement.query_map([], token_from_row)?;
+    rows.collect()
 }

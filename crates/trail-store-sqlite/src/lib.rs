@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
-use trail_core::identity::{Account, AccountWrite, Username};
+use trail_core::identity::{Account, AccountWrite, ApiToken, Username};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::{Store, StoreError, StoreStats};
 use writer::{Command, Progress, Writer};
@@ -250,6 +250,14 @@ impl Store for SqliteStore {
 
     async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         self.read(|conn| accounts::all(conn)).await
+    }
+
+    async fn token_by_digest(&self, digest: [u8; 32]) -> Result<Option<ApiToken>, StoreError> {
+        self.read(move |conn| accounts::token_by_digest(conn, &digest)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.read(|conn| accounts::tokens(conn)).await
     }
 
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {

@@ -55,6 +55,19 @@ CREATE TABLE accounts (
     created_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- A2: API tokens, stored by digest only.
+CREATE TABLE api_tokens (
+    id            INTEGER PRIMARY KEY,
+    owner         TEXT NOT NULL,           -- an account; its tokens go with it
+    name          TEXT NOT NULL,
+    scopes        TEXT NOT NULL,           -- JSON array: ingest, read, admin
+    digest        BLOB NOT NULL UNIQUE,    -- SHA-256 of the secret
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER,
+    revoked_at    INTEGER
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

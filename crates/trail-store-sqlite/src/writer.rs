@@ -264,12 +264,7 @@ impl Writer {
         events: &[EventBody],
     ) -> rusqlite::Result<Result<Vec<EventId>, StoreError>> {
         if !accounts::apply(&self.conn, write)? {
-            let name = write.username();
-            let problem = match write {
-                AccountWrite::Create(_) => format!("the username {name} is taken"),
-                _ => format!("there is no account {name}"),
-            };
-            return Ok(Err(StoreError::Conflict(problem)));
+            return Ok(Err(StoreError::Conflict(write.refusal())));
         }
         Ok(Ok(self.insert_events(events)?))
     }

@@ -9,7 +9,7 @@ pub mod conformance;
 
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
-use trail_core::identity::{Account, AccountWrite, Username};
+use trail_core::identity::{Account, AccountWrite, ApiToken, Username};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 
 /// A storage failure. Input problems never get this far: events are validated at the edge.
@@ -81,6 +81,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every account, by username.
     async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+
+    /// The API token with this digest, revoked or not.
+    async fn token_by_digest(&self, digest: [u8; 32]) -> Result<Option<ApiToken>, StoreError>;
+
+    /// Every API token, by id.
+    async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
 
     /// A device's latest content of one kind.
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError>;

@@ -3,6 +3,7 @@
 
 use super::password::PasswordHash;
 use super::policy::AccountState;
+use super::rights::Scope;
 use super::username::Username;
 use jiff::Timestamp;
 
@@ -26,16 +27,39 @@ pub enum AccountWrite {
     Password(Username, PasswordHash),
     State(Username, AccountState),
     Roles(Username, Vec<String>),
+    /// A new API token of an existing account, stored by digest.
+    CreateToken {
+        owner: Username,
+        name: String,
+        scopes: Vec<Scope>,
+        digest: [u8; 32],
+        at: Timestamp,
+    },
+    /// Refused if the token does not exist or is already revoked.
+    RevokeToken {
+        id: i64,
+        at: Timestamp,
+    },
+    /// Remembers that a token was used.
+    TouchToken {
+        id: i64,
+        at: Timestamp,
+    },
 }
 
 impl AccountWrite {
-    pub fn username(&self) -> &Username {
+    /// What a refusal of this change says.
+    pub fn refusal(&self) -> String {
         match self {
-            AccountWrite::Create(account) => &account.username,
+            AccountWrite::Create(account) => format!("the username {} is taken", account.username),
             AccountWrite::Delete(name)
             | AccountWrite::Password(name, _)
             | AccountWrite::State(name, _)
-            | AccountWrite::Roles(name, _) => name,
+            | AccountWrite::Roles(name, _)
+            | AccountWrite::CreateToken { owner: name, .. } => format!("there is no account {name}"),
+            AccountWrite::RevokeToken { id, .. } | AccountWrite::TouchToken { id, .. } => {
+                format!("there is no active token {id}")
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod password;
 pub mod policy;
 pub mod rights;
+pub mod token;
 pub mod username;
 
 pub use account::{Account, AccountWrite};
@@ -13,4 +14,5 @@ pub use policy::{
     AccountState, AddressThrottle, Attempt, AuthEvent, AuthPolicy, ClientAnswer, FailureReason, LockedBy,
 };
 pub use rights::{Right, RightSet, Roles, Scope};
+pub use token::ApiToken;
 pub use username::{Username, UsernameError};

@@ -63,6 +63,16 @@ pub enum Scope {
 }
 
 impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Ingest, Scope::Read, Scope::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Ingest => "ingest",
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Scope> {
         match name {
             "ingest" => Some(Scope::Ingest),

@@ -42,6 +42,14 @@ fn actor(viewer: &Viewer, client: IpAddr) -> Actor {
 pub struct LoginRequest {
     username: String,
     password: String,
+    /// Also issue an API token for the account (as `trail login` does).
+    token: Option<TokenRequest>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    name: String,
+    scopes: Vec<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -70,6 +78,9 @@ pub struct LoginAnswer {
     account: AccountView,
     /// The rights the account's roles grant.
     rights: Vec<String>,
+    /// The token asked for, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
 }
 
 /// Checks a username and password under the authentication policy. Every attempt is recorded;
@@ -82,10 +93,22 @@ pub async fn login(
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<LoginAnswer>, ApiError> {
     match state.accounts.login(&request.username, &request.password, client).await? {
-        Ok(logged_in) => Ok(Json(LoginAnswer {
-            account: AccountView::of(&logged_in.account, false),
-            rights: logged_in.rights.iter().map(|r| r.name().to_owned()).collect(),
-        })),
+        Ok(logged_in) => {
+            let token = match request.token {
+                Some(wanted) => {
+                    let scopes = crate::routes::tokens::parse_scopes(&wanted.scopes)?;
+                    let owner = logged_in.account.username.to_string();
+                    let actor = Actor { user: owner.clone(), client: Some(client) };
+                    Some(state.accounts.create_token(&actor, &owner, &wanted.name, scopes).await?.secret)
+                }
+                None => None,
+            };
+            Ok(Json(LoginAnswer {
+                account: AccountView::of(&logged_in.account, false),
+                rights: logged_in.rights.iter().map(|r| r.name().to_owned()).collect(),
+                token,
+            }))
+        }
         Err(refusal) => {
             let code = match refusal {
                 LoginRefusal::InvalidCredentials => Code::InvalidCredentials,

@@ -121,3 +121,63 @@ async fn reading_follows_the_rights_and_others_details_are_audited() {
     app.get(&format!("/api/v1/events/{own_entry}")).await;
     assert_eq!(kinds(&app).await.len(), count, "reading one's own details is not audited");
 }
+
+async fn delete(app: &TestApp, path: &str, token: &str) -> u16 {
+    app.client.delete(format!("{}{path}", app.base)).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn api_tokens_are_shown_once_scoped_revocable_and_remember_their_use() {
+    let app = spawn_app().await;
+    add_account(&app, "ivan", &["operator"], "ivan-secret").await;
+    let request = json!({"username": "ivan", "password": "ivan-secret", "token": {"name": "cli", "scopes": ["read"]}});
+    let (status, answer) = app.post_raw("/api/v1/login", "", request.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let token = answer["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("trl_"));
+    app.post("/api/v1/events", json!([edited("ivan", "n", "ivan's entry\ndetail")])).await;
+    let (status, own) = app.get_as(&token, "/api/v1/events").await;
+    assert_eq!(status, 200);
+    assert_eq!(own["events"][0]["message"], "ivan's entry\ndetail", "the token reads as its owner");
+    let (status, body) = app.post_raw("/api/v1/events", &token, edited("ivan", "n", "m").to_string()).await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"), "a read token cannot ingest");
+
+    let (status, body) = app
+        .post_raw("/api/v1/tokens", &token, json!({"name": "x", "scopes": ["read"], "owner": "alice"}).to_string())
+        .await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"), "only administrators make tokens for others");
+    let (status, issued) =
+        app.post_raw("/api/v1/tokens", &token, json!({"name": "ingest-try", "scopes": ["ingest"]}).to_string()).await;
+    assert_eq!(status, 201, "{issued}");
+    let ingest_token = issued["token"].as_str().unwrap();
+    assert_eq!(
+        app.post_raw("/api/v1/events", ingest_token, edited("ivan", "n", "m").to_string()).await.0,
+        403,
+        "a scope never adds a right the owner lacks"
+    );
+
+    let (_, listed) = app.get_as(&token, "/api/v1/tokens").await;
+    let tokens = listed["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2, "ivan sees his own tokens: {listed}");
+    assert!(tokens[0]["last_used_at"].is_string(), "the read token's use is remembered");
+    assert!(!listed.to_string().contains(&token), "secrets are never listed");
+    let (_, all) = app.get("/api/v1/tokens").await;
+    assert_eq!(all["tokens"].as_array().unwrap().len(), 2, "an administrator sees everyone's");
+
+    let id = tokens[0]["id"].as_i64().unwrap();
+    assert_eq!(delete(&app, &format!("/api/v1/tokens/{id}"), VIEWER).await, 404, "not victor's to revoke");
+    assert_eq!(delete(&app, &format!("/api/v1/tokens/{id}"), &token).await, 200);
+    let (status, _) = app.get_as(&token, "/api/v1/events").await;
+    assert_eq!(status, 401, "a revoked token stops at once");
+
+    let (_, again) = app.post_raw("/api/v1/login", "", request.to_string()).await;
+    let fresh = again["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get_as(&fresh, "/api/v1/events").await.0, 200);
+    app.post_raw("/api/v1/accounts/ivan/lock", ALICE, "").await;
+    assert_eq!(app.get_as(&fresh, "/api/v1/events").await.0, 401, "a locked owner's tokens stop");
+
+    let events = kinds(&app).await;
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(text.contains("TOKEN_CREATED") && text.contains("TOKEN_REVOKED"));
+    assert!(!text.contains(&token) && !text.contains(&fresh), "no secret in any event");
+}
