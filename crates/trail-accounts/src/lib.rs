@@ -66,9 +66,12 @@ pub struct Accounts {
     throttle: Mutex<AddressThrottle>,
     stripes: Vec<tokio::sync::Mutex<()>>,
     clock: fn() -> Timestamp,
-    /// Presented tokens resolved recently, by digest: authentication needs no query per request.
-    resolved: Mutex<HashMap<[u8; 32], (std::time::Instant, Option<TokenHolder>)>>,
+    /// Presented tokens resolved recently: authentication needs no query per request.
+    resolved: Mutex<TokenCache>,
 }
+
+/// Resolved tokens by digest, with when they were resolved (`None`: not a valid token).
+type TokenCache = HashMap<[u8; 32], (std::time::Instant, Option<TokenHolder>)>;
 
 /// How long a resolved token is trusted before it is looked up again (revocation through this
 /// node clears the cache at once).

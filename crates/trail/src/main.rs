@@ -47,6 +47,10 @@ enum Command {
     Import(commands::transfer::ImportArgs),
     /// Administer local users: add, delete, passwd, lock, unlock, list
     Users(commands::users::UsersArgs),
+    /// Manage API tokens: create, revoke, list
+    Tokens(commands::tokens::TokensArgs),
+    /// Log in to a server and keep a token for later commands
+    Login(commands::tokens::LoginArgs),
     /// Print the catalog of built-in kinds (the source of docs/catalog.md)
     Catalog,
     /// Measure ingest and search against the performance targets, beside baselines
@@ -75,6 +79,8 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Export(args) => commands::transfer::export(args).await?,
         Command::Import(args) => commands::transfer::import(args).await?,
         Command::Users(args) => commands::users::run(args).await?,
+        Command::Tokens(args) => commands::tokens::tokens(args).await?,
+        Command::Login(args) => commands::tokens::login(args).await?,
         Command::Catalog => print!("{}", trail_core::catalog::markdown_table()),
         Command::Bench(args) => commands::bench::run(args).await?,
     }

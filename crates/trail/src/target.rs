@@ -81,8 +81,8 @@ impl From<SearchPage<Event>> for Found {
 impl Target {
     pub fn open(args: &TargetArgs, access: Access) -> anyhow::Result<Target> {
         if let Some(server) = &args.server {
-            let Some(token) = args.token.clone() else {
-                bail!("--server needs a token: pass --token or set TRAIL_TOKEN");
+            let Some(token) = args.token.clone().or_else(|| crate::commands::tokens::stored_token(server)) else {
+                bail!("--server needs a token: pass --token, set TRAIL_TOKEN, or run `trail login`");
             };
             return Ok(Target::Remote {
                 base: server.trim_end_matches('/').to_owned(),

@@ -329,3 +329,53 @@ fn users_are_administered_through_the_server_or_locally() {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
 }
+
+#[test]
+fn login_keeps_a_token_and_tokens_are_managed_through_the_server() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = spawn_server(
+        d,
+        &["--listen", "127.0.0.1:0"],
+        &[("TRAIL_TOKEN", TOKEN), ("TRAIL_ADMIN_PASSWORD", "admin-secret")],
+    );
+    let config = d.join("config");
+    let config = config.to_str().unwrap();
+    let plain = [("TRAIL_SERVER", server.base.as_str()), ("XDG_CONFIG_HOME", config)];
+    let refused = run(d, &["search", "--json"], &plain);
+    assert!(stderr(&refused).contains("trail login"), "{}", stderr(&refused));
+
+    let login = |password: &str| {
+        let mut child = common::command(d, &["login", "--username", "ADMIN", "--password-stdin"], &plain)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let wrong = login("guess");
+    assert!(!wrong.status.success() && stderr(&wrong).contains("invalid credentials"), "{}", stderr(&wrong));
+    let logged_in = login("admin-secret");
+    assert!(logged_in.status.success(), "{}", stderr(&logged_in));
+    let kept = d.join("config/trail/credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    ok(d, &["search", "--json"], &plain);
+
+    let created = ok(d, &["tokens", "create", "ci", "--scope", "read"], &plain);
+    let secret = created.split_whitespace().find(|w| w.starts_with("trl_")).unwrap().to_owned();
+    let id = created.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
+    ok(d, &["search", "--json"], &[("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", &secret)]);
+    let listed = ok(d, &["tokens", "list"], &plain);
+    assert!(listed.contains("ci") && listed.contains("read") && !listed.contains(&secret), "{listed}");
+    ok(d, &["tokens", "revoke", &id], &plain);
+    let revoked = run(d, &["search", "--json"], &[("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", &secret)]);
+    assert!(stderr(&revoked).contains("unauthorized"), "{}", stderr(&revoked));
+    assert!(stderr(&run(d, &["tokens", "list"], &[])).contains("through a server"));
+}
