@@ -14,7 +14,8 @@ use trail_core::EventId;
 use trail_core::identity::password::verify_nobody;
 use trail_core::identity::{
     Account, AccountState, AccountWrite, AddressThrottle, ApiToken, AuthPolicy, ClientAnswer, FailureReason,
-    PasswordError, PasswordHash, Right, RightSet, Roles, Scope, Username, UsernameError, token,
+    PasswordError, PasswordHash, Right, RightSet, Roles, Scope, Session, SessionPolicy, SessionState, Username,
+    UsernameError, token,
 };
 use trail_store::{Store, StoreError};
 
@@ -66,6 +67,7 @@ pub struct Accounts {
     throttle: Mutex<AddressThrottle>,
     stripes: Vec<tokio::sync::Mutex<()>>,
     clock: fn() -> Timestamp,
+    sessions: SessionPolicy,
     /// Presented tokens resolved recently: authentication needs no query per request.
     resolved: Mutex<TokenCache>,
 }
@@ -84,6 +86,26 @@ const TOUCH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 pub struct TokenHolder {
     pub token: ApiToken,
     pub rights: RightSet,
+}
+
+/// A browser session just opened: the id goes in the cookie, the CSRF token to the page.
+#[derive(Debug, Clone)]
+pub struct OpenedSession {
+    pub id: String,
+    pub csrf: String,
+}
+
+/// A request's session, resolved.
+#[derive(Debug, Clone)]
+pub struct SessionHolder {
+    pub session: Session,
+    pub rights: RightSet,
+}
+
+fn random_hex(bytes: usize) -> Result<String, AccountError> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|e| AccountError::Role(format!("no randomness: {e}")))?;
+    Ok(hex::encode(buffer))
 }
 
 /// A new token: its secret is shown once and stored nowhere.
@@ -107,6 +129,7 @@ impl Accounts {
             throttle: Mutex::default(),
             stripes: (0..LOGIN_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             clock: Timestamp::now,
+            sessions: SessionPolicy::default(),
             resolved: Mutex::default(),
         }
     }
@@ -307,6 +330,106 @@ impl Accounts {
         let ids = self.store.write_account(AccountWrite::RevokeToken { id: token.id, at: now }, vec![event]).await?;
         self.forget_tokens();
         Ok(ids[0])
+    }
+
+    /// Opens a browser session after a successful login. The id is always new (never one the
+    /// client offered, against session fixation), and a session the client still held ends.
+    pub async fn open_session(
+        &self,
+        logged_in: &LoggedIn,
+        replacing: Option<&str>,
+        client: IpAddr,
+    ) -> Result<OpenedSession, AccountError> {
+        if let Some(old) = replacing {
+            let digest = token::digest(old);
+            if self.store.session(digest).await?.is_some() {
+                self.store.write_account(AccountWrite::EndSession { digest }, vec![]).await?;
+            }
+        }
+        let (id, csrf) = (random_hex(32)?, random_hex(16)?);
+        let now = (self.clock)();
+        let session = Session {
+            digest: token::digest(&id),
+            username: logged_in.account.username.clone(),
+            csrf: csrf.clone(),
+            created_at: now,
+            last_seen_at: now,
+            client: Some(client.to_string()),
+        };
+        self.store.write_account(AccountWrite::CreateSession(session), vec![]).await?;
+        Ok(OpenedSession { id, csrf })
+    }
+
+    /// The session behind a cookie, if it is open, within its expiries, and its account exists
+    /// and is unlocked. An expired session ends here, recorded.
+    pub async fn resolve_session(&self, id: &str) -> Result<Option<SessionHolder>, AccountError> {
+        let Some(session) = self.store.session(token::digest(id)).await? else { return Ok(None) };
+        let now = (self.clock)();
+        if self.sessions.state(&session, now) != SessionState::Active {
+            self.end_expired(&session, now).await?;
+            return Ok(None);
+        }
+        let Some(owner) = self.store.account(&session.username).await? else { return Ok(None) };
+        if self.is_locked(&owner) {
+            return Ok(None);
+        }
+        if now.duration_since(session.last_seen_at) >= TOUCH_EVERY {
+            self.store.write_account(AccountWrite::TouchSession { digest: session.digest, at: now }, vec![]).await?;
+        }
+        Ok(Some(SessionHolder { rights: self.roles.rights_of(&owner.roles), session }))
+    }
+
+    /// Logout: the session ends, recorded.
+    pub async fn logout(&self, id: &str, client: IpAddr) -> Result<(), AccountError> {
+        let Some(session) = self.store.session(token::digest(id)).await? else { return Ok(()) };
+        let actor = Actor { user: session.username.to_string(), client: Some(client) };
+        let event = audit(
+            "AUTH_LOGOUT",
+            &actor,
+            session.username.as_str(),
+            Some(trail_core::Outcome::Success),
+            &[],
+            (self.clock)(),
+        );
+        match self.store.write_account(AccountWrite::EndSession { digest: session.digest }, vec![event]).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn end_expired(&self, session: &Session, now: Timestamp) -> Result<(), AccountError> {
+        let reason = match self.sessions.state(session, now) {
+            SessionState::IdleExpired => "idle",
+            _ => "absolute",
+        };
+        let actor = Actor { user: session.username.to_string(), client: None };
+        let event = audit(
+            "AUTH_SESSION_EXPIRED",
+            &actor,
+            session.username.as_str(),
+            None,
+            &[("expiry", reason.to_owned())],
+            now,
+        );
+        match self.store.write_account(AccountWrite::EndSession { digest: session.digest }, vec![event]).await {
+            // Another request ended it first: its expiry is already recorded.
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Ends and records every expired session; the server runs this every minute, so sessions
+    /// nobody returns to are closed too.
+    pub async fn sweep_sessions(&self) -> Result<usize, AccountError> {
+        let now = (self.clock)();
+        let mut ended = 0;
+        for session in self.store.sessions().await? {
+            if self.sessions.state(&session, now) != SessionState::Active {
+                self.end_expired(&session, now).await?;
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
 
     /// Drops every resolved token, after a change that may stop some (a lock, a deletion, a

@@ -207,3 +207,46 @@ async fn administration_is_recorded_and_bad_input_stores_nothing() {
     let after = kinds(&f.store).await.len();
     assert_eq!(after, before, "refused changes record nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire_idle_or_absolute_and_each_end_is_recorded() {
+    static SESSION_MINUTES: AtomicI64 = AtomicI64::new(0);
+    fn clock() -> jiff::Timestamp {
+        jiff::Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_mins(SESSION_MINUTES.load(Ordering::SeqCst))
+    }
+    let f = fixture().await;
+    let accounts = Accounts::new(f.store.clone(), AuthPolicy::default(), Roles::default()).with_clock(clock);
+    SESSION_MINUTES.store(10_000, Ordering::SeqCst);
+    accounts.add_user(&admin(), "sam", "", vec!["viewer".into()], "sam-secret").await.unwrap();
+    let logged_in = accounts.login("sam", "sam-secret", ip("192.0.2.5")).await.unwrap().unwrap();
+
+    let idle = accounts.open_session(&logged_in, None, ip("192.0.2.5")).await.unwrap();
+    assert!(accounts.resolve_session(&idle.id).await.unwrap().is_some());
+    SESSION_MINUTES.store(10_031, Ordering::SeqCst);
+    assert!(accounts.resolve_session(&idle.id).await.unwrap().is_none(), "31 minutes idle");
+
+    let busy = accounts.open_session(&logged_in, None, ip("192.0.2.5")).await.unwrap();
+    for step in 1..=25 {
+        SESSION_MINUTES.store(10_031 + step * 29, Ordering::SeqCst);
+        let alive = accounts.resolve_session(&busy.id).await.unwrap().is_some();
+        assert_eq!(alive, step * 29 < 12 * 60, "step {step}: activity never extends past 12 hours");
+    }
+
+    let forgotten = accounts.open_session(&logged_in, None, ip("192.0.2.5")).await.unwrap();
+    SESSION_MINUTES.store(20_000, Ordering::SeqCst);
+    assert_eq!(accounts.sweep_sessions().await.unwrap(), 1, "the sweep ends a session nobody returned to");
+    assert!(accounts.resolve_session(&forgotten.id).await.unwrap().is_none());
+
+    let last = accounts.open_session(&logged_in, None, ip("192.0.2.5")).await.unwrap();
+    accounts.logout(&last.id, ip("192.0.2.5")).await.unwrap();
+    assert!(accounts.resolve_session(&last.id).await.unwrap().is_none());
+
+    let events = all_events(&f.store).await;
+    let expiries: Vec<&str> = events
+        .iter()
+        .filter(|e| e.body.kind == "AUTH_SESSION_EXPIRED")
+        .map(|e| e.body.attributes["expiry"].as_str().unwrap())
+        .collect();
+    assert_eq!(expiries, ["idle", "absolute", "absolute"], "the forgotten one is past both limits; absolute is named");
+    assert!(events.iter().any(|e| e.body.kind == "AUTH_LOGOUT" && e.body.user == "sam"));
+}

@@ -67,6 +67,34 @@ impl Tokens {
 pub struct Viewer {
     pub user: Option<String>,
     pub rights: RightSet,
+    /// Set when the caller came with a session cookie: the CSRF token its state-changing
+    /// requests must carry in `X-CSRF-Token`.
+    pub session_csrf: Option<String>,
+}
+
+/// The name of the browser session cookie.
+pub const SESSION_COOKIE: &str = "trail_session";
+
+/// The value of a cookie in the request.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Whether a request from a session carries its CSRF token (compared in constant time).
+pub fn csrf_holds(viewer: &Viewer, headers: &axum::http::HeaderMap) -> bool {
+    match &viewer.session_csrf {
+        None => true,
+        Some(expected) => {
+            headers.get("x-csrf-token").is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(expected.as_bytes())))
+        }
+    }
 }
 
 impl Viewer {
@@ -96,15 +124,27 @@ pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> 
         .and_then(|h| h.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
+    if token.is_none()
+        && let Some(id) = cookie(headers, SESSION_COOKIE)
+        && let Some(holder) = state.accounts.resolve_session(id).await?
+    {
+        return Ok(Viewer {
+            user: Some(holder.session.username.to_string()),
+            rights: holder.rights,
+            session_csrf: Some(holder.session.csrf),
+        });
+    }
     if let Some(entry) = token.and_then(|t| state.tokens.find(t)) {
-        return Ok(Viewer { user: entry.user.clone(), rights: entry.rights.clone() });
+        return Ok(Viewer { user: entry.user.clone(), rights: entry.rights.clone(), session_csrf: None });
     }
     let issued = match token {
         Some(secret) => state.accounts.authenticate_token(secret).await?,
         None => None,
     };
     match issued {
-        Some(holder) => Ok(Viewer { user: Some(holder.token.owner.to_string()), rights: holder.rights }),
+        Some(holder) => {
+            Ok(Viewer { user: Some(holder.token.owner.to_string()), rights: holder.rights, session_csrf: None })
+        }
         None => Err(ApiError::new(
             Code::Unauthorized,
             "send `Authorization: Bearer <token>` with a token the server knows (TRAIL_TOKEN, or `tokens` in the configuration)",

@@ -11,6 +11,7 @@ use trail_store::StoreError;
 pub enum Code {
     Unauthorized,
     Forbidden,
+    CsrfFailed,
     InvalidCredentials,
     AccountLocked,
     InvalidAccount,
@@ -31,6 +32,7 @@ pub enum Code {
 pub const CODES: &[(Code, &str, u16, &str)] = &[
     (Code::Unauthorized, "unauthorized", 401, "No bearer token, or one the server does not know."),
     (Code::Forbidden, "forbidden", 403, "The token lacks the right this needs (the message names it)."),
+    (Code::CsrfFailed, "csrf_failed", 403, "A session's state-changing request lacks its CSRF token."),
     (Code::InvalidCredentials, "invalid_credentials", 401, "Login refused: the username or password is wrong."),
     (Code::AccountLocked, "account_locked", 403, "Login refused: the account is locked."),
     (Code::InvalidAccount, "invalid_account", 422, "A username, password or role is not acceptable."),

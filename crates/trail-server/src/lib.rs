@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The clock that stamps events without a time of their own.
     pub clock: fn() -> jiff::Timestamp,
+    /// Mark session cookies Secure (set when Trail is served over TLS, by a proxy in front).
+    pub secure_cookies: bool,
 }
 
 /// Server settings the binary decides.
@@ -60,7 +62,14 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, accounts: Arc<trail_accounts::Accounts>, tokens: Tokens) -> AppState {
-        AppState { store, accounts, tokens: Arc::new(tokens), metrics: metrics_handle(), clock: jiff::Timestamp::now }
+        AppState {
+            store,
+            accounts,
+            tokens: Arc::new(tokens),
+            metrics: metrics_handle(),
+            clock: jiff::Timestamp::now,
+            secure_cookies: false,
+        }
     }
 }
 
@@ -98,6 +107,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::events::list_users))
         .routes(routes!(routes::events::feed))
         .routes(routes!(routes::accounts::login))
+        .routes(routes!(routes::accounts::logout))
         .routes(routes!(routes::accounts::list_accounts, routes::accounts::add_account))
         .routes(routes!(routes::accounts::delete_account))
         .routes(routes!(routes::accounts::set_password))

@@ -31,6 +31,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/metrics", Public),
     ("GET", "/api/openapi.json", Public),
     ("POST", "/api/v1/login", Public),
+    ("POST", "/api/v1/logout", Public),
     ("POST", "/api/v1/events", Needs(Right::Ingest)),
     ("POST", "/api/v1/changes", Needs(Right::Ingest)),
     ("GET", "/api/v1/events", Needs(Right::ReadOwn)),
@@ -52,6 +53,16 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
     ROUTES.iter().find(|(m, p, _)| *m == method.as_str() && *p == path).map(|(_, _, access)| *access)
 }
 
+/// A session's state-changing request must carry the session's CSRF token.
+fn check_csrf(viewer: &Viewer, request: &Request) -> Result<(), ApiError> {
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if safe || crate::auth::csrf_holds(viewer, request.headers()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(Code::CsrfFailed, "send the session's CSRF token (from login) in the X-CSRF-Token header"))
+    }
+}
+
 /// Authenticates the caller and checks the route's right before the handler runs; the handler
 /// finds the caller in the request's extensions.
 pub async fn enforce(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
@@ -62,6 +73,7 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
         Some(Public) => Ok(next.run(request).await),
         Some(Authenticated) => {
             let viewer = crate::auth::authenticate(&state, request.headers()).await?;
+            check_csrf(&viewer, &request)?;
             request.extensions_mut().insert::<Viewer>(viewer);
             Ok(next.run(request).await)
         }
@@ -73,6 +85,7 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
                     format!("this needs the right `{}`, which your token does not have", right.name()),
                 ));
             }
+            check_csrf(&viewer, &request)?;
             request.extensions_mut().insert::<Viewer>(viewer);
             Ok(next.run(request).await)
         }

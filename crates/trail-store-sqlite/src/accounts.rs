@@ -1,7 +1,9 @@
 //! A1's storage: local accounts and their lockout state.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use trail_core::identity::{Account, AccountState, AccountWrite, ApiToken, LockedBy, PasswordHash, Scope, Username};
+use trail_core::identity::{
+    Account, AccountState, AccountWrite, ApiToken, LockedBy, PasswordHash, Scope, Session, Username,
+};
 use trail_core::time;
 
 const COLUMNS: &str = "username, display_name, roles, password, failures, locked_at, locked_by, created_at";
@@ -77,6 +79,7 @@ pub fn apply(conn: &Connection, write: &AccountWrite) -> rusqlite::Result<bool> 
         }
         AccountWrite::Delete(name) => {
             conn.prepare_cached("DELETE FROM api_tokens WHERE owner = ?1")?.execute([name.as_str()])?;
+            conn.prepare_cached("DELETE FROM sessions WHERE username = ?1")?.execute([name.as_str()])?;
             conn.prepare_cached("DELETE FROM accounts WHERE username = ?1")?.execute([name.as_str()])?
         }
         AccountWrite::Password(name, hash) => conn
@@ -105,6 +108,28 @@ pub fn apply(conn: &Connection, write: &AccountWrite) -> rusqlite::Result<bool> 
         AccountWrite::RevokeToken { id, at } => conn
             .prepare_cached("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
             .execute(params![id, time::to_micros(*at)])?,
+        AccountWrite::CreateSession(session) => {
+            if get(conn, &session.username)?.is_none() {
+                return Ok(false);
+            }
+            conn.prepare_cached(
+                "INSERT INTO sessions(digest, username, csrf, created_at, last_seen_at, client) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                &session.digest[..],
+                session.username.as_str(),
+                session.csrf,
+                time::to_micros(session.created_at),
+                time::to_micros(session.last_seen_at),
+                session.client
+            ])?
+        }
+        AccountWrite::TouchSession { digest, at } => conn
+            .prepare_cached("UPDATE sessions SET last_seen_at = max(last_seen_at, ?2) WHERE digest = ?1")?
+            .execute(params![&digest[..], time::to_micros(*at)])?,
+        AccountWrite::EndSession { digest } => {
+            conn.prepare_cached("DELETE FROM sessions WHERE digest = ?1")?.execute([&digest[..]])?
+        }
         AccountWrite::TouchToken { id, at } => conn
             .prepare_cached(
                 "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1 AND revoked_at IS NULL",
@@ -143,5 +168,35 @@ pub fn token_by_digest(conn: &Connection, digest: &[u8; 32]) -> rusqlite::Result
 pub fn tokens(conn: &Connection) -> rusqlite::Result<Vec<ApiToken>> {
     let mut statement = conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id"))?;
     let rows = statement.query_map([], token_from_row)?;
+    rows.collect()
+}
+
+const SESSION_COLUMNS: &str = "digest, username, csrf, created_at, last_seen_at, client";
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    let digest: Vec<u8> = row.get(0)?;
+    let username: String = row.get(1)?;
+    let conversion = |column: usize, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, e.into())
+    };
+    Ok(Session {
+        digest: digest.try_into().map_err(|_| conversion(0, "a digest is 32 bytes".into()))?,
+        username: Username::parse(&username).map_err(|e| conversion(1, e.to_string()))?,
+        csrf: row.get(2)?,
+        created_at: time::from_micros(row.get(3)?),
+        last_seen_at: time::from_micros(row.get(4)?),
+        client: row.get(5)?,
+    })
+}
+
+pub fn session(conn: &Connection, digest: &[u8; 32]) -> rusqlite::Result<Option<Session>> {
+    conn.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE digest = ?1"))?
+        .query_row([&digest[..]], session_from_row)
+        .optional()
+}
+
+pub fn sessions(conn: &Connection) -> rusqlite::Result<Vec<Session>> {
+    let mut statement = conn.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY created_at"))?;
+    let rows = statement.query_map([], session_from_row)?;
     rows.collect()
 }

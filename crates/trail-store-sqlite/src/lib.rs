@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
-use trail_core::identity::{Account, AccountWrite, ApiToken, Username};
+use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::{Store, StoreError, StoreStats};
 use writer::{Command, Progress, Writer};
@@ -258,6 +258,14 @@ impl Store for SqliteStore {
 
     async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
         self.read(|conn| accounts::tokens(conn)).await
+    }
+
+    async fn session(&self, digest: [u8; 32]) -> Result<Option<Session>, StoreError> {
+        self.read(move |conn| accounts::session(conn, &digest)).await
+    }
+
+    async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
+        self.read(|conn| accounts::sessions(conn)).await
     }
 
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {

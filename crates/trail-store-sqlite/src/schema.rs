@@ -68,6 +68,17 @@ CREATE TABLE api_tokens (
     revoked_at    INTEGER
 );
 "#,
+    r#"
+-- A2: browser sessions, stored by the digest of their id.
+CREATE TABLE sessions (
+    digest        BLOB PRIMARY KEY,
+    username      TEXT NOT NULL,
+    csrf          TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,
+    client        TEXT
+) WITHOUT ROWID;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

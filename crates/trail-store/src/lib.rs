@@ -9,7 +9,7 @@ pub mod conformance;
 
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
-use trail_core::identity::{Account, AccountWrite, ApiToken, Username};
+use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 
 /// A storage failure. Input problems never get this far: events are validated at the edge.
@@ -87,6 +87,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every API token, by id.
     async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// The browser session with this id digest.
+    async fn session(&self, digest: [u8; 32]) -> Result<Option<Session>, StoreError>;
+
+    /// Every open session, oldest first (for the expiry sweep).
+    async fn sessions(&self) -> Result<Vec<Session>, StoreError>;
 
     /// A device's latest content of one kind.
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError>;

@@ -19,6 +19,9 @@ pub struct FileConfig {
     pub database: Option<String>,
     /// Largest request body in bytes (default 16 MiB).
     pub body_limit: Option<usize>,
+    /// Mark session cookies Secure: set it when a TLS proxy serves Trail.
+    #[serde(default)]
+    pub secure_cookies: bool,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
     /// Custom roles (or redefinitions of built-in ones): role name to right names.

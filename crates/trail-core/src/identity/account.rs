@@ -45,6 +45,17 @@ pub enum AccountWrite {
         id: i64,
         at: Timestamp,
     },
+    /// A new browser session of an existing account.
+    CreateSession(super::session::Session),
+    /// Remembers a session's latest request.
+    TouchSession {
+        digest: [u8; 32],
+        at: Timestamp,
+    },
+    /// Ends a session (logout, expiry, or a new login replacing it).
+    EndSession {
+        digest: [u8; 32],
+    },
 }
 
 impl AccountWrite {
@@ -57,6 +68,8 @@ impl AccountWrite {
             | AccountWrite::State(name, _)
             | AccountWrite::Roles(name, _)
             | AccountWrite::CreateToken { owner: name, .. } => format!("there is no account {name}"),
+            AccountWrite::CreateSession(session) => format!("there is no account {}", session.username),
+            AccountWrite::TouchSession { .. } | AccountWrite::EndSession { .. } => "the session has ended".to_owned(),
             AccountWrite::RevokeToken { id, .. } | AccountWrite::TouchToken { id, .. } => {
                 format!("there is no active token {id}")
             }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod password;
 pub mod policy;
 pub mod rights;
+pub mod session;
 pub mod token;
 pub mod username;
 
@@ -14,5 +15,6 @@ pub use policy::{
     AccountState, AddressThrottle, Attempt, AuthEvent, AuthPolicy, ClientAnswer, FailureReason, LockedBy,
 };
 pub use rights::{Right, RightSet, Roles, Scope};
+pub use session::{Session, SessionPolicy, SessionState};
 pub use token::ApiToken;
 pub use username::{Username, UsernameError};

@@ -75,6 +75,9 @@ impl AccountView {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginAnswer {
+    /// Send this in `X-CSRF-Token` with every state-changing request made with the session
+    /// cookie set by this answer.
+    csrf: String,
     account: AccountView,
     /// The rights the account's roles grant.
     rights: Vec<String>,
@@ -90,8 +93,9 @@ pub struct LoginAnswer {
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    headers: axum::http::HeaderMap,
     Json(request): Json<LoginRequest>,
-) -> Result<Json<LoginAnswer>, ApiError> {
+) -> Result<(axum::http::HeaderMap, Json<LoginAnswer>), ApiError> {
     match state.accounts.login(&request.username, &request.password, client).await? {
         Ok(logged_in) => {
             let token = match request.token {
@@ -103,11 +107,23 @@ pub async fn login(
                 }
                 None => None,
             };
-            Ok(Json(LoginAnswer {
-                account: AccountView::of(&logged_in.account, false),
-                rights: logged_in.rights.iter().map(|r| r.name().to_owned()).collect(),
-                token,
-            }))
+            // A new session id every time: never one the client offered (session fixation).
+            let offered = crate::auth::cookie(&headers, crate::auth::SESSION_COOKIE);
+            let session = state.accounts.open_session(&logged_in, offered, client).await?;
+            let secure = if state.secure_cookies { "; Secure" } else { "" };
+            let cookie =
+                format!("{}={}; Path=/; HttpOnly; SameSite=Strict{secure}", crate::auth::SESSION_COOKIE, session.id);
+            let mut set = axum::http::HeaderMap::new();
+            set.insert(axum::http::header::SET_COOKIE, cookie.parse().expect("a valid cookie header"));
+            Ok((
+                set,
+                Json(LoginAnswer {
+                    csrf: session.csrf,
+                    account: AccountView::of(&logged_in.account, false),
+                    rights: logged_in.rights.iter().map(|r| r.name().to_owned()).collect(),
+                    token,
+                }),
+            ))
         }
         Err(refusal) => {
             let code = match refusal {
@@ -222,4 +238,20 @@ pub async fn unlock_account(
     Path(name): Path<String>,
 ) -> Result<Json<Recorded>, ApiError> {
     Ok(Json(Recorded { event_id: state.accounts.unlock_user(&actor(&viewer, client), &name).await? }))
+}
+
+/// Ends the browser session of the cookie sent, recorded, and clears the cookie.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "accounts", responses((status = 204, description = "logged out")))]
+pub async fn logout(
+    State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    headers: axum::http::HeaderMap,
+) -> Result<(StatusCode, axum::http::HeaderMap), ApiError> {
+    if let Some(id) = crate::auth::cookie(&headers, crate::auth::SESSION_COOKIE) {
+        state.accounts.logout(id, client).await?;
+    }
+    let mut clear = axum::http::HeaderMap::new();
+    let cookie = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", crate::auth::SESSION_COOKIE);
+    clear.insert(axum::http::header::SET_COOKIE, cookie.parse().expect("a valid cookie header"));
+    Ok((StatusCode::NO_CONTENT, clear))
 }

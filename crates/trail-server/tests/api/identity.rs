@@ -181,3 +181,99 @@ async fn api_tokens_are_shown_once_scoped_revocable_and_remember_their_use() {
     assert!(text.contains("TOKEN_CREATED") && text.contains("TOKEN_REVOKED"));
     assert!(!text.contains(&token) && !text.contains(&fresh), "no secret in any event");
 }
+
+/// Logs in with an optional cookie already set; returns (status, session cookie value, csrf).
+async fn browser_login(
+    app: &TestApp,
+    name: &str,
+    password: &str,
+    offered: Option<&str>,
+) -> (u16, Option<String>, String) {
+    let mut request =
+        app.client.post(format!("{}/api/v1/login", app.base)).json(&json!({"username": name, "password": password}));
+    if let Some(offered) = offered {
+        request = request.header("cookie", format!("trail_session={offered}"));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let cookie = response.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
+    if let Some(cookie) = &cookie {
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"),
+            "{cookie}"
+        );
+    }
+    let body: Value = response.json().await.unwrap_or_default();
+    let id = cookie.and_then(|c| c.split(';').next().and_then(|p| p.strip_prefix("trail_session=")).map(str::to_owned));
+    (status, id, body["csrf"].as_str().unwrap_or("").to_owned())
+}
+
+async fn with_cookie(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    session: &str,
+    csrf: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request =
+        app.client.request(method, format!("{}{path}", app.base)).header("cookie", format!("trail_session={session}"));
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn browser_sessions_resist_fixation_and_csrf_and_log_out() {
+    let app = spawn_app().await;
+    add_account(&app, "kim", &["operator"], "kim-secret").await;
+    let (status, session, csrf) = browser_login(&app, "kim", "kim-secret", Some("attacker-chosen-id")).await;
+    assert_eq!(status, 200);
+    let session = session.expect("login sets the session cookie");
+    assert_ne!(session, "attacker-chosen-id", "the server never adopts an offered id");
+    let (status, _) = with_cookie(&app, reqwest::Method::GET, "/api/v1/events", "attacker-chosen-id", None, None).await;
+    assert_eq!(status, 401, "the fixed id grants nothing");
+    assert_eq!(
+        with_cookie(&app, reqwest::Method::GET, "/api/v1/events", &session, None, None).await.0,
+        200,
+        "reads need no CSRF token"
+    );
+
+    let token = json!({"name": "from the browser", "scopes": ["read"]});
+    let (status, body) =
+        with_cookie(&app, reqwest::Method::POST, "/api/v1/tokens", &session, None, Some(token.clone())).await;
+    assert_eq!((status, error_code(&body)), (403, "csrf_failed"), "a state change without the token is refused");
+    let (status, _) =
+        with_cookie(&app, reqwest::Method::POST, "/api/v1/tokens", &session, Some("forged"), Some(token.clone())).await;
+    assert_eq!(status, 403);
+    let (status, _) =
+        with_cookie(&app, reqwest::Method::POST, "/api/v1/tokens", &session, Some(&csrf), Some(token)).await;
+    assert_eq!(status, 201, "with the session's CSRF token it goes through");
+
+    let (_, rotated, _) = browser_login(&app, "kim", "kim-secret", Some(&session)).await;
+    let rotated = rotated.unwrap();
+    assert_ne!(rotated, session, "a new login rotates the id");
+    assert_eq!(
+        with_cookie(&app, reqwest::Method::GET, "/api/v1/events", &session, None, None).await.0,
+        401,
+        "the old session ended"
+    );
+
+    let response = app
+        .client
+        .post(format!("{}/api/v1/logout", app.base))
+        .header("cookie", format!("trail_session={rotated}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(with_cookie(&app, reqwest::Method::GET, "/api/v1/events", &rotated, None, None).await.0, 401);
+    assert!(kinds(&app).await.iter().any(|e| e["kind"] == "AUTH_LOGOUT" && e["user"] == "kim"));
+}

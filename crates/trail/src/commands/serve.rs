@@ -107,7 +107,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let server_config =
         ServerConfig { body_limit: args.body_limit.or(file.body_limit).unwrap_or(ServerConfig::default().body_limit) };
-    let app = trail_server::app(AppState::new(store, accounts, Tokens::new(tokens)), &server_config);
+    let sweeper = accounts.clone();
+    tokio::spawn(async move {
+        // Sessions nobody returns to still expire, and their expiry is recorded.
+        let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            if let Err(error) = sweeper.sweep_sessions().await {
+                tracing::warn!(%error, "the session sweep failed; it runs again in a minute");
+            }
+        }
+    });
+    let mut state = AppState::new(store, accounts, Tokens::new(tokens));
+    state.secure_cookies = file.secure_cookies;
+    let app = trail_server::app(state, &server_config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     println!("data: {}", database.describe());
