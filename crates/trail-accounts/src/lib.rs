@@ -134,6 +134,12 @@ impl Accounts {
         }
     }
 
+    /// Replaces the session lifetimes.
+    pub fn with_sessions(mut self, sessions: SessionPolicy) -> Accounts {
+        self.sessions = sessions;
+        self
+    }
+
     /// Replaces the clock (tests of the policy's timing).
     pub fn with_clock(mut self, clock: fn() -> Timestamp) -> Accounts {
         self.clock = clock;

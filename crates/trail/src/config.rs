@@ -27,6 +27,68 @@ pub struct FileConfig {
     /// Custom roles (or redefinitions of built-in ones): role name to right names.
     #[serde(default)]
     pub roles: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: the authentication policy and session lifetimes; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub max_failures: Option<u32>,
+    pub failure_window_minutes: Option<i64>,
+    /// 0 means an account locked by the policy stays locked until an administrator unlocks it.
+    pub auto_unlock_minutes: Option<i64>,
+    pub max_failures_per_address: Option<u32>,
+    pub session_idle_minutes: Option<i64>,
+    pub session_absolute_hours: Option<i64>,
+}
+
+impl AuthConfig {
+    pub fn policy(&self) -> anyhow::Result<trail_core::identity::AuthPolicy> {
+        use jiff::SignedDuration;
+        let defaults = trail_core::identity::AuthPolicy::default();
+        let positive = |key: &str, value: i64| {
+            if value > 0 { Ok(value) } else { anyhow::bail!("[auth] {key} must be positive, got {value}") }
+        };
+        Ok(trail_core::identity::AuthPolicy {
+            max_failures: self
+                .max_failures
+                .map_or(Ok(defaults.max_failures), |n| positive("max_failures", i64::from(n)).map(|_| n))?,
+            failure_window: match self.failure_window_minutes {
+                Some(minutes) => SignedDuration::from_mins(positive("failure_window_minutes", minutes)?),
+                None => defaults.failure_window,
+            },
+            auto_unlock_after: match self.auto_unlock_minutes {
+                Some(0) => None,
+                Some(minutes) => Some(SignedDuration::from_mins(positive("auto_unlock_minutes", minutes)?)),
+                None => defaults.auto_unlock_after,
+            },
+            max_failures_per_address: self
+                .max_failures_per_address
+                .map_or(Ok(defaults.max_failures_per_address), |n| {
+                    positive("max_failures_per_address", i64::from(n)).map(|_| n)
+                })?,
+        })
+    }
+
+    pub fn sessions(&self) -> anyhow::Result<trail_core::identity::SessionPolicy> {
+        use jiff::SignedDuration;
+        let defaults = trail_core::identity::SessionPolicy::default();
+        let check = |key: &str, value: i64| {
+            if value > 0 { Ok(value) } else { anyhow::bail!("[auth] {key} must be positive, got {value}") }
+        };
+        Ok(trail_core::identity::SessionPolicy {
+            idle: match self.session_idle_minutes {
+                Some(m) => SignedDuration::from_mins(check("session_idle_minutes", m)?),
+                None => defaults.idle,
+            },
+            absolute: match self.session_absolute_hours {
+                Some(h) => SignedDuration::from_hours(check("session_absolute_hours", h)?),
+                None => defaults.absolute,
+            },
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +187,19 @@ mod tests {
         );
         let err = toml::from_str::<FileConfig>("lisen = 1").unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn auth_settings_override_the_defaults_and_are_checked() {
+        let config: FileConfig =
+            toml::from_str("[auth]\nmax_failures = 3\nauto_unlock_minutes = 0\nsession_idle_minutes = 5").unwrap();
+        let policy = config.auth.policy().unwrap();
+        assert_eq!((policy.max_failures, policy.auto_unlock_after), (3, None));
+        assert_eq!(policy.failure_window, trail_core::identity::AuthPolicy::default().failure_window);
+        assert_eq!(config.auth.sessions().unwrap().idle, jiff::SignedDuration::from_mins(5));
+        let bad: FileConfig = toml::from_str("[auth]\nfailure_window_minutes = -1").unwrap();
+        assert!(bad.auth.policy().unwrap_err().to_string().contains("failure_window_minutes must be positive"));
+        assert!(toml::from_str::<FileConfig>("[auth]\nmax_failure = 3").is_err(), "typos are refused");
     }
 
     #[test]

@@ -5,7 +5,6 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trail_accounts::Accounts;
-use trail_core::identity::AuthPolicy;
 use trail_server::{AppState, ServerConfig, TokenEntry, Tokens};
 use trail_store_sqlite::SqliteStore;
 
@@ -72,6 +71,7 @@ async fn shutdown_signal() {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.as_deref())?;
     let roles = file.roles()?;
+    let (auth_policy, session_policy) = (file.auth.policy()?, file.auth.sessions()?);
     let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA));
     let listen = config::parse_listen(args.listen.or(file.listen).as_deref().unwrap_or(config::DEFAULT_LISTEN))?;
     let database = Database::resolve(args.database.or(file.database).as_deref(), &data)?;
@@ -97,7 +97,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("demo: loaded {loaded} events");
         }
     }
-    let accounts = Arc::new(Accounts::new(store.clone(), AuthPolicy::default(), roles));
+    let accounts = Arc::new(Accounts::new(store.clone(), auth_policy, roles).with_sessions(session_policy));
     // After the demo, which only fills an empty trail.
     let admin_password = std::env::var("TRAIL_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     if let Some(generated) = accounts.ensure_admin(admin_password).await? {
