@@ -7,6 +7,7 @@ pub mod chain;
 pub mod change;
 pub mod content;
 pub mod event;
+pub mod export;
 pub mod identity;
 pub mod pattern;
 pub mod query;

@@ -106,6 +106,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::events::post_changes))
         .routes(routes!(routes::events::list_users))
         .routes(routes!(routes::events::feed))
+        .routes(routes!(routes::export::export))
         .routes(routes!(routes::accounts::login))
         .routes(routes!(routes::accounts::logout))
         .routes(routes!(routes::accounts::list_accounts, routes::accounts::add_account))

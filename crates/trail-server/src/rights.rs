@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/events/{id}", Needs(Right::ReadOwn)),
     ("GET", "/api/v1/users", Needs(Right::ReadOwn)),
     ("GET", "/api/v1/feed", Needs(Right::Export)),
+    ("GET", "/api/v1/export", Needs(Right::Export)),
     ("GET", "/api/v1/accounts", Needs(Right::Administer)),
     ("POST", "/api/v1/accounts", Needs(Right::Administer)),
     ("DELETE", "/api/v1/accounts/{name}", Needs(Right::Administer)),

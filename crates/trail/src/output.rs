@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use std::io::Write;
+use trail_core::Event;
 use trail_core::event::EventInput;
-use trail_core::{Event, time};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -13,26 +13,7 @@ pub enum Format {
     Csv,
 }
 
-pub const CSV_HEADER: [&str; 18] = [
-    "id",
-    "time",
-    "user",
-    "client",
-    "process",
-    "kind",
-    "action",
-    "name",
-    "severity",
-    "outcome",
-    "message",
-    "attributes",
-    "request_id",
-    "session_id",
-    "job_id",
-    "parent_id",
-    "change",
-    "hash",
-];
+pub use trail_core::export::CSV_HEADER;
 
 pub struct Printer {
     format: Format,
@@ -43,10 +24,6 @@ pub struct Printer {
 enum Sink {
     Plain(Box<dyn Write>),
     Csv(Box<csv::Writer<Box<dyn Write>>>),
-}
-
-fn cell(value: &Option<String>) -> &str {
-    value.as_deref().unwrap_or("")
 }
 
 impl Printer {
@@ -77,30 +54,7 @@ impl Printer {
                 serde_json::to_writer(&mut *out, event)?;
                 out.write_all(b"\n")?;
             }
-            (Sink::Csv(csv), _) => {
-                let body = &event.body;
-                let change = body.change.as_ref().map(serde_json::to_string).transpose()?;
-                csv.write_record([
-                    event.id.to_string().as_str(),
-                    &time::format_rfc3339(body.time),
-                    &body.user,
-                    cell(&body.client),
-                    &body.process,
-                    &body.kind,
-                    &body.action,
-                    &body.name,
-                    body.severity.name(),
-                    body.outcome.map_or("", |o| o.name()),
-                    &body.message,
-                    &serde_json::to_string(&body.attributes)?,
-                    cell(&body.request_id),
-                    cell(&body.session_id),
-                    cell(&body.job_id),
-                    cell(&body.parent_id),
-                    change.as_deref().unwrap_or(""),
-                    &event.hash,
-                ])?;
-            }
+            (Sink::Csv(csv), _) => csv.write_record(trail_core::export::csv_fields(event))?,
             (Sink::Plain(out), _) => {
                 let body = &event.body;
                 let local = body.time.to_zoned(self.tz.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string();

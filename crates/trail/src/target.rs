@@ -120,6 +120,23 @@ impl Target {
         serde_json::from_slice(&body).map(Some).context("the server's answer was not what this trail expected")
     }
 
+    /// Streams a server's answer into `out` (remote targets only); returns the bytes written.
+    pub async fn download(&self, path: &str, out: &mut dyn std::io::Write) -> anyhow::Result<u64> {
+        let Target::Remote { base, client, token } = self else { anyhow::bail!("this needs a server (--server)") };
+        let mut response = client.get(format!("{base}{path}")).bearer_auth(token).send().await?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            bail!("the server refused ({status}): {}", body["error"]["message"].as_str().unwrap_or("no reason given"));
+        }
+        let mut written = 0;
+        while let Some(chunk) = response.chunk().await? {
+            out.write_all(&chunk)?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
     /// Sends a request to the server and returns its JSON answer (remote targets only).
     pub async fn call_json(
         &self,

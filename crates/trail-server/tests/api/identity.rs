@@ -277,3 +277,50 @@ async fn browser_sessions_resist_fixation_and_csrf_and_log_out() {
     assert_eq!(with_cookie(&app, reqwest::Method::GET, "/api/v1/events", &rotated, None, None).await.0, 401);
     assert!(kinds(&app).await.iter().any(|e| e["kind"] == "AUTH_LOGOUT" && e["user"] == "kim"));
 }
+
+#[tokio::test]
+async fn every_export_is_recorded_and_follows_the_rights() {
+    let app = spawn_app().await;
+    app.post(
+        "/api/v1/events",
+        json!([
+            edited("bob", "e1", "first ntp\ndetail one"),
+            edited("carol", "e2", "second\ndetail two"),
+            edited("bob", "e3", "third ntp\ndetail three")
+        ]),
+    )
+    .await;
+    let response = app
+        .client
+        .get(format!("{}/api/v1/export?all_users=true&message=ntp", app.base))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = response.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let messages: Vec<&str> = lines.iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(messages, ["first ntp\ndetail one", "third ntp\ndetail three"], "matching events, oldest first");
+    let audit = kinds(&app).await.into_iter().find(|e| e["kind"] == "AUDIT_EXPORT").expect("the export is recorded");
+    assert_eq!(audit["user"], "alice");
+    assert!(audit["attributes"]["filter"].as_str().unwrap().contains("message=ntp"));
+
+    let csv = app
+        .client
+        .get(format!("{}/api/v1/export?all_users=true&format=csv", app.base))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    let text = csv.text().await.unwrap();
+    assert!(text.starts_with("id,time,user,client,process,kind"), "{text}");
+    assert!(text.contains("\"second\ndetail two\""), "multi-line cells are quoted");
+
+    for (token, why) in [(VIEWER, "viewers have no export right"), (OPERATOR, "operators have no export right")] {
+        let response = app.client.get(format!("{}/api/v1/export", app.base)).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{why}");
+    }
+    let exports = kinds(&app).await.iter().filter(|e| e["kind"] == "AUDIT_EXPORT").count();
+    assert_eq!(exports, 2, "refused exports are not exports");
+}

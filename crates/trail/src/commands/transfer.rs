@@ -50,6 +50,14 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     let target = Target::open(&args.target, Access::Read)?;
+    if let Target::Remote { .. } = target {
+        // Through the server's export, which records the export (A3).
+        let mut out = out;
+        let format = if format == FileFormat::Csv { "csv" } else { "ndjson" };
+        target.download(&format!("/api/v1/export?all_users=true&format={format}"), &mut out).await?;
+        out.flush()?;
+        return Ok(());
+    }
     let bar = progress_bar(target.head().await?.max(0) as u64, "exporting");
     let mut printer =
         Printer::new(if format == FileFormat::Csv { Format::Csv } else { Format::Json }, out, jiff::tz::TimeZone::UTC)?;
