@@ -166,4 +166,30 @@ mod tests {
         assert_eq!(user("a-secre"), None);
         assert_eq!(user(""), None);
     }
+
+    /// Finding a token compares its digest with every entry, matched or not, so the time taken
+    /// says nothing about which entry (if any) matched. An early return would make the first
+    /// entry hundreds of times faster than none; the bound below leaves room for a busy machine.
+    #[test]
+    fn token_lookup_takes_the_same_time_whichever_entry_matches() {
+        let entries: Vec<TokenEntry> =
+            (0..2000).map(|i| TokenEntry::new(&format!("secret-{i}"), "u", RightSet::new())).collect();
+        let tokens = Tokens::new(entries);
+        let time = |token: &str| {
+            (0..5)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    for _ in 0..50 {
+                        std::hint::black_box(tokens.find(std::hint::black_box(token)));
+                    }
+                    started.elapsed()
+                })
+                .min()
+                .unwrap()
+        };
+        let (first, last, none) = (time("secret-0"), time("secret-1999"), time("no-such-secret"));
+        let (fastest, slowest) =
+            ([first, last, none].into_iter().min().unwrap(), [first, last, none].into_iter().max().unwrap());
+        assert!(slowest < fastest * 3, "first {first:?}, last {last:?}, none {none:?}");
+    }
 }

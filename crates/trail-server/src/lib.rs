@@ -109,6 +109,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::export::export))
         .routes(routes!(routes::accounts::login))
         .routes(routes!(routes::accounts::logout))
+        .routes(routes!(routes::accounts::form_login))
         .routes(routes!(routes::accounts::list_accounts, routes::accounts::add_account))
         .routes(routes!(routes::accounts::delete_account))
         .routes(routes!(routes::accounts::set_password))

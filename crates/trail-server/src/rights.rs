@@ -32,6 +32,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/openapi.json", Public),
     ("POST", "/api/v1/login", Public),
     ("POST", "/api/v1/logout", Public),
+    ("POST", "/login", Public),
     ("POST", "/api/v1/events", Needs(Right::Ingest)),
     ("POST", "/api/v1/changes", Needs(Right::Ingest)),
     ("GET", "/api/v1/events", Needs(Right::ReadOwn)),
@@ -54,14 +55,35 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
     ROUTES.iter().find(|(m, p, _)| *m == method.as_str() && *p == path).map(|(_, _, access)| *access)
 }
 
-/// A session's state-changing request must carry the session's CSRF token.
-fn check_csrf(viewer: &Viewer, request: &Request) -> Result<(), ApiError> {
+/// A session's state-changing request must carry the session's CSRF token: in the
+/// `X-CSRF-Token` header, or, for an HTML form post, in its `csrf` field.
+async fn check_csrf(viewer: &Viewer, request: Request) -> Result<Request, ApiError> {
     let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if safe || crate::auth::csrf_holds(viewer, request.headers()) {
-        Ok(())
-    } else {
-        Err(ApiError::new(Code::CsrfFailed, "send the session's CSRF token (from login) in the X-CSRF-Token header"))
+        return Ok(request);
     }
+    let refused = || {
+        ApiError::new(
+            Code::CsrfFailed,
+            "send the session's CSRF token (from login) in the X-CSRF-Token header or a csrf form field",
+        )
+    };
+    let (Some(expected), true) = (&viewer.session_csrf, is_form(&request)) else { return Err(refused()) };
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 1024 * 1024).await.map_err(|_| refused())?;
+    let sent = form_urlencoded::parse(&bytes).find(|(key, _)| key == "csrf").map(|(_, value)| value.into_owned());
+    if !sent.is_some_and(|sent| bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected.as_bytes()))) {
+        return Err(refused());
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+fn is_form(request: &Request) -> bool {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
 /// Authenticates the caller and checks the route's right before the handler runs; the handler
@@ -74,7 +96,7 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
         Some(Public) => Ok(next.run(request).await),
         Some(Authenticated) => {
             let viewer = crate::auth::authenticate(&state, request.headers()).await?;
-            check_csrf(&viewer, &request)?;
+            request = check_csrf(&viewer, request).await?;
             request.extensions_mut().insert::<Viewer>(viewer);
             Ok(next.run(request).await)
         }
@@ -86,7 +108,7 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
                     format!("this needs the right `{}`, which your token does not have", right.name()),
                 ));
             }
-            check_csrf(&viewer, &request)?;
+            request = check_csrf(&viewer, request).await?;
             request.extensions_mut().insert::<Viewer>(viewer);
             Ok(next.run(request).await)
         }

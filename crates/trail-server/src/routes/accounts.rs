@@ -255,3 +255,73 @@ pub async fn logout(
     clear.insert(axum::http::header::SET_COOKIE, cookie.parse().expect("a valid cookie header"));
     Ok((StatusCode::NO_CONTENT, clear))
 }
+
+/// The `Set-Cookie` header of a new session.
+fn session_cookie(state: &AppState, id: &str) -> axum::http::HeaderMap {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!("{}={id}; Path=/; HttpOnly; SameSite=Strict{secure}", crate::auth::SESSION_COOKIE);
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(axum::http::header::SET_COOKIE, cookie.parse().expect("a valid cookie header"));
+    headers
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    /// Where to go after logging in: a path on this server (default `/`).
+    next: Option<String>,
+}
+
+/// A local path to return to, never another site (no open redirect).
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        _ => "/",
+    }
+}
+
+/// The web UI's form login: sets the session cookie and redirects (303) to `next`, or back to
+/// `/login?error=...`. A cross-site `Origin` is refused (login CSRF).
+#[utoipa::path(post, path = "/login", tag = "accounts",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "to `next`, or to /login?error=invalid_credentials|account_locked"),
+              (status = 403, body = ErrorBody)))]
+pub async fn form_login(
+    State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    headers: axum::http::HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Result<(StatusCode, axum::http::HeaderMap), ApiError> {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok());
+    if let Some(origin) = origin {
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        if Some(origin_host) != host {
+            return Err(ApiError::new(Code::Forbidden, "a login form posted from another site is refused"));
+        }
+    }
+    let mut answer = match state.accounts.login(&form.username, &form.password, client).await? {
+        Ok(logged_in) => {
+            let offered = crate::auth::cookie(&headers, crate::auth::SESSION_COOKIE);
+            let session = state.accounts.open_session(&logged_in, offered, client).await?;
+            let mut headers = session_cookie(&state, &session.id);
+            headers.insert(
+                axum::http::header::LOCATION,
+                local_path(form.next.as_deref()).parse().unwrap_or_else(|_| "/".parse().expect("a path")),
+            );
+            headers
+        }
+        Err(refusal) => {
+            let code = match refusal {
+                LoginRefusal::InvalidCredentials => "invalid_credentials",
+                LoginRefusal::AccountLocked => "account_locked",
+            };
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(axum::http::header::LOCATION, format!("/login?error={code}").parse().expect("a path"));
+            headers
+        }
+    };
+    answer.insert(axum::http::header::CACHE_CONTROL, "no-store".parse().expect("a header value"));
+    Ok((StatusCode::SEE_OTHER, answer))
+}

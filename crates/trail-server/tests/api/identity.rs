@@ -324,3 +324,56 @@ async fn every_export_is_recorded_and_follows_the_rights() {
     let exports = kinds(&app).await.iter().filter(|e| e["kind"] == "AUDIT_EXPORT").count();
     assert_eq!(exports, 2, "refused exports are not exports");
 }
+
+#[tokio::test]
+async fn the_form_login_redirects_locally_and_refuses_other_sites() {
+    let app = spawn_app().await;
+    add_account(&app, "lena", &["viewer"], "lena-secret").await;
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let post = |form: &'static str, origin: Option<String>| {
+        let mut request = browser
+            .post(format!("{}/login", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let ok = post("username=lena&password=lena-secret&next=%2Fjobs%3Fpage%3D2", Some(format!("http://{host}")))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    assert_eq!(ok.headers()["location"], "/jobs?page=2");
+    assert!(ok.headers()["set-cookie"].to_str().unwrap().starts_with("trail_session="));
+    let away = post("username=lena&password=lena-secret&next=%2F%2Fevil.example%2F", None).await.unwrap();
+    assert_eq!(away.headers()["location"], "/", "never an open redirect");
+    let wrong = post("username=lena&password=nope", None).await.unwrap();
+    assert_eq!(
+        (wrong.status().as_u16(), wrong.headers()["location"].to_str().unwrap()),
+        (303, "/login?error=invalid_credentials")
+    );
+    assert!(wrong.headers().get("set-cookie").is_none());
+    let forged = post("username=lena&password=lena-secret", Some("https://evil.example".into())).await.unwrap();
+    assert_eq!(forged.status(), 403, "a login form posted from another site");
+}
+
+#[tokio::test]
+async fn a_form_post_may_carry_the_csrf_token_as_a_field() {
+    let app = spawn_app().await;
+    add_account(&app, "mia", &["admin"], "mia-secret").await;
+    let (_, session, csrf) = browser_login(&app, "mia", "mia-secret", None).await;
+    let session = session.unwrap();
+    let form = |body: String| {
+        app.client
+            .post(format!("{}/api/v1/accounts/mia/lock", app.base))
+            .header("cookie", format!("trail_session={session}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    assert_eq!(form("csrf=forged".into()).await.unwrap().status(), 403);
+    assert_eq!(form(String::new()).await.unwrap().status(), 403);
+    assert_eq!(form(format!("other=1&csrf={csrf}")).await.unwrap().status(), 200, "the form field is accepted");
+}
