@@ -44,13 +44,14 @@ pub struct AuthConfig {
     pub session_absolute_hours: Option<i64>,
 }
 
+fn positive(key: &str, value: i64) -> anyhow::Result<i64> {
+    if value > 0 { Ok(value) } else { anyhow::bail!("[auth] {key} must be positive, got {value}") }
+}
+
 impl AuthConfig {
     pub fn policy(&self) -> anyhow::Result<trail_core::identity::AuthPolicy> {
         use jiff::SignedDuration;
         let defaults = trail_core::identity::AuthPolicy::default();
-        let positive = |key: &str, value: i64| {
-            if value > 0 { Ok(value) } else { anyhow::bail!("[auth] {key} must be positive, got {value}") }
-        };
         Ok(trail_core::identity::AuthPolicy {
             max_failures: self
                 .max_failures
@@ -75,16 +76,13 @@ impl AuthConfig {
     pub fn sessions(&self) -> anyhow::Result<trail_core::identity::SessionPolicy> {
         use jiff::SignedDuration;
         let defaults = trail_core::identity::SessionPolicy::default();
-        let check = |key: &str, value: i64| {
-            if value > 0 { Ok(value) } else { anyhow::bail!("[auth] {key} must be positive, got {value}") }
-        };
         Ok(trail_core::identity::SessionPolicy {
             idle: match self.session_idle_minutes {
-                Some(m) => SignedDuration::from_mins(check("session_idle_minutes", m)?),
+                Some(m) => SignedDuration::from_mins(positive("session_idle_minutes", m)?),
                 None => defaults.idle,
             },
             absolute: match self.session_absolute_hours {
-                Some(h) => SignedDuration::from_hours(check("session_absolute_hours", h)?),
+                Some(h) => SignedDuration::from_hours(positive("session_absolute_hours", h)?),
                 None => defaults.absolute,
             },
         })

@@ -34,7 +34,9 @@ impl From<AccountError> for ApiError {
     }
 }
 
-fn actor(viewer: &Viewer, client: IpAddr) -> Actor {
+/// The actor of an administrative action: the caller (the automation token acts as
+/// `automation`), from their address.
+pub fn actor(viewer: &Viewer, client: IpAddr) -> Actor {
     Actor { user: viewer.user.clone().unwrap_or_else(|| "automation".into()), client: Some(client) }
 }
 

@@ -134,10 +134,7 @@ pub async fn get_event(
         ));
     }
     if !own {
-        let actor = trail_accounts::events::Actor {
-            user: viewer.user.clone().unwrap_or_else(|| "automation".into()),
-            client: Some(client),
-        };
+        let actor = crate::routes::accounts::actor(&viewer, client);
         let details = [("event_user", event.body.user.clone())];
         let audit = trail_accounts::events::audit("AUDIT_DETAILS_VIEWED", &actor, &id, None, &details, (state.clock)());
         state.store.append(vec![audit]).await?;

@@ -4,13 +4,12 @@
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::{ApiError, Code, ErrorBody};
-use crate::routes::accounts::ClientAddress;
+use crate::routes::accounts::{ClientAddress, actor};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use trail_accounts::Accounts;
-use trail_accounts::events::Actor;
 use trail_core::identity::{ApiToken, Right, Scope};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -70,10 +69,6 @@ pub fn parse_scopes(names: &[String]) -> Result<Vec<Scope>, ApiError> {
             })
         })
         .collect()
-}
-
-pub fn actor(viewer: &Viewer, client: std::net::IpAddr) -> Actor {
-    Actor { user: viewer.user.clone().unwrap_or_else(|| "automation".into()), client: Some(client) }
 }
 
 /// Issues a token. Its secret is in this answer only.
