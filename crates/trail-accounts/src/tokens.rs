@@ -1,0 +1,122 @@
+//! API tokens: issued, revoked, and resolved when presented.
+
+use super::*;
+
+/// Resolved tokens by digest, with when they were resolved (`None`: not a valid token).
+pub(crate) type TokenCache = HashMap<[u8; 32], (std::time::Instant, Option<TokenHolder>)>;
+
+/// How long a resolved token is trusted before it is looked up again (revocation through this
+/// node clears the cache at once).
+const TOKEN_CACHE: std::time::Duration = std::time::Duration::from_secs(10);
+/// `last_used_at` is written at most this often per token.
+pub(crate) const TOUCH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+/// Who a presented API token acts for, and with which rights.
+#[derive(Debug, Clone)]
+pub struct TokenHolder {
+    pub token: ApiToken,
+    pub rights: RightSet,
+}
+
+/// A new token: its secret is shown once and stored nowhere.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub id: i64,
+    pub secret: String,
+}
+
+impl Accounts {
+    /// Issues an API token for `owner`, narrowed to `scopes`. The event names the creator, the
+    /// owner and the scopes, never the secret.
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        owner: &str,
+        name: &str,
+        scopes: Vec<Scope>,
+    ) -> Result<IssuedToken, AccountError> {
+        let owner = Username::parse(owner)?;
+        if scopes.is_empty() {
+            return Err(AccountError::Role("a token needs at least one scope: ingest, read or admin".into()));
+        }
+        let mut bytes = [0u8; 24];
+        getrandom::fill(&mut bytes).map_err(|e| AccountError::Role(format!("no randomness: {e}")))?;
+        let secret = format!("{}{}", token::PREFIX, hex::encode(bytes));
+        let digest = token::digest(&secret);
+        let now = (self.clock)();
+        let scope_names: Vec<&str> = scopes.iter().map(|s| s.name()).collect();
+        let details = [("token", name.to_owned()), ("scopes", scope_names.join(", "))];
+        let event = audit("TOKEN_CREATED", actor, owner.as_str(), None, &details, now);
+        let write = AccountWrite::CreateToken { owner, name: name.to_owned(), scopes, digest, at: now };
+        self.store.write_account(write, vec![event]).await?;
+        let stored = self
+            .store
+            .token_by_digest(digest)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("the token vanished".into()))?;
+        Ok(IssuedToken { id: stored.id, secret })
+    }
+
+    /// Revokes a token at once.
+    pub async fn revoke_token(&self, actor: &Actor, token: &ApiToken) -> Result<EventId, AccountError> {
+        let now = (self.clock)();
+        let details = [("token", token.name.clone()), ("id", token.id.to_string())];
+        let event = audit("TOKEN_REVOKED", actor, token.owner.as_str(), None, &details, now);
+        let ids = self.store.write_account(AccountWrite::RevokeToken { id: token.id, at: now }, vec![event]).await?;
+        self.forget_tokens();
+        Ok(ids[0])
+    }
+
+    /// Drops every resolved token, after a change that may stop some (a lock, a deletion, a
+    /// revocation): the next request looks its token up again.
+    pub(crate) fn forget_tokens(&self) {
+        self.resolved.lock().expect("token cache").clear();
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<ApiToken>, AccountError> {
+        Ok(self.store.tokens().await?)
+    }
+
+    /// Resolves a presented secret: an active token of an existing, unlocked account, with its
+    /// owner's rights narrowed to its scopes. `None` for anything else.
+    pub async fn authenticate_token(&self, secret: &str) -> Result<Option<TokenHolder>, AccountError> {
+        if !secret.starts_with(token::PREFIX) {
+            return Ok(None);
+        }
+        let digest = token::digest(secret);
+        if let Some((at, holder)) = self.resolved.lock().expect("token cache").get(&digest)
+            && at.elapsed() < TOKEN_CACHE
+        {
+            return Ok(holder.clone());
+        }
+        let holder = self.resolve(digest).await?;
+        let mut cache = self.resolved.lock().expect("token cache");
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(digest, (std::time::Instant::now(), holder.clone()));
+        Ok(holder)
+    }
+
+    async fn resolve(&self, digest: [u8; 32]) -> Result<Option<TokenHolder>, AccountError> {
+        let Some(token) = self.store.token_by_digest(digest).await?.filter(ApiToken::is_active) else {
+            return Ok(None);
+        };
+        let Some(owner) = self.store.account(&token.owner).await? else { return Ok(None) };
+        if self.is_locked(&owner) {
+            return Ok(None);
+        }
+        let now = (self.clock)();
+        if token.last_used_at.is_none_or(|used| now.duration_since(used) >= TOUCH_EVERY) {
+            self.store.write_account(AccountWrite::TouchToken { id: token.id, at: now }, vec![]).await?;
+        }
+        let rights = Scope::narrow(&self.roles.rights_of(&owner.roles), &token.scopes);
+        Ok(Some(TokenHolder { token, rights }))
+    }
+
+    /// Whether `viewer` (by name and rights) may manage `token`: their own, or any with
+    /// `administer`.
+    pub fn may_manage(viewer: Option<&str>, rights: &RightSet, token: &ApiToken) -> bool {
+        rights.contains(&Right::Administer) || viewer == Some(token.owner.as_str())
+    }
+}
