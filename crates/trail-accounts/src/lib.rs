@@ -39,6 +39,8 @@ pub enum AccountError {
     Password(#[from] PasswordError),
     #[error("{0}")]
     Role(String),
+    #[error("no randomness from the operating system: {0}")]
+    Randomness(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -55,9 +57,10 @@ pub struct Accounts {
     resolved: Mutex<TokenCache>,
 }
 
-fn random_hex(bytes: usize) -> Result<String, AccountError> {
+/// `bytes` random bytes as hex: secrets, session ids, generated passwords.
+pub fn random_hex(bytes: usize) -> Result<String, AccountError> {
     let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).map_err(|e| AccountError::Role(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut buffer).map_err(|e| AccountError::Randomness(e.to_string()))?;
     Ok(hex::encode(buffer))
 }
 

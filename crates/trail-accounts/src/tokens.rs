@@ -39,9 +39,7 @@ impl Accounts {
         if scopes.is_empty() {
             return Err(AccountError::Role("a token needs at least one scope: ingest, read or admin".into()));
         }
-        let mut bytes = [0u8; 24];
-        getrandom::fill(&mut bytes).map_err(|e| AccountError::Role(format!("no randomness: {e}")))?;
-        let secret = format!("{}{}", token::PREFIX, hex::encode(bytes));
+        let secret = format!("{}{}", token::PREFIX, random_hex(24)?);
         let digest = token::digest(&secret);
         let now = (self.clock)();
         let scope_names: Vec<&str> = scopes.iter().map(|s| s.name()).collect();

@@ -92,11 +92,7 @@ impl Accounts {
         let generated = password.is_none();
         let password = match password {
             Some(given) => given,
-            None => {
-                let mut bytes = [0u8; 15];
-                getrandom::fill(&mut bytes).map_err(|e| AccountError::Role(format!("no randomness: {e}")))?;
-                hex::encode(bytes)
-            }
+            None => random_hex(15)?,
         };
         self.add_user(&Actor::system(), "admin", "Administrator", vec!["admin".into()], &password).await?;
         Ok(generated.then_some(password))

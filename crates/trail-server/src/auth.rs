@@ -7,9 +7,8 @@ use crate::AppState;
 use crate::error::{ApiError, Code};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use trail_core::identity::{Right, RightSet};
+use trail_core::identity::{Right, RightSet, token};
 
 /// A token the server accepts, the user it acts as (none for the automation token) and its
 /// rights.
@@ -23,16 +22,12 @@ pub struct TokenEntry {
 impl TokenEntry {
     /// A person's token, with that person's rights.
     pub fn new(token: &str, user: &str, rights: RightSet) -> TokenEntry {
-        TokenEntry { digest: Sha256::digest(token.as_bytes()).into(), user: Some(user.to_owned()), rights }
+        TokenEntry { digest: token::digest(token), user: Some(user.to_owned()), rights }
     }
 
     /// The automation token: every right, no person behind it.
     pub fn automation(token: &str) -> TokenEntry {
-        TokenEntry {
-            digest: Sha256::digest(token.as_bytes()).into(),
-            user: None,
-            rights: Right::ALL.into_iter().collect(),
-        }
+        TokenEntry { digest: token::digest(token), user: None, rights: Right::ALL.into_iter().collect() }
     }
 }
 
@@ -51,7 +46,7 @@ impl Tokens {
     /// Compares digests in constant time, and checks every entry, so neither the length nor
     /// the position of a match leaks through timing.
     pub fn find(&self, token: &str) -> Option<&TokenEntry> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest: [u8; 32] = token::digest(token);
         let mut found = None;
         for entry in &self.0 {
             if bool::from(entry.digest.ct_eq(&digest)) {

@@ -12,18 +12,25 @@ fn json_error(column: usize, error: serde_json::Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(error))
 }
 
+fn conversion(column: usize, problem: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, problem.into())
+}
+
+/// A stored username. Stored names were normalised on the way in; parsing again cannot change
+/// them, only catch a damaged row.
+fn username_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Username> {
+    let text: String = row.get(column)?;
+    Username::parse(&text).map_err(|e| conversion(column, e.to_string()))
+}
+
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
-    let username: String = row.get(0)?;
     let roles: String = row.get(2)?;
     let failures: String = row.get(4)?;
     let failures: Vec<i64> = serde_json::from_str(&failures).map_err(|e| json_error(4, e))?;
     let locked_at: Option<i64> = row.get(5)?;
     let locked_by: Option<String> = row.get(6)?;
     Ok(Account {
-        // Stored names were normalised on the way in; parsing again cannot change them.
-        username: Username::parse(&username).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.to_string().into())
-        })?,
+        username: username_at(row, 0)?,
         display_name: row.get(1)?,
         roles: serde_json::from_str(&roles).map_err(|e| json_error(2, e))?,
         password: PasswordHash::from_stored(row.get(3)?),
@@ -142,15 +149,12 @@ pub fn apply(conn: &Connection, write: &AccountWrite) -> rusqlite::Result<bool> 
 const TOKEN_COLUMNS: &str = "id, owner, name, scopes, created_at, last_used_at, revoked_at";
 
 fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
-    let owner: String = row.get(1)?;
     let scopes: String = row.get(3)?;
     let scopes: Vec<String> = serde_json::from_str(&scopes).map_err(|e| json_error(3, e))?;
     let optional_time = |at: Option<i64>| at.map(time::from_micros);
     Ok(ApiToken {
         id: row.get(0)?,
-        owner: Username::parse(&owner).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.to_string().into())
-        })?,
+        owner: username_at(row, 1)?,
         name: row.get(2)?,
         scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
         created_at: time::from_micros(row.get(4)?),
@@ -175,13 +179,9 @@ const SESSION_COLUMNS: &str = "digest, username, csrf, created_at, last_seen_at,
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     let digest: Vec<u8> = row.get(0)?;
-    let username: String = row.get(1)?;
-    let conversion = |column: usize, e: String| {
-        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, e.into())
-    };
     Ok(Session {
         digest: digest.try_into().map_err(|_| conversion(0, "a digest is 32 bytes".into()))?,
-        username: Username::parse(&username).map_err(|e| conversion(1, e.to_string()))?,
+        username: username_at(row, 1)?,
         csrf: row.get(2)?,
         created_at: time::from_micros(row.get(3)?),
         last_seen_at: time::from_micros(row.get(4)?),

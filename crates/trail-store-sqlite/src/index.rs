@@ -385,22 +385,27 @@ pub fn chunks(conn: &Connection, low: EventId, high: EventId) -> rusqlite::Resul
     rows.collect()
 }
 
+/// One key's posting in a chunk, decoded into `words`: `None` when the chunk lacks the key,
+/// `Some(false)` when the stored bitmap is damaged.
+fn posting(conn: &Connection, chunk: &Chunk, key: u32, words: &mut Vec<u64>) -> rusqlite::Result<Option<bool>> {
+    let blob: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT bits FROM idx.postings WHERE level = ?1 AND number = ?2 AND key = ?3")?
+        .query_row(params![chunk.level, chunk.number, key], |r| r.get(0))
+        .optional()?;
+    Ok(blob.map(|blob| blocks::decode(&blob, blocks::word_count(chunk.level), words).is_some()))
+}
+
 /// The bitmap of a chunk's blocks holding every key, or `None` when some key is absent.
 pub fn candidate_blocks(conn: &Connection, chunk: &Chunk, keys: &[u32]) -> rusqlite::Result<Option<Vec<u64>>> {
-    let mut lookup =
-        conn.prepare_cached("SELECT bits FROM idx.postings WHERE level = ?1 AND number = ?2 AND key = ?3")?;
     let count = blocks::word_count(chunk.level);
     let mut all = vec![u64::MAX; count];
     let mut words = Vec::with_capacity(count);
     for key in keys {
-        let Some(blob) =
-            lookup.query_row(params![chunk.level, chunk.number, key], |r| r.get::<_, Vec<u8>>(0)).optional()?
-        else {
-            return Ok(None);
-        };
-        if blocks::decode(&blob, count, &mut words).is_none() {
+        match posting(conn, chunk, *key, &mut words)? {
+            None => return Ok(None),
             // A damaged posting must not hide events: treat every block as a candidate.
-            continue;
+            Some(false) => continue,
+            Some(true) => {}
         }
         for (a, w) in all.iter_mut().zip(&words) {
             *a &= w;
@@ -426,19 +431,12 @@ pub fn rarest_keys(conn: &Connection, chunks: &[Chunk], mut keys: Vec<u32>, max:
         keys.truncate(max);
         return Ok(keys);
     };
-    let mut lookup =
-        conn.prepare_cached("SELECT bits FROM idx.postings WHERE level = ?1 AND number = ?2 AND key = ?3")?;
-    let count = blocks::word_count(sample.level);
-    let mut words = Vec::with_capacity(count);
+    let mut words = Vec::new();
     let mut weighed = Vec::with_capacity(keys.len());
     for key in keys {
-        let blob: Option<Vec<u8>> =
-            lookup.query_row(params![sample.level, sample.number, key], |r| r.get(0)).optional()?;
-        let blocks = match blob {
-            Some(blob) if blocks::decode(&blob, count, &mut words).is_some() => {
-                words.iter().map(|w| w.count_ones()).sum()
-            }
-            Some(_) => u32::MAX,
+        let blocks = match posting(conn, sample, key, &mut words)? {
+            Some(true) => words.iter().map(|w| w.count_ones()).sum(),
+            Some(false) => u32::MAX,
             None => 0,
         };
         weighed.push((blocks, key));

@@ -103,8 +103,7 @@ pub fn redact_for(viewer: &Viewer, mut event: Event) -> Event {
 }
 
 fn may_details(viewer: &Viewer, event: &Event) -> bool {
-    viewer.may(Right::DetailsAll)
-        || may_see_details(&viewer.rights, viewer.user.as_deref().unwrap_or(""), &event.body.user)
+    may_see_details(&viewer.rights, viewer.user.as_deref().unwrap_or(""), &event.body.user)
 }
 
 /// One event with its full message, attributes and correlation ids (V6). Viewing another

@@ -41,9 +41,7 @@ fn local_token(data: &Path) -> anyhow::Result<(PathBuf, String)> {
         return Ok((path, token.trim().to_owned()));
     }
     std::fs::create_dir_all(data).with_context(|| format!("cannot create the data directory {}", data.display()))?;
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
-    let token = format!("trl_{}", hex::encode(bytes));
+    let token = format!("{}{}", trail_core::identity::token::PREFIX, trail_accounts::random_hex(24)?);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

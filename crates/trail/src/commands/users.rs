@@ -60,9 +60,7 @@ fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
         }
         return Ok((password, false));
     }
-    let mut bytes = [0u8; 15];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a password: {e}"))?;
-    Ok((hex::encode(bytes), true))
+    Ok((trail_accounts::random_hex(15)?, true))
 }
 
 fn show_generated(name: &str, password: &str, generated: bool) {
