@@ -106,7 +106,7 @@ impl SqliteStore {
         let mut conn = open_connection(&path).map_err(cannot_open)?;
         schema::migrate(&mut conn).map_err(backend)?;
         let index_path = index_path(&path);
-        let progress = Arc::new(Progress::default());
+        let progress = Arc::new(Progress::starting_at(0));
         let (wake, messages) = std::sync::mpsc::sync_channel(64);
         let writer = Writer::new(conn, progress.clone(), wake.clone())?;
         let indexer = Indexer::new(
@@ -150,8 +150,7 @@ impl SqliteStore {
             .optional()
             .map_err(backend)?
             .unwrap_or(0);
-        let progress = Arc::new(Progress::default());
-        progress.head.store(head, Ordering::SeqCst);
+        let progress = Arc::new(Progress::starting_at(head));
         progress.indexed_through.store(indexed, Ordering::SeqCst);
         Ok(SqliteStore {
             path,
@@ -271,6 +270,27 @@ impl Store for SqliteStore {
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
         let device = device.to_owned();
         self.read(move |conn| contents::latest(conn, &device, kind)).await
+    }
+
+    async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError> {
+        let destination = destination.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT delivered_through FROM forward_cursors WHERE destination = ?1")?
+                .query_row([destination], |row| row.get(0))
+                .optional()
+        })
+        .await
+    }
+
+    async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let destination = destination.to_owned();
+        self.send(Command::SaveCursor { destination, delivered_through, reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<EventId> {
+        self.progress.head_changes.subscribe()
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {

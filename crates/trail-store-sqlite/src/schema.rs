@@ -79,6 +79,14 @@ CREATE TABLE sessions (
     client        TEXT
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- F4: how far each forwarding destination has delivered.
+CREATE TABLE forward_cursors (
+    destination        TEXT PRIMARY KEY,
+    delivered_through  INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -46,6 +46,12 @@ pub enum Command {
         events: Vec<EventBody>,
         reply: oneshot::Sender<Result<Vec<EventId>, StoreError>>,
     },
+    /// A forwarding destination's cursor (F4).
+    SaveCursor {
+        destination: String,
+        delivered_through: EventId,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 impl Command {
@@ -55,6 +61,7 @@ impl Command {
             Command::Append { events, .. } => events.len(),
             Command::RecordContent { .. } => 1,
             Command::Account { events, .. } => events.len(),
+            Command::SaveCursor { .. } => 0,
         }
     }
 
@@ -63,6 +70,7 @@ impl Command {
             Command::Append { reply, .. } => refuse(reply, error),
             Command::RecordContent { reply, .. } => refuse(reply, error),
             Command::Account { reply, .. } => refuse(reply, error),
+            Command::SaveCursor { reply, .. } => refuse(reply, error),
         }
     }
 }
@@ -73,6 +81,7 @@ enum Done {
     Content(oneshot::Sender<Result<ContentOutcome, StoreError>>, rusqlite::Result<ContentOutcome>),
     /// The inner error is a refusal: nothing was written.
     Account(oneshot::Sender<Result<Vec<EventId>, StoreError>>, rusqlite::Result<Result<Vec<EventId>, StoreError>>),
+    Cursor(oneshot::Sender<Result<(), StoreError>>, rusqlite::Result<()>),
 }
 
 impl Done {
@@ -90,6 +99,7 @@ impl Done {
             Done::Append(reply, result) => drop(reply.send(result.map_err(backend))),
             Done::Content(reply, result) => drop(reply.send(result.map_err(backend))),
             Done::Account(reply, result) => drop(reply.send(result.map_err(backend).and_then(|r| r))),
+            Done::Cursor(reply, result) => drop(reply.send(result.map_err(backend))),
         }
     }
 
@@ -98,6 +108,7 @@ impl Done {
             Done::Append(reply, _) => refuse(reply, error),
             Done::Content(reply, _) => refuse(reply, error),
             Done::Account(reply, _) => refuse(reply, error),
+            Done::Cursor(reply, _) => refuse(reply, error),
         }
     }
 }
@@ -108,12 +119,29 @@ fn refuse<T>(reply: oneshot::Sender<Result<T, StoreError>>, error: &rusqlite::Er
 }
 
 /// Positions the writer publishes for readers and stats.
-#[derive(Default)]
 pub struct Progress {
     pub head: AtomicI64,
+    /// The same head, for those who wait for it to move.
+    pub head_changes: tokio::sync::watch::Sender<EventId>,
     pub indexed_through: AtomicI64,
     /// Group commits so far: fewer than append requests when requests share fsyncs.
     pub commits: AtomicI64,
+}
+
+impl Progress {
+    pub fn starting_at(head: EventId) -> Progress {
+        Progress {
+            head: AtomicI64::new(head),
+            head_changes: tokio::sync::watch::Sender::new(head),
+            indexed_through: AtomicI64::new(0),
+            commits: AtomicI64::new(0),
+        }
+    }
+
+    pub fn publish_head(&self, head: EventId) {
+        self.head.store(head, Ordering::SeqCst);
+        self.head_changes.send_if_modified(|seen| std::mem::replace(seen, head) != head);
+    }
 }
 
 pub struct Writer {
@@ -146,7 +174,7 @@ impl Writer {
             }
             None => (0, chain::GENESIS),
         };
-        progress.head.store(last_id, Ordering::SeqCst);
+        progress.publish_head(last_id);
         Ok(Writer { conn, last_id, last_hash, progress, known_users: HashSet::new(), indexer })
     }
 
@@ -184,13 +212,16 @@ impl Writer {
                     Command::Account { write, events, reply } => {
                         Done::Account(reply, self.in_savepoint(|w| w.write_account(&write, &events))?)
                     }
+                    Command::SaveCursor { destination, delivered_through, reply } => {
+                        Done::Cursor(reply, self.in_savepoint(|w| w.save_cursor(&destination, delivered_through))?)
+                    }
                 });
             }
             self.conn.execute_batch("COMMIT")
         })();
         match outcome {
             Ok(()) => {
-                self.progress.head.store(self.last_id, Ordering::SeqCst);
+                self.progress.publish_head(self.last_id);
                 self.progress.commits.fetch_add(1, Ordering::SeqCst);
                 metrics::counter!("trail_store_commits_total").increment(1);
                 metrics::counter!("trail_events_stored_total").increment(done.iter().map(Done::stored_events).sum());
@@ -255,6 +286,17 @@ impl Writer {
             .map_err(|_| rusqlite::Error::ToSqlConversionFailure("building the change event panicked".into()))?;
         let ids = self.insert_events(std::slice::from_ref(&event))?;
         Ok(ContentOutcome { hash, event_id: ids.first().copied() })
+    }
+
+    fn save_cursor(&mut self, destination: &str, delivered_through: EventId) -> rusqlite::Result<()> {
+        let now = time::to_micros(jiff::Timestamp::now());
+        self.conn
+            .prepare_cached(
+                "INSERT INTO forward_cursors (destination, delivered_through, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (destination) DO UPDATE SET delivered_through = ?2, updated_at = ?3",
+            )?
+            .execute(params![destination, delivered_through, now])?;
+        Ok(())
     }
 
     /// An account change with its events, or a refusal that writes nothing.

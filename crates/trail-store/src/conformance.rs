@@ -24,7 +24,7 @@ macro_rules! conformance_suite {
             all_filters_hold_at_once, read_after_is_ascending, known_users_are_listed, missing_event_is_none,
             content_changes_make_events_and_repeats_do_not, content_kinds_and_devices_are_apart,
             accounts_are_created_changed_and_listed, refused_account_changes_store_nothing,
-            lock_states_round_trip);
+            lock_states_round_trip, forward_cursors_move_and_stay_apart, head_watch_follows_commits);
     };
     (@cases $make:path; $($case:ident),*) => {
         $(
@@ -499,4 +499,23 @@ pub async fn lock_states_round_trip<S: Store>(store: Arc<S>) {
         store.write_account(AccountWrite::State(name.clone(), state.clone()), vec![]).await.unwrap();
         assert_eq!(store.account(&name).await.unwrap().unwrap().state, state);
     }
+}
+
+pub async fn forward_cursors_move_and_stay_apart(store: Arc<dyn Store>) {
+    assert_eq!(store.forward_cursor("siem").await.unwrap(), None, "a new destination has no cursor");
+    store.save_forward_cursor("siem", 0).await.unwrap();
+    assert_eq!(store.forward_cursor("siem").await.unwrap(), Some(0));
+    store.save_forward_cursor("siem", 41).await.unwrap();
+    store.save_forward_cursor("aaa", 7).await.unwrap();
+    assert_eq!(store.forward_cursor("siem").await.unwrap(), Some(41));
+    assert_eq!(store.forward_cursor("aaa").await.unwrap(), Some(7));
+}
+
+pub async fn head_watch_follows_commits(store: Arc<dyn Store>) {
+    let mut head = store.watch_head();
+    let before = *head.borrow_and_update();
+    let ids = store.append(vec![simple("alice", "edge1", "one"), simple("alice", "edge2", "two")]).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), head.changed()).await.unwrap().unwrap();
+    assert_eq!(*head.borrow(), ids[1]);
+    assert!(ids[1] > before);
 }

@@ -96,4 +96,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A device's latest content of one kind.
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError>;
+
+    /// How far a forwarding destination has delivered (F4): the id of the last event it no
+    /// longer needs to send, or `None` for a destination never seen before.
+    async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError>;
+
+    /// Durably moves a destination's cursor; a restart resumes after it.
+    async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError>;
+
+    /// The newest committed event id, changing after every commit: forwarders and live views
+    /// wait on it instead of polling.
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<EventId>;
 }
