@@ -1,0 +1,90 @@
+//! Forwarding (F1–F4): every committed event, in id order, to syslog servers and RADIUS
+//! accounting servers, at least once, across restarts and peer outages.
+//!
+//! Each destination is a [`runner`] reading the store after its durable cursor and handing
+//! batches to a sink: [`syslog`] (UDP, TCP, TLS; RFC 5424 or RFC 3164) or [`radius`] (our own
+//! accounting client). The runner only moves the cursor past what the sink confirms, so a crash,
+//! a restart or a peer outage resends rather than loses. No HTTP here: the server shows the
+//! [`DestinationReport`]s this crate produces.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod radius;
+mod runner;
+mod status;
+pub mod syslog;
+
+pub use config::{DestinationConfig, Selection, StartAt};
+pub use status::{DestinationReport, LastError};
+
+use std::sync::Arc;
+use status::DestinationStatus;
+use tokio::sync::watch;
+use trail_store::Store;
+
+/// A destination's configuration could not be used: says which destination and what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("destination {destination:?}: {problem}")]
+pub struct ConfigError {
+    pub destination: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(destination: &str, problem: impl Into<String>) -> ConfigError {
+        ConfigError { destination: destination.to_owned(), problem: problem.into() }
+    }
+}
+
+/// The running destinations of one server.
+pub struct Forwarding {
+    statuses: Vec<Arc<DestinationStatus>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl Forwarding {
+    /// No destinations (tests, and servers configured without any).
+    pub fn none() -> Forwarding {
+        Forwarding { statuses: Vec::new(), tasks: Vec::new(), store: None }
+    }
+
+    /// Checks every configuration first (names unique, files readable, addresses valid), then
+    /// starts one task per destination. They run until `shutdown` turns true.
+    pub fn start(
+        store: Arc<dyn Store>,
+        configs: Vec<DestinationConfig>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Forwarding, ConfigError> {
+        config::check_unique_names(&configs)?;
+        let mut prepared = Vec::with_capacity(configs.len());
+        for config in configs {
+            let sink = runner::build_sink(&config)?;
+            prepared.push((config, sink));
+        }
+        let mut forwarding = Forwarding { statuses: Vec::new(), tasks: Vec::new(), store: Some(store.clone()) };
+        for (config, sink) in prepared {
+            let status = Arc::new(DestinationStatus::new(&config));
+            forwarding.statuses.push(status.clone());
+            let runner = runner::Runner::new(store.clone(), config, sink, status, shutdown.clone());
+            forwarding.tasks.push(tokio::spawn(runner.run()));
+        }
+        Ok(forwarding)
+    }
+
+    /// Each destination with its backlog and last error (F4).
+    pub async fn reports(&self) -> Vec<DestinationReport> {
+        let head = match &self.store {
+            Some(store) => *store.watch_head().borrow(),
+            None => 0,
+        };
+        self.statuses.iter().map(|status| status.report(head)).collect()
+    }
+
+    /// Waits for every destination to stop after shutdown (each saves its cursor first).
+    pub async fn stopped(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

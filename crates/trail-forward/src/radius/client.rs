@@ -1,0 +1,224 @@
+//! Our own RADIUS accounting client (F3), over one UDP socket.
+//!
+//! - Retransmission follows RFC 5080 2.2.1: the first timeout is IRT, then each doubles up to
+//!   MRT, each with ±10% jitter, until MRC retransmissions or MRD have passed.
+//! - Every transmission recomputes Acct-Delay-Time, so each is a new packet with a new
+//!   identifier (RFC 5080 2.2.1 and RFC 2866 5.2).
+//! - A response counts only from the server the request went to, with the identifier of a
+//!   request in flight and a valid Response Authenticator; anything else is dropped and counted.
+//! - When a server does not answer in time, the next one is tried; the client stays with the
+//!   server that answered.
+//! - The 256 identifiers are leased: at most 256 requests are in flight, and an identifier is
+//!   reused last-freed-last so a late answer to its previous use cannot match.
+
+use super::accounting::{ACCT_DELAY_TIME, Record};
+use super::packet;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::{Semaphore, oneshot};
+
+/// RFC 5080's IRT, MRT, MRC and MRD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub initial: Duration,
+    pub max: Duration,
+    pub max_retransmits: u32,
+    pub max_duration: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(16),
+            max_retransmits: 5,
+            max_duration: Duration::from_secs(30),
+        }
+    }
+}
+
+fn jitter(duration: Duration) -> Duration {
+    duration.mul_f64(1.0 + rand::random_range(-0.1..0.1))
+}
+
+struct Pending {
+    server: SocketAddr,
+    authenticator: [u8; 16],
+    answer: oneshot::Sender<()>,
+}
+
+/// The identifier space and the requests in flight.
+struct Identifiers {
+    free: Mutex<VecDeque<u8>>,
+    available: Semaphore,
+    pending: Mutex<HashMap<u8, Pending>>,
+}
+
+/// One identifier, given back (and its pending entry dropped) when the lease ends.
+struct Lease<'a> {
+    id: u8,
+    ids: &'a Identifiers,
+}
+
+impl Identifiers {
+    fn new() -> Identifiers {
+        Identifiers {
+            free: Mutex::new((0..=255).collect()),
+            available: Semaphore::new(256),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn lease(&self) -> Lease<'_> {
+        self.available.acquire().await.expect("the semaphore is never closed").forget();
+        let id = self.free.lock().expect("ids lock").pop_front().expect("a permit means a free id");
+        Lease { id, ids: self }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.ids.pending.lock().expect("pending lock").remove(&self.id);
+        self.ids.free.lock().expect("ids lock").push_back(self.id);
+        self.ids.available.add_permits(1);
+    }
+}
+
+pub struct RadiusClient {
+    socket: Arc<UdpSocket>,
+    servers: Vec<SocketAddr>,
+    current: AtomicUsize,
+    secret: Arc<[u8]>,
+    timing: Timing,
+    ids: Arc<Identifiers>,
+    receiver: tokio::task::JoinHandle<()>,
+    destination: String,
+}
+
+impl Drop for RadiusClient {
+    fn drop(&mut self) {
+        self.receiver.abort();
+    }
+}
+
+impl RadiusClient {
+    pub async fn new(
+        destination: &str,
+        servers: Vec<SocketAddr>,
+        secret: &[u8],
+        timing: Timing,
+    ) -> std::io::Result<RadiusClient> {
+        let local = if servers.first().is_some_and(SocketAddr::is_ipv6) { "[::]:0" } else { "0.0.0.0:0" };
+        let socket = Arc::new(UdpSocket::bind(local).await?);
+        let ids = Arc::new(Identifiers::new());
+        let secret: Arc<[u8]> = Arc::from(secret);
+        let receiver =
+            tokio::spawn(receive(socket.clone(), ids.clone(), secret.clone(), destination.to_owned()));
+        Ok(RadiusClient {
+            socket,
+            servers,
+            current: AtomicUsize::new(0),
+            secret,
+            timing,
+            ids,
+            receiver,
+            destination: destination.to_owned(),
+        })
+    }
+
+    /// Sends one record until a server accepts it, failing over in order; an error names
+    /// every server and why it failed.
+    pub async fn send(&self, record: &Record) -> Result<(), String> {
+        let first = self.current.load(Ordering::SeqCst);
+        let mut failures = Vec::new();
+        for step in 0..self.servers.len() {
+            let index = (first + step) % self.servers.len();
+            let server = self.servers[index];
+            match self.exchange(server, record).await {
+                Ok(()) => {
+                    if index != first {
+                        self.current.store(index, Ordering::SeqCst);
+                        metrics::counter!("trail_radius_failovers_total", "destination" => self.destination.clone())
+                            .increment(1);
+                    }
+                    return Ok(());
+                }
+                Err(why) => failures.push(format!("{server}: {why}")),
+            }
+        }
+        Err(format!("no accounting server accepted the record ({})", failures.join("; ")))
+    }
+
+    async fn exchange(&self, server: SocketAddr, record: &Record) -> Result<(), String> {
+        let started = Instant::now();
+        let mut timeout = jitter(self.timing.initial);
+        let mut transmissions = 0u32;
+        loop {
+            let lease = self.ids.lease().await;
+            let mut attributes = record.attributes.clone();
+            let delay = jiff::Timestamp::now().duration_since(record.time).as_secs().clamp(0, i64::from(u32::MAX));
+            attributes.integer(ACCT_DELAY_TIME, delay as u32);
+            let request = packet::accounting_request(lease.id, &attributes, &self.secret);
+            let (answer, answered) = oneshot::channel();
+            let authenticator = packet::authenticator(&request);
+            self.ids.pending.lock().expect("pending lock").insert(lease.id, Pending { server, authenticator, answer });
+            self.socket.send_to(&request, server).await.map_err(|e| format!("send failed: {e}"))?;
+            let label = ("destination", self.destination.clone());
+            if transmissions == 0 {
+                metrics::counter!("trail_radius_requests_total", &[label]).increment(1);
+            } else {
+                metrics::counter!("trail_radius_retransmissions_total", &[label]).increment(1);
+            }
+            transmissions += 1;
+            let left = self.timing.max_duration.saturating_sub(started.elapsed());
+            if let Ok(Ok(())) = tokio::time::timeout(timeout.min(left), answered).await {
+                return Ok(());
+            }
+            drop(lease);
+            if transmissions > self.timing.max_retransmits || started.elapsed() >= self.timing.max_duration {
+                return Err(format!("no answer to {transmissions} transmissions in {:.1} s", started.elapsed().as_secs_f64()));
+            }
+            timeout = jitter(timeout * 2);
+            if timeout > self.timing.max {
+                timeout = jitter(self.timing.max);
+            }
+        }
+    }
+}
+
+/// Matches responses to requests in flight.
+async fn receive(socket: Arc<UdpSocket>, ids: Arc<Identifiers>, secret: Arc<[u8]>, destination: String) {
+    let mut buffer = vec![0u8; packet::MAX_PACKET];
+    loop {
+        let (length, from) = match socket.recv_from(&mut buffer).await {
+            Ok(received) => received,
+            Err(error) => {
+                // An ICMP error from an earlier send; the retransmission timer handles it.
+                tracing::debug!(%error, "RADIUS receive failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let response = &buffer[..length];
+        let verdict = match response.get(1).copied() {
+            None => Err("empty"),
+            Some(id) => {
+                let mut pending = ids.pending.lock().expect("pending lock");
+                match pending.get(&id) {
+                    None => Err("no request in flight has its identifier"),
+                    Some(request) if request.server != from => Err("it came from another address"),
+                    Some(request) => packet::verify_response(response, &request.authenticator, &secret)
+                        .map(|()| pending.remove(&id).map(|request| request.answer.send(()))),
+                }
+            }
+        };
+        if let Err(why) = verdict {
+            tracing::warn!(%from, why, "dropped a RADIUS response");
+            metrics::counter!("trail_radius_invalid_responses_total", "destination" => destination.clone()).increment(1);
+        }
+    }
+}

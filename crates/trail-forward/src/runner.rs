@@ -1,0 +1,198 @@
+//! The delivery loop every destination runs (F4): read committed events after the durable
+//! cursor, in id order and in bounded batches; hand the selected ones to the sink; move the
+//! cursor only past what the sink confirms. After a failure it resends from the cursor, so
+//! delivery is at least once and in order, and memory stays bounded however long the backlog.
+
+use crate::config::Selection;
+use crate::status::DestinationStatus;
+use crate::{ConfigError, DestinationConfig, StartAt};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use trail_core::{Event, EventId};
+use trail_store::Store;
+
+/// Events read per batch: the bound on what a destination holds in memory.
+const BATCH: usize = 512;
+/// How often an idle destination looks at what has settled.
+const IDLE_TICK: Duration = Duration::from_millis(200);
+const RETRY_MIN: Duration = Duration::from_millis(100);
+
+/// Why a send failed, in words for the status and the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SendFailed(pub String);
+
+impl SendFailed {
+    pub fn io(what: &str, error: std::io::Error) -> SendFailed {
+        SendFailed(format!("{what}: {error}"))
+    }
+}
+
+/// A transport with its encoder.
+#[async_trait]
+pub(crate) trait Sink: Send + Sync {
+    /// Sends `events` (the selected events of a batch that ends at id `through`), in order.
+    /// Answers the id through which delivery is confirmed, which may lag `through` when the
+    /// transport confirms late (TCP).
+    async fn send(&mut self, events: &[Event], through: EventId) -> Result<Option<EventId>, SendFailed>;
+
+    /// Called while idle: what has been confirmed since.
+    async fn settle(&mut self) -> Result<Option<EventId>, SendFailed> {
+        Ok(None)
+    }
+
+    /// Drops the connection and whatever it had not confirmed, after a failure.
+    fn reset(&mut self);
+
+    /// At shutdown: closes cleanly, and answers what the peer is then known to have.
+    async fn close(&mut self) -> Option<EventId> {
+        None
+    }
+}
+
+pub(crate) fn build_sink(config: &DestinationConfig) -> Result<Box<dyn Sink>, ConfigError> {
+    match config {
+        DestinationConfig::Syslog(c) => crate::syslog::sink(c),
+        DestinationConfig::Radius(c) => crate::radius::sink(c),
+    }
+}
+
+pub(crate) struct Runner {
+    store: Arc<dyn Store>,
+    name: String,
+    start: StartAt,
+    selection: Selection,
+    retry_max: Duration,
+    sink: Box<dyn Sink>,
+    status: Arc<DestinationStatus>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Runner {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: DestinationConfig,
+        sink: Box<dyn Sink>,
+        status: Arc<DestinationStatus>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Runner {
+        Runner {
+            store,
+            name: config.name().to_owned(),
+            start: config.start(),
+            selection: config.selection(),
+            retry_max: config.retry_max(),
+            sink,
+            status,
+            shutdown,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Waits `delay`; true when shutdown came first.
+    async fn pause(&mut self, delay: Duration) -> bool {
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            _ = self.shutdown.wait_for(|stop| *stop) => true,
+        };
+        stopped || self.stopping()
+    }
+
+    /// The saved cursor, or for a new destination its starting point, saved at once.
+    async fn initial_cursor(&self) -> Result<EventId, trail_store::StoreError> {
+        if let Some(cursor) = self.store.forward_cursor(&self.name).await? {
+            return Ok(cursor);
+        }
+        let start = match self.start {
+            StartAt::Oldest => 0,
+            StartAt::Newest => self.store.stats().await?.head,
+        };
+        self.store.save_forward_cursor(&self.name, start).await?;
+        Ok(start)
+    }
+
+    pub async fn run(mut self) {
+        let mut durable = loop {
+            match self.initial_cursor().await {
+                Ok(cursor) => break cursor,
+                Err(error) => self.status.failed(format!("cannot read the cursor: {error}")),
+            }
+            if self.pause(self.retry_max).await {
+                return;
+            }
+        };
+        let mut head = self.store.watch_head();
+        self.status.delivered(durable, *head.borrow());
+        let (mut sent, mut backoff) = (durable, RETRY_MIN);
+        while !self.stopping() {
+            let events = match self.store.read_after(sent, BATCH).await {
+                Ok(events) => events,
+                Err(error) => {
+                    self.status.failed(format!("cannot read events: {error}"));
+                    if self.pause(self.retry_max).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let idle = events.is_empty();
+            let result = match events.last().map(|e| e.id) {
+                None => self.sink.settle().await,
+                Some(through) => {
+                    let selected: Vec<Event> = events.into_iter().filter(|e| self.selection.matches(e)).collect();
+                    let result = self.sink.send(&selected, through).await;
+                    if result.is_ok() {
+                        sent = through;
+                        self.status.sent(selected.len());
+                    }
+                    result
+                }
+            };
+            match result {
+                Ok(confirmed) => {
+                    backoff = RETRY_MIN;
+                    if let Some(confirmed) = confirmed.filter(|c| *c > durable) {
+                        durable = self.save(durable, confirmed).await;
+                    }
+                    self.status.delivered(durable, *head.borrow());
+                }
+                Err(error) => {
+                    self.status.failed(error.0);
+                    self.sink.reset();
+                    sent = durable;
+                    if self.pause(backoff).await {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(self.retry_max);
+                    continue;
+                }
+            }
+            if idle {
+                tokio::select! {
+                    _ = head.changed() => {}
+                    _ = tokio::time::sleep(IDLE_TICK) => {}
+                    _ = self.shutdown.changed() => {}
+                }
+            }
+        }
+        if let Some(confirmed) = self.sink.close().await.filter(|c| *c > durable) {
+            self.save(durable, confirmed).await;
+        }
+    }
+
+    /// Saves the cursor; on failure keeps the old one (the events are sent again later).
+    async fn save(&self, durable: EventId, confirmed: EventId) -> EventId {
+        match self.store.save_forward_cursor(&self.name, confirmed).await {
+            Ok(()) => confirmed,
+            Err(error) => {
+                self.status.failed(format!("cannot save the cursor: {error}"));
+                durable
+            }
+        }
+    }
+}
