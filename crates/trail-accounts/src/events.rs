@@ -10,12 +10,14 @@ use trail_core::{EventBody, EventInput, Outcome};
 pub struct Actor {
     pub user: String,
     pub client: Option<IpAddr>,
+    /// The public id of the browser session acting, if any.
+    pub session: Option<String>,
 }
 
 impl Actor {
     /// Trail itself (first start, automatic unlocks).
     pub fn system() -> Actor {
-        Actor { user: "trail".into(), client: None }
+        Actor { user: "trail".into(), client: None, session: None }
     }
 }
 
@@ -45,21 +47,32 @@ pub fn audit(
         outcome,
         message: Some(message),
         attributes: Some(attributes),
+        session_id: actor.session.clone(),
         ..EventInput::default()
     };
     input.validate(now).expect("identity events are built from valid parts")
 }
 
-/// The events a login attempt records. The failure reason is stored here and nowhere else.
-pub fn login_events(events: &[AuthEvent], actor: &Actor, username: &str, now: jiff::Timestamp) -> Vec<EventBody> {
+/// The events a login attempt records. The failure reason is stored here and nowhere else. A
+/// success names the session it opens.
+pub fn login_events(
+    events: &[AuthEvent],
+    actor: &Actor,
+    session: &str,
+    username: &str,
+    now: jiff::Timestamp,
+) -> Vec<EventBody> {
     events
         .iter()
         .map(|event| match event {
-            AuthEvent::LoginSucceeded => audit("AUTH_LOGIN_SUCCESS", actor, username, Some(Outcome::Success), &[], now),
+            AuthEvent::LoginSucceeded => {
+                let in_session = Actor { session: Some(session.to_owned()), ..actor.clone() };
+                audit("AUTH_LOGIN_SUCCESS", &in_session, username, Some(Outcome::Success), &[], now)
+            }
             AuthEvent::LoginFailed(reason) => login_failure(actor, username, *reason, now),
             AuthEvent::LockedByPolicy { failures } => audit(
                 "AUTH_ACCOUNT_LOCKED",
-                &Actor { user: "trail".into(), client: actor.client },
+                &Actor { user: "trail".into(), client: actor.client, session: None },
                 username,
                 None,
                 &[("failures", failures.to_string())],

@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use trail_core::EventId;
 use trail_core::identity::password::verify_nobody;
+use trail_core::identity::session::public_id;
 use trail_core::identity::{
     Account, AccountState, AccountWrite, AddressThrottle, ApiToken, AuthPolicy, ClientAnswer, FailureReason,
     PasswordError, PasswordHash, Right, RightSet, Roles, Scope, Session, SessionPolicy, SessionState, Username,

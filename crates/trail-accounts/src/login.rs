@@ -23,6 +23,8 @@ impl LoginRefusal {
 pub struct LoggedIn {
     pub account: Account,
     pub rights: RightSet,
+    /// The id of the session this login opens (its login event already names it).
+    pub(crate) session_id: String,
 }
 
 /// Logins of the same account run one at a time, so concurrent guesses cannot overwrite each
@@ -45,7 +47,7 @@ impl Accounts {
     ) -> Result<Result<LoggedIn, LoginRefusal>, AccountError> {
         let now = (self.clock)();
         let shown = Username::parse(raw_username).map_or_else(|_| printable_name(raw_username), |u| u.to_string());
-        let actor = Actor { user: shown.clone(), client: Some(client) };
+        let actor = Actor { user: shown.clone(), client: Some(client), session: None };
         let allowed = self.throttle.lock().expect("throttle lock").allows(&self.policy, client, now);
         if !allowed {
             self.store.append(vec![login_failure(&actor, &shown, FailureReason::AddressThrottled, now)]).await?;
@@ -61,7 +63,9 @@ impl Accounts {
         let (hash, attempt_password) = (account.password.clone(), password.to_owned());
         let password_ok = blocking(move || hash.verify(&attempt_password)).await;
         let attempt = self.policy.attempt(&account.state, now, password_ok);
-        let recorded = login_events(&attempt.events, &actor, &shown, now);
+        let session_id = random_hex(32)?;
+        let session = public_id(&token::digest(&session_id));
+        let recorded = login_events(&attempt.events, &actor, &session, &shown, now);
         if attempt.state.locked.is_some() {
             self.forget_tokens();
         }
@@ -72,7 +76,8 @@ impl Accounts {
         let refusal = match attempt.answer {
             ClientAnswer::Accepted => {
                 let rights = self.roles.rights_of(&account.roles);
-                return Ok(Ok(LoggedIn { account: Account { state: attempt.state, ..account }, rights }));
+                let account = Account { state: attempt.state, ..account };
+                return Ok(Ok(LoggedIn { account, rights, session_id }));
             }
             ClientAnswer::InvalidCredentials => LoginRefusal::InvalidCredentials,
             ClientAnswer::AccountLocked => LoginRefusal::AccountLocked,

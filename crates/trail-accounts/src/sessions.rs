@@ -31,7 +31,7 @@ impl Accounts {
                 self.store.write_account(AccountWrite::EndSession { digest }, vec![]).await?;
             }
         }
-        let (id, csrf) = (random_hex(32)?, random_hex(16)?);
+        let (id, csrf) = (logged_in.session_id.clone(), random_hex(16)?);
         let now = (self.clock)();
         let session = Session {
             digest: token::digest(&id),
@@ -67,7 +67,11 @@ impl Accounts {
     /// Logout: the session ends, recorded.
     pub async fn logout(&self, id: &str, client: IpAddr) -> Result<(), AccountError> {
         let Some(session) = self.store.session(token::digest(id)).await? else { return Ok(()) };
-        let actor = Actor { user: session.username.to_string(), client: Some(client) };
+        let actor = Actor {
+            user: session.username.to_string(),
+            client: Some(client),
+            session: Some(public_id(&session.digest)),
+        };
         let event = audit(
             "AUTH_LOGOUT",
             &actor,
@@ -87,7 +91,8 @@ impl Accounts {
             SessionState::IdleExpired => "idle",
             _ => "absolute",
         };
-        let actor = Actor { user: session.username.to_string(), client: None };
+        let actor =
+            Actor { user: session.username.to_string(), client: None, session: Some(public_id(&session.digest)) };
         let event = audit(
             "AUTH_SESSION_EXPIRED",
             &actor,

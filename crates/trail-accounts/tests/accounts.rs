@@ -28,7 +28,7 @@ fn ip(text: &str) -> IpAddr {
 }
 
 fn admin() -> Actor {
-    Actor { user: "admin".into(), client: Some(ip("192.0.2.1")) }
+    Actor { user: "admin".into(), client: Some(ip("192.0.2.1")), session: None }
 }
 
 async fn fixture() -> Fixture {

@@ -17,8 +17,8 @@ pub mod syslog;
 pub use config::{DestinationConfig, Selection, StartAt};
 pub use status::{DestinationReport, LastError};
 
-use std::sync::Arc;
 use status::DestinationStatus;
+use std::sync::Arc;
 use tokio::sync::watch;
 use trail_store::Store;
 
@@ -39,14 +39,14 @@ impl ConfigError {
 /// The running destinations of one server.
 pub struct Forwarding {
     statuses: Vec<Arc<DestinationStatus>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     store: Option<Arc<dyn Store>>,
 }
 
 impl Forwarding {
     /// No destinations (tests, and servers configured without any).
     pub fn none() -> Forwarding {
-        Forwarding { statuses: Vec::new(), tasks: Vec::new(), store: None }
+        Forwarding { statuses: Vec::new(), tasks: Default::default(), store: None }
     }
 
     /// Checks every configuration first (names unique, files readable, addresses valid), then
@@ -62,18 +62,18 @@ impl Forwarding {
             let sink = runner::build_sink(&config)?;
             prepared.push((config, sink));
         }
-        let mut forwarding = Forwarding { statuses: Vec::new(), tasks: Vec::new(), store: Some(store.clone()) };
+        let (mut statuses, mut tasks) = (Vec::new(), Vec::new());
         for (config, sink) in prepared {
             let status = Arc::new(DestinationStatus::new(&config));
-            forwarding.statuses.push(status.clone());
+            statuses.push(status.clone());
             let runner = runner::Runner::new(store.clone(), config, sink, status, shutdown.clone());
-            forwarding.tasks.push(tokio::spawn(runner.run()));
+            tasks.push(tokio::spawn(runner.run()));
         }
-        Ok(forwarding)
+        Ok(Forwarding { statuses, tasks: std::sync::Mutex::new(tasks), store: Some(store) })
     }
 
     /// Each destination with its backlog and last error (F4).
-    pub async fn reports(&self) -> Vec<DestinationReport> {
+    pub fn reports(&self) -> Vec<DestinationReport> {
         let head = match &self.store {
             Some(store) => *store.watch_head().borrow(),
             None => 0,
@@ -82,8 +82,9 @@ impl Forwarding {
     }
 
     /// Waits for every destination to stop after shutdown (each saves its cursor first).
-    pub async fn stopped(self) {
-        for task in self.tasks {
+    pub async fn stopped(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        for task in tasks {
             let _ = task.await;
         }
     }

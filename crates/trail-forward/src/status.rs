@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use trail_core::EventId;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LastError {
     /// RFC 3339.
     pub at: String,
@@ -14,7 +15,8 @@ pub struct LastError {
 }
 
 /// One destination as the API, `/metrics` and `trail destinations` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DestinationReport {
     pub name: String,
     #[serde(rename = "type")]
@@ -75,8 +77,11 @@ impl DestinationStatus {
         *self.last_error.lock().expect("status lock") = Some(LastError { at, message });
     }
 
+    /// The report as of now; the backlog gauge follows, so a scrape sees it current.
     pub fn report(&self, head: EventId) -> DestinationReport {
         let delivered_through = self.delivered_through.load(Ordering::SeqCst);
+        metrics::gauge!("trail_forward_backlog", "destination" => self.name.clone())
+            .set((head - delivered_through).max(0) as f64);
         DestinationReport {
             name: self.name.clone(),
             type_name: self.type_name.to_owned(),

@@ -65,6 +65,8 @@ pub struct Viewer {
     /// Set when the caller came with a session cookie: the CSRF token its state-changing
     /// requests must carry in `X-CSRF-Token`.
     pub session_csrf: Option<String>,
+    /// The public id of that session, which the events it causes carry.
+    pub session: Option<String>,
 }
 
 /// The name of the browser session cookie.
@@ -126,20 +128,29 @@ pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> 
         return Ok(Viewer {
             user: Some(holder.session.username.to_string()),
             rights: holder.rights,
+            session: Some(trail_core::identity::session::public_id(&holder.session.digest)),
             session_csrf: Some(holder.session.csrf),
         });
     }
     if let Some(entry) = token.and_then(|t| state.tokens.find(t)) {
-        return Ok(Viewer { user: entry.user.clone(), rights: entry.rights.clone(), session_csrf: None });
+        return Ok(Viewer {
+            user: entry.user.clone(),
+            rights: entry.rights.clone(),
+            session_csrf: None,
+            session: None,
+        });
     }
     let issued = match token {
         Some(secret) => state.accounts.authenticate_token(secret).await?,
         None => None,
     };
     match issued {
-        Some(holder) => {
-            Ok(Viewer { user: Some(holder.token.owner.to_string()), rights: holder.rights, session_csrf: None })
-        }
+        Some(holder) => Ok(Viewer {
+            user: Some(holder.token.owner.to_string()),
+            rights: holder.rights,
+            session_csrf: None,
+            session: None,
+        }),
         None => Err(ApiError::new(
             Code::Unauthorized,
             "send `Authorization: Bearer <token>` with a token the server knows (TRAIL_TOKEN, or `tokens` in the configuration)",

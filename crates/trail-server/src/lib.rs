@@ -30,6 +30,8 @@ pub struct AppState {
     pub clock: fn() -> jiff::Timestamp,
     /// Mark session cookies Secure (set when Trail is served over TLS, by a proxy in front).
     pub secure_cookies: bool,
+    /// The forwarding destinations, for their status.
+    pub forwarding: Arc<trail_forward::Forwarding>,
 }
 
 /// Server settings the binary decides.
@@ -69,6 +71,7 @@ impl AppState {
             metrics: metrics_handle(),
             clock: jiff::Timestamp::now,
             secure_cookies: false,
+            forwarding: Arc::new(trail_forward::Forwarding::none()),
         }
     }
 }
@@ -80,6 +83,7 @@ impl AppState {
     tags(
         (name = "events", description = "Ingest and search"),
         (name = "accounts", description = "Login and account administration"),
+        (name = "forwarding", description = "Syslog and RADIUS destinations"),
         (name = "operations", description = "Health and metrics")
     )
 )]
@@ -117,6 +121,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::accounts::unlock_account))
         .routes(routes!(routes::tokens::create_token, routes::tokens::list_tokens))
         .routes(routes!(routes::tokens::revoke_token))
+        .routes(routes!(routes::destinations::list_destinations))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::health::metrics))

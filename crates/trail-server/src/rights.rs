@@ -46,6 +46,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/accounts/{name}/password", Needs(Right::Administer)),
     ("POST", "/api/v1/accounts/{name}/lock", Needs(Right::Administer)),
     ("POST", "/api/v1/accounts/{name}/unlock", Needs(Right::Administer)),
+    ("GET", "/api/v1/destinations", Needs(Right::Administer)),
     ("GET", "/api/v1/tokens", Authenticated),
     ("POST", "/api/v1/tokens", Authenticated),
     ("DELETE", "/api/v1/tokens/{id}", Authenticated),

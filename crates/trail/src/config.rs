@@ -29,6 +29,9 @@ pub struct FileConfig {
     pub roles: std::collections::BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Forwarding destinations (`[[destinations]]`): syslog and RADIUS accounting servers.
+    #[serde(default)]
+    pub destinations: Vec<trail_forward::DestinationConfig>,
 }
 
 /// `[auth]`: the authentication policy and session lifetimes; every key is optional.

@@ -51,6 +51,9 @@ enum Command {
     Tokens(commands::tokens::TokensArgs),
     /// Log in to a server and keep a token for later commands
     Login(commands::tokens::LoginArgs),
+    /// Forwarding destinations with their backlog and last error; `dictionary` prints the
+    /// FreeRADIUS dictionary
+    Destinations(commands::destinations::DestinationsArgs),
     /// Print the catalog of built-in kinds (the source of docs/catalog.md)
     Catalog,
     /// Measure ingest and search against the performance targets, beside baselines
@@ -81,6 +84,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Users(args) => commands::users::run(args).await?,
         Command::Tokens(args) => commands::tokens::tokens(args).await?,
         Command::Login(args) => commands::tokens::login(args).await?,
+        Command::Destinations(args) => commands::destinations::run(args).await?,
         Command::Catalog => print!("{}", trail_core::catalog::markdown_table()),
         Command::Bench(args) => commands::bench::run(args).await?,
     }

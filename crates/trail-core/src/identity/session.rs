@@ -30,6 +30,13 @@ pub struct Session {
     pub client: Option<String>,
 }
 
+/// A session's name in events (`session_id`, and so RADIUS Acct-Session-Id): the first 8
+/// bytes of its id's digest, in hex. It tells sessions apart without revealing anything that
+/// opens one.
+pub fn public_id(digest: &[u8; 32]) -> String {
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionState {
     Active,

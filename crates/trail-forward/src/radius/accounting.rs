@@ -143,13 +143,19 @@ mod tests {
 
     #[test]
     fn sessions_start_update_and_stop() {
-        let in_session = |kind: &str| event(1, serde_json::json!({"user": "a", "kind": kind, "session_id": "s9", "message": "m"}));
+        let in_session =
+            |kind: &str| event(1, serde_json::json!({"user": "a", "kind": kind, "session_id": "s9", "message": "m"}));
         assert_eq!(status_and_session(&in_session("AUTH_LOGIN_SUCCESS")), (StatusType::Start, "s9".into()));
         assert_eq!(status_and_session(&in_session("USER_ADDED")), (StatusType::InterimUpdate, "s9".into()));
         assert_eq!(status_and_session(&in_session("AUTH_LOGOUT")), (StatusType::Stop, "s9".into()));
-        let in_job = |kind: &str| event(2, serde_json::json!({"user": "a", "kind": kind, "job_id": "17", "session_id": "s9", "message": "m"}));
+        let in_job = |kind: &str| {
+            event(2, serde_json::json!({"user": "a", "kind": kind, "job_id": "17", "session_id": "s9", "message": "m"}))
+        };
         assert_eq!(status_and_session(&in_job("JOB_SUBMITTED")), (StatusType::Start, "job-17".into()));
-        assert_eq!(status_and_session(&in_job("LEAF_OPERATION_COMPLETED")), (StatusType::InterimUpdate, "job-17".into()));
+        assert_eq!(
+            status_and_session(&in_job("LEAF_OPERATION_COMPLETED")),
+            (StatusType::InterimUpdate, "job-17".into())
+        );
         assert_eq!(status_and_session(&in_job("OPERATION_COMPLETED")), (StatusType::Stop, "job-17".into()));
         let alone = event(3, serde_json::json!({"user": "a", "kind": "AUTH_LOGIN_FAILURE", "message": "m"}));
         assert_eq!(status_and_session(&alone), (StatusType::InterimUpdate, "event-3".into()));

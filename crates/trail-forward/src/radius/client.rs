@@ -116,8 +116,7 @@ impl RadiusClient {
         let socket = Arc::new(UdpSocket::bind(local).await?);
         let ids = Arc::new(Identifiers::new());
         let secret: Arc<[u8]> = Arc::from(secret);
-        let receiver =
-            tokio::spawn(receive(socket.clone(), ids.clone(), secret.clone(), destination.to_owned()));
+        let receiver = tokio::spawn(receive(socket.clone(), ids.clone(), secret.clone(), destination.to_owned()));
         Ok(RadiusClient {
             socket,
             servers,
@@ -180,7 +179,10 @@ impl RadiusClient {
             }
             drop(lease);
             if transmissions > self.timing.max_retransmits || started.elapsed() >= self.timing.max_duration {
-                return Err(format!("no answer to {transmissions} transmissions in {:.1} s", started.elapsed().as_secs_f64()));
+                return Err(format!(
+                    "no answer to {transmissions} transmissions in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
             }
             timeout = jitter(timeout * 2);
             if timeout > self.timing.max {
@@ -218,7 +220,8 @@ async fn receive(socket: Arc<UdpSocket>, ids: Arc<Identifiers>, secret: Arc<[u8]
         };
         if let Err(why) = verdict {
             tracing::warn!(%from, why, "dropped a RADIUS response");
-            metrics::counter!("trail_radius_invalid_responses_total", "destination" => destination.clone()).increment(1);
+            metrics::counter!("trail_radius_invalid_responses_total", "destination" => destination.clone())
+                .increment(1);
         }
     }
 }

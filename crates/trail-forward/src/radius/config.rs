@@ -73,7 +73,9 @@ impl RadiusConfig {
         self.servers
             .iter()
             .map(|server| {
-                let with_port = if server.parse::<SocketAddr>().is_ok() || server.rsplit_once(':').is_some_and(|(h, _)| !h.contains(':')) {
+                let with_port = if server.parse::<SocketAddr>().is_ok()
+                    || server.rsplit_once(':').is_some_and(|(h, _)| !h.contains(':'))
+                {
                     server.clone()
                 } else {
                     format!("{server}:1813")

@@ -273,8 +273,9 @@ mod tests {
 
     #[test]
     fn facilities_default_authpriv_and_overrides() {
-        let encoder = Encoder::new(&config("facility = \"user\"\nkind_facilities = { AUTH_LOGOUT = \"auth\" }"), Transport::Udp)
-            .unwrap();
+        let encoder =
+            Encoder::new(&config("facility = \"user\"\nkind_facilities = { AUTH_LOGOUT = \"auth\" }"), Transport::Udp)
+                .unwrap();
         assert_eq!(encoder.facility_of("DEVICE_EDITED"), Facility(1));
         assert_eq!(encoder.facility_of("AUTH_LOGIN_FAILURE"), Facility::AUTHPRIV);
         assert_eq!(encoder.facility_of("AUTH_LOGOUT"), Facility(4));

@@ -37,7 +37,11 @@ impl From<AccountError> for ApiError {
 /// The actor of an administrative action: the caller (the automation token acts as
 /// `automation`), from their address.
 pub fn actor(viewer: &Viewer, client: IpAddr) -> Actor {
-    Actor { user: viewer.user.clone().unwrap_or_else(|| "automation".into()), client: Some(client) }
+    Actor {
+        user: viewer.user.clone().unwrap_or_else(|| "automation".into()),
+        client: Some(client),
+        session: viewer.session.clone(),
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -104,7 +108,7 @@ pub async fn login(
                 Some(wanted) => {
                     let scopes = crate::routes::tokens::parse_scopes(&wanted.scopes)?;
                     let owner = logged_in.account.username.to_string();
-                    let actor = Actor { user: owner.clone(), client: Some(client) };
+                    let actor = Actor { user: owner.clone(), client: Some(client), session: None };
                     Some(state.accounts.create_token(&actor, &owner, &wanted.name, scopes).await?.secret)
                 }
                 None => None,

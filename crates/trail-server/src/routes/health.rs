@@ -28,5 +28,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::gauge!("trail_head_event_id").set(stats.head as f64);
         metrics::gauge!("trail_unindexed_events").set(stats.unindexed as f64);
     }
+    // Reports refresh the forwarding backlog gauges.
+    state.forwarding.reports();
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

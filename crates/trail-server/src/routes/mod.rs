@@ -1,4 +1,5 @@
 pub mod accounts;
+pub mod destinations;
 pub mod events;
 pub mod export;
 pub mod health;

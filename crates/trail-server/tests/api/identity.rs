@@ -275,7 +275,19 @@ async fn browser_sessions_resist_fixation_and_csrf_and_log_out() {
     assert_eq!(response.status(), 204);
     assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     assert_eq!(with_cookie(&app, reqwest::Method::GET, "/api/v1/events", &rotated, None, None).await.0, 401);
-    assert!(kinds(&app).await.iter().any(|e| e["kind"] == "AUTH_LOGOUT" && e["user"] == "kim"));
+    let events = kinds(&app).await;
+    let logout = events.iter().find(|e| e["kind"] == "AUTH_LOGOUT" && e["user"] == "kim").expect("logout recorded");
+    // One session id from login to logout (RADIUS Start and Stop), never the cookie itself.
+    let session_of = |kind: &str| {
+        let event = events.iter().filter(|e| e["kind"] == kind && e["user"] == "kim");
+        event.map(|e| e["session_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let rotated_logins = session_of("AUTH_LOGIN_SUCCESS");
+    assert_eq!(rotated_logins.len(), 2);
+    assert!(rotated_logins.contains(&logout["session_id"].as_str().unwrap().to_owned()));
+    assert_eq!(session_of("TOKEN_CREATED").len(), 1, "actions in a session name it");
+    assert!(rotated_logins.contains(&session_of("TOKEN_CREATED")[0]));
+    assert!(events.iter().all(|e| !e.to_string().contains(&rotated) && !e.to_string().contains(&session)));
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod destinations;
 pub mod emit;
 pub mod read;
 pub mod serve;

@@ -116,8 +116,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     });
+    let (stop_forwarding, forwarding_stops) = tokio::sync::watch::channel(false);
+    let forwarding = Arc::new(trail_forward::Forwarding::start(store.clone(), file.destinations, forwarding_stops)?);
     let mut state = AppState::new(store, accounts, Tokens::new(tokens));
     state.secure_cookies = file.secure_cookies;
+    state.forwarding = forwarding.clone();
     let app = trail_server::app(state, &server_config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
@@ -128,5 +131,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Last, as the sign that the server is ready.
     println!("trail {} listening on http://{address}", env!("CARGO_PKG_VERSION"));
     tracing::info!(%address, "serving");
-    trail_server::serve(listener, app, shutdown_signal()).await.context("the server stopped")
+    let served = trail_server::serve(listener, app, shutdown_signal()).await.context("the server stopped");
+    // Destinations save their cursors (and close their connections cleanly) before exit.
+    let _ = stop_forwarding.send(true);
+    forwarding.stopped().await;
+    served
 }

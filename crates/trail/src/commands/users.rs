@@ -126,7 +126,7 @@ async fn remote(target: &Target, action: UsersAction) -> anyhow::Result<()> {
 /// On the local data directory the actor is the operating-system user running the command.
 async fn local(store: Arc<dyn trail_store::Store>, action: UsersAction) -> anyhow::Result<()> {
     let accounts = Accounts::new(store, AuthPolicy::default(), Roles::default());
-    let actor = Actor { user: std::env::var("USER").unwrap_or_else(|_| "local".into()), client: None };
+    let actor = Actor { user: std::env::var("USER").unwrap_or_else(|_| "local".into()), client: None, session: None };
     match action {
         UsersAction::Add { name, roles, display_name, password_stdin } => {
             let (password, generated) = password(password_stdin)?;
