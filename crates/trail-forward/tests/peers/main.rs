@@ -1,0 +1,4 @@
+//! Forwarding against real peers: rsyslog and FreeRADIUS, started by the tests.
+
+mod support;
+mod syslog;
