@@ -44,7 +44,7 @@ impl Selection {
         let body = &event.body;
         self.min_severity.is_none_or(|min| body.severity <= min)
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| kind_matches(k, &body.kind)))
-            && (self.processes.is_empty() || self.processes.iter().any(|p| *p == body.process))
+            && (self.processes.is_empty() || self.processes.contains(&body.process))
     }
 }
 

@@ -3,7 +3,8 @@
 //! - Retransmission follows RFC 5080 2.2.1: the first timeout is IRT, then each doubles up to
 //!   MRT, each with ±10% jitter, until MRC retransmissions or MRD have passed.
 //! - Every transmission recomputes Acct-Delay-Time, so each is a new packet with a new
-//!   identifier (RFC 5080 2.2.1 and RFC 2866 5.2).
+//!   identifier (RFC 5080 2.2.1 and RFC 2866 5.2). An answer to any of them counts: the
+//!   earlier identifiers stay leased until the record is done.
 //! - A response counts only from the server the request went to, with the identifier of a
 //!   request in flight and a valid Response Authenticator; anything else is dropped and counted.
 //! - When a server does not answer in time, the next one is tried; the client stays with the
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Semaphore, mpsc};
 
 /// RFC 5080's IRT, MRT, MRC and MRD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +49,7 @@ fn jitter(duration: Duration) -> Duration {
 struct Pending {
     server: SocketAddr,
     authenticator: [u8; 16],
-    answer: oneshot::Sender<()>,
+    answer: mpsc::Sender<()>,
 }
 
 /// The identifier space and the requests in flight.
@@ -156,15 +157,18 @@ impl RadiusClient {
         let started = Instant::now();
         let mut timeout = jitter(self.timing.initial);
         let mut transmissions = 0u32;
+        let (answer, mut answered) = mpsc::channel(1);
+        let mut leases = Vec::new();
         loop {
             let lease = self.ids.lease().await;
             let mut attributes = record.attributes.clone();
             let delay = jiff::Timestamp::now().duration_since(record.time).as_secs().clamp(0, i64::from(u32::MAX));
             attributes.integer(ACCT_DELAY_TIME, delay as u32);
             let request = packet::accounting_request(lease.id, &attributes, &self.secret);
-            let (answer, answered) = oneshot::channel();
             let authenticator = packet::authenticator(&request);
-            self.ids.pending.lock().expect("pending lock").insert(lease.id, Pending { server, authenticator, answer });
+            let pending = Pending { server, authenticator, answer: answer.clone() };
+            self.ids.pending.lock().expect("pending lock").insert(lease.id, pending);
+            leases.push(lease);
             self.socket.send_to(&request, server).await.map_err(|e| format!("send failed: {e}"))?;
             let label = ("destination", self.destination.clone());
             if transmissions == 0 {
@@ -174,10 +178,9 @@ impl RadiusClient {
             }
             transmissions += 1;
             let left = self.timing.max_duration.saturating_sub(started.elapsed());
-            if let Ok(Ok(())) = tokio::time::timeout(timeout.min(left), answered).await {
+            if let Ok(Some(())) = tokio::time::timeout(timeout.min(left), answered.recv()).await {
                 return Ok(());
             }
-            drop(lease);
             if transmissions > self.timing.max_retransmits || started.elapsed() >= self.timing.max_duration {
                 return Err(format!(
                     "no answer to {transmissions} transmissions in {:.1} s",
@@ -214,7 +217,7 @@ async fn receive(socket: Arc<UdpSocket>, ids: Arc<Identifiers>, secret: Arc<[u8]
                     None => Err("no request in flight has its identifier"),
                     Some(request) if request.server != from => Err("it came from another address"),
                     Some(request) => packet::verify_response(response, &request.authenticator, &secret)
-                        .map(|()| pending.remove(&id).map(|request| request.answer.send(()))),
+                        .map(|()| pending.remove(&id).map(|request| request.answer.try_send(()))),
                 }
             }
         };
@@ -223,5 +226,70 @@ async fn receive(socket: Arc<UdpSocket>, ids: Arc<Identifiers>, secret: Arc<[u8]
             metrics::counter!("trail_radius_invalid_responses_total", "destination" => destination.clone())
                 .increment(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::radius::accounting::StatusType;
+    use crate::radius::packet::{ACCOUNTING_RESPONSE, Attributes};
+    use md5::{Digest, Md5};
+
+    fn record() -> Record {
+        let mut attributes = Attributes::default();
+        attributes.text(1, "alice");
+        Record { status: StatusType::InterimUpdate, session: "s".into(), time: jiff::Timestamp::now(), attributes }
+    }
+
+    fn answer(request: &[u8], id: u8, secret: &[u8]) -> Vec<u8> {
+        let mut response = vec![ACCOUNTING_RESPONSE, id, 0, 20];
+        let authenticator =
+            Md5::new().chain_update(&response).chain_update(&request[4..20]).chain_update(secret).finalize();
+        response.extend_from_slice(&authenticator);
+        response
+    }
+
+    async fn client(server: &UdpSocket, timing: Timing) -> Arc<RadiusClient> {
+        Arc::new(RadiusClient::new("test", vec![server.local_addr().unwrap()], b"s3cret", timing).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn only_a_genuine_answer_from_the_server_counts() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let impostor = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let slow = Timing { initial: Duration::from_secs(20), ..Timing::default() };
+        let client = client(&server, slow).await;
+        let sending = tokio::spawn(async move { client.send(&record()).await });
+        let mut buffer = [0u8; 4096];
+        let (length, from) = server.recv_from(&mut buffer).await.unwrap();
+        let request = buffer[..length].to_vec();
+        let id = request[1];
+        impostor.send_to(&answer(&request, id, b"s3cret"), from).await.unwrap();
+        server.send_to(&answer(&request, id, b"not the secret"), from).await.unwrap();
+        server.send_to(&answer(&request, id.wrapping_add(1), b"s3cret"), from).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!sending.is_finished(), "another source, a bad authenticator and another identifier do not count");
+        server.send_to(&answer(&request, id, b"s3cret"), from).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), sending).await.unwrap().unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_retransmission_is_a_new_packet_and_an_answer_to_any_counts() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let quick = Timing { initial: Duration::from_millis(100), ..Timing::default() };
+        let client = client(&server, quick).await;
+        let sending = tokio::spawn(async move { client.send(&record()).await });
+        let mut buffer = [0u8; 4096];
+        let (length, _) = server.recv_from(&mut buffer).await.unwrap();
+        let first = buffer[..length].to_vec();
+        let (length, from) = server.recv_from(&mut buffer).await.unwrap();
+        let second = buffer[..length].to_vec();
+        assert_ne!(first[1], second[1], "a new identifier");
+        assert_ne!(first[4..20], second[4..20], "a new authenticator");
+        assert!(second.windows(2).any(|w| w == [ACCT_DELAY_TIME, 6]), "Acct-Delay-Time is carried");
+        // A late answer to the first transmission still counts: the server has the record.
+        server.send_to(&answer(&first, first[1], b"s3cret"), from).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), sending).await.unwrap().unwrap().unwrap();
     }
 }
