@@ -49,9 +49,10 @@ impl Forwarding {
         Forwarding { statuses: Vec::new(), tasks: Default::default(), store: None }
     }
 
-    /// Checks every configuration first (names unique, files readable, addresses valid), then
-    /// starts one task per destination. They run until `shutdown` turns true.
-    pub fn start(
+    /// Checks every configuration first (names unique, files readable, addresses valid), reads
+    /// (or, for a new destination, sets) each cursor, then starts one task per destination.
+    /// They run until `shutdown` turns true.
+    pub async fn start(
         store: Arc<dyn Store>,
         configs: Vec<DestinationConfig>,
         shutdown: watch::Receiver<bool>,
@@ -64,9 +65,12 @@ impl Forwarding {
         }
         let (mut statuses, mut tasks) = (Vec::new(), Vec::new());
         for (config, sink) in prepared {
+            let cursor = runner::initial_cursor(&*store, &config)
+                .await
+                .map_err(|e| ConfigError::new(config.name(), format!("cannot read its cursor: {e}")))?;
             let status = Arc::new(DestinationStatus::new(&config));
             statuses.push(status.clone());
-            let runner = runner::Runner::new(store.clone(), config, sink, status, shutdown.clone());
+            let runner = runner::Runner::new(store.clone(), config, cursor, sink, status, shutdown.clone());
             tasks.push(tokio::spawn(runner.run()));
         }
         Ok(Forwarding { statuses, tasks: std::sync::Mutex::new(tasks), store: Some(store) })

@@ -59,10 +59,27 @@ pub(crate) fn build_sink(config: &DestinationConfig) -> Result<Box<dyn Sink>, Co
     }
 }
 
+/// The saved cursor, or for a destination seen the first time its starting point, saved at
+/// once (so "newest" means newest when it was first configured, not at every restart).
+pub(crate) async fn initial_cursor(
+    store: &dyn Store,
+    config: &DestinationConfig,
+) -> Result<EventId, trail_store::StoreError> {
+    if let Some(cursor) = store.forward_cursor(config.name()).await? {
+        return Ok(cursor);
+    }
+    let start = match config.start() {
+        StartAt::Oldest => 0,
+        StartAt::Newest => store.stats().await?.head,
+    };
+    store.save_forward_cursor(config.name(), start).await?;
+    Ok(start)
+}
+
 pub(crate) struct Runner {
     store: Arc<dyn Store>,
     name: String,
-    start: StartAt,
+    durable: EventId,
     selection: Selection,
     retry_max: Duration,
     sink: Box<dyn Sink>,
@@ -74,6 +91,7 @@ impl Runner {
     pub fn new(
         store: Arc<dyn Store>,
         config: DestinationConfig,
+        durable: EventId,
         sink: Box<dyn Sink>,
         status: Arc<DestinationStatus>,
         shutdown: watch::Receiver<bool>,
@@ -81,7 +99,7 @@ impl Runner {
         Runner {
             store,
             name: config.name().to_owned(),
-            start: config.start(),
+            durable,
             selection: config.selection(),
             retry_max: config.retry_max(),
             sink,
@@ -103,29 +121,8 @@ impl Runner {
         stopped || self.stopping()
     }
 
-    /// The saved cursor, or for a new destination its starting point, saved at once.
-    async fn initial_cursor(&self) -> Result<EventId, trail_store::StoreError> {
-        if let Some(cursor) = self.store.forward_cursor(&self.name).await? {
-            return Ok(cursor);
-        }
-        let start = match self.start {
-            StartAt::Oldest => 0,
-            StartAt::Newest => self.store.stats().await?.head,
-        };
-        self.store.save_forward_cursor(&self.name, start).await?;
-        Ok(start)
-    }
-
     pub async fn run(mut self) {
-        let mut durable = loop {
-            match self.initial_cursor().await {
-                Ok(cursor) => break cursor,
-                Err(error) => self.status.failed(format!("cannot read the cursor: {error}")),
-            }
-            if self.pause(self.retry_max).await {
-                return;
-            }
-        };
+        let mut durable = self.durable;
         let mut head = self.store.watch_head();
         self.status.delivered(durable, *head.borrow());
         let (mut sent, mut backoff) = (durable, RETRY_MIN);

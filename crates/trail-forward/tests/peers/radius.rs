@@ -27,7 +27,7 @@ fn records_of(radius: &FreeRadius, event_id: i64) -> Vec<Vec<(String, String)>> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_and_jobs_are_start_interim_and_stop_with_named_vendor_attributes() {
     let radius = FreeRadius::start();
-    let trail = Trail::new(&destination(&[radius.address()], ""));
+    let trail = Trail::new(&destination(&[radius.address()], "")).await;
     let events = vec![
         event(
             serde_json::json!({"user": "alice", "kind": "AUTH_LOGIN_SUCCESS", "name": "alice", "client": "192.0.2.7",
@@ -90,7 +90,7 @@ async fn sessions_and_jobs_are_start_interim_and_stop_with_named_vendor_attribut
 async fn a_silent_server_sees_retransmissions_then_the_record_is_delivered() {
     let radius = FreeRadius::start();
     let timing = "initial_timeout_ms = 200\nmax_timeout_ms = 400\nmax_retransmits = 50\nmax_duration_ms = 20000";
-    let trail = Trail::new(&destination(&[radius.address()], timing));
+    let trail = Trail::new(&destination(&[radius.address()], timing)).await;
     radius.pause();
     let ids = trail
         .append(vec![event(serde_json::json!({"user": "alice", "kind": "DEVICE_ADDED", "name": "edge9",
@@ -114,7 +114,7 @@ async fn an_unanswering_server_fails_over_to_the_next() {
     let radius = FreeRadius::start();
     let dead = format!("127.0.0.1:{}", free_port());
     let timing = "initial_timeout_ms = 100\nmax_timeout_ms = 200\nmax_retransmits = 1\nmax_duration_ms = 1000";
-    let trail = Trail::new(&destination(&[dead, radius.address()], timing));
+    let trail = Trail::new(&destination(&[dead, radius.address()], timing)).await;
     let ids = trail
         .append(
             (0..20)
@@ -135,7 +135,7 @@ async fn an_unanswering_server_fails_over_to_the_next() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_in_flight_share_the_identifier_space() {
     let radius = FreeRadius::start();
-    let trail = Trail::new(&destination(&[radius.address()], "max_in_flight = 256"));
+    let trail = Trail::new(&destination(&[radius.address()], "max_in_flight = 256")).await;
     let events = (0..1200)
         .map(|i| {
             event(serde_json::json!({"user": "bob", "kind": "AUTH_LOGIN_FAILURE", "name": format!("u{i}"),

@@ -326,19 +326,19 @@ pub struct Trail {
 }
 
 impl Trail {
-    pub fn new(destinations: &str) -> Trail {
+    pub async fn new(destinations: &str) -> Trail {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trail.db");
-        let mut trail = Trail::open(&path, destinations);
+        let mut trail = Trail::open(&path, destinations).await;
         trail.dir = Some(dir);
         trail
     }
 
-    pub fn open(path: &Path, destinations: &str) -> Trail {
+    pub async fn open(path: &Path, destinations: &str) -> Trail {
         let store = Arc::new(SqliteStore::open(path).unwrap());
         let configs = parse_destinations(destinations);
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let forwarding = Forwarding::start(store.clone(), configs, stopping).unwrap();
+        let forwarding = Forwarding::start(store.clone(), configs, stopping).await.unwrap();
         Trail { store, forwarding: Some((forwarding, stop)), path: path.to_owned(), dir: None }
     }
 

@@ -46,7 +46,8 @@ fn expected_line(id: i64, body: &trail_core::EventBody) -> String {
 
 async fn every_catalog_kind_arrives(rsyslog: &Rsyslog, destination: &str, ordered: bool) {
     let trail =
-        Trail::new(&format!("[[destinations]]\nname = \"siem\"\ntype = \"syslog\"\nstart = \"oldest\"\n{destination}"));
+        Trail::new(&format!("[[destinations]]\nname = \"siem\"\ntype = \"syslog\"\nstart = \"oldest\"\n{destination}"))
+            .await;
     let events = every_kind();
     let ids = trail.append(events.clone()).await;
     let mut lines =
@@ -100,7 +101,8 @@ async fn tls_refuses_a_server_with_the_wrong_name() {
          server_name = \"siem.example.net\"\nretry_max_ms = 200",
         rsyslog.url("tls"),
         rsyslog.ca_file()
-    ));
+    ))
+    .await;
     trail.append(every_kind()).await;
     let error = eventually(WAIT, "a certificate error", || trail.forwarding().reports()[0].last_error.clone()).await;
     assert!(error.message.contains("certificate"), "{}", error.message);
@@ -144,7 +146,7 @@ fn tcp_destination(rsyslog: &Rsyslog) -> String {
 async fn a_backlog_built_while_the_peer_is_down_arrives_in_order() {
     let mut rsyslog = Rsyslog::start(SyslogKind::Plain);
     rsyslog.stop();
-    let trail = Trail::new(&tcp_destination(&rsyslog));
+    let trail = Trail::new(&tcp_destination(&rsyslog)).await;
     trail.append(numbered(300, 0)).await;
     let error = eventually(WAIT, "a connection error", || trail.forwarding().reports()[0].last_error.clone()).await;
     assert!(error.message.contains("cannot connect"), "{}", error.message);
@@ -160,7 +162,7 @@ async fn a_backlog_built_while_the_peer_is_down_arrives_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_hangs_and_restarts_mid_stream_misses_nothing() {
     let mut rsyslog = Rsyslog::start(SyslogKind::Plain);
-    let trail = Trail::new(&tcp_destination(&rsyslog));
+    let trail = Trail::new(&tcp_destination(&rsyslog)).await;
     for batch in 0..40 {
         trail.append(numbered(25, batch * 25)).await;
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -184,11 +186,11 @@ async fn a_peer_that_hangs_and_restarts_mid_stream_misses_nothing() {
 async fn trail_restarted_with_a_backlog_loses_nothing() {
     let mut rsyslog = Rsyslog::start(SyslogKind::Plain);
     rsyslog.stop();
-    let trail = Trail::new(&tcp_destination(&rsyslog));
+    let trail = Trail::new(&tcp_destination(&rsyslog)).await;
     trail.append(numbered(150, 0)).await;
     let path = trail.path.clone();
     let dir = trail.shut_down().await;
-    let trail = Trail::open(&path, &tcp_destination(&rsyslog));
+    let trail = Trail::open(&path, &tcp_destination(&rsyslog)).await;
     trail.append(numbered(150, 150)).await;
     rsyslog.restart();
     eventually(WAIT, "both halves of the backlog", || all_in_order(&arrived_ids(&rsyslog), 300).then_some(())).await;

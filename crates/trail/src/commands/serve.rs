@@ -89,6 +89,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let Database::Sqlite(path) = &database;
     let store = Arc::new(SqliteStore::open(path)?);
+    // Before anything is written, so a new destination starts with this run's first event.
+    let (stop_forwarding, forwarding_stops) = tokio::sync::watch::channel(false);
+    let forwarding =
+        Arc::new(trail_forward::Forwarding::start(store.clone(), file.destinations, forwarding_stops).await?);
     if args.demo {
         let loaded = crate::demo::load_if_empty(&*store).await?;
         if loaded > 0 {
@@ -116,8 +120,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     });
-    let (stop_forwarding, forwarding_stops) = tokio::sync::watch::channel(false);
-    let forwarding = Arc::new(trail_forward::Forwarding::start(store.clone(), file.destinations, forwarding_stops)?);
     let mut state = AppState::new(store, accounts, Tokens::new(tokens));
     state.secure_cookies = file.secure_cookies;
     state.forwarding = forwarding.clone();
