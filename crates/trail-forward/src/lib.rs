@@ -9,6 +9,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod radius;
 mod runner;
 mod status;
