@@ -322,4 +322,3 @@ impl Drop for FreeRadius {
         }
     }
 }
-

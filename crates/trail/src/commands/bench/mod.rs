@@ -4,6 +4,7 @@
 //!
 //! The server runs as a child process (`trail serve`), so its resident memory is its own.
 
+mod forwarding;
 mod report;
 mod workload;
 
@@ -41,6 +42,18 @@ pub struct BenchArgs {
     /// Directory for the benchmark's trail [default: a temporary directory, removed after]
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Measure forwarding (P3) instead, against real rsyslog and FreeRADIUS
+    #[arg(long)]
+    forwarding: bool,
+    /// Forwarding: events for the throughput figures
+    #[arg(long, default_value_t = 200_000)]
+    forward_events: u64,
+    /// Forwarding: seconds of the 1,000 events/s latency run
+    #[arg(long, default_value_t = 10)]
+    latency_seconds: u64,
+    /// Forwarding: RADIUS accounting requests
+    #[arg(long, default_value_t = 20_000)]
+    radius_requests: u64,
 }
 
 struct Server {
@@ -57,9 +70,14 @@ impl Drop for Server {
 
 impl Server {
     fn start(data: &Path) -> anyhow::Result<Server> {
+        Server::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, extra: &[&str]) -> anyhow::Result<Server> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(extra)
             .env("TRAIL_TOKEN", TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -257,6 +275,9 @@ async fn export_ndjson(database: &Path, path: &Path) -> anyhow::Result<Duration>
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.forwarding {
+        return forwarding::run(&args).await;
+    }
     let total = if args.full { 10_000_000 } else { args.events };
     let temporary = tempfile_dir(args.dir.as_deref())?;
     let data = temporary.join("data");

@@ -21,13 +21,14 @@ pub struct Report {
 pub struct Percentiles {
     pub p50: Duration,
     pub p95: Duration,
+    pub p99: Duration,
 }
 
 impl Percentiles {
     pub fn of(mut samples: Vec<Duration>) -> Percentiles {
         samples.sort();
         let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-        Percentiles { p50: at(0.50), p95: at(0.95) }
+        Percentiles { p50: at(0.50), p95: at(0.95), p99: at(0.99) }
     }
 
     pub fn show(&self) -> String {
