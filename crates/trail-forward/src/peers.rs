@@ -50,6 +50,8 @@ fn wait_for_tcp(port: u16, child: &mut Child, log: &Path) {
 pub enum SyslogKind {
     Plain,
     Tls,
+    /// TLS that demands a client certificate signed by the same CA (`client.pem`, `client.key`).
+    MutualTls,
 }
 
 pub struct Rsyslog {
@@ -151,12 +153,13 @@ fn capture_config(kind: SyslogKind, dir: &Path, port: u16) -> String {
              input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"cap\")\n",
             dir = dir.display()
         ),
-        SyslogKind::Tls => {
+        SyslogKind::Tls | SyslogKind::MutualTls => {
             make_certificates(dir);
+            let auth = if kind == SyslogKind::Tls { "anon" } else { "x509/certvalid" };
             format!(
                 "global(workDirectory=\"{dir}\" maxMessageSize=\"64k\"\n DefaultNetstreamDriverCAFile=\"{dir}/ca.pem\"\n \
                  DefaultNetstreamDriverCertFile=\"{dir}/server.pem\"\n DefaultNetstreamDriverKeyFile=\"{dir}/server.key\")\n\
-                 module(load=\"imtcp\" StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")\n\
+                 module(load=\"imtcp\" StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"{auth}\")\n\
                  input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"cap\")\n",
                 dir = dir.display()
             )
@@ -177,6 +180,30 @@ fn make_certificates(dir: &Path) {
         let output = Command::new(program("openssl")).args(args).current_dir(dir).output().unwrap();
         assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     };
+    let key_and_csr = |name: &str, subject: &str| {
+        let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+        run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject]);
+    };
+    let sign = |name: &str, extensions: &str| {
+        let (csr, pem) = (format!("{name}.csr"), format!("{name}.pem"));
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            extensions,
+        ]);
+    };
     run(&[
         "req",
         "-x509",
@@ -192,36 +219,12 @@ fn make_certificates(dir: &Path) {
         "-subj",
         "/CN=Trail test CA",
     ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    key_and_csr("server", "/CN=localhost");
+    sign("server", "server.ext");
+    key_and_csr("client", "/CN=trail");
+    sign("client", "client.ext");
 }
 
 pub struct FreeRadius {

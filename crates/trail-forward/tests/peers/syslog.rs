@@ -197,3 +197,76 @@ async fn trail_restarted_with_a_backlog_loses_nothing() {
     trail.shut_down().await;
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_offers_the_client_certificate() {
+    let rsyslog = Rsyslog::start(SyslogKind::MutualTls);
+    let dir = rsyslog.dir.path();
+    let tls = format!("url = \"{}\"\nca_file = {:?}\nretry_max_ms = 200", rsyslog.url("tls"), rsyslog.ca_file());
+    let without =
+        Trail::new(&format!("[[destinations]]\nname = \"siem\"\ntype = \"syslog\"\nstart = \"oldest\"\n{tls}")).await;
+    without.append(numbered(5, 0)).await;
+    eventually(WAIT, "a refusal", || without.forwarding().reports()[0].last_error.clone()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(rsyslog.parsed().is_empty(), "a server demanding a certificate takes nothing without one");
+    without.shut_down().await;
+
+    let with = Trail::new(&format!(
+        "[[destinations]]\nname = \"siem\"\ntype = \"syslog\"\nstart = \"oldest\"\n{tls}\nclient_cert = {:?}\nclient_key = {:?}",
+        dir.join("client.pem"),
+        dir.join("client.key")
+    ))
+    .await;
+    with.append(numbered(5, 0)).await;
+    eventually(WAIT, "five events", || all_in_order(&arrived_ids(&rsyslog), 5).then_some(())).await;
+    with.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc3164_is_parsed_by_rsyslog() {
+    let rsyslog = Rsyslog::start(SyslogKind::Plain);
+    let trail = Trail::new(&format!(
+        "[[destinations]]\nname = \"old\"\ntype = \"syslog\"\nstart = \"oldest\"\nurl = \"{}\"\nformat = \"rfc3164\"\nfacility = \"daemon\"",
+        rsyslog.url("tcp")
+    ))
+    .await;
+    trail
+        .append(vec![event(serde_json::json!({"user": "alice", "kind": "TFTP_REFUSED", "name": "edge1.conf",
+            "client": "192.0.2.9", "message": "TFTP request for edge1.conf from 192.0.2.9 refused"}))])
+        .await;
+    let lines = eventually(WAIT, "one message", || Some(rsyslog.parsed()).filter(|l| !l.is_empty())).await;
+    let expected = format!("pri={} app=tftpd procid={} msgid=- time=", 3 * 8 + 4, std::process::id());
+    assert!(lines[0].starts_with(&expected), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with(" sd=- msg= TFTP_REFUSED: TFTP request for edge1.conf from 192.0.2.9 refused"),
+        "{}",
+        lines[0]
+    );
+    trail.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_forwards_only_its_selection_and_passes_the_rest() {
+    let rsyslog = Rsyslog::start(SyslogKind::Plain);
+    let trail = Trail::new(&format!(
+        "[[destinations]]\nname = \"security\"\ntype = \"syslog\"\nstart = \"oldest\"\nurl = \"{}\"\n\
+         min_severity = \"warning\"\nkinds = [\"AUTH_*\", \"TFTP_REFUSED\"]",
+        rsyslog.url("tcp")
+    ))
+    .await;
+    let event_of = |kind: &str| event(serde_json::json!({"user": "u", "kind": kind, "name": "n", "message": "m"}));
+    let ids = trail
+        .append(vec![
+            event_of("AUTH_LOGIN_FAILURE"),  // warning: sent
+            event_of("AUTH_LOGOUT"),         // info: below the minimum
+            event_of("DEVICE_EDITED"),       // another kind
+            event_of("TFTP_REFUSED"),        // warning: sent
+            event_of("AUTH_ACCOUNT_LOCKED"), // warning: sent
+        ])
+        .await;
+    eventually(WAIT, "the whole batch passed", || (trail.forwarding().reports()[0].backlog == 0).then_some(())).await;
+    eventually(WAIT, "three messages", || (arrived_ids(&rsyslog).len() >= 3).then_some(())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(arrived_ids(&rsyslog), vec![ids[0], ids[3], ids[4]]);
+    trail.shut_down().await;
+}
