@@ -8,13 +8,76 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use trail_core::{Event, Severity};
 
-/// One destination. The `type` key picks the variant; unknown keys are refused, so a typo is
-/// an error at startup rather than a setting silently ignored.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum DestinationConfig {
+/// One destination: the keys every destination has, and its protocol's own. Unknown keys are
+/// refused, so a typo is an error at startup rather than a setting silently ignored.
+#[derive(Debug, Clone)]
+pub struct DestinationConfig {
+    pub name: String,
+    pub selection: Selection,
+    pub start: StartAt,
+    /// The longest pause between attempts after a failure, in milliseconds.
+    pub retry_max_ms: Option<u64>,
+    pub protocol: Protocol,
+}
+
+/// The `type` key, with the keys of that protocol.
+#[derive(Debug, Clone)]
+pub enum Protocol {
     Syslog(SyslogConfig),
     Radius(RadiusConfig),
+}
+
+/// The keys every destination has.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Common {
+    name: String,
+    #[serde(default)]
+    min_severity: Option<Severity>,
+    #[serde(default)]
+    kinds: Vec<String>,
+    #[serde(default)]
+    processes: Vec<String>,
+    #[serde(default)]
+    start: StartAt,
+    #[serde(default)]
+    retry_max_ms: Option<u64>,
+}
+
+const COMMON_KEYS: [&str; 6] = ["name", "min_severity", "kinds", "processes", "start", "retry_max_ms"];
+
+impl<'de> Deserialize<'de> for DestinationConfig {
+    /// Splits the table: the common keys into [`Common`], the rest into the protocol's struct,
+    /// each refusing keys it does not know. (serde's `flatten` would accept any key.)
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use serde_json::{Map, Value};
+        let mut table = Map::deserialize(deserializer)?;
+        let common: Map<String, Value> = COMMON_KEYS.iter().filter_map(|key| table.remove_entry(*key)).collect();
+        let common: Common = serde_json::from_value(Value::Object(common)).map_err(D::Error::custom)?;
+        let kind = table.remove("type").ok_or_else(|| D::Error::missing_field("type"))?;
+        let rest = Value::Object(table);
+        let protocol = match kind.as_str() {
+            Some("syslog") => Protocol::Syslog(serde_json::from_value(rest).map_err(D::Error::custom)?),
+            Some("radius") => Protocol::Radius(serde_json::from_value(rest).map_err(D::Error::custom)?),
+            _ => {
+                return Err(D::Error::custom(format!(
+                    "type {kind} is not a destination type: use \"syslog\" or \"radius\""
+                )));
+            }
+        };
+        Ok(DestinationConfig {
+            name: common.name,
+            selection: Selection {
+                min_severity: common.min_severity,
+                kinds: common.kinds,
+                processes: common.processes,
+            },
+            start: common.start,
+            retry_max_ms: common.retry_max_ms,
+            protocol,
+        })
+    }
 }
 
 /// Where a destination seen for the first time starts.
@@ -57,49 +120,27 @@ fn kind_matches(pattern: &str, kind: &str) -> bool {
 
 impl DestinationConfig {
     pub fn name(&self) -> &str {
-        match self {
-            DestinationConfig::Syslog(c) => &c.name,
-            DestinationConfig::Radius(c) => &c.name,
-        }
+        &self.name
     }
 
     pub fn type_name(&self) -> &'static str {
-        match self {
-            DestinationConfig::Syslog(_) => "syslog",
-            DestinationConfig::Radius(_) => "radius",
+        match self.protocol {
+            Protocol::Syslog(_) => "syslog",
+            Protocol::Radius(_) => "radius",
         }
     }
 
     /// Where it sends, as shown in reports.
     pub fn target(&self) -> String {
-        match self {
-            DestinationConfig::Syslog(c) => c.url.clone(),
-            DestinationConfig::Radius(c) => c.servers.join(", "),
+        match &self.protocol {
+            Protocol::Syslog(c) => c.url.clone(),
+            Protocol::Radius(c) => c.servers.join(", "),
         }
     }
 
-    pub fn selection(&self) -> Selection {
-        let (min_severity, kinds, processes) = match self {
-            DestinationConfig::Syslog(c) => (c.min_severity, &c.kinds, &c.processes),
-            DestinationConfig::Radius(c) => (c.min_severity, &c.kinds, &c.processes),
-        };
-        Selection { min_severity, kinds: kinds.clone(), processes: processes.clone() }
-    }
-
-    pub fn start(&self) -> StartAt {
-        match self {
-            DestinationConfig::Syslog(c) => c.start,
-            DestinationConfig::Radius(c) => c.start,
-        }
-    }
-
-    /// The longest wait between reconnection attempts.
+    /// The longest wait between attempts.
     pub fn retry_max(&self) -> std::time::Duration {
-        let ms = match self {
-            DestinationConfig::Syslog(c) => c.retry_max_ms,
-            DestinationConfig::Radius(c) => c.retry_max_ms,
-        };
-        std::time::Duration::from_millis(ms.unwrap_or(5_000).max(10))
+        std::time::Duration::from_millis(self.retry_max_ms.unwrap_or(5_000).max(10))
     }
 }
 
@@ -167,7 +208,7 @@ mod tests {
         }
         let file: File = toml::from_str(text).unwrap();
         assert_eq!(file.destinations.len(), 2);
-        assert_eq!(file.destinations[0].selection().min_severity, Some(Severity::Notice));
+        assert_eq!(file.destinations[0].selection.min_severity, Some(Severity::Notice));
         check_unique_names(&file.destinations).unwrap();
         let typo = toml::from_str::<File>(&text.replace("format", "fromat")).err().unwrap().to_string();
         assert!(typo.contains("fromat"), "{typo}");

@@ -3,6 +3,7 @@
 //! cursor only past what the sink confirms. After a failure it resends from the cursor, so
 //! delivery is at least once and in order, and memory stays bounded however long the backlog.
 
+use crate::config::Protocol;
 use crate::config::Selection;
 use crate::status::DestinationStatus;
 use crate::{ConfigError, DestinationConfig, StartAt};
@@ -53,9 +54,9 @@ pub(crate) trait Sink: Send + Sync {
 }
 
 pub(crate) fn build_sink(config: &DestinationConfig) -> Result<Box<dyn Sink>, ConfigError> {
-    match config {
-        DestinationConfig::Syslog(c) => crate::syslog::sink(c),
-        DestinationConfig::Radius(c) => crate::radius::sink(c),
+    match &config.protocol {
+        Protocol::Syslog(c) => crate::syslog::sink(&config.name, c),
+        Protocol::Radius(c) => crate::radius::sink(&config.name, c),
     }
 }
 
@@ -68,7 +69,7 @@ pub(crate) async fn initial_cursor(
     if let Some(cursor) = store.forward_cursor(config.name()).await? {
         return Ok(cursor);
     }
-    let start = match config.start() {
+    let start = match config.start {
         StartAt::Oldest => 0,
         StartAt::Newest => store.stats().await?.head,
     };
@@ -100,7 +101,7 @@ impl Runner {
             store,
             name: config.name().to_owned(),
             durable,
-            selection: config.selection(),
+            selection: config.selection.clone(),
             retry_max: config.retry_max(),
             sink,
             status,

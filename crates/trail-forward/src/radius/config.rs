@@ -11,16 +11,13 @@
 //! ```
 
 use super::client::Timing;
-use crate::config::StartAt;
 use serde::Deserialize;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
-use trail_core::Severity;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiusConfig {
-    pub name: String,
     /// `host:port` (port 1813 when left out), in failover order.
     pub servers: Vec<String>,
     pub secret: String,
@@ -42,16 +39,6 @@ pub struct RadiusConfig {
     /// Requests in flight at once (1-256, default 32); a session's records go one at a time.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
-    #[serde(default)]
-    pub min_severity: Option<Severity>,
-    #[serde(default)]
-    pub kinds: Vec<String>,
-    #[serde(default)]
-    pub processes: Vec<String>,
-    #[serde(default)]
-    pub start: StartAt,
-    #[serde(default)]
-    pub retry_max_ms: Option<u64>,
 }
 
 impl RadiusConfig {

@@ -38,13 +38,13 @@ pub(crate) struct RadiusSink {
     client: Option<Arc<RadiusClient>>,
 }
 
-pub(crate) fn sink(config: &RadiusConfig) -> Result<Box<dyn Sink>, ConfigError> {
-    let problem = |p: String| ConfigError::new(&config.name, p);
+pub(crate) fn sink(name: &str, config: &RadiusConfig) -> Result<Box<dyn Sink>, ConfigError> {
+    let problem = |p: String| ConfigError::new(name, p);
     if config.secret.is_empty() {
         return Err(problem("secret is empty: set the secret shared with the accounting servers".to_owned()));
     }
     Ok(Box::new(RadiusSink {
-        name: config.name.clone(),
+        name: name.to_owned(),
         servers: config.addresses().map_err(problem)?,
         secret: config.secret.as_bytes().to_vec(),
         timing: config.timing(),

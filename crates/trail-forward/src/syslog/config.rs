@@ -13,16 +13,13 @@
 //! ca_file = "/etc/trail/siem-ca.pem"
 //! ```
 
-use crate::config::StartAt;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use trail_core::Severity;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyslogConfig {
-    pub name: String,
     /// `udp://host:port`, `tcp://host:port` or `tls://host:port` (ports default to 514 and 6514).
     pub url: String,
     #[serde(default)]
@@ -57,16 +54,6 @@ pub struct SyslogConfig {
     pub client_cert: Option<PathBuf>,
     #[serde(default)]
     pub client_key: Option<PathBuf>,
-    #[serde(default)]
-    pub min_severity: Option<Severity>,
-    #[serde(default)]
-    pub kinds: Vec<String>,
-    #[serde(default)]
-    pub processes: Vec<String>,
-    #[serde(default)]
-    pub start: StartAt,
-    #[serde(default)]
-    pub retry_max_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

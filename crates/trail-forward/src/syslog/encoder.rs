@@ -238,7 +238,7 @@ mod tests {
     use super::*;
 
     fn config(extra: &str) -> SyslogConfig {
-        toml::from_str(&format!("name = \"t\"\nurl = \"tcp://127.0.0.1:1\"\nhostname = \"node1\"\n{extra}")).unwrap()
+        toml::from_str(&format!("url = \"tcp://127.0.0.1:1\"\nhostname = \"node1\"\n{extra}")).unwrap()
     }
 
     fn event(json: serde_json::Value) -> Event {

@@ -15,8 +15,8 @@ pub use encoder::Encoder;
 use crate::ConfigError;
 use crate::runner::Sink;
 
-pub(crate) fn sink(config: &SyslogConfig) -> Result<Box<dyn Sink>, ConfigError> {
-    let problem = |p: String| ConfigError::new(&config.name, p);
+pub(crate) fn sink(name: &str, config: &SyslogConfig) -> Result<Box<dyn Sink>, ConfigError> {
+    let problem = |p: String| ConfigError::new(name, p);
     let endpoint = config::Endpoint::parse(&config.url).map_err(problem)?;
     let encoder = Encoder::new(config, endpoint.transport).map_err(problem)?;
     let tls = match endpoint.transport {

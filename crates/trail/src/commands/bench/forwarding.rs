@@ -117,7 +117,7 @@ async fn throughput(report: &mut Report, root: &Path, count: u64) -> anyhow::Res
     let to = final_sink.port;
     let relaying = Rsyslog::with_config(|dir, port| relay(dir, port, to));
     let encoder_config: trail_forward::syslog::SyslogConfig =
-        toml::from_str(&format!("name = \"bench\"\nurl = \"tcp://127.0.0.1:{}\"", relaying.port))?;
+        toml::from_str(&format!("url = \"tcp://127.0.0.1:{}\"", relaying.port))?;
     let encoder = trail_forward::syslog::Encoder::new(&encoder_config, trail_forward::syslog::config::Transport::Tcp)
         .map_err(anyhow::Error::msg)?;
     let started = Instant::now();
