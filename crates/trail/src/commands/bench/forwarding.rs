@@ -111,6 +111,7 @@ async fn throughput(report: &mut Report, root: &Path, count: u64) -> anyhow::Res
     wait_for_lines(&target, count as usize + 1, Duration::from_secs(600)).await?;
     let trail_time = started.elapsed();
     let server_cpu = server.cpu_seconds().unwrap_or(0.0);
+    let peak_mib = server.peak_memory_mib().unwrap_or(0.0);
     drop(server);
 
     let final_sink = Rsyslog::with_config(sink);
@@ -148,6 +149,12 @@ async fn throughput(report: &mut Report, root: &Path, count: u64) -> anyhow::Res
         format!("{server_cpu:.1} s for {} messages in {:.1} s", thousands(count as f64), trail_time.as_secs_f64()),
         "",
         None,
+    );
+    report.note(
+        "  Trail's peak resident memory",
+        format!("{peak_mib:.0} MiB (the backlog is read 512 at a time)"),
+        "<= 200 MiB (P4)",
+        Some(peak_mib <= 200.0),
     );
     Ok(())
 }
