@@ -9,6 +9,7 @@ pub mod content;
 pub mod event;
 pub mod export;
 pub mod identity;
+pub mod operations;
 pub mod pattern;
 pub mod query;
 pub mod request;

@@ -1,0 +1,358 @@
+//! Operations (V7, V8): jobs over groups of targets, one leaf per target, their status rules,
+//! job log lines, and the device results they produce (E4). No I/O here.
+//!
+//! A job's leaves move `queued → running → succeeded | failed | cancelled` (a leaf may also
+//! finish straight from `queued`). A finished leaf never changes again. The job is finished when
+//! every leaf is: failed if any failed, else cancelled if any was cancelled, else succeeded.
+
+pub mod inventory;
+pub mod results;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Job ids: positive, assigned by the store.
+pub type JobId = i64;
+
+pub mod limits {
+    pub const NAME_CHARS: usize = 256;
+    pub const TARGET_CHARS: usize = 255;
+    pub const TARGETS: usize = 10_000;
+    pub const STATUS_MESSAGE_BYTES: usize = 64 * 1024;
+    /// One job log entry (it may hold several lines).
+    pub const LOG_ENTRY_BYTES: usize = 64 * 1024;
+    pub const LOG_ENTRIES_PER_REQUEST: usize = 10_000;
+    /// An archived configuration, or an inventory document as JSON.
+    pub const CONTENT_BYTES: usize = 8 * 1024 * 1024;
+    /// A committed diff, a restore's comment or source.
+    pub const COMMIT_DIFF_BYTES: usize = 512 * 1024;
+    pub const COMMENT_BYTES: usize = 16 * 1024;
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [Status::Queued, Status::Running, Status::Succeeded, Status::Failed, Status::Cancelled];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.name() == text)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::Cancelled)
+    }
+
+    /// E3: a failure is an error; a cancellation says nothing of success.
+    pub fn outcome(self) -> Option<crate::Outcome> {
+        match self {
+            Status::Succeeded => Some(crate::Outcome::Success),
+            Status::Failed => Some(crate::Outcome::Failure),
+            _ => None,
+        }
+    }
+}
+
+/// One target's leaf operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaf {
+    pub target: String,
+    pub status: Status,
+    pub message: String,
+    pub updated_at: Timestamp,
+    /// The event recording its final status.
+    pub event_id: Option<crate::EventId>,
+}
+
+/// A job: a named operation over its targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub name: String,
+    pub submitter: String,
+    pub submitted_at: Timestamp,
+    /// The request that submitted it, and the session it came from.
+    pub request_id: Option<String>,
+    pub session_id: Option<String>,
+    /// The JOB_SUBMITTED event, parent of everything the job records.
+    pub submit_event_id: crate::EventId,
+    pub leaves: Vec<Leaf>,
+    /// The OPERATION_COMPLETED event, once every leaf has finished.
+    pub completed_event_id: Option<crate::EventId>,
+}
+
+/// A job as submitted, before it has an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub name: String,
+    pub targets: Vec<String>,
+    pub submitter: String,
+    pub submitted_at: Timestamp,
+    pub request_id: Option<String>,
+    pub session_id: Option<String>,
+}
+
+/// Why a job or a status report is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("there is no job {0}; list jobs with GET /api/v1/jobs")]
+    UnknownJob(JobId),
+    #[error("job {job} has no target {target:?}; its targets are fixed when it is submitted")]
+    UnknownTarget { job: JobId, target: String },
+    #[error("{target} of job {job} already finished ({status}); a finished leaf cannot change")]
+    Finished { job: JobId, target: String, status: &'static str },
+}
+
+fn check_text(what: &str, text: &str, max: usize) -> Result<(), JobError> {
+    let length = text.chars().count();
+    if text.trim().is_empty() || length > max {
+        return Err(JobError::Invalid(format!("{what} must be 1-{max} characters, got {length}")));
+    }
+    if let Some(bad) = text.chars().find(|c| c.is_control()) {
+        return Err(JobError::Invalid(format!("{what} {text:?} holds the control character {bad:?}")));
+    }
+    Ok(())
+}
+
+impl NewJob {
+    /// Refuses an empty or oversized name, no targets, too many, and duplicates.
+    pub fn check(&self) -> Result<(), JobError> {
+        check_text("the job name", &self.name, limits::NAME_CHARS)?;
+        if self.targets.is_empty() || self.targets.len() > limits::TARGETS {
+            return Err(JobError::Invalid(format!(
+                "a job needs 1-{} targets, got {}",
+                limits::TARGETS,
+                self.targets.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for target in &self.targets {
+            check_text("a target", target, limits::TARGET_CHARS)?;
+            if !seen.insert(target.as_str()) {
+                return Err(JobError::Invalid(format!("target {target:?} is listed twice; list each target once")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a status report did to a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub target: String,
+    pub from: Status,
+    pub to: Status,
+    /// The leaf just finished: its final status is recorded.
+    pub leaf_finished: bool,
+    /// The job's first leaf started running.
+    pub job_started: bool,
+    /// The job just finished, with this status.
+    pub job_finished: Option<Status>,
+}
+
+impl Job {
+    /// The job's status, from its leaves.
+    pub fn status(&self) -> Status {
+        let statuses = || self.leaves.iter().map(|l| l.status);
+        if statuses().all(|s| s == Status::Queued) {
+            Status::Queued
+        } else if !statuses().all(Status::is_final) {
+            Status::Running
+        } else if statuses().any(|s| s == Status::Failed) {
+            Status::Failed
+        } else if statuses().any(|s| s == Status::Cancelled) {
+            Status::Cancelled
+        } else {
+            Status::Succeeded
+        }
+    }
+
+    /// Counts of leaves per status, in [`Status::ALL`] order.
+    pub fn counts(&self) -> [usize; 5] {
+        let mut counts = [0; 5];
+        for leaf in &self.leaves {
+            counts[Status::ALL.iter().position(|s| *s == leaf.status).expect("every status is listed")] += 1;
+        }
+        counts
+    }
+
+    pub fn leaf(&self, target: &str) -> Option<&Leaf> {
+        self.leaves.iter().find(|l| l.target == target)
+    }
+
+    /// Applies a status report to a leaf, or says why it cannot be.
+    pub fn apply(&mut self, target: &str, to: Status, message: &str, at: Timestamp) -> Result<Transition, JobError> {
+        if message.len() > limits::STATUS_MESSAGE_BYTES {
+            return Err(JobError::Invalid(format!(
+                "a status message is at most {} bytes, got {}",
+                limits::STATUS_MESSAGE_BYTES,
+                message.len()
+            )));
+        }
+        let was_queued = self.status() == Status::Queued;
+        let job = self.id;
+        let leaf = self
+            .leaves
+            .iter_mut()
+            .find(|l| l.target == target)
+            .ok_or_else(|| JobError::UnknownTarget { job, target: target.to_owned() })?;
+        let from = leaf.status;
+        if from.is_final() {
+            return Err(JobError::Finished { job, target: target.to_owned(), status: from.name() });
+        }
+        if to == Status::Queued && from != Status::Queued {
+            return Err(JobError::Invalid(format!("{target} of job {job} is {}; it cannot go back to queued", from.name())));
+        }
+        leaf.status = to;
+        leaf.message = message.to_owned();
+        leaf.updated_at = at;
+        let job_status = self.status();
+        Ok(Transition {
+            target: target.to_owned(),
+            from,
+            to,
+            leaf_finished: to.is_final(),
+            job_started: was_queued && job_status != Status::Queued,
+            job_finished: Some(job_status).filter(|s| s.is_final()),
+        })
+    }
+}
+
+/// One entry of a job's log: a time and text, which may span several lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub time: Timestamp,
+    pub target: Option<String>,
+    pub text: String,
+}
+
+/// A stored log entry, numbered in its job from 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLogEntry {
+    pub seq: i64,
+    pub entry: LogEntry,
+}
+
+/// One page of a job's log: oldest first after `after`, optionally one target's, optionally
+/// only entries matching a pattern (the V3 semantics of the event filters).
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    pub job: JobId,
+    pub target: Option<String>,
+    pub contains: Option<crate::Pattern>,
+    pub after: i64,
+    pub limit: usize,
+}
+
+pub fn check_log_entry(entry: &LogEntry) -> Result<(), JobError> {
+    if entry.text.len() > limits::LOG_ENTRY_BYTES {
+        return Err(JobError::Invalid(format!(
+            "a log entry is at most {} bytes, got {}",
+            limits::LOG_ENTRY_BYTES,
+            entry.text.len()
+        )));
+    }
+    if let Some(bad) = entry.text.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        return Err(JobError::Invalid(format!("a log entry holds the control character {bad:?}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(targets: &[&str]) -> Job {
+        Job {
+            id: 7,
+            name: "archive edge routers".into(),
+            submitter: "alice".into(),
+            submitted_at: Timestamp::UNIX_EPOCH,
+            request_id: None,
+            session_id: None,
+            submit_event_id: 1,
+            leaves: targets
+                .iter()
+                .map(|t| Leaf {
+                    target: (*t).into(),
+                    status: Status::Queued,
+                    message: String::new(),
+                    updated_at: Timestamp::UNIX_EPOCH,
+                    event_id: None,
+                })
+                .collect(),
+            completed_event_id: None,
+        }
+    }
+
+    #[test]
+    fn leaves_move_forward_and_the_job_follows() {
+        let mut job = job(&["edge1", "edge2", "edge3"]);
+        let now = Timestamp::UNIX_EPOCH;
+        let started = job.apply("edge1", Status::Running, "", now).unwrap();
+        assert!(started.job_started && !started.leaf_finished && started.job_finished.is_none());
+        assert_eq!(job.status(), Status::Running);
+        assert!(job.apply("edge1", Status::Succeeded, "ok", now).unwrap().leaf_finished);
+        job.apply("edge2", Status::Failed, "timeout", now).unwrap();
+        let last = job.apply("edge3", Status::Cancelled, "", now).unwrap();
+        assert_eq!(last.job_finished, Some(Status::Failed), "any failure fails the job");
+        assert_eq!(job.counts(), [0, 0, 1, 1, 1]);
+    }
+
+    #[test]
+    fn finished_leaves_never_change_and_unknown_targets_are_refused() {
+        let mut job = job(&["edge1", "edge2"]);
+        let now = Timestamp::UNIX_EPOCH;
+        job.apply("edge1", Status::Succeeded, "", now).unwrap();
+        let refused = job.apply("edge1", Status::Running, "", now).unwrap_err();
+        assert_eq!(refused.to_string(), "edge1 of job 7 already finished (succeeded); a finished leaf cannot change");
+        assert!(matches!(job.apply("edge9", Status::Running, "", now), Err(JobError::UnknownTarget { .. })));
+        job.apply("edge2", Status::Running, "", now).unwrap();
+        assert!(job.apply("edge2", Status::Queued, "", now).is_err());
+        assert_eq!(job.apply("edge2", Status::Succeeded, "", now).unwrap().job_finished, Some(Status::Succeeded));
+    }
+
+    #[test]
+    fn cancelled_without_failures_is_cancelled() {
+        let mut job = job(&["a", "b"]);
+        job.apply("a", Status::Succeeded, "", Timestamp::UNIX_EPOCH).unwrap();
+        assert_eq!(job.apply("b", Status::Cancelled, "", Timestamp::UNIX_EPOCH).unwrap().job_finished, Some(Status::Cancelled));
+    }
+
+    #[test]
+    fn new_jobs_need_a_name_and_distinct_targets() {
+        let new = |name: &str, targets: &[&str]| NewJob {
+            name: name.into(),
+            targets: targets.iter().map(|t| (*t).to_string()).collect(),
+            submitter: "a".into(),
+            submitted_at: Timestamp::UNIX_EPOCH,
+            request_id: None,
+            session_id: None,
+        };
+        assert!(new("archive", &["edge1", "edge2"]).check().is_ok());
+        assert!(new("archive", &["edge1", "edge1"]).check().unwrap_err().to_string().contains("listed twice"));
+        assert!(new("archive", &[]).check().unwrap_err().to_string().contains("1-10000 targets"));
+        assert!(new(" ", &["edge1"]).check().is_err());
+        assert!(new("archive", &["edge\n1"]).check().is_err());
+    }
+}
