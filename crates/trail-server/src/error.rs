@@ -116,6 +116,7 @@ impl From<StoreError> for ApiError {
         let code = match error {
             StoreError::Closed | StoreError::Locked(_) => Code::Unavailable,
             StoreError::Conflict(_) => Code::Conflict,
+            StoreError::NotFound(_) => Code::NotFound,
             StoreError::Backend(_) | StoreError::Corrupt(_) => Code::Internal,
         };
         ApiError::new(code, error.to_string())

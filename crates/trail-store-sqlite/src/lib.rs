@@ -7,6 +7,7 @@ mod accounts;
 mod blocks;
 mod contents;
 mod index;
+mod jobs;
 mod rows;
 mod schema;
 mod search;
@@ -21,9 +22,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
+use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogQuery, NewJob, Status, StoredLogEntry};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
+use trail_store::LeafReport;
 use trail_store::{Store, StoreError, StoreStats};
-use writer::{Command, Progress, Writer};
+use writer::{Command, LeafStatus, Progress, Writer};
 
 /// Requests waiting for the writer beyond this make senders wait: the back-pressure bound.
 const WRITE_QUEUE: usize = 4096;
@@ -270,6 +273,61 @@ impl Store for SqliteStore {
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
         let device = device.to_owned();
         self.read(move |conn| contents::latest(conn, &device, kind)).await
+    }
+
+    async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::CreateJob { job, reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn report_leaf(
+        &self,
+        job: JobId,
+        target: &str,
+        status: Status,
+        message: &str,
+        time: jiff::Timestamp,
+    ) -> Result<LeafReport, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let report = LeafStatus { job, target: target.to_owned(), status, message: message.to_owned(), time };
+        self.send(Command::ReportLeaf { report, reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.read(move |conn| jobs::get(conn, id)).await
+    }
+
+    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<JobSummary>, StoreError> {
+        self.read(move |conn| jobs::list(conn, before, limit)).await
+    }
+
+    async fn append_job_log(&self, job: JobId, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::AppendLog { job, entries, reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn job_log(&self, query: LogQuery) -> Result<Vec<StoredLogEntry>, StoreError> {
+        self.read(move |conn| jobs::log(conn, &query)).await
+    }
+
+    async fn correlated(
+        &self,
+        job_id: Option<String>,
+        request_id: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {} FROM events WHERE id IN (SELECT id FROM events WHERE job_id = ?1                  UNION SELECT id FROM events WHERE request_id = ?2) ORDER BY id LIMIT ?3",
+                schema::EVENT_COLUMNS
+            ))?;
+            let rows = statement.query_map(rusqlite::params![job_id, request_id, limit as i64], rows::event_from_row)?;
+            rows.collect()
+        })
+        .await
     }
 
     async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError> {

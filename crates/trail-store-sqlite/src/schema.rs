@@ -87,6 +87,43 @@ CREATE TABLE forward_cursors (
     updated_at         INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- V7, V8: jobs, a leaf per target, and job logs (apart from the audit trail).
+CREATE TABLE jobs (
+    id                  INTEGER PRIMARY KEY,
+    name                TEXT NOT NULL,
+    submitter           TEXT NOT NULL,
+    submitted_at        INTEGER NOT NULL,
+    request_id          TEXT,
+    session_id          TEXT,
+    client              TEXT,
+    submit_event_id     INTEGER NOT NULL,
+    completed_event_id  INTEGER
+);
+CREATE TABLE job_targets (
+    job_id      INTEGER NOT NULL REFERENCES jobs(id),
+    position    INTEGER NOT NULL,
+    target      TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    event_id    INTEGER,
+    PRIMARY KEY (job_id, position),
+    UNIQUE (job_id, target)
+) WITHOUT ROWID;
+CREATE TABLE job_logs (
+    job_id  INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    target  TEXT,
+    time    INTEGER NOT NULL,
+    text    TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+-- Correlation: from a request to its job and results, and back. Partial, so events without
+-- them cost nothing.
+CREATE INDEX events_by_job ON events(job_id, id) WHERE job_id IS NOT NULL;
+CREATE INDEX events_by_request ON events(request_id, id) WHERE request_id IS NOT NULL;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -13,6 +13,7 @@
 use crate::accounts;
 use crate::contents;
 use crate::index::IndexMessage;
+use crate::jobs;
 use crate::rows::outcome_code;
 use crate::schema::EVENT_COLUMNS;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -23,8 +24,10 @@ use tokio::sync::{mpsc, oneshot};
 use trail_core::chain::{self, Hash};
 use trail_core::content::{ContentOutcome, ContentRecord, content_hash};
 use trail_core::identity::AccountWrite;
+use trail_core::operations::results::{self, Origin};
+use trail_core::operations::{Job, JobError, JobId, LogEntry, NewJob, Status};
 use trail_core::{EventBody, EventId, time};
-use trail_store::StoreError;
+use trail_store::{LeafReport, StoreError};
 
 /// Most events written in one group commit; the rest wait for the next.
 const MAX_GROUP_EVENTS: usize = 20_000;
@@ -46,6 +49,19 @@ pub enum Command {
         events: Vec<EventBody>,
         reply: oneshot::Sender<Result<Vec<EventId>, StoreError>>,
     },
+    CreateJob {
+        job: NewJob,
+        reply: oneshot::Sender<Result<Job, StoreError>>,
+    },
+    ReportLeaf {
+        report: LeafStatus,
+        reply: oneshot::Sender<Result<LeafReport, StoreError>>,
+    },
+    AppendLog {
+        job: JobId,
+        entries: Vec<LogEntry>,
+        reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
+    },
     /// A forwarding destination's cursor (F4).
     SaveCursor {
         destination: String,
@@ -61,7 +77,9 @@ impl Command {
             Command::Append { events, .. } => events.len(),
             Command::RecordContent { .. } => 1,
             Command::Account { events, .. } => events.len(),
-            Command::SaveCursor { .. } => 0,
+            Command::SaveCursor { .. } | Command::AppendLog { .. } => 0,
+            Command::CreateJob { .. } => 1,
+            Command::ReportLeaf { .. } => 3,
         }
     }
 
@@ -71,8 +89,20 @@ impl Command {
             Command::RecordContent { reply, .. } => refuse(reply, error),
             Command::Account { reply, .. } => refuse(reply, error),
             Command::SaveCursor { reply, .. } => refuse(reply, error),
+            Command::CreateJob { reply, .. } => refuse(reply, error),
+            Command::ReportLeaf { reply, .. } => refuse(reply, error),
+            Command::AppendLog { reply, .. } => refuse(reply, error),
         }
     }
+}
+
+/// A status report for a leaf.
+pub struct LeafStatus {
+    pub job: JobId,
+    pub target: String,
+    pub status: Status,
+    pub message: String,
+    pub time: jiff::Timestamp,
 }
 
 /// The outcome of one request inside a group, answered after the commit.
@@ -82,6 +112,10 @@ enum Done {
     /// The inner error is a refusal: nothing was written.
     Account(oneshot::Sender<Result<Vec<EventId>, StoreError>>, rusqlite::Result<Result<Vec<EventId>, StoreError>>),
     Cursor(oneshot::Sender<Result<(), StoreError>>, rusqlite::Result<()>),
+    /// The inner errors are refusals: nothing was written.
+    Job(oneshot::Sender<Result<Job, StoreError>>, rusqlite::Result<Job>),
+    Leaf(oneshot::Sender<Result<LeafReport, StoreError>>, rusqlite::Result<Result<LeafReport, StoreError>>),
+    Log(oneshot::Sender<Result<Vec<i64>, StoreError>>, rusqlite::Result<Result<Vec<i64>, StoreError>>),
 }
 
 impl Done {
@@ -90,6 +124,8 @@ impl Done {
             Done::Append(_, Ok(ids)) => ids.len() as u64,
             Done::Content(_, Ok(outcome)) => u64::from(outcome.event_id.is_some()),
             Done::Account(_, Ok(Ok(ids))) => ids.len() as u64,
+            Done::Job(_, Ok(_)) => 1,
+            Done::Leaf(_, Ok(Ok(report))) => report.event_ids.len() as u64,
             _ => 0,
         }
     }
@@ -100,6 +136,9 @@ impl Done {
             Done::Content(reply, result) => drop(reply.send(result.map_err(backend))),
             Done::Account(reply, result) => drop(reply.send(result.map_err(backend).and_then(|r| r))),
             Done::Cursor(reply, result) => drop(reply.send(result.map_err(backend))),
+            Done::Job(reply, result) => drop(reply.send(result.map_err(backend))),
+            Done::Leaf(reply, result) => drop(reply.send(result.map_err(backend).and_then(|r| r))),
+            Done::Log(reply, result) => drop(reply.send(result.map_err(backend).and_then(|r| r))),
         }
     }
 
@@ -109,6 +148,9 @@ impl Done {
             Done::Content(reply, _) => refuse(reply, error),
             Done::Account(reply, _) => refuse(reply, error),
             Done::Cursor(reply, _) => refuse(reply, error),
+            Done::Job(reply, _) => refuse(reply, error),
+            Done::Leaf(reply, _) => refuse(reply, error),
+            Done::Log(reply, _) => refuse(reply, error),
         }
     }
 }
@@ -212,6 +254,13 @@ impl Writer {
                     Command::Account { write, events, reply } => {
                         Done::Account(reply, self.in_savepoint(|w| w.write_account(&write, &events))?)
                     }
+                    Command::CreateJob { job, reply } => Done::Job(reply, self.in_savepoint(|w| w.create_job(job))?),
+                    Command::ReportLeaf { report, reply } => {
+                        Done::Leaf(reply, self.in_savepoint(|w| w.report_leaf(report))?)
+                    }
+                    Command::AppendLog { job, entries, reply } => {
+                        Done::Log(reply, self.in_savepoint(|w| w.append_log(job, &entries))?)
+                    }
                     Command::SaveCursor { destination, delivered_through, reply } => {
                         Done::Cursor(reply, self.in_savepoint(|w| w.save_cursor(&destination, delivered_through))?)
                     }
@@ -286,6 +335,66 @@ impl Writer {
             .map_err(|_| rusqlite::Error::ToSqlConversionFailure("building the change event panicked".into()))?;
         let ids = self.insert_events(std::slice::from_ref(&event))?;
         Ok(ContentOutcome { hash, event_id: ids.first().copied() })
+    }
+
+    fn create_job(&mut self, new: NewJob) -> rusqlite::Result<Job> {
+        let id = jobs::insert(&self.conn, &new)?;
+        let origin = Origin {
+            user: new.submitter.clone(),
+            client: new.client.clone(),
+            request_id: new.request_id.clone(),
+            session_id: new.session_id.clone(),
+            job: None,
+        };
+        let event = results::job_submitted(id, &new.name, &new.targets, &origin, new.submitted_at);
+        let ids = self.insert_events(&[event])?;
+        jobs::set_submit_event(&self.conn, id, ids[0])?;
+        jobs::get(&self.conn, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
+    }
+
+    /// A status report, applied by the core's rules, with the events it records; a refusal
+    /// writes nothing.
+    fn report_leaf(&mut self, report: LeafStatus) -> rusqlite::Result<Result<LeafReport, StoreError>> {
+        let Some(mut job) = jobs::get(&self.conn, report.job)? else {
+            return Ok(Err(StoreError::NotFound(JobError::UnknownJob(report.job).to_string())));
+        };
+        let transition = match job.apply(&report.target, report.status, &report.message, report.time) {
+            Ok(transition) => transition,
+            Err(error @ JobError::UnknownTarget { .. }) => return Ok(Err(StoreError::NotFound(error.to_string()))),
+            Err(error) => return Ok(Err(StoreError::Conflict(error.to_string()))),
+        };
+        let mut events = Vec::new();
+        if transition.job_started {
+            events.push(results::job_started(&job, report.time));
+        }
+        if transition.leaf_finished {
+            events.push(results::leaf_completed(&job, &transition, &report.message, report.time));
+        }
+        if let Some(status) = transition.job_finished {
+            events.push(results::job_completed(&job, status, report.time));
+        }
+        let event_ids = self.insert_events(&events)?;
+        let leaf = job.leaves.iter_mut().find(|l| l.target == report.target).expect("apply found it");
+        if transition.leaf_finished {
+            leaf.event_id = event_ids.get(usize::from(transition.job_started)).copied();
+        }
+        jobs::save_leaf(&self.conn, job.id, leaf)?;
+        if transition.job_finished.is_some() {
+            job.completed_event_id = event_ids.last().copied();
+            jobs::set_completed_event(&self.conn, job.id, event_ids[event_ids.len() - 1])?;
+        }
+        Ok(Ok(LeafReport { job, transition, event_ids }))
+    }
+
+    fn append_log(&mut self, job: JobId, entries: &[LogEntry]) -> rusqlite::Result<Result<Vec<i64>, StoreError>> {
+        let Some(targets) = jobs::targets(&self.conn, job)? else {
+            return Ok(Err(StoreError::NotFound(JobError::UnknownJob(job).to_string())));
+        };
+        if let Some(target) = entries.iter().filter_map(|e| e.target.as_ref()).find(|t| !targets.contains(t)) {
+            let error = JobError::UnknownTarget { job, target: target.clone() };
+            return Ok(Err(StoreError::NotFound(error.to_string())));
+        }
+        Ok(Ok(jobs::append_log(&self.conn, job, entries)?))
     }
 
     fn save_cursor(&mut self, destination: &str, delivered_through: EventId) -> rusqlite::Result<()> {

@@ -10,6 +10,7 @@ pub mod conformance;
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
+use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogQuery, NewJob, Status, StoredLogEntry, Transition};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 
 /// A storage failure. Input problems never get this far: events are validated at the edge.
@@ -26,8 +27,19 @@ pub enum StoreError {
     /// The request contradicts what is stored (a username taken, an account that is gone).
     #[error("{0}")]
     Conflict(String),
+    /// The request names something that is not stored (a job, a target).
+    #[error("{0}")]
+    NotFound(String),
     #[error("the stored data is damaged: {0}; run `trail verify` to find the first bad event")]
     Corrupt(String),
+}
+
+/// What a status report did: the job after it, the transition, and the events it recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafReport {
+    pub job: Job,
+    pub transition: Transition,
+    pub event_ids: Vec<EventId>,
 }
 
 /// Figures about a store, for `/metrics`, `/readyz` and the benchmark.
@@ -96,6 +108,44 @@ pub trait Store: Send + Sync + 'static {
 
     /// A device's latest content of one kind.
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError>;
+
+    /// Creates a job with a queued leaf per target and appends its JOB_SUBMITTED event, in one
+    /// transaction.
+    async fn create_job(&self, job: NewJob) -> Result<Job, StoreError>;
+
+    /// Applies a status report to a leaf and appends the events the transition records (the
+    /// job's start, a leaf's final status, the job's final status), in one transaction. A
+    /// refused report stores nothing: [`StoreError::NotFound`] for an unknown job or target,
+    /// [`StoreError::Conflict`] for a finished leaf or a step back.
+    async fn report_leaf(
+        &self,
+        job: JobId,
+        target: &str,
+        status: Status,
+        message: &str,
+        time: jiff::Timestamp,
+    ) -> Result<LeafReport, StoreError>;
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Jobs newest first, below `before` when given.
+    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<JobSummary>, StoreError>;
+
+    /// Appends entries to a job's log (V7), apart from the audit trail; answers their numbers.
+    /// An unknown job or target stores nothing.
+    async fn append_job_log(&self, job: JobId, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError>;
+
+    /// One page of a job's log, oldest first.
+    async fn job_log(&self, query: LogQuery) -> Result<Vec<StoredLogEntry>, StoreError>;
+
+    /// Events sharing a job id or a request id with the given ones, oldest first: the
+    /// correlation from a user's request to its job, leaves and device results, and back.
+    async fn correlated(
+        &self,
+        job_id: Option<String>,
+        request_id: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
 
     /// How far a forwarding destination has delivered (F4): the id of the last event it no
     /// longer needs to send, or `None` for a destination never seen before.

@@ -100,10 +100,7 @@ mod tests {
         let old = json!({"chassis": {"serial": "AB1", "model": "mx204"}, "modules": [{"slot": 0, "model": "pic"}]});
         let new = json!({"chassis": {"serial": "AB2", "model": "mx204"}, "modules": [{"slot": 0, "model": "pic"}, {"slot": 1, "model": "sfp"}]});
         let diff = InventoryDiff::between(&old, &new);
-        assert_eq!(
-            diff.render(),
-            "~ chassis.serial: AB1 -> AB2\n+ modules[1].model: sfp\n+ modules[1].slot: 1"
-        );
+        assert_eq!(diff.render(), "~ chassis.serial: AB1 -> AB2\n+ modules[1].model: sfp\n+ modules[1].slot: 1");
         let back = InventoryDiff::between(&new, &old);
         assert_eq!(back.removed.len(), 2);
     }

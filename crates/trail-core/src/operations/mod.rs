@@ -41,7 +41,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [Status::Queued, Status::Running, Status::Succeeded, Status::Failed, Status::Cancelled];
+    pub const ALL: [Status; 5] =
+        [Status::Queued, Status::Running, Status::Succeeded, Status::Failed, Status::Cancelled];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -108,6 +109,41 @@ pub struct NewJob {
     pub submitted_at: Timestamp,
     pub request_id: Option<String>,
     pub session_id: Option<String>,
+    pub client: Option<String>,
+}
+
+/// A job in a list: its leaves counted, not listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSummary {
+    pub id: JobId,
+    pub name: String,
+    pub submitter: String,
+    pub submitted_at: Timestamp,
+    /// Leaves per status, in [`Status::ALL`] order.
+    pub counts: [usize; 5],
+}
+
+impl JobSummary {
+    pub fn status(&self) -> Status {
+        status_of(&self.counts)
+    }
+}
+
+/// A job's status from its leaves' counts (see the module's rule).
+pub fn status_of(counts: &[usize; 5]) -> Status {
+    let [queued, running, succeeded, failed, cancelled] = *counts;
+    let total = queued + running + succeeded + failed + cancelled;
+    if queued == total {
+        Status::Queued
+    } else if queued + running > 0 {
+        Status::Running
+    } else if failed > 0 {
+        Status::Failed
+    } else if cancelled > 0 {
+        Status::Cancelled
+    } else {
+        Status::Succeeded
+    }
 }
 
 /// Why a job or a status report is refused.
@@ -173,17 +209,16 @@ pub struct Transition {
 impl Job {
     /// The job's status, from its leaves.
     pub fn status(&self) -> Status {
-        let statuses = || self.leaves.iter().map(|l| l.status);
-        if statuses().all(|s| s == Status::Queued) {
-            Status::Queued
-        } else if !statuses().all(Status::is_final) {
-            Status::Running
-        } else if statuses().any(|s| s == Status::Failed) {
-            Status::Failed
-        } else if statuses().any(|s| s == Status::Cancelled) {
-            Status::Cancelled
-        } else {
-            Status::Succeeded
+        status_of(&self.counts())
+    }
+
+    pub fn summary(&self) -> JobSummary {
+        JobSummary {
+            id: self.id,
+            name: self.name.clone(),
+            submitter: self.submitter.clone(),
+            submitted_at: self.submitted_at,
+            counts: self.counts(),
         }
     }
 
@@ -221,7 +256,10 @@ impl Job {
             return Err(JobError::Finished { job, target: target.to_owned(), status: from.name() });
         }
         if to == Status::Queued && from != Status::Queued {
-            return Err(JobError::Invalid(format!("{target} of job {job} is {}; it cannot go back to queued", from.name())));
+            return Err(JobError::Invalid(format!(
+                "{target} of job {job} is {}; it cannot go back to queued",
+                from.name()
+            )));
         }
         leaf.status = to;
         leaf.message = message.to_owned();
@@ -336,7 +374,10 @@ mod tests {
     fn cancelled_without_failures_is_cancelled() {
         let mut job = job(&["a", "b"]);
         job.apply("a", Status::Succeeded, "", Timestamp::UNIX_EPOCH).unwrap();
-        assert_eq!(job.apply("b", Status::Cancelled, "", Timestamp::UNIX_EPOCH).unwrap().job_finished, Some(Status::Cancelled));
+        assert_eq!(
+            job.apply("b", Status::Cancelled, "", Timestamp::UNIX_EPOCH).unwrap().job_finished,
+            Some(Status::Cancelled)
+        );
     }
 
     #[test]
@@ -348,6 +389,7 @@ mod tests {
             submitted_at: Timestamp::UNIX_EPOCH,
             request_id: None,
             session_id: None,
+            client: None,
         };
         assert!(new("archive", &["edge1", "edge2"]).check().is_ok());
         assert!(new("archive", &["edge1", "edge1"]).check().unwrap_err().to_string().contains("listed twice"));

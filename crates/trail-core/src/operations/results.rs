@@ -43,7 +43,8 @@ fn fit(mut message: String, whole: &str) -> String {
         end -= 1;
     }
     message.truncate(end);
-    message.push_str(&format!("\n… cut at {MESSAGE_BUDGET} bytes; the whole {whole} is stored as the device's content"));
+    message
+        .push_str(&format!("\n… cut at {MESSAGE_BUDGET} bytes; the whole {whole} is stored as the device's content"));
     message
 }
 
@@ -87,12 +88,8 @@ fn listed(items: &[String], most: usize) -> String {
 /// JOB_SUBMITTED. Built before the job has its events, so it takes the id and the origin.
 pub fn job_submitted(id: JobId, name: &str, targets: &[String], origin: &Origin, time: Timestamp) -> EventBody {
     let origin = Origin { job: None, ..origin.clone() };
-    let message = format!(
-        "Job {name} submitted by {}\ntargets ({}): {}",
-        origin.user,
-        targets.len(),
-        listed(targets, 50)
-    );
+    let message =
+        format!("Job {name} submitted by {}\ntargets ({}): {}", origin.user, targets.len(), listed(targets, 50));
     let mut body =
         build("JOB_SUBMITTED", &origin, name, None, message, &[("targets", targets.len().to_string())], time);
     body.job_id = Some(id.to_string());
