@@ -15,6 +15,7 @@ pub enum Code {
     InvalidCredentials,
     AccountLocked,
     InvalidAccount,
+    InvalidOperation,
     MalformedJson,
     InvalidUtf8,
     InvalidEvent,
@@ -36,6 +37,12 @@ pub const CODES: &[(Code, &str, u16, &str)] = &[
     (Code::InvalidCredentials, "invalid_credentials", 401, "Login refused: the username or password is wrong."),
     (Code::AccountLocked, "account_locked", 403, "Login refused: the account is locked."),
     (Code::InvalidAccount, "invalid_account", 422, "A username, password or role is not acceptable."),
+    (
+        Code::InvalidOperation,
+        "invalid_operation",
+        422,
+        "A job, status report, log line or device result is not acceptable; the message says which part.",
+    ),
     (Code::MalformedJson, "malformed_json", 400, "The body is not JSON."),
     (Code::InvalidUtf8, "invalid_utf8", 400, "The body is not valid UTF-8."),
     (Code::InvalidEvent, "invalid_event", 422, "An event or change is malformed; the message names the field."),
@@ -133,6 +140,17 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         } else {
             ApiError::new(Code::InvalidBody, format!("the body could not be read: {rejection}"))
         }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+        let code = match rejection.status().as_u16() {
+            400 => Code::MalformedJson,
+            413 => Code::PayloadTooLarge,
+            _ => Code::InvalidBody,
+        };
+        ApiError::new(code, format!("{}; nothing was stored", rejection.body_text()))
     }
 }
 

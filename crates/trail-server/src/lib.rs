@@ -32,6 +32,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The forwarding destinations, for their status.
     pub forwarding: Arc<trail_forward::Forwarding>,
+    /// Jobs, job logs and device results.
+    pub operations: Arc<trail_operations::Operations>,
 }
 
 /// Server settings the binary decides.
@@ -65,13 +67,14 @@ pub fn metrics_handle() -> PrometheusHandle {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, accounts: Arc<trail_accounts::Accounts>, tokens: Tokens) -> AppState {
         AppState {
-            store,
+            store: store.clone(),
             accounts,
             tokens: Arc::new(tokens),
             metrics: metrics_handle(),
             clock: jiff::Timestamp::now,
             secure_cookies: false,
             forwarding: Arc::new(trail_forward::Forwarding::none()),
+            operations: Arc::new(trail_operations::Operations::new(store.clone())),
         }
     }
 }
@@ -84,7 +87,7 @@ impl AppState {
         (name = "events", description = "Ingest and search"),
         (name = "accounts", description = "Login and account administration"),
         (name = "forwarding", description = "Syslog and RADIUS destinations"),
-        (name = "operations", description = "Health and metrics")
+        (name = "operations", description = "Jobs, job logs, device results and live status; health and metrics")
     )
 )]
 struct ApiDoc;
@@ -108,7 +111,19 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::events::post_events, routes::events::list_events))
         .routes(routes!(routes::events::get_event))
         .routes(routes!(routes::events::post_changes))
+        .routes(routes!(routes::events::related))
         .routes(routes!(routes::events::list_users))
+        .routes(routes!(routes::jobs::submit_job, routes::jobs::list_jobs))
+        .routes(routes!(routes::jobs::get_job))
+        .routes(routes!(routes::jobs::report_status))
+        .routes(routes!(routes::jobs::append_log, routes::jobs::get_log))
+        .routes(routes!(routes::jobs::status))
+        .routes(routes!(routes::jobs::status_stream))
+        .routes(routes!(routes::devices::get_device))
+        .routes(routes!(routes::devices::archive))
+        .routes(routes!(routes::devices::inventory))
+        .routes(routes!(routes::devices::restore))
+        .routes(routes!(routes::devices::commit))
         .routes(routes!(routes::events::feed))
         .routes(routes!(routes::export::export))
         .routes(routes!(routes::accounts::login))

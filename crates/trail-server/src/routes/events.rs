@@ -142,6 +142,60 @@ pub async fn get_event(
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+pub struct Related {
+    /// The job the event belongs to, with every leaf.
+    job: Option<crate::routes::jobs::JobView>,
+    /// Events sharing the event's job, or its (or its job's) request, oldest first: from the
+    /// user's request to the job, its leaves and the device results, and back. Others' entries
+    /// need `read_all`; their details, `details_all`.
+    events: Vec<Event>,
+}
+
+/// The most related events, and the most jobs of one request, a walk gathers.
+const RELATED: usize = 10_000;
+const RELATED_JOBS: usize = 20;
+
+/// Walks the correlation of one event (V6): its request, its job, the job's leaves and the
+/// device events that resulted.
+#[utoipa::path(get, path = "/api/v1/events/{id}/related", tag = "events",
+    params(("id" = i64, Path, description = "Event id")),
+    responses((status = 200, body = Related), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn related(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<EventId>,
+) -> Result<Json<Related>, ApiError> {
+    let not_found = || ApiError::new(Code::NotFound, format!("no event with id {id}"));
+    let event = state.store.get(id).await?.ok_or_else(not_found)?;
+    let visible = |e: &Event| viewer.user.as_deref() == Some(e.body.user.as_str()) || viewer.may(Right::ReadAll);
+    if !visible(&event) {
+        return Err(not_found());
+    }
+    let job_of = |e: &Event| e.body.job_id.as_deref().and_then(|j| j.parse::<i64>().ok());
+    let mut job = match job_of(&event) {
+        Some(job) => state.store.job(job).await?,
+        None => None,
+    };
+    let request = event.body.request_id.clone().or_else(|| job.as_ref().and_then(|j| j.request_id.clone()));
+    let mut events = state.store.correlated(event.body.job_id.clone(), request, RELATED).await?;
+    // A request's jobs bring their results, which carry the job but not the request.
+    let mut jobs: Vec<i64> = events.iter().filter_map(job_of).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    for other in jobs.iter().copied().filter(|j| Some(*j) != job_of(&event)).take(RELATED_JOBS) {
+        events.extend(state.store.correlated(Some(other.to_string()), None, RELATED).await?);
+    }
+    events.sort_by_key(|e| e.id);
+    events.dedup_by_key(|e| e.id);
+    if job.is_none() && jobs.len() == 1 {
+        job = state.store.job(jobs[0]).await?;
+    }
+    let events = events.into_iter().filter(|e| visible(e)).map(|e| redact_for(&viewer, e)).collect();
+    Ok(Json(Related { job: job.as_ref().map(crate::routes::jobs::JobView::of), events }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Users {
     users: Vec<String>,
 }

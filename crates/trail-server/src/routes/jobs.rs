@@ -1,0 +1,380 @@
+//! Jobs (V7, V8): submitting, leaf status reports, job logs, and live status over server-sent
+//! events.
+
+use crate::AppState;
+use crate::auth::Viewer;
+use crate::error::{ApiError, Code, ErrorBody};
+use crate::routes::accounts::ClientAddress;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use trail_core::operations::results::Origin;
+use trail_core::operations::{Job, JobId, JobSummary, LogQuery, Status};
+use trail_core::{EventId, Pattern};
+use trail_operations::{JobUpdate, LogLine, OperationError};
+
+impl From<OperationError> for ApiError {
+    fn from(error: OperationError) -> ApiError {
+        match error {
+            OperationError::Invalid(message) => {
+                ApiError::new(Code::InvalidOperation, format!("{message}; nothing was stored"))
+            }
+            OperationError::TooLarge(message) => {
+                ApiError::new(Code::PayloadTooLarge, format!("{message}; nothing was stored"))
+            }
+            OperationError::Store(store) => store.into(),
+        }
+    }
+}
+
+/// Who is acting, from where, in which session and for which request (`X-Request-Id`, or the
+/// body's `request_id`).
+pub fn origin(viewer: &Viewer, client: IpAddr, headers: &HeaderMap, request_id: Option<String>) -> Origin {
+    let header = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Origin {
+        user: viewer.user.clone().unwrap_or_else(|| "automation".into()),
+        client: Some(client.to_string()),
+        request_id: request_id.or(header).filter(|r| !r.is_empty()),
+        session_id: viewer.session.clone(),
+        job: None,
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewJobRequest {
+    /// The operation, such as `archive edge routers`.
+    name: String,
+    /// One leaf operation per target; each listed once.
+    targets: Vec<String>,
+    /// The user's request that led to the job (or send `X-Request-Id`).
+    request_id: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Created {
+    id: JobId,
+}
+
+/// Submits a job: recorded as JOB_SUBMITTED, naming the submitter.
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "operations", request_body = NewJobRequest,
+    responses((status = 201, body = Created), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn submit_job(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ClientAddress(client): ClientAddress,
+    headers: HeaderMap,
+    body: Result<Json<NewJobRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let Json(request) = body?;
+    let origin = origin(&viewer, client, &headers, request.request_id);
+    let job = state.operations.submit(request.name, request.targets, &origin).await?;
+    Ok((StatusCode::CREATED, Json(Created { id: job.id })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    /// queued, running, succeeded, failed or cancelled.
+    status: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Reported {
+    /// The job's status after the report.
+    job_status: String,
+    /// Events the report recorded (the job's start, the leaf's and the job's final status).
+    event_ids: Vec<EventId>,
+}
+
+/// A leaf's status, as the platform running it reports. A finished leaf cannot change.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/targets/{target}/status", tag = "operations",
+    params(("id" = i64, Path, description = "Job id"), ("target" = String, Path, description = "Target")),
+    request_body = StatusReport,
+    responses((status = 200, body = Reported), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn report_status(
+    State(state): State<AppState>,
+    Path((id, target)): Path<(JobId, String)>,
+    body: Result<Json<StatusReport>, JsonRejection>,
+) -> Result<Json<Reported>, ApiError> {
+    let Json(report) = body?;
+    let status = Status::parse(&report.status).ok_or_else(|| {
+        ApiError::new(
+            Code::InvalidOperation,
+            format!("status {:?} is not one of queued, running, succeeded, failed, cancelled", report.status),
+        )
+    })?;
+    let done = state.operations.report(id, &target, status, &report.message).await?;
+    Ok(Json(Reported { job_status: done.job.status().name().to_owned(), event_ids: done.event_ids }))
+}
+
+/// A log line: text, or text with its own time.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LineInput {
+    Text(String),
+    Timed { time: String, text: String },
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogRequest {
+    /// The leaf the lines belong to; none for the job's own lines.
+    target: Option<String>,
+    /// Each entry may span several lines.
+    lines: Vec<LineInput>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Appended {
+    first: i64,
+    last: i64,
+}
+
+/// Appends output to a job's log (V7): kept apart from the audit trail.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/log", tag = "operations",
+    params(("id" = i64, Path, description = "Job id")), request_body = LogRequest,
+    responses((status = 201, body = Appended), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn append_log(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    body: Result<Json<LogRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Appended>), ApiError> {
+    let Json(request) = body?;
+    let mut lines = Vec::with_capacity(request.lines.len());
+    for (i, line) in request.lines.into_iter().enumerate() {
+        lines.push(match line {
+            LineInput::Text(text) => LogLine { time: None, text },
+            LineInput::Timed { time, text } => {
+                let time = trail_core::time::parse_rfc3339(&time).map_err(|e| {
+                    ApiError::new(
+                        Code::InvalidOperation,
+                        format!("line {}: time {time:?}: {e}; nothing was stored", i + 1),
+                    )
+                })?;
+                LogLine { time: Some(time), text }
+            }
+        });
+    }
+    let numbers = state.operations.append_log(id, request.target, lines).await?;
+    let (first, last) = (numbers[0], numbers[numbers.len() - 1]);
+    Ok((StatusCode::CREATED, Json(Appended { first, last })))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobCounts {
+    queued: usize,
+    running: usize,
+    succeeded: usize,
+    failed: usize,
+    cancelled: usize,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobListItem {
+    id: JobId,
+    name: String,
+    submitter: String,
+    submitted_at: String,
+    status: String,
+    counts: JobCounts,
+}
+
+impl JobListItem {
+    fn of(job: &JobSummary) -> JobListItem {
+        let [queued, running, succeeded, failed, cancelled] = job.counts;
+        JobListItem {
+            id: job.id,
+            name: job.name.clone(),
+            submitter: job.submitter.clone(),
+            submitted_at: trail_core::time::format_rfc3339(job.submitted_at),
+            status: job.status().name().to_owned(),
+            counts: JobCounts { queued, running, succeeded, failed, cancelled },
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    jobs: Vec<JobListItem>,
+    /// Pass back as `before` for older jobs; null on the last page.
+    next_before: Option<JobId>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct JobListParams {
+    /// Jobs older than this id.
+    before: Option<JobId>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// Jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "operations", params(JobListParams),
+    responses((status = 200, body = JobList)), security(("bearer" = [])))]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    params: Result<Query<JobListParams>, QueryRejection>,
+) -> Result<Json<JobList>, ApiError> {
+    let Query(params) = params?;
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let jobs = state.operations.jobs(params.before, limit).await?;
+    let next_before = if jobs.len() == limit { jobs.last().map(|j| j.id) } else { None };
+    Ok(Json(JobList { jobs: jobs.iter().map(JobListItem::of).collect(), next_before }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LeafView {
+    target: String,
+    status: String,
+    message: String,
+    updated_at: String,
+    /// The event recording its final status.
+    event_id: Option<EventId>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobView {
+    #[serde(flatten)]
+    summary: JobListItem,
+    request_id: Option<String>,
+    /// JOB_SUBMITTED, the parent of every event the job records.
+    submit_event_id: EventId,
+    /// OPERATION_COMPLETED, once every leaf has finished.
+    completed_event_id: Option<EventId>,
+    leaves: Vec<LeafView>,
+}
+
+impl JobView {
+    pub fn of(job: &Job) -> JobView {
+        JobView {
+            summary: JobListItem::of(&job.summary()),
+            request_id: job.request_id.clone(),
+            submit_event_id: job.submit_event_id,
+            completed_event_id: job.completed_event_id,
+            leaves: job
+                .leaves
+                .iter()
+                .map(|leaf| LeafView {
+                    target: leaf.target.clone(),
+                    status: leaf.status.name().to_owned(),
+                    message: leaf.message.clone(),
+                    updated_at: trail_core::time::format_rfc3339(leaf.updated_at),
+                    event_id: leaf.event_id,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One job with every leaf's status.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "operations",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = JobView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_job(State(state): State<AppState>, Path(id): Path<JobId>) -> Result<Json<JobView>, ApiError> {
+    Ok(Json(JobView::of(&state.operations.job(id).await?)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LogParams {
+    /// Only this target's lines.
+    target: Option<String>,
+    /// Only entries matching, with the message filter's semantics (case-insensitive, `%` and
+    /// `_` wildcards, backslash escapes).
+    q: Option<String>,
+    /// Entries after this number (from `next_after`).
+    after: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LogEntryView {
+    seq: i64,
+    time: String,
+    target: Option<String>,
+    text: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LogPage {
+    entries: Vec<LogEntryView>,
+    /// Pass back as `after` for the next page; null when there is no more.
+    next_after: Option<i64>,
+}
+
+/// A job's log, oldest first, paged and searchable.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "operations",
+    params(("id" = i64, Path, description = "Job id"), LogParams),
+    responses((status = 200, body = LogPage), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_log(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    params: Result<Query<LogParams>, QueryRejection>,
+) -> Result<Json<LogPage>, ApiError> {
+    let Query(params) = params?;
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let query = LogQuery {
+        job: id,
+        target: params.target,
+        contains: params.q.as_deref().filter(|q| !q.is_empty()).map(Pattern::new),
+        after: params.after.unwrap_or(0),
+        limit,
+    };
+    let entries = state.operations.log(query).await?;
+    let next_after = if entries.len() == limit { entries.last().map(|e| e.seq) } else { None };
+    let entries = entries
+        .into_iter()
+        .map(|e| LogEntryView {
+            seq: e.seq,
+            time: trail_core::time::format_rfc3339(e.entry.time),
+            target: e.entry.target,
+            text: e.entry.text,
+        })
+        .collect();
+    Ok(Json(LogPage { entries, next_after }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusView {
+    /// Operations not yet finished, newest first.
+    #[schema(value_type = Vec<Object>)]
+    operations: Vec<JobUpdate>,
+}
+
+/// Operations in progress (V8).
+#[utoipa::path(get, path = "/api/v1/status", tag = "operations",
+    responses((status = 200, body = StatusView)), security(("bearer" = [])))]
+pub async fn status(State(state): State<AppState>) -> Result<Json<StatusView>, ApiError> {
+    Ok(Json(StatusView { operations: state.operations.in_progress(1000).await? }))
+}
+
+/// Live updates of operations (V8) as server-sent events: `job` events with the job's counts
+/// and the leaf that changed; `lagged` when this listener fell behind (reload the status).
+#[utoipa::path(get, path = "/api/v1/status/stream", tag = "operations",
+    responses((status = 200, description = "text/event-stream of `job` events")), security(("bearer" = [])))]
+pub async fn status_stream(
+    State(state): State<AppState>,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    let updates = state.operations.subscribe();
+    let stream = futures_util::stream::unfold(updates, |mut updates| async move {
+        let event = match updates.recv().await {
+            Ok(update) => SseEvent::default().event("job").json_data(&update).unwrap_or_default(),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                SseEvent::default().event("lagged").data(missed.to_string())
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(event), updates))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
