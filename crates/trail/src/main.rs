@@ -51,6 +51,10 @@ enum Command {
     Tokens(commands::tokens::TokensArgs),
     /// Log in to a server and keep a token for later commands
     Login(commands::tokens::LoginArgs),
+    /// Jobs through a server: list, show, log
+    Jobs(commands::jobs::JobsArgs),
+    /// Device results through a server: archive, inventory, restore, commit, show
+    Device(commands::jobs::DeviceArgs),
     /// Forwarding destinations with their backlog and last error; `dictionary` prints the
     /// FreeRADIUS dictionary
     Destinations(commands::destinations::DestinationsArgs),
@@ -84,6 +88,8 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Users(args) => commands::users::run(args).await?,
         Command::Tokens(args) => commands::tokens::tokens(args).await?,
         Command::Login(args) => commands::tokens::login(args).await?,
+        Command::Jobs(args) => commands::jobs::jobs(args).await?,
+        Command::Device(args) => commands::jobs::device(args).await?,
         Command::Destinations(args) => commands::destinations::run(args).await?,
         Command::Catalog => print!("{}", trail_core::catalog::markdown_table()),
         Command::Bench(args) => commands::bench::run(args).await?,

@@ -103,11 +103,20 @@ impl Target {
         &self,
         request: reqwest::RequestBuilder,
     ) -> anyhow::Result<Option<T>> {
+        self.send(request, true).await
+    }
+
+    /// Sends a request; a 404 is `None` when `missing_is_none`, else the server's refusal.
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        missing_is_none: bool,
+    ) -> anyhow::Result<Option<T>> {
         let Target::Remote { base, token, .. } = self else { unreachable!("only remote targets make calls") };
         let response =
             request.bearer_auth(token).send().await.with_context(|| format!("cannot reach the server at {base}"))?;
         let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
+        if missing_is_none && status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
         let body = response.bytes().await?;
@@ -149,7 +158,7 @@ impl Target {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        self.call(request).await
+        self.send(request, false).await?.context("the server sent no answer")
     }
 
     async fn call<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {

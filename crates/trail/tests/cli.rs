@@ -379,3 +379,58 @@ fn login_keeps_a_token_and_tokens_are_managed_through_the_server() {
     assert!(stderr(&revoked).contains("unauthorized"), "{}", stderr(&revoked));
     assert!(stderr(&run(d, &["tokens", "list"], &[])).contains("through a server"));
 }
+
+#[test]
+fn jobs_and_device_results_through_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+    let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+    let submitted = ok(d, &["jobs", "submit", "archive edge routers", "--target", "edge1", "--target", "edge2"], &env);
+    assert_eq!(submitted.trim(), "job 1");
+    std::fs::write(d.join("edge1.conf"), "hostname edge1\nntp server 192.0.2.1\n").unwrap();
+    let first = ok(d, &["device", "archive", "edge1", "--config", "edge1.conf", "--job", "1"], &env);
+    assert!(first.starts_with("recorded: event "), "{first}");
+    let again = ok(d, &["device", "archive", "edge1", "--config", "edge1.conf"], &env);
+    assert!(again.starts_with("unchanged: no event"), "{again}");
+    std::fs::write(d.join("inventory.json"), r#"{"chassis": {"serial": "AB1"}}"#).unwrap();
+    assert!(ok(d, &["device", "inventory", "edge2", "--file", "inventory.json"], &env).starts_with("recorded"));
+    std::fs::write(d.join("change.diff"), "-ntp server 192.0.2.1\n+ntp server 192.0.2.2\n").unwrap();
+    assert!(
+        ok(d, &["device", "commit", "edge1", "--diff", "change.diff", "--comment", "CHG7"], &env)
+            .starts_with("recorded")
+    );
+    assert!(ok(d, &["device", "restore", "edge1", "--source", "archive of monday"], &env).starts_with("recorded"));
+    let failed = ok(d, &["device", "archive", "edge2", "--failed", "ssh timeout", "--job", "1"], &env);
+    assert!(failed.starts_with("recorded"), "{failed}");
+
+    let listed = ok(d, &["jobs", "list"], &env);
+    assert!(listed.contains("archive edge routers") && listed.contains("queued"), "{listed}");
+    let shown = ok(d, &["jobs", "show", "1"], &env);
+    assert!(shown.contains("edge1") && shown.contains("edge2"), "{shown}");
+    let missing = run(d, &["jobs", "show", "9"], &env);
+    assert!(stderr(&missing).contains("there is no job 9"), "{}", stderr(&missing));
+    let outside = run(d, &["device", "archive", "edge7", "--config", "edge1.conf", "--job", "1"], &env);
+    assert!(stderr(&outside).contains("has no target \"edge7\""), "{}", stderr(&outside));
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = ::reqwest::Client::new();
+        let lines: Vec<String> = (1..=2500).map(|n| format!("step {n}")).collect();
+        let response = client
+            .post(format!("{}/api/v1/jobs/1/log", server.base))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"target": "edge1", "lines": lines}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    });
+    let log = ok(d, &["jobs", "log", "1"], &env);
+    assert_eq!(log.lines().count(), 2500, "every page");
+    assert!(log.lines().last().unwrap().ends_with("[edge1] step 2500"));
+    let grepped = ok(d, &["jobs", "log", "1", "--grep", "STEP 24_0"], &env);
+    assert_eq!(grepped.lines().count(), 10);
+    assert_eq!(ok(d, &["jobs", "log", "1", "--limit", "1500"], &env).lines().count(), 1500);
+    assert!(run(d, &["jobs", "list"], &[]).status.code() != Some(0), "jobs need a server");
+}
