@@ -8,7 +8,7 @@ use crate::routes::accounts::ClientAddress;
 use crate::routes::jobs::origin;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -92,10 +92,24 @@ fn answer(recorded: Recorded) -> Response {
     }
 }
 
-struct Caller {
+/// Who reports a result: the viewer, their address, and the headers (for `X-Request-Id`).
+pub struct Caller {
     viewer: Viewer,
     client: std::net::IpAddr,
     headers: HeaderMap,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let viewer = Viewer::from_request_parts(parts, state).await?;
+        let ClientAddress(client) = match ClientAddress::from_request_parts(parts, state).await {
+            Ok(address) => address,
+            Err(never) => match never {},
+        };
+        Ok(Caller { viewer, client, headers: parts.headers.clone() })
+    }
 }
 
 async fn record(
@@ -125,14 +139,11 @@ fn required<T>(value: Option<T>, what: &str) -> Result<T, ApiError> {
     security(("bearer" = [])))]
 pub async fn archive(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ClientAddress(client): ClientAddress,
-    headers: HeaderMap,
+    caller: Caller,
     Path(device): Path<String>,
     body: Result<Json<ArchiveRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
-    let caller = Caller { viewer, client, headers };
     record(&state, caller, &device, request.context, |failure| match failure {
         Some(reason) => Ok(DeviceResult::Failed { kind: ContentKind::Archive, reason }),
         None => Ok(DeviceResult::Archive { config: required(request.config, "config")? }),
@@ -147,14 +158,11 @@ pub async fn archive(
     security(("bearer" = [])))]
 pub async fn inventory(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ClientAddress(client): ClientAddress,
-    headers: HeaderMap,
+    caller: Caller,
     Path(device): Path<String>,
     body: Result<Json<InventoryRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
-    let caller = Caller { viewer, client, headers };
     record(&state, caller, &device, request.context, |failure| match failure {
         Some(reason) => Ok(DeviceResult::Failed { kind: ContentKind::Inventory, reason }),
         None => Ok(DeviceResult::Inventory { document: required(request.inventory, "inventory")? }),
@@ -168,15 +176,12 @@ pub async fn inventory(
     responses((status = 201, body = EventCreated), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn restore(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ClientAddress(client): ClientAddress,
-    headers: HeaderMap,
+    caller: Caller,
     Path(device): Path<String>,
     body: Result<Json<RestoreRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
     let outcome = request.context.outcome.unwrap_or(Outcome::Success);
-    let caller = Caller { viewer, client, headers };
     record(&state, caller, &device, request.context, |_| {
         Ok(DeviceResult::Restore { source: request.source, comment: request.comment, outcome })
     })
@@ -190,15 +195,12 @@ pub async fn restore(
     security(("bearer" = [])))]
 pub async fn commit(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ClientAddress(client): ClientAddress,
-    headers: HeaderMap,
+    caller: Caller,
     Path(device): Path<String>,
     body: Result<Json<CommitRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
     let outcome = request.context.outcome.unwrap_or(Outcome::Success);
-    let caller = Caller { viewer, client, headers };
     record(&state, caller, &device, request.context, |_| {
         Ok(DeviceResult::Commit { diff: request.diff, comment: request.comment, outcome })
     })
