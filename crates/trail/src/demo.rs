@@ -142,7 +142,73 @@ pub async fn load_if_empty(store: &dyn Store) -> anyhow::Result<usize> {
     for batch in events.chunks(1000) {
         store.append(batch.to_vec()).await?;
     }
-    Ok(DEMO_EVENTS)
+    Ok(DEMO_EVENTS + load_jobs(store).await?)
+}
+
+/// Three jobs: one finished with mixed results, one succeeded, one still running (for the
+/// status view), each with a log. Answers how many events they recorded.
+async fn load_jobs(store: &dyn Store) -> anyhow::Result<usize> {
+    use trail_core::operations::{LogEntry, NewJob, Status};
+    let at = |minutes: i64| -> anyhow::Result<jiff::Timestamp> {
+        Ok("2026-10-30T08:00:00Z".parse::<jiff::Timestamp>()? + jiff::SignedDuration::from_mins(minutes))
+    };
+    // (target, final status, message)
+    type Leaves = &'static [(&'static str, Status, &'static str)];
+    let plans: [(&str, &str, Leaves); 3] = [
+        (
+            "archive edge routers",
+            "maria",
+            &[
+                ("edge1", Status::Succeeded, "archived 412 lines"),
+                ("edge2", Status::Succeeded, "archived 398 lines"),
+                ("edge3", Status::Failed, "ssh: connection timed out after 30 s"),
+                ("edge4", Status::Succeeded, "archived 405 lines"),
+                ("edge5", Status::Cancelled, "cancelled by maria"),
+            ],
+        ),
+        (
+            "inventory core",
+            "jonas",
+            &[("core1", Status::Succeeded, "12 modules"), ("core2", Status::Succeeded, "14 modules")],
+        ),
+        ("restore edge3", "maria", &[("edge3", Status::Running, "loading archive of 2026-10-29")]),
+    ];
+    let mut recorded = 0;
+    for (n, (name, submitter, leaves)) in plans.iter().enumerate() {
+        let start = n as i64 * 90;
+        let job = store
+            .create_job(NewJob {
+                name: (*name).to_owned(),
+                targets: leaves.iter().map(|(t, _, _)| (*t).to_owned()).collect(),
+                submitter: (*submitter).to_owned(),
+                submitted_at: at(start)?,
+                request_id: Some(format!("demo-request-{}", n + 1)),
+                session_id: None,
+                client: Some("192.0.2.10".into()),
+            })
+            .await?;
+        recorded += 1;
+        let mut log = Vec::new();
+        for (i, (target, status, message)) in leaves.iter().enumerate() {
+            let minute = start + 1 + i as i64;
+            recorded += store.report_leaf(job.id, target, Status::Running, "", at(minute)?).await?.event_ids.len();
+            log.push(LogEntry {
+                time: at(minute)?,
+                target: Some((*target).to_owned()),
+                text: format!("connecting to {target}"),
+            });
+            log.push(LogEntry {
+                time: at(minute)?,
+                target: Some((*target).to_owned()),
+                text: format!("{target}> show configuration | display set\n{message}"),
+            });
+            if *status != Status::Running {
+                recorded += store.report_leaf(job.id, target, *status, message, at(minute + 1)?).await?.event_ids.len();
+            }
+        }
+        store.append_job_log(job.id, log).await?;
+    }
+    Ok(recorded)
 }
 
 #[cfg(test)]

@@ -260,13 +260,17 @@ fn serve_demo_loads_a_populated_trail_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let server = spawn_server(d, &["--demo", "--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
-    assert!(server.banner.iter().any(|l| l == "demo: loaded 3000 events"), "{:?}", server.banner);
+    let loaded = "demo: loaded 3015 events";
+    assert!(server.banner.iter().any(|l| l == loaded), "3000 and its jobs' 15: {:?}", server.banner);
     drop(server);
     let again = spawn_server(d, &["--demo", "--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
     assert!(!again.banner.iter().any(|l| l.starts_with("demo:")), "an existing trail is left alone");
+    let env = [("TRAIL_SERVER", again.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+    let jobs = ok(d, &["jobs", "list"], &env);
+    assert!(jobs.contains("archive edge routers") && jobs.contains("running"), "{jobs}");
     drop(again);
     assert!(
-        ok(d, &["verify"], &[]).starts_with("OK: 3001 events verified"),
+        ok(d, &["verify"], &[]).starts_with("OK: 3016 events verified"),
         "the demo, then the administrator's creation"
     );
     let users = ok(d, &["search", "--json", "--all-users", "--limit", "1000", "--month", "2026-08"], &[]);
