@@ -143,17 +143,6 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
     }
 }
 
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
-        let code = match rejection.status().as_u16() {
-            400 => Code::MalformedJson,
-            413 => Code::PayloadTooLarge,
-            _ => Code::InvalidBody,
-        };
-        ApiError::new(code, format!("{}; nothing was stored", rejection.body_text()))
-    }
-}
-
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
         ApiError::new(Code::InvalidQuery, rejection.body_text())

@@ -5,9 +5,9 @@ use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::routes::accounts::ClientAddress;
+use crate::routes::body::JsonBody;
 use crate::routes::jobs::origin;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -141,9 +141,8 @@ pub async fn archive(
     State(state): State<AppState>,
     caller: Caller,
     Path(device): Path<String>,
-    body: Result<Json<ArchiveRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<ArchiveRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     record(&state, caller, &device, request.context, |failure| match failure {
         Some(reason) => Ok(DeviceResult::Failed { kind: ContentKind::Archive, reason }),
         None => Ok(DeviceResult::Archive { config: required(request.config, "config")? }),
@@ -160,9 +159,8 @@ pub async fn inventory(
     State(state): State<AppState>,
     caller: Caller,
     Path(device): Path<String>,
-    body: Result<Json<InventoryRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<InventoryRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     record(&state, caller, &device, request.context, |failure| match failure {
         Some(reason) => Ok(DeviceResult::Failed { kind: ContentKind::Inventory, reason }),
         None => Ok(DeviceResult::Inventory { document: required(request.inventory, "inventory")? }),
@@ -178,9 +176,8 @@ pub async fn restore(
     State(state): State<AppState>,
     caller: Caller,
     Path(device): Path<String>,
-    body: Result<Json<RestoreRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<RestoreRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let outcome = request.context.outcome.unwrap_or(Outcome::Success);
     record(&state, caller, &device, request.context, |_| {
         Ok(DeviceResult::Restore { source: request.source, comment: request.comment, outcome })
@@ -197,9 +194,8 @@ pub async fn commit(
     State(state): State<AppState>,
     caller: Caller,
     Path(device): Path<String>,
-    body: Result<Json<CommitRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<CommitRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let outcome = request.context.outcome.unwrap_or(Outcome::Success);
     record(&state, caller, &device, request.context, |_| {
         Ok(DeviceResult::Commit { diff: request.diff, comment: request.comment, outcome })

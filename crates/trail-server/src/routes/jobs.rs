@@ -5,8 +5,9 @@ use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::routes::accounts::ClientAddress;
+use crate::routes::body::JsonBody;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -68,9 +69,8 @@ pub async fn submit_job(
     viewer: Viewer,
     ClientAddress(client): ClientAddress,
     headers: HeaderMap,
-    body: Result<Json<NewJobRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<NewJobRequest>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let Json(request) = body?;
     let origin = origin(&viewer, client, &headers, request.request_id);
     let job = state.operations.submit(request.name, request.targets, &origin).await?;
     Ok((StatusCode::CREATED, Json(Created { id: job.id })))
@@ -103,9 +103,8 @@ pub struct Reported {
 pub async fn report_status(
     State(state): State<AppState>,
     Path((id, target)): Path<(JobId, String)>,
-    body: Result<Json<StatusReport>, JsonRejection>,
+    JsonBody(report): JsonBody<StatusReport>,
 ) -> Result<Json<Reported>, ApiError> {
-    let Json(report) = body?;
     let status = Status::parse(&report.status).ok_or_else(|| {
         ApiError::new(
             Code::InvalidOperation,
@@ -147,9 +146,8 @@ pub struct Appended {
 pub async fn append_log(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
-    body: Result<Json<LogRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<LogRequest>,
 ) -> Result<(StatusCode, Json<Appended>), ApiError> {
-    let Json(request) = body?;
     let mut lines = Vec::with_capacity(request.lines.len());
     for (i, line) in request.lines.into_iter().enumerate() {
         lines.push(match line {

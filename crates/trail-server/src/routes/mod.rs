@@ -1,4 +1,5 @@
 pub mod accounts;
+pub mod body;
 pub mod destinations;
 pub mod devices;
 pub mod events;

@@ -1,0 +1,21 @@
+//! A JSON body whatever its Content-Type (as `/api/v1/events` takes it: `curl -d` sends a form
+//! type), with the API's error codes: `malformed_json` when it is not JSON, `invalid_body` when
+//! it has the wrong shape, `payload_too_large` over the limit.
+
+use crate::error::{ApiError, Code};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<JsonBody<T>, ApiError> {
+        let bytes = Bytes::from_request(request, state).await?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|error| {
+            let code = if error.is_data() { Code::InvalidBody } else { Code::MalformedJson };
+            ApiError::new(code, format!("{error}; nothing was stored"))
+        })
+    }
+}
