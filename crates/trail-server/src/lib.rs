@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod rights;
 mod routes;
+mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -153,10 +154,12 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
     let (router, openapi) = api();
     let document = Arc::new(openapi);
     router
+        .merge(ui::router())
         .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json((*document).clone()) }))
         .fallback(|| async { error::ApiError::new(error::Code::NotFound, "no such route; see /api/openapi.json") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), rights::enforce))
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::middleware::from_fn(ui::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

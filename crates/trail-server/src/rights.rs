@@ -19,9 +19,12 @@ pub enum Access {
     Authenticated,
     /// A token with this right.
     Needs(Right),
+    /// A web page needing this right: without a session the visitor is sent to the login
+    /// page; without the right, an HTML page says which right is missing.
+    Page(Right),
 }
 
-use Access::{Authenticated, Needs, Public};
+use Access::{Authenticated, Needs, Page, Public};
 
 /// Every route: method, path as the router spells it, and the access it needs. Finer decisions
 /// (whose entries, whose details) are made in the handlers.
@@ -62,6 +65,23 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/accounts/{name}/unlock", Needs(Right::Administer)),
     ("GET", "/api/v1/destinations", Needs(Right::Administer)),
     ("GET", "/api/v1/tokens", Authenticated),
+    // The web UI.
+    ("GET", "/login", Public),
+    ("GET", "/assets/{file}", Public),
+    ("POST", "/logout", Page(Right::ReadOwn)),
+    ("GET", "/", Page(Right::ReadOwn)),
+    ("GET", "/events/{id}", Page(Right::ReadOwn)),
+    ("GET", "/jobs", Page(Right::Jobs)),
+    ("GET", "/jobs/{id}", Page(Right::Jobs)),
+    ("GET", "/status", Page(Right::Jobs)),
+    ("GET", "/admin/users", Page(Right::Administer)),
+    ("POST", "/admin/users", Page(Right::Administer)),
+    ("POST", "/admin/users/{name}/{action}", Page(Right::Administer)),
+    ("GET", "/admin/tokens", Page(Right::Administer)),
+    ("POST", "/admin/tokens", Page(Right::Administer)),
+    ("POST", "/admin/tokens/{id}/revoke", Page(Right::Administer)),
+    ("GET", "/admin/policy", Page(Right::Administer)),
+    ("GET", "/admin/destinations", Page(Right::Administer)),
     ("POST", "/api/v1/tokens", Authenticated),
     ("DELETE", "/api/v1/tokens/{id}", Authenticated),
 ];
@@ -127,6 +147,17 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
             request.extensions_mut().insert::<Viewer>(viewer);
             Ok(next.run(request).await)
         }
+        Some(Page(right)) => {
+            let Ok(viewer) = crate::auth::authenticate(&state, request.headers()).await else {
+                return Ok(crate::ui::to_login(request.uri()));
+            };
+            if !viewer.rights.contains(&right) {
+                return Ok(crate::ui::forbidden(viewer, right, request.uri().path()));
+            }
+            request = check_csrf(&viewer, request).await?;
+            request.extensions_mut().insert::<Viewer>(viewer);
+            Ok(next.run(request).await)
+        }
         None => {
             Err(ApiError::new(Code::Forbidden, format!("{} {path} has no rights decision; refusing", request.method())))
         }
@@ -160,7 +191,11 @@ mod tests {
                 "{method} {path} has no entry in rights::ROUTES: decide who may call it"
             );
         }
-        for (method, path, _) in ROUTES {
+        // Pages are not API operations; the UI's tests reach each of them.
+        let page = |method: &str, path: &str, access: &Access| {
+            matches!(access, Page(_)) || (method == "GET" && (path == "/login" || path.starts_with("/assets/")))
+        };
+        for (method, path, _) in ROUTES.iter().filter(|(m, p, a)| !page(m, p, a)) {
             assert!(
                 operations.iter().any(|(m, p)| m == method && p == path),
                 "{method} {path} is in ROUTES but not routed"

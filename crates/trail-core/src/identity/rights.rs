@@ -137,6 +137,11 @@ impl Roles {
         self.0.contains_key(name)
     }
 
+    /// Every role's name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
     /// The rights of someone holding `roles` (unknown role names grant nothing).
     pub fn rights_of<S: AsRef<str>>(&self, roles: &[S]) -> RightSet {
         roles.iter().filter_map(|r| self.0.get(r.as_ref())).flatten().copied().collect()

@@ -120,12 +120,25 @@ pub async fn get_event(
 ) -> Result<Json<Event>, ApiError> {
     let not_found = || ApiError::new(Code::NotFound, format!("no event with id {id}"));
     let numeric: EventId = id.parse().map_err(|_| not_found())?;
-    let event = state.store.get(numeric).await?.ok_or_else(not_found)?;
+    Ok(Json(details(&state, &viewer, client, numeric).await?))
+}
+
+/// One event's details for a viewer (V6): `not_found` when they may not see it in the lists,
+/// `forbidden` when they may see only its first line. Viewing another user's details is
+/// recorded (A3).
+pub async fn details(
+    state: &AppState,
+    viewer: &Viewer,
+    client: std::net::IpAddr,
+    id: EventId,
+) -> Result<Event, ApiError> {
+    let not_found = || ApiError::new(Code::NotFound, format!("no event with id {id}"));
+    let event = state.store.get(id).await?.ok_or_else(not_found)?;
     let own = viewer.user.as_deref() == Some(event.body.user.as_str());
     if !own && !viewer.may(Right::ReadAll) {
         return Err(not_found());
     }
-    if !may_details(&viewer, &event) {
+    if !may_details(viewer, &event) {
         return Err(ApiError::new(
             Code::Forbidden,
             "you may see this entry's first line in the lists, but its details need the right `details_all` \
@@ -133,12 +146,19 @@ pub async fn get_event(
         ));
     }
     if !own {
-        let actor = crate::routes::accounts::actor(&viewer, client);
+        let actor = crate::routes::accounts::actor(viewer, client);
         let details = [("event_user", event.body.user.clone())];
-        let audit = trail_accounts::events::audit("AUDIT_DETAILS_VIEWED", &actor, &id, None, &details, (state.clock)());
+        let audit = trail_accounts::events::audit(
+            "AUDIT_DETAILS_VIEWED",
+            &actor,
+            &id.to_string(),
+            None,
+            &details,
+            (state.clock)(),
+        );
         state.store.append(vec![audit]).await?;
     }
-    Ok(Json(event))
+    Ok(event)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -168,12 +188,25 @@ pub async fn related(
 ) -> Result<Json<Related>, ApiError> {
     let not_found = || ApiError::new(Code::NotFound, format!("no event with id {id}"));
     let event = state.store.get(id).await?.ok_or_else(not_found)?;
-    let visible = |e: &Event| viewer.user.as_deref() == Some(e.body.user.as_str()) || viewer.may(Right::ReadAll);
-    if !visible(&event) {
+    if !visible_to(&viewer, &event) {
         return Err(not_found());
     }
+    let (job, events) = related_to(&state, &viewer, &event).await?;
+    Ok(Json(Related { job: job.as_ref().map(crate::routes::jobs::JobView::of), events }))
+}
+
+fn visible_to(viewer: &Viewer, event: &Event) -> bool {
+    viewer.user.as_deref() == Some(event.body.user.as_str()) || viewer.may(Right::ReadAll)
+}
+
+/// The job of an event and the events correlated with it, as the viewer may see them.
+pub async fn related_to(
+    state: &AppState,
+    viewer: &Viewer,
+    event: &Event,
+) -> Result<(Option<trail_core::operations::Job>, Vec<Event>), ApiError> {
     let job_of = |e: &Event| e.body.job_id.as_deref().and_then(|j| j.parse::<i64>().ok());
-    let mut job = match job_of(&event) {
+    let mut job = match job_of(event) {
         Some(job) => state.store.job(job).await?,
         None => None,
     };
@@ -183,7 +216,7 @@ pub async fn related(
     let mut jobs: Vec<i64> = events.iter().filter_map(job_of).collect();
     jobs.sort_unstable();
     jobs.dedup();
-    for other in jobs.iter().copied().filter(|j| Some(*j) != job_of(&event)).take(RELATED_JOBS) {
+    for other in jobs.iter().copied().filter(|j| Some(*j) != job_of(event)).take(RELATED_JOBS) {
         events.extend(state.store.correlated(Some(other.to_string()), None, RELATED).await?);
     }
     events.sort_by_key(|e| e.id);
@@ -191,8 +224,8 @@ pub async fn related(
     if job.is_none() && jobs.len() == 1 {
         job = state.store.job(jobs[0]).await?;
     }
-    let events = events.into_iter().filter(|e| visible(e)).map(|e| redact_for(&viewer, e)).collect();
-    Ok(Json(Related { job: job.as_ref().map(crate::routes::jobs::JobView::of), events }))
+    let events = events.into_iter().filter(|e| visible_to(viewer, e)).map(|e| redact_for(viewer, e)).collect();
+    Ok((job, events))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -1,0 +1,286 @@
+//! Administration (A1-A2, F4 in the UI): users, the authentication policy, API tokens and
+//! forwarding destinations. Every change goes through the account service, so it is recorded.
+
+use super::{Ui, problem};
+use crate::AppState;
+use crate::routes::accounts::{ClientAddress, actor};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use trail_accounts::Accounts;
+
+/// A message after an action, carried back in the URL.
+#[derive(Deserialize, Default)]
+pub struct Flash {
+    done: Option<String>,
+    error: Option<String>,
+}
+
+fn flash(flash: &Flash) -> Markup {
+    html! {
+        @if let Some(done) = &flash.done { p.ok role="status" { (done) } }
+        @if let Some(error) = &flash.error { p.error role="alert" { (error) } }
+    }
+}
+
+fn back(path: &str, outcome: Result<String, String>) -> Response {
+    let (key, text) = match outcome {
+        Ok(done) => ("done", done),
+        Err(error) => ("error", error),
+    };
+    let text: String = form_urlencoded::byte_serialize(text.as_bytes()).collect();
+    Redirect::to(&format!("{path}?{key}={text}")).into_response()
+}
+
+fn tabs(current: &str) -> Markup {
+    let tabs = [
+        ("/admin/users", "Users"),
+        ("/admin/policy", "Authentication policy"),
+        ("/admin/tokens", "API tokens"),
+        ("/admin/destinations", "Forwarding"),
+    ];
+    html! {
+        nav.actions aria-label="Administration" {
+            @for (href, label) in tabs { a href=(href) aria-current=[(href == current).then_some("page")] { (label) } }
+        }
+    }
+}
+
+fn csrf(ui: &Ui) -> Markup {
+    html! { input type="hidden" name="csrf" value=(ui.csrf()); }
+}
+
+pub async fn users(State(state): State<AppState>, ui: Ui, Query(message): Query<Flash>) -> Response {
+    let accounts = match state.accounts.users().await {
+        Ok(accounts) => accounts,
+        Err(error) => return problem(&ui, StatusCode::SERVICE_UNAVAILABLE, "Users", &error.to_string()),
+    };
+    let roles: Vec<String> = state.accounts.roles().names();
+    let content = html! {
+        h1 { "Administration" }
+        (tabs("/admin/users"))
+        (flash(&message))
+        h2 { "Users" }
+        div.table-wrap { table #users {
+            thead { tr { th scope="col" { "Username" } th scope="col" { "Name" } th scope="col" { "Roles" } th scope="col" { "State" } th scope="col" { "Actions" } } }
+            tbody {
+                @for account in &accounts {
+                    @let name = account.username.as_str();
+                    @let locked = state.accounts.is_locked(account);
+                    tr data-user=(name) {
+                        td { (name) }
+                        td { (account.display_name) }
+                        td { (account.roles.join(", ")) }
+                        td { @if locked { span.badge.sev-warning { "locked" } } @else { "active" } }
+                        td {
+                            form.inline method="post" action={ "/admin/users/" (name) "/" (if locked { "unlock" } else { "lock" }) } {
+                                (csrf(&ui))
+                                button type="submit" { (if locked { "Unlock" } else { "Lock" }) }
+                            }
+                            " "
+                            form.inline method="post" action={ "/admin/users/" (name) "/password" } {
+                                (csrf(&ui))
+                                label { span.skip { "New password for " (name) } input type="password" name="password" autocomplete="new-password" required placeholder="new password"; }
+                                button type="submit" { "Set password" }
+                            }
+                            " "
+                            form.inline method="post" action={ "/admin/users/" (name) "/delete" } data-confirm={ "Delete " (name) "?" } {
+                                (csrf(&ui))
+                                button.danger type="submit" { "Delete" }
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+        h2 { "Add a user" }
+        form.stack method="post" action="/admin/users" #add-user {
+            (csrf(&ui))
+            label { "Username" input name="username" required autocomplete="off"; }
+            label { "Name (optional)" input name="display_name"; }
+            label { "Role"
+                select name="role" { @for role in &roles { option value=(role) selected[role == "viewer"] { (role) } } }
+            }
+            label { "Password" input type="password" name="password" required autocomplete="new-password"; }
+            button.primary type="submit" { "Add user" }
+        }
+    };
+    ui.page("Users", content)
+}
+
+#[derive(Deserialize)]
+pub struct NewUser {
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    role: String,
+    password: String,
+}
+
+pub async fn add_user(
+    State(state): State<AppState>,
+    ui: Ui,
+    ClientAddress(client): ClientAddress,
+    Form(new): Form<NewUser>,
+) -> Response {
+    let outcome = state
+        .accounts
+        .add_user(&actor(&ui.viewer, client), &new.username, &new.display_name, vec![new.role], &new.password)
+        .await;
+    back("/admin/users", outcome.map(|_| format!("Added {}.", new.username)).map_err(|e| e.to_string()))
+}
+
+#[derive(Deserialize, Default)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn user_action(
+    State(state): State<AppState>,
+    ui: Ui,
+    ClientAddress(client): ClientAddress,
+    Path((name, action)): Path<(String, String)>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let actor = actor(&ui.viewer, client);
+    let accounts: &Accounts = &state.accounts;
+    let outcome = match action.as_str() {
+        "lock" => accounts.lock_user(&actor, &name).await.map(|_| format!("Locked {name}.")),
+        "unlock" => accounts.unlock_user(&actor, &name).await.map(|_| format!("Unlocked {name}.")),
+        "delete" => accounts.delete_user(&actor, &name).await.map(|_| format!("Deleted {name}.")),
+        "password" => accounts
+            .set_password(&actor, &name, &form.password)
+            .await
+            .map(|_| format!("Changed the password of {name}.")),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    back("/admin/users", outcome.map_err(|e| e.to_string()))
+}
+
+pub async fn policy(State(state): State<AppState>, ui: Ui) -> Response {
+    let policy = state.accounts.policy();
+    let minutes = |d: jiff::SignedDuration| format!("{} minutes", d.as_secs() / 60);
+    let content = html! {
+        h1 { "Administration" }
+        (tabs("/admin/policy"))
+        h2 { "Authentication policy" }
+        dl.fields #policy {
+            dt { "Lock an account after" } dd { (policy.max_failures) " failed logins within " (minutes(policy.failure_window)) }
+            dt { "Unlock automatically" } dd { @match policy.auto_unlock_after { Some(after) => { "after " (minutes(after)) }, None => "never: an administrator unlocks it" } }
+            dt { "Failed logins from one address" } dd { "at most " (policy.max_failures_per_address) " within " (minutes(policy.failure_window)) }
+        }
+        p.muted { "Set in the configuration file's " code { "[auth]" } " section; every lock, unlock and failed login is an entry in the change logs." }
+    };
+    ui.page("Authentication policy", content)
+}
+
+pub async fn tokens(State(state): State<AppState>, ui: Ui, Query(message): Query<Flash>) -> Response {
+    let tokens = state.accounts.tokens().await.unwrap_or_default();
+    let me = ui.viewer.user.clone().unwrap_or_default();
+    let content = html! {
+        h1 { "Administration" }
+        (tabs("/admin/tokens"))
+        (flash(&message))
+        h2 { "API tokens" }
+        div.table-wrap { table #tokens {
+            thead { tr { th { "Id" } th { "Owner" } th { "Name" } th { "Scopes" } th { "Created" } th { "Last used" } th { "State" } } }
+            tbody {
+                @for token in &tokens {
+                    tr {
+                        td { (token.id) } td { (token.owner.as_str()) } td { (token.name) }
+                        td { (token.scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")) }
+                        td.time { (ui.time(token.created_at)) }
+                        td.time { @match token.last_used_at { Some(at) => (ui.time(at)), None => "never" } }
+                        td {
+                            @if token.is_active() {
+                                form.inline method="post" action={ "/admin/tokens/" (token.id) "/revoke" } data-confirm={ "Revoke " (token.name) "?" } {
+                                    (csrf(&ui)) button.danger type="submit" { "Revoke" }
+                                }
+                            } @else { "revoked" }
+                        }
+                    }
+                }
+            }
+        } }
+        h2 { "Create a token" }
+        form.stack method="post" action="/admin/tokens" {
+            (csrf(&ui))
+            label { "Name" input name="name" required; }
+            label { "Owner" input name="owner" value=(me) required; }
+            fieldset { legend { "Scopes" }
+                @for scope in ["ingest", "read", "admin"] { label { input type="checkbox" name="scope" value=(scope) checked[scope == "ingest"]; " " (scope) } }
+            }
+            button.primary type="submit" { "Create" }
+        }
+    };
+    ui.page("API tokens", content)
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    ui: Ui,
+    ClientAddress(client): ClientAddress,
+    body: axum::body::Bytes,
+) -> Response {
+    let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let value = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+    let scopes: Vec<String> = fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
+    let scopes = match crate::routes::tokens::parse_scopes(&scopes) {
+        Ok(scopes) => scopes,
+        Err(error) => return back("/admin/tokens", Err(error.message)),
+    };
+    let issued = state.accounts.create_token(&actor(&ui.viewer, client), &value("owner"), &value("name"), scopes).await;
+    let issued = match issued {
+        Ok(issued) => issued,
+        Err(error) => return back("/admin/tokens", Err(error.to_string())),
+    };
+    let content = html! {
+        h1 { "Administration" }
+        (tabs("/admin/tokens"))
+        p.ok role="status" { "Token " (issued.id) " created. Copy it now: it is shown this once." }
+        p { code #new-token { (issued.secret) } }
+        p { a href="/admin/tokens" { "Back to the tokens" } }
+    };
+    ui.page("Token created", content)
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    ui: Ui,
+    ClientAddress(client): ClientAddress,
+    Path(id): Path<i64>,
+) -> Response {
+    let tokens = state.accounts.tokens().await.unwrap_or_default();
+    let Some(token) = tokens.iter().find(|t| t.id == id) else {
+        return back("/admin/tokens", Err(format!("There is no token {id}.")));
+    };
+    let outcome = state.accounts.revoke_token(&actor(&ui.viewer, client), token).await;
+    back("/admin/tokens", outcome.map(|_| format!("Revoked token {id}.")).map_err(|e| e.to_string()))
+}
+
+pub async fn destinations(State(state): State<AppState>, ui: Ui) -> Response {
+    let reports = state.forwarding.reports();
+    let content = html! {
+        h1 { "Administration" }
+        (tabs("/admin/destinations"))
+        h2 { "Forwarding destinations" }
+        div.table-wrap { table #destinations {
+            thead { tr { th { "Name" } th { "Type" } th { "Target" } th { "Delivered through" } th { "Backlog" } th { "State" } th { "Last error" } } }
+            tbody {
+                @for r in &reports {
+                    tr {
+                        td { (r.name) } td { (r.type_name) } td { (r.target) } td { (r.delivered_through) } td { (r.backlog) }
+                        td { (r.state) }
+                        td { @match &r.last_error { Some(e) => { (e.at) ": " (e.message) }, None => "-" } }
+                    }
+                }
+                @if reports.is_empty() { tr { td colspan="7" { "No destinations: add " code { "[[destinations]]" } " to the configuration file." } } }
+            }
+        } }
+    };
+    ui.page("Forwarding", content)
+}

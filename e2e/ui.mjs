@@ -1,0 +1,277 @@
+// Trail's web UI in Debian's headless Chromium, driven by playwright-core. Started by the Rust
+// test crates/trail/tests/ui.rs, which runs a seeded server and passes its address. Each test
+// gets a fresh browser context; any script run by an XSS payload, any dialog, and any page
+// error fails the run. Screenshots of each page go to $SCREENSHOTS.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import path from "node:path";
+
+const base = process.env.TRAIL_BASE;
+const token = process.env.TRAIL_TOKEN;
+const adminPassword = process.env.TRAIL_ADMIN_PASSWORD;
+const shots = process.env.SCREENSHOTS;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+async function api(method, route, body) {
+  const response = await fetch(base + route, {
+    method, headers: { authorization: "Bearer " + token, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) assert.fail(`${method} ${route}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+async function context(viewport = { width: 1280, height: 900 }) {
+  const ctx = await browser.newContext({ viewport, timezoneId: "Europe/Amsterdam" });
+  const page = await ctx.newPage();
+  page.on("dialog", async (dialog) => {
+    if (dialog.type() === "confirm") return dialog.accept();
+    throw new Error("an unexpected dialog opened: " + dialog.message());
+  });
+  page.on("pageerror", (error) => { throw error; });
+  await ctx.addInitScript(() => { window.__xss = undefined; });
+  return { ctx, page };
+}
+
+async function login(page, user = "admin", password = adminPassword, next = "/") {
+  await page.goto(base + next);
+  await page.fill('input[name="username"]', user);
+  await page.fill('input[name="password"]', password);
+  await page.click('button[type="submit"]');
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, name + ".png"), fullPage: true });
+}
+
+async function noXss(page) {
+  assert.equal(await page.evaluate(() => window.__xss), undefined, "an XSS payload ran on " + page.url());
+}
+
+const tests = {
+  async "login failure and lockout have clear messages"() {
+    const { ctx, page } = await context();
+    await page.goto(base + "/");
+    assert.match(page.url(), /\/login\?next=%2F$/, "no session: to the login page");
+    await shot(page, "login");
+    await login(page, "admin", "wrong password", "/");
+    assert.match(await page.textContent("#login-error"), /username or password is wrong/);
+    for (let i = 0; i < 5; i++) await login(page, "lockme", "not it");
+    await login(page, "lockme", "lockme-pass-1234");
+    assert.match(await page.textContent("#login-error"), /locked/, "the right password on a locked account");
+    await shot(page, "login-locked");
+    await ctx.close();
+  },
+
+  async "change logs combine filters in the URL, and the back button works"() {
+    const { ctx, page } = await context();
+    await login(page);
+    await page.waitForSelector("#events tbody tr");
+    await page.selectOption('select[name="who"]', "*");
+    await page.click('form.filters button[type="submit"]');
+    const everyone = await page.locator("#events tbody tr").count();
+    assert.equal(everyone, 100, "a pager of 100");
+    await page.selectOption('select[name="who"]', "alice");
+    await page.fill('input[name="message"]', "ntp server 192.0.2.1_");
+    await page.fill('input[name="month"]', "2026-08");
+    await page.click('form.filters button[type="submit"]');
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get("who"), "alice");
+    assert.equal(url.searchParams.get("month"), "2026-08");
+    const users = await page.locator("#events tbody tr td:nth-child(2)").allTextContents();
+    assert.ok(users.length > 0 && users.every((u) => u === "alice"), "only alice: " + users);
+    const times = await page.locator("#events tbody tr td.time").allTextContents();
+    assert.ok(times.every((t) => t.startsWith("2026-08") && /CES?T/.test(t)), "August, Amsterdam time: " + times);
+    await shot(page, "change-logs-filtered");
+    await page.goBack();
+    assert.equal(new URL(page.url()).searchParams.get("who"), "*");
+    assert.equal(await page.locator("#events tbody tr").count(), 100);
+    const exported = await page.getAttribute('a[href*="format=csv"]', "href");
+    assert.match(exported, /all_users=true/, "the export follows the filter");
+    await ctx.close();
+  },
+
+  async "paging stays stable while new entries arrive"() {
+    const { ctx, page } = await context();
+    await login(page, "admin", adminPassword, "/?who=*");
+    await page.waitForSelector("#older");
+    await page.click("#older");
+    const second = await page.locator("#events tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.id));
+    const secondUrl = page.url();
+    await api("POST", "/api/v1/events", Array.from({ length: 7 }, (_, n) => ({ user: "dave", kind: "DEVICE_EDITED", message: "late " + n })));
+    await page.goto(secondUrl);
+    const again = await page.locator("#events tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.id));
+    assert.deepEqual(again, second, "the same page after new entries");
+    assert.match(await page.textContent("#newer"), /7 newer entries/);
+    await shot(page, "change-logs-newer");
+    await page.click("#newer a");
+    assert.equal(await page.locator("#events tbody tr td:nth-child(2)").first().textContent(), "dave");
+    await ctx.close();
+  },
+
+  async "double-click or Enter opens the details, with the diff marked"() {
+    const { ctx, page } = await context();
+    await login(page, "admin", adminPassword, "/?who=bob");
+    const row = page.locator("#events tbody tr").first();
+    const id = await row.getAttribute("data-id");
+    await row.dblclick();
+    await page.waitForURL("**/events/" + id);
+    assert.ok((await page.locator("pre.message ins.add").count()) > 0, "added lines are marked");
+    assert.match(await page.locator("pre.message del.del").first().textContent(), /^-old line/, "and keep their -");
+    await shot(page, "details");
+    await page.goBack();
+    await page.locator("#events tbody tr").nth(1).focus();
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/events\/\d+$/);
+    await ctx.close();
+  },
+
+  async "a viewer sees a notice instead of others' details"() {
+    const { ctx, page } = await context();
+    await api("POST", "/api/v1/accounts", { username: "vera", password: "vera-pass-1234", roles: ["viewer"] });
+    await login(page, "vera", "vera-pass-1234", "/?who=*");
+    await page.locator("#events tbody tr").first().dblclick();
+    await page.waitForURL(/\/events\/\d+$/);
+    assert.match(await page.textContent("main"), /need the right details_all/);
+    await ctx.close();
+  },
+
+  async "a job opens in a window of its own, with leaves and a paged log"() {
+    const { ctx, page } = await context();
+    await login(page, "admin", adminPassword, "/jobs");
+    await shot(page, "jobs");
+    const [popup] = await Promise.all([ctx.waitForEvent("page"), page.click("#jobs tbody tr a")]);
+    await popup.waitForLoadState();
+    assert.match(popup.url(), /\/jobs\/1$/);
+    assert.equal(await popup.locator("#leaves tbody tr").count(), 3);
+    assert.equal((await popup.textContent("#log-lines")).split("\n").filter((l) => l.includes("step")).length, 100);
+    await popup.click("#log-next");
+    assert.match(await popup.textContent("#log-lines"), /step 101 /);
+    await shot(popup, "job");
+    await noXss(popup);
+    await ctx.close();
+  },
+
+  async "status updates live while an operation runs"() {
+    const { ctx, page } = await context();
+    await login(page, "admin", adminPassword, "/status");
+    await page.waitForFunction(() => document.getElementById("live-state").textContent === "live");
+    const { id } = await api("POST", "/api/v1/jobs", { name: "scan core", targets: ["core1", "core2"] });
+    await page.waitForSelector(`tr[data-job="${id}"]`);
+    await api("POST", `/api/v1/jobs/${id}/targets/core1/status`, { status: "succeeded", message: "" });
+    await page.waitForFunction((job) => {
+      const row = document.querySelector(`tr[data-job="${job}"]`);
+      return row && row.querySelector('[data-field="succeeded"]').textContent === "1";
+    }, id);
+    assert.match(await page.textContent(`tr[data-job="${id}"] [data-field="last"]`), /core1: succeeded/);
+    await shot(page, "status");
+    await ctx.close();
+  },
+
+  async "administration: users, policy, tokens and forwarding"() {
+    const { ctx, page } = await context();
+    await login(page, "admin", adminPassword, "/admin/users");
+    await page.fill('#add-user input[name="username"]', "nina");
+    await page.fill('#add-user input[name="password"]', "nina-pass-1234");
+    await page.selectOption('#add-user select[name="role"]', "operator");
+    await page.click('#add-user button[type="submit"]');
+    assert.match(await page.textContent("p.ok"), /Added nina/);
+    await page.click('tr[data-user="nina"] form[action$="/lock"] button');
+    assert.match(await page.textContent('tr[data-user="nina"]'), /locked/);
+    await page.click('tr[data-user="nina"] form[action$="/unlock"] button');
+    await page.fill('tr[data-user="nina"] input[name="password"]', "nina-new-pass-5678");
+    await page.click('tr[data-user="nina"] form[action$="/password"] button');
+    assert.match(await page.textContent("p.ok"), /Changed the password of nina/);
+    await shot(page, "admin-users");
+    await page.click('tr[data-user="nina"] form[action$="/delete"] button');
+    assert.match(await page.textContent("p.ok"), /Deleted nina/);
+    await page.goto(base + "/admin/policy");
+    assert.match(await page.textContent("#policy"), /5 failed logins/);
+    await shot(page, "admin-policy");
+    await page.goto(base + "/admin/tokens");
+    await page.fill('input[name="name"]', "ci");
+    await page.click('form.stack button[type="submit"]');
+    assert.match(await page.textContent("#new-token"), /^trl_/);
+    await page.goto(base + "/admin/destinations");
+    await shot(page, "admin-destinations");
+    const { events } = await api("GET", "/api/v1/events?all_users=true&action=add&limit=5");
+    assert.ok(events.some((e) => e.kind === "USER_ADDED" && e.name === "nina" && e.user === "admin"), "recorded");
+    await ctx.close();
+  },
+
+  async "XSS payloads in every field never run"() {
+    const { ctx, page } = await context();
+    await login(page, "admin", adminPassword, "/?who=*&action=%25script%25");
+    await page.goto(base + "/?who=*&message=window.__xss");
+    assert.ok((await page.locator("#events tbody tr").count()) >= 3);
+    assert.ok((await page.textContent("#events")).includes("<script>window.__xss=1</script>"), "shown as text");
+    await noXss(page);
+    const id = await page.locator("#events tbody tr").first().getAttribute("data-id");
+    await page.goto(base + "/events/" + id);
+    await noXss(page);
+    for (const route of ["/jobs", "/jobs/1", "/status", "/admin/users", "/?who=" + encodeURIComponent("<script>window.__xss=1</script>")]) {
+      await page.goto(base + route);
+      await noXss(page);
+    }
+    await shot(page, "xss");
+    await ctx.close();
+  },
+
+  async "a state change without the CSRF token is refused"() {
+    const { ctx, page } = await context();
+    await login(page, "admin", adminPassword, "/admin/users");
+    const refused = await page.evaluate(async () => {
+      const response = await fetch("/admin/users", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "username=eve&role=admin&password=eve-pass-1234",
+      });
+      return response.status;
+    });
+    assert.equal(refused, 403);
+    const forged = await page.evaluate(async () => (await fetch("/admin/users", {
+      method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "csrf=forged&username=eve&role=admin&password=eve-pass-1234",
+    })).status);
+    assert.equal(forged, 403);
+    const { events } = await api("GET", "/api/v1/events?all_users=true&name=eve");
+    assert.equal(events.length, 0, "nothing happened");
+    await ctx.close();
+  },
+
+  async "readable in a narrow window, and usable by keyboard"() {
+    const { ctx, page } = await context({ width: 390, height: 844 });
+    await login(page, "olga", "olga-pass-1234", "/?who=*");
+    const overflow = await page.evaluate(() => {
+      const wide = [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".table-wrap"));
+      return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5).map((e) => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right)) };
+    });
+    assert.ok(overflow.by <= 1, "no sideways scrolling of the page: " + JSON.stringify(overflow));
+    await shot(page, "change-logs-narrow");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+    assert.equal(await page.locator('a[href="/admin/users"]').count(), 0, "an operator has no administration link");
+    await page.goto(base + "/admin/users");
+    assert.match(await page.textContent("main"), /needs the right administer/);
+    await ctx.close();
+  },
+};
+
+let failed = 0;
+for (const [name, test] of Object.entries(tests)) {
+  try {
+    await test();
+    console.log("ok   " + name);
+  } catch (error) {
+    failed++;
+    console.log("FAIL " + name + "\n" + (error.stack || error));
+  }
+}
+await browser.close();
+console.log(`${Object.keys(tests).length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
