@@ -138,6 +138,8 @@ const tests = {
     await page.locator("#events tbody tr").first().dblclick();
     await page.waitForURL(/\/events\/\d+$/);
     assert.match(await page.textContent("main"), /need the right details_all/);
+    await page.goto(base + "/");
+    assert.equal(await page.locator('a[href*="/api/v1/export"]').count(), 0, "no export without the right");
     await ctx.close();
   },
 
@@ -154,6 +156,10 @@ const tests = {
     assert.match(await popup.textContent("#log-lines"), /step 101 /);
     await shot(popup, "job");
     await noXss(popup);
+    await popup.click('a:has-text("Submission entry")');
+    await popup.waitForURL(/\/events\/\d+$/);
+    assert.ok((await popup.locator("#related tbody tr").count()) >= 3, "the submission leads to its leaves and results");
+    assert.ok(await popup.locator('#related td:has-text("ARCHIVE_COMPLETED")').count() > 0, "the device result is linked");
     await ctx.close();
   },
 

@@ -82,7 +82,9 @@ pub async fn page(
             (field("Outcome", body.outcome.map(|o| o.name())))
             (field("Process", Some(&body.process)))
             (field("Client", body.client.as_deref()))
-            (field("Request", body.request_id.as_deref()))
+            @if let Some(request) = &body.request_id {
+                dt { "Request" } dd { (request) @if related.len() > 1 { " · " a href="#related-entries" { "its related entries" } } }
+            }
             (field("Session", body.session_id.as_deref()))
             @if let Some(job_id) = &body.job_id {
                 dt { "Job" } dd { a href={ "/jobs/" (job_id) } data-window={ "trail-job-" (job_id) } { "Job " (job_id) } }
@@ -108,7 +110,7 @@ pub async fn page(
             }
         }
         @if related.len() > 1 {
-            h2 { "Related entries" }
+            h2 #related-entries { "Related entries" }
             (related_table(&ui, &related, event.id))
         }
     };

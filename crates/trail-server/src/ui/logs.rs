@@ -151,9 +151,11 @@ pub async fn page(State(state): State<AppState>, ui: Ui, Query(filters): Query<F
             }
         }
         div.actions {
-            span.muted { "Export this view:" }
-            a href=(export_url(&search, "csv")) download { "CSV" }
-            a href=(export_url(&search, "ndjson")) download { "NDJSON" }
+            @if ui.may(Right::Export) {
+                span.muted { "Export this view:" }
+                a href=(export_url(&search, "csv")) download { "CSV" }
+                a href=(export_url(&search, "ndjson")) download { "NDJSON" }
+            }
             span.muted { "Double-click a row, or press Enter on it, to open its details." }
         }
         div.table-wrap {
