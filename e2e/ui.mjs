@@ -45,8 +45,8 @@ async function login(page, user = "admin", password = adminPassword, next = "/")
   await page.click('button[type="submit"]');
 }
 
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(shots, name + ".png"), fullPage: true });
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: path.join(shots, name + ".png"), fullPage });
 }
 
 async function noXss(page) {
@@ -108,7 +108,7 @@ const tests = {
     const again = await page.locator("#events tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.id));
     assert.deepEqual(again, second, "the same page after new entries");
     assert.match(await page.textContent("#newer"), /7 newer entries/);
-    await shot(page, "change-logs-newer");
+    await shot(page, "change-logs-newer", false);
     await page.click("#newer a");
     assert.equal(await page.locator("#events tbody tr td:nth-child(2)").first().textContent(), "dave");
     await ctx.close();
@@ -258,7 +258,7 @@ const tests = {
       return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5).map((e) => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right)) };
     });
     assert.ok(overflow.by <= 1, "no sideways scrolling of the page: " + JSON.stringify(overflow));
-    await shot(page, "change-logs-narrow");
+    await shot(page, "change-logs-narrow", false);
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
     assert.equal(await page.locator('a[href="/admin/users"]').count(), 0, "an operator has no administration link");

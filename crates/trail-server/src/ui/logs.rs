@@ -159,7 +159,7 @@ pub async fn page(State(state): State<AppState>, ui: Ui, Query(filters): Query<F
             span.muted { "Double-click a row, or press Enter on it, to open its details." }
         }
         div.table-wrap {
-            table #events {
+            table #events .cards {
                 caption.muted { "Newest first, " (page.events.len()) " shown" }
                 thead { tr {
                     th scope="col" { "Time (" (ui.zone.iana_name().unwrap_or("UTC")) ")" }
@@ -173,12 +173,12 @@ pub async fn page(State(state): State<AppState>, ui: Ui, Query(filters): Query<F
                     @for event in &page.events {
                         tr tabindex="0" data-href={ "/events/" (event.id) } data-id=(event.id)
                             aria-label={ "Entry " (event.id) ": " (event.body.summary()) } {
-                            td.time { (ui.time(event.body.time)) }
-                            td { (event.body.user) }
-                            td { (event.body.action) }
-                            td { (event.body.name) }
-                            td.summary { (event.body.summary()) }
-                            td { (severity_badge(event.body.severity)) }
+                            td.time data-label="Time" { (ui.time(event.body.time)) }
+                            td data-label="User" { (event.body.user) }
+                            td data-label="Action" { (event.body.action) }
+                            td data-label="Name" { (event.body.name) }
+                            td.summary data-label="Message" { (event.body.summary()) }
+                            td data-label="Severity" { (severity_badge(event.body.severity)) }
                         }
                     }
                     @if page.events.is_empty() { tr { td colspan="6" { "No entries match." } } }
