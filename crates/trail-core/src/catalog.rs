@@ -129,6 +129,16 @@ pub const BUILT_IN: &[KindSpec] = &[
         true,
     ),
     spec("AUDIT_EXPORT", "trail-audit", "export", Notice, Warning, "{user} exported {name}", true),
+    // Retention (S3).
+    spec(
+        "RETENTION_PURGED",
+        "trail-retention",
+        "purge",
+        Notice,
+        Err,
+        "Events through {attr:through} purged: older than {name}",
+        true,
+    ),
     // Generic objects and structured changes.
     spec("OBJECT_CREATED", "objects", "create", Notice, Err, "Added {name}", false),
     spec("OBJECT_UPDATED", "objects", "update", Notice, Err, "Updated {name}", false),

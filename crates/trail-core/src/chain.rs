@@ -88,6 +88,12 @@ impl Verifier {
         Verifier { previous: GENESIS, last_id: 0, checked: 0 }
     }
 
+    /// A chain whose events through `id` were purged (S3): it resumes from the marker the
+    /// purge left, the last purged event's id and hash.
+    pub fn after(marker: &PruneMarker) -> Verifier {
+        Verifier { previous: marker.hash, last_id: marker.through, checked: 0 }
+    }
+
     /// Checks the next event in id order against its stored hash.
     pub fn check(&mut self, id: EventId, body: &EventBody, stored: &Hash) -> Result<(), ChainBreak> {
         if id <= self.last_id {
@@ -108,5 +114,33 @@ impl Verifier {
 
     pub fn last(&self) -> (EventId, Hash) {
         (self.last_id, self.previous)
+    }
+}
+
+/// What a purge leaves (S3): every event through `through` is gone, and `hash` was the last one's
+/// hash, so the chain still verifies from the first event kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneMarker {
+    pub through: EventId,
+    pub hash: Hash,
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_resumes_after_its_marker() {
+        let input: crate::EventInput = serde_json::from_value(serde_json::json!({
+            "user": "a", "kind": "DEVICE_EDITED", "message": "m"
+        }))
+        .unwrap();
+        let body = input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap();
+        let first = link(&GENESIS, 1, &body);
+        let second = link(&first, 2, &body);
+        let mut resumed = Verifier::after(&PruneMarker { through: 1, hash: first });
+        assert_eq!(resumed.check(2, &body, &second), Ok(()));
+        let mut wrong = Verifier::after(&PruneMarker { through: 1, hash: GENESIS });
+        assert_eq!(wrong.check(2, &body, &second), Err(ChainBreak::HashMismatch { id: 2 }));
     }
 }

@@ -13,6 +13,7 @@ pub mod operations;
 pub mod pattern;
 pub mod query;
 pub mod request;
+pub mod retention;
 pub mod severity;
 pub mod time;
 pub mod trigram;

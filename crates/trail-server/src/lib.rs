@@ -127,6 +127,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::devices::commit))
         .routes(routes!(routes::events::feed))
         .routes(routes!(routes::export::export))
+        .routes(routes!(routes::retention::chain))
+        .routes(routes!(routes::retention::purge))
         .routes(routes!(routes::accounts::login))
         .routes(routes!(routes::accounts::logout))
         .routes(routes!(routes::accounts::form_login))

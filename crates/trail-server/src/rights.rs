@@ -57,6 +57,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/devices/{name}/commit", Needs(Right::Ingest)),
     ("GET", "/api/v1/feed", Needs(Right::Export)),
     ("GET", "/api/v1/export", Needs(Right::Export)),
+    ("GET", "/api/v1/chain", Needs(Right::Export)),
+    ("POST", "/api/v1/retention/purge", Needs(Right::Administer)),
     ("GET", "/api/v1/accounts", Needs(Right::Administer)),
     ("POST", "/api/v1/accounts", Needs(Right::Administer)),
     ("DELETE", "/api/v1/accounts/{name}", Needs(Right::Administer)),

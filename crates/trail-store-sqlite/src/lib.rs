@@ -330,6 +330,51 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn purge(
+        &self,
+        cutoff: jiff::Timestamp,
+        batch: usize,
+        user: &str,
+    ) -> Result<trail_core::retention::PurgeReport, StoreError> {
+        let batch = batch.max(1);
+        let mut purged = 0;
+        loop {
+            let (reply, answer) = oneshot::channel();
+            self.send(Command::PurgeBatch { cutoff, batch, reply }).await?;
+            let removed = answer.await.map_err(|_| StoreError::Closed)??;
+            purged += removed;
+            if removed < batch as u64 {
+                break;
+            }
+        }
+        let marker = self.prune_marker().await?;
+        let event_id = match (purged, &marker) {
+            (1.., Some(marker)) => {
+                let event = trail_core::retention::purge_event(user, cutoff, purged, marker, jiff::Timestamp::now());
+                self.append(vec![event]).await?.first().copied()
+            }
+            _ => None,
+        };
+        Ok(trail_core::retention::PurgeReport { purged, marker, event_id })
+    }
+
+    async fn prune_marker(&self) -> Result<Option<trail_core::chain::PruneMarker>, StoreError> {
+        let stored: Option<(EventId, Vec<u8>)> = self
+            .read(|conn| {
+                conn.prepare_cached("SELECT through, hash FROM prune_marker WHERE only = 1")?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .await?;
+        stored
+            .map(|(through, hash)| {
+                let hash =
+                    hash.try_into().map_err(|_| StoreError::Corrupt("the prune marker's hash is malformed".into()))?;
+                Ok(trail_core::chain::PruneMarker { through, hash })
+            })
+            .transpose()
+    }
+
     async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError> {
         let destination = destination.to_owned();
         self.read(move |conn| {

@@ -124,6 +124,15 @@ CREATE TABLE job_logs (
 CREATE INDEX events_by_job ON events(job_id, id) WHERE job_id IS NOT NULL;
 CREATE INDEX events_by_request ON events(request_id, id) WHERE request_id IS NOT NULL;
 "#,
+    r#"
+-- S3: where the chain resumes after a purge (the last purged id and its hash).
+CREATE TABLE prune_marker (
+    only       INTEGER PRIMARY KEY CHECK (only = 1),
+    through    INTEGER NOT NULL,
+    hash       BLOB NOT NULL,
+    purged_at  INTEGER NOT NULL
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -62,6 +62,12 @@ pub enum Command {
         entries: Vec<LogEntry>,
         reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
     },
+    /// One batch of a purge (S3): answers how many events it removed.
+    PurgeBatch {
+        cutoff: jiff::Timestamp,
+        batch: usize,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
     /// A forwarding destination's cursor (F4).
     SaveCursor {
         destination: String,
@@ -78,6 +84,7 @@ impl Command {
             Command::RecordContent { .. } => 1,
             Command::Account { events, .. } => events.len(),
             Command::SaveCursor { .. } | Command::AppendLog { .. } => 0,
+            Command::PurgeBatch { batch, .. } => *batch,
             Command::CreateJob { .. } => 1,
             Command::ReportLeaf { .. } => 3,
         }
@@ -92,6 +99,7 @@ impl Command {
             Command::CreateJob { reply, .. } => refuse(reply, error),
             Command::ReportLeaf { reply, .. } => refuse(reply, error),
             Command::AppendLog { reply, .. } => refuse(reply, error),
+            Command::PurgeBatch { reply, .. } => refuse(reply, error),
         }
     }
 }
@@ -116,6 +124,7 @@ enum Done {
     Job(oneshot::Sender<Result<Job, StoreError>>, rusqlite::Result<Job>),
     Leaf(oneshot::Sender<Result<LeafReport, StoreError>>, rusqlite::Result<Result<LeafReport, StoreError>>),
     Log(oneshot::Sender<Result<Vec<i64>, StoreError>>, rusqlite::Result<Result<Vec<i64>, StoreError>>),
+    Purge(oneshot::Sender<Result<u64, StoreError>>, rusqlite::Result<u64>),
 }
 
 impl Done {
@@ -139,6 +148,7 @@ impl Done {
             Done::Job(reply, result) => drop(reply.send(result.map_err(backend))),
             Done::Leaf(reply, result) => drop(reply.send(result.map_err(backend).and_then(|r| r))),
             Done::Log(reply, result) => drop(reply.send(result.map_err(backend).and_then(|r| r))),
+            Done::Purge(reply, result) => drop(reply.send(result.map_err(backend))),
         }
     }
 
@@ -151,6 +161,7 @@ impl Done {
             Done::Job(reply, _) => refuse(reply, error),
             Done::Leaf(reply, _) => refuse(reply, error),
             Done::Log(reply, _) => refuse(reply, error),
+            Done::Purge(reply, _) => refuse(reply, error),
         }
     }
 }
@@ -260,6 +271,9 @@ impl Writer {
                     }
                     Command::AppendLog { job, entries, reply } => {
                         Done::Log(reply, self.in_savepoint(|w| w.append_log(job, &entries))?)
+                    }
+                    Command::PurgeBatch { cutoff, batch, reply } => {
+                        Done::Purge(reply, self.in_savepoint(|w| w.purge_batch(cutoff, batch))?)
                     }
                     Command::SaveCursor { destination, delivered_through, reply } => {
                         Done::Cursor(reply, self.in_savepoint(|w| w.save_cursor(&destination, delivered_through))?)
@@ -395,6 +409,36 @@ impl Writer {
             return Ok(Err(StoreError::NotFound(error.to_string())));
         }
         Ok(Ok(jobs::append_log(&self.conn, job, entries)?))
+    }
+
+    /// Removes the oldest events while they are older than `cutoff` (at most `batch`), and
+    /// moves the marker to the last one removed, in the same transaction.
+    fn purge_batch(&mut self, cutoff: jiff::Timestamp, batch: usize) -> rusqlite::Result<u64> {
+        let cutoff = time::to_micros(cutoff);
+        let mut prefix = self.conn.prepare_cached("SELECT id, time, hash FROM events ORDER BY id LIMIT ?1")?;
+        let mut rows = prefix.query([batch as i64])?;
+        let mut last: Option<(EventId, Vec<u8>)> = None;
+        let mut count = 0u64;
+        while let Some(row) = rows.next()? {
+            if row.get::<_, i64>(1)? >= cutoff {
+                break;
+            }
+            last = Some((row.get(0)?, row.get(2)?));
+            count += 1;
+        }
+        drop(rows);
+        drop(prefix);
+        let Some((through, hash)) = last else { return Ok(0) };
+        self.conn.prepare_cached("DELETE FROM events WHERE id <= ?1")?.execute([through])?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO prune_marker (only, through, hash, purged_at) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT (only) DO UPDATE SET through = ?1, hash = ?2, purged_at = ?3",
+            )?
+            .execute(params![through, hash, time::to_micros(jiff::Timestamp::now())])?;
+        // Contents no device holds any more (E4 keeps only the latest of each).
+        self.conn.execute("DELETE FROM contents WHERE hash NOT IN (SELECT hash FROM device_contents)", [])?;
+        Ok(count)
     }
 
     fn save_cursor(&mut self, destination: &str, delivered_through: EventId) -> rusqlite::Result<()> {

@@ -147,6 +147,20 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Event>, StoreError>;
 
+    /// Purges the events older than `cutoff` (S3): the longest prefix of the chain, by id, whose
+    /// events are all older, in transactions of at most `batch` events, then records the
+    /// marker (the last purged id and hash, so the rest still verifies) and appends the
+    /// RETENTION_PURGED event naming `user`. Contents no device holds any more go too.
+    async fn purge(
+        &self,
+        cutoff: jiff::Timestamp,
+        batch: usize,
+        user: &str,
+    ) -> Result<trail_core::retention::PurgeReport, StoreError>;
+
+    /// The marker of the last purge, if any: verification resumes from it.
+    async fn prune_marker(&self) -> Result<Option<trail_core::chain::PruneMarker>, StoreError>;
+
     /// How far a forwarding destination has delivered (F4): the id of the last event it no
     /// longer needs to send, or `None` for a destination never seen before.
     async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError>;

@@ -29,9 +29,21 @@ pub struct FileConfig {
     pub roles: std::collections::BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// `[retention]`: purge old events automatically (S3).
+    #[serde(default)]
+    pub retention: Option<RetentionConfig>,
     /// Forwarding destinations (`[[destinations]]`): syslog and RADIUS accounting servers.
     #[serde(default)]
     pub destinations: Vec<trail_forward::DestinationConfig>,
+}
+
+/// `[retention]`: events older than `keep_days` are purged, checked every 6 hours.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub keep_days: u32,
+    /// Events per transaction (default 10,000).
+    pub batch: Option<usize>,
 }
 
 /// `[auth]`: the authentication policy and session lifetimes; every key is optional.

@@ -51,6 +51,8 @@ enum Command {
     Tokens(commands::tokens::TokensArgs),
     /// Log in to a server and keep a token for later commands
     Login(commands::tokens::LoginArgs),
+    /// Purge the events older than a number of days (recorded; verify still passes)
+    Purge(commands::purge::PurgeArgs),
     /// Jobs through a server: list, show, log
     Jobs(commands::jobs::JobsArgs),
     /// Device results through a server: archive, inventory, restore, commit, show
@@ -88,6 +90,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Users(args) => commands::users::run(args).await?,
         Command::Tokens(args) => commands::tokens::tokens(args).await?,
         Command::Login(args) => commands::tokens::login(args).await?,
+        Command::Purge(args) => commands::purge::run(args).await?,
         Command::Jobs(args) => commands::jobs::jobs(args).await?,
         Command::Device(args) => commands::jobs::device(args).await?,
         Command::Destinations(args) => commands::destinations::run(args).await?,

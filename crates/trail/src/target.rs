@@ -226,6 +226,22 @@ impl Target {
         }
     }
 
+    /// Where the chain resumes after a purge (S3), if one happened.
+    pub async fn prune_marker(&self) -> anyhow::Result<Option<trail_core::chain::PruneMarker>> {
+        match self {
+            Target::Local(store) => Ok(store.prune_marker().await?),
+            Target::Remote { .. } => {
+                let start = self.call_json(reqwest::Method::GET, "/api/v1/chain", None).await?;
+                let (Some(through), Some(hash)) = (start["pruned_through"].as_i64(), start["pruned_hash"].as_str())
+                else {
+                    return Ok(None);
+                };
+                let hash = trail_core::chain::from_hex(hash).context("the server's prune marker is malformed")?;
+                Ok(Some(trail_core::chain::PruneMarker { through, hash }))
+            }
+        }
+    }
+
     /// The newest id, for progress bars.
     pub async fn head(&self) -> anyhow::Result<EventId> {
         match self {

@@ -438,3 +438,31 @@ fn jobs_and_device_results_through_the_server() {
     assert_eq!(ok(d, &["jobs", "log", "1", "--limit", "1500"], &env).lines().count(), 1500);
     assert!(run(d, &["jobs", "list"], &[]).status.code() != Some(0), "jobs need a server");
 }
+
+#[test]
+fn purging_old_events_leaves_a_chain_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (n, time) in ["2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z", "2020-03-01T00:00:00Z"].iter().enumerate() {
+        let message = format!("old {n}");
+        ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", &message, "--time", time], &[]);
+    }
+    emit(d, "alice", "edge1", "recent");
+    let purged = ok(d, &["purge", "--older-than-days", "365"], &[]);
+    assert_eq!(purged.trim(), "purged 3 events; the chain now starts after id 3");
+    let verified = ok(d, &["verify"], &[]);
+    assert!(verified.starts_with("OK: 2 events verified after the purge through id 3"), "{verified}");
+    let left = events_json(&ok(d, &["search", "--json", "--all-users"], &[]));
+    let kinds: Vec<&str> = left.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["RETENTION_PURGED", "DEVICE_EDITED"], "the purge is recorded");
+    assert_eq!(ok(d, &["purge", "--older-than-days", "365"], &[]).trim().split(':').next(), Some("nothing to purge"));
+
+    let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+    let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+    let remote = ok(d, &["verify"], &env);
+    assert!(remote.contains("after the purge through id 3"), "{remote}");
+    let everything = ok(d, &["purge", "--older-than-days", "1"], &env);
+    assert!(everything.starts_with("nothing to purge"), "today's events stay: {everything}");
+    let broken = run(d, &["purge", "--older-than-days", "0"], &env);
+    assert!(!broken.status.success());
+}

@@ -6,4 +6,5 @@ pub mod events;
 pub mod export;
 pub mod health;
 pub mod jobs;
+pub mod retention;
 pub mod tokens;

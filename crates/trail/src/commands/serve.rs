@@ -50,6 +50,20 @@ fn local_token(data: &Path) -> anyhow::Result<(PathBuf, String)> {
     Ok((path, token))
 }
 
+/// Purges what is older than `keep_days` now, then every 6 hours (S3).
+async fn keep(store: Arc<SqliteStore>, retention: config::RetentionConfig) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
+    loop {
+        every.tick().await;
+        let cutoff = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * i64::from(retention.keep_days));
+        match trail_store::Store::purge(&*store, cutoff, retention.batch.unwrap_or(10_000), "trail").await {
+            Ok(report) if report.purged > 0 => tracing::info!(purged = report.purged, "retention purge"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "the retention purge failed; it runs again in 6 hours"),
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -109,6 +123,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let server_config =
         ServerConfig { body_limit: args.body_limit.or(file.body_limit).unwrap_or(ServerConfig::default().body_limit) };
+    if let Some(retention) = file.retention.clone() {
+        anyhow::ensure!(retention.keep_days > 0, "[retention] keep_days must be at least 1");
+        tokio::spawn(keep(store.clone(), retention));
+    }
     let sweeper = accounts.clone();
     tokio::spawn(async move {
         // Sessions nobody returns to still expire, and their expiry is recorded.

@@ -24,12 +24,14 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
 pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let target = Target::open(&args.target, Access::Read)?;
     let head = target.head().await?;
-    let bar = progress_bar(head.max(0) as u64, "verifying");
-    let mut verifier = Verifier::new();
+    let marker = target.prune_marker().await?;
+    let start = marker.map_or(0, |m| m.through);
+    let bar = progress_bar((head - start).max(0) as u64, "verifying");
+    let mut verifier = marker.as_ref().map_or_else(Verifier::new, Verifier::after);
     let mut broken: Option<(EventId, String)> = None;
     // The chain is checked up to the head seen at the start; a live server keeps appending.
     target
-        .each_chunk_after(0, |events| {
+        .each_chunk_after(start, |events| {
             for event in events.iter().filter(|e| e.id <= head) {
                 let checked = match chain::from_hex(&event.hash) {
                     Some(hash) => verifier.check(event.id, &event.body, &hash).map_err(|e| e.to_string()),
@@ -52,6 +54,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     }
     bar.finish_and_clear();
     let (last_id, last_hash) = verifier.last();
-    println!("OK: {} events verified; head {} {}", verifier.checked(), last_id, chain::to_hex(&last_hash));
+    let pruned = marker.map_or(String::new(), |m| format!(" after the purge through id {}", m.through));
+    println!("OK: {} events verified{pruned}; head {} {}", verifier.checked(), last_id, chain::to_hex(&last_hash));
     Ok(0)
 }
