@@ -35,7 +35,8 @@ fn back(path: &str, outcome: Result<String, String>) -> Response {
     Redirect::to(&format!("{path}?{key}={text}")).into_response()
 }
 
-fn tabs(current: &str) -> Markup {
+/// The top of every administration page: its title, the tabs, and the message of the last action.
+fn header(current: &str, message: Option<&Flash>) -> Markup {
     let tabs = [
         ("/admin/users", "Users"),
         ("/admin/policy", "Authentication policy"),
@@ -43,9 +44,11 @@ fn tabs(current: &str) -> Markup {
         ("/admin/destinations", "Forwarding"),
     ];
     html! {
+        h1 { "Administration" }
         nav.actions aria-label="Administration" {
             @for (href, label) in tabs { a href=(href) aria-current=[(href == current).then_some("page")] { (label) } }
         }
+        @if let Some(message) = message { (flash(message)) }
     }
 }
 
@@ -60,9 +63,7 @@ pub async fn users(State(state): State<AppState>, ui: Ui, Query(message): Query<
     };
     let roles: Vec<String> = state.accounts.roles().names();
     let content = html! {
-        h1 { "Administration" }
-        (tabs("/admin/users"))
-        (flash(&message))
+        (header("/admin/users", Some(&message)))
         h2 { "Users" }
         div.table-wrap { table #users {
             thead { tr { th scope="col" { "Username" } th scope="col" { "Name" } th scope="col" { "Roles" } th scope="col" { "State" } th scope="col" { "Actions" } } }
@@ -165,8 +166,7 @@ pub async fn policy(State(state): State<AppState>, ui: Ui) -> Response {
     let policy = state.accounts.policy();
     let minutes = |d: jiff::SignedDuration| format!("{} minutes", d.as_secs() / 60);
     let content = html! {
-        h1 { "Administration" }
-        (tabs("/admin/policy"))
+        (header("/admin/policy", None))
         h2 { "Authentication policy" }
         dl.fields #policy {
             dt { "Lock an account after" } dd { (policy.max_failures) " failed logins within " (minutes(policy.failure_window)) }
@@ -182,9 +182,7 @@ pub async fn tokens(State(state): State<AppState>, ui: Ui, Query(message): Query
     let tokens = state.accounts.tokens().await.unwrap_or_default();
     let me = ui.viewer.user.clone().unwrap_or_default();
     let content = html! {
-        h1 { "Administration" }
-        (tabs("/admin/tokens"))
-        (flash(&message))
+        (header("/admin/tokens", Some(&message)))
         h2 { "API tokens" }
         div.table-wrap { table #tokens {
             thead { tr { th { "Id" } th { "Owner" } th { "Name" } th { "Scopes" } th { "Created" } th { "Last used" } th { "State" } } }
@@ -239,8 +237,7 @@ pub async fn create_token(
         Err(error) => return back("/admin/tokens", Err(error.to_string())),
     };
     let content = html! {
-        h1 { "Administration" }
-        (tabs("/admin/tokens"))
+        (header("/admin/tokens", None))
         p.ok role="status" { "Token " (issued.id) " created. Copy it now: it is shown this once." }
         p { code #new-token { (issued.secret) } }
         p { a href="/admin/tokens" { "Back to the tokens" } }
@@ -265,8 +262,7 @@ pub async fn revoke_token(
 pub async fn destinations(State(state): State<AppState>, ui: Ui) -> Response {
     let reports = state.forwarding.reports();
     let content = html! {
-        h1 { "Administration" }
-        (tabs("/admin/destinations"))
+        (header("/admin/destinations", None))
         h2 { "Forwarding destinations" }
         div.table-wrap { table #destinations {
             thead { tr { th { "Name" } th { "Type" } th { "Target" } th { "Delivered through" } th { "Backlog" } th { "State" } th { "Last error" } } }

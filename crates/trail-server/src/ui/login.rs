@@ -27,13 +27,7 @@ pub async fn page(Query(query): Query<LoginQuery>) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Log in · Trail" }
-                link rel="stylesheet" href="/assets/app.css";
-                script src="/assets/app.js" defer {}
-            }
+            (super::head("Log in"))
             body {
                 main.login #main {
                     h1 { "Trail" }

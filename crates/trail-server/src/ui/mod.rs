@@ -124,13 +124,7 @@ impl Ui {
         let markup = html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · Trail" }
-                    link rel="stylesheet" href="/assets/app.css";
-                    script src="/assets/app.js" defer {}
-                }
+                (head(title))
                 body data-zoned="true" {
                     a.skip href="#main" { "Skip to content" }
                     header.top {
@@ -157,6 +151,19 @@ impl Ui {
             }
         };
         no_store(Html(markup.into_string()).into_response())
+    }
+}
+
+/// Every page's head: its title, the stylesheet and the script (nothing inline).
+pub fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Trail" }
+            link rel="stylesheet" href="/assets/app.css";
+            script src="/assets/app.js" defer {}
+        }
     }
 }
 
