@@ -324,7 +324,10 @@ pub async fn form_login(
                 LoginRefusal::AccountLocked => "account_locked",
             };
             let mut headers = axum::http::HeaderMap::new();
-            headers.insert(axum::http::header::LOCATION, format!("/login?error={code}").parse().expect("a path"));
+            // Back to the form, keeping where the visitor was going.
+            let next: String = form_urlencoded::byte_serialize(local_path(form.next.as_deref()).as_bytes()).collect();
+            let location = format!("/login?error={code}&next={next}");
+            headers.insert(axum::http::header::LOCATION, location.parse().expect("a path"));
             headers
         }
     };

@@ -361,11 +361,14 @@ async fn the_form_login_redirects_locally_and_refuses_other_sites() {
     assert!(ok.headers()["set-cookie"].to_str().unwrap().starts_with("trail_session="));
     let away = post("username=lena&password=lena-secret&next=%2F%2Fevil.example%2F", None).await.unwrap();
     assert_eq!(away.headers()["location"], "/", "never an open redirect");
-    let wrong = post("username=lena&password=nope", None).await.unwrap();
+    let wrong = post("username=lena&password=nope&next=%2Fjobs", None).await.unwrap();
     assert_eq!(
         (wrong.status().as_u16(), wrong.headers()["location"].to_str().unwrap()),
-        (303, "/login?error=invalid_credentials")
+        (303, "/login?error=invalid_credentials&next=%2Fjobs"),
+        "back to the form, still going to /jobs"
     );
+    let wrong_away = post("username=lena&password=nope&next=%2F%2Fevil.example%2F", None).await.unwrap();
+    assert_eq!(wrong_away.headers()["location"], "/login?error=invalid_credentials&next=%2F");
     assert!(wrong.headers().get("set-cookie").is_none());
     let forged = post("username=lena&password=lena-secret", Some("https://evil.example".into())).await.unwrap();
     assert_eq!(forged.status(), 403, "a login form posted from another site");
