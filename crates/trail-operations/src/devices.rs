@@ -5,7 +5,7 @@ use crate::{OperationError, Operations};
 use serde::Serialize;
 use trail_core::content::{ContentKind, ContentRecord, content_hash};
 use trail_core::operations::results::{self, Origin};
-use trail_core::operations::{JobId, inventory, limits};
+use trail_core::operations::{JobId, clean_text, inventory, limits};
 use trail_core::{EventId, Outcome};
 
 /// A result a platform reports for a device.
@@ -60,6 +60,13 @@ fn check_size(what: &str, bytes: usize, max: usize) -> Result<(), OperationError
     Ok(())
 }
 
+fn optional_text(what: &str, text: Option<String>, max: usize) -> Result<Option<String>, OperationError> {
+    if let Some(text) = &text {
+        check_size(what, text.len(), max)?;
+    }
+    Ok(text.map(|t| clean_text(what, &t, max)).transpose()?)
+}
+
 fn check_device(device: &str) -> Result<(), OperationError> {
     let length = device.chars().count();
     if device.trim().is_empty() || length > limits::TARGET_CHARS || device.chars().any(char::is_control) {
@@ -84,6 +91,7 @@ impl Operations {
 
     pub async fn record(&self, device: &str, result: DeviceResult, origin: Origin) -> Result<Recorded, OperationError> {
         check_device(device)?;
+        origin.check()?;
         let time = (self.clock)();
         let device = device.to_owned();
         let (kind, content, on_change): (ContentKind, String, trail_core::content::ChangeEvent) = match result {
@@ -109,19 +117,21 @@ impl Operations {
                 (ContentKind::Inventory, canonical, Box::new(build))
             }
             DeviceResult::Restore { source, comment, outcome } => {
-                check_size("comment", comment.as_ref().map_or(0, String::len), limits::COMMENT_BYTES)?;
-                check_size("source", source.as_ref().map_or(0, String::len), limits::COMMENT_BYTES)?;
+                let comment = optional_text("comment", comment, limits::COMMENT_BYTES)?;
+                let source = optional_text("source", source, limits::SOURCE_BYTES)?;
                 let event = results::restored(&device, source.as_deref(), comment.as_deref(), outcome, &origin, time);
                 return self.append(event).await;
             }
             DeviceResult::Commit { diff, comment, outcome } => {
                 check_size("diff", diff.len(), limits::COMMIT_DIFF_BYTES)?;
-                check_size("comment", comment.as_ref().map_or(0, String::len), limits::COMMENT_BYTES)?;
+                let diff = clean_text("diff", &diff, limits::COMMIT_DIFF_BYTES)?;
+                let comment = optional_text("comment", comment, limits::COMMENT_BYTES)?;
                 let event = results::committed(&device, &diff, comment.as_deref(), outcome, &origin, time);
                 return self.append(event).await;
             }
             DeviceResult::Failed { kind, reason } => {
                 check_size("reason", reason.len(), limits::COMMENT_BYTES)?;
+                let reason = clean_text("reason", &reason, limits::COMMENT_BYTES)?;
                 let (event_kind, summary) = match kind {
                     ContentKind::Archive => ("ARCHIVE_COMPLETED", format!("Archive of {device}")),
                     ContentKind::Inventory => ("INVENTORY_SCAN_COMPLETED", format!("Inventory scan of {device}")),

@@ -62,6 +62,7 @@ impl Operations {
             client: origin.client.clone(),
         };
         job.check()?;
+        origin.check()?;
         let job = self.store.create_job(job).await?;
         let _ = self.updates.send(JobUpdate::of(&job.summary(), None));
         Ok(job)
@@ -82,7 +83,8 @@ impl Operations {
                 message.len()
             )));
         }
-        let report = self.store.report_leaf(job, target, status, message, (self.clock)()).await?;
+        let message = trail_core::operations::clean_text("status message", message, limits::STATUS_MESSAGE_BYTES)?;
+        let report = self.store.report_leaf(job, target, status, &message, (self.clock)()).await?;
         let _ = self.updates.send(JobUpdate::of(&report.job.summary(), Some((target, status))));
         Ok(report)
     }

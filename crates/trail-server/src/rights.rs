@@ -70,7 +70,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     // The web UI.
     ("GET", "/login", Public),
     ("GET", "/assets/{file}", Public),
-    ("POST", "/logout", Page(Right::ReadOwn)),
+    // Whoever has a session may end it, whatever their roles.
+    ("POST", "/logout", Authenticated),
     ("GET", "/", Page(Right::ReadOwn)),
     ("GET", "/events/{id}", Page(Right::ReadOwn)),
     ("GET", "/jobs", Page(Right::Jobs)),
@@ -195,7 +196,9 @@ mod tests {
         }
         // Pages are not API operations; the UI's tests reach each of them.
         let page = |method: &str, path: &str, access: &Access| {
-            matches!(access, Page(_)) || (method == "GET" && (path == "/login" || path.starts_with("/assets/")))
+            matches!(access, Page(_))
+                || (method == "GET" && (path == "/login" || path.starts_with("/assets/")))
+                || (method == "POST" && path == "/logout")
         };
         for (method, path, _) in ROUTES.iter().filter(|(m, p, a)| !page(m, p, a)) {
             assert!(

@@ -166,6 +166,12 @@ impl Done {
     }
 }
 
+/// Runs an event builder so that a panic in it fails the request, never the writer thread.
+fn built(build: impl FnOnce() -> EventBody) -> rusqlite::Result<EventBody> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
+        .map_err(|_| rusqlite::Error::ToSqlConversionFailure("building the event failed".into()))
+}
+
 /// Tells a caller that nothing of its request was stored, and why.
 fn refuse<T>(reply: oneshot::Sender<Result<T, StoreError>>, error: &rusqlite::Error) {
     let _ = reply.send(Err(StoreError::Backend(error.to_string())));
@@ -221,6 +227,14 @@ impl Writer {
             .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(backend)?;
+        // Every event may have been purged: the chain then continues from the purge's marker.
+        let head = match head {
+            Some(head) => Some(head),
+            None => conn
+                .query_row("SELECT through, hash FROM prune_marker WHERE only = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(backend)?,
+        };
         let (last_id, last_hash) = match head {
             Some((id, hash)) => {
                 (id, hash.try_into().map_err(|_| StoreError::Corrupt(format!("event {id} has a malformed hash")))?)
@@ -360,7 +374,7 @@ impl Writer {
             session_id: new.session_id.clone(),
             job: None,
         };
-        let event = results::job_submitted(id, &new.name, &new.targets, &origin, new.submitted_at);
+        let event = built(|| results::job_submitted(id, &new.name, &new.targets, &origin, new.submitted_at))?;
         let ids = self.insert_events(&[event])?;
         jobs::set_submit_event(&self.conn, id, ids[0])?;
         jobs::get(&self.conn, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
@@ -379,13 +393,13 @@ impl Writer {
         };
         let mut events = Vec::new();
         if transition.job_started {
-            events.push(results::job_started(&job, report.time));
+            events.push(built(|| results::job_started(&job, report.time))?);
         }
         if transition.leaf_finished {
-            events.push(results::leaf_completed(&job, &transition, &report.message, report.time));
+            events.push(built(|| results::leaf_completed(&job, &transition, &report.message, report.time))?);
         }
         if let Some(status) = transition.job_finished {
-            events.push(results::job_completed(&job, status, report.time));
+            events.push(built(|| results::job_completed(&job, status, report.time))?);
         }
         let event_ids = self.insert_events(&events)?;
         let leaf = job.leaves.iter_mut().find(|l| l.target == report.target).expect("apply found it");
@@ -415,8 +429,13 @@ impl Writer {
     /// moves the marker to the last one removed, in the same transaction.
     fn purge_batch(&mut self, cutoff: jiff::Timestamp, batch: usize) -> rusqlite::Result<u64> {
         let cutoff = time::to_micros(cutoff);
-        let mut prefix = self.conn.prepare_cached("SELECT id, time, hash FROM events ORDER BY id LIMIT ?1")?;
-        let mut rows = prefix.query([batch as i64])?;
+        // Never what a forwarding destination has yet to deliver (F4).
+        let undelivered: Option<EventId> =
+            self.conn.query_row("SELECT min(delivered_through) FROM forward_cursors", [], |r| r.get(0))?;
+        let limit = undelivered.unwrap_or(EventId::MAX);
+        let mut prefix =
+            self.conn.prepare_cached("SELECT id, time, hash FROM events WHERE id <= ?2 ORDER BY id LIMIT ?1")?;
+        let mut rows = prefix.query(params![batch as i64, limit])?;
         let mut last: Option<(EventId, Vec<u8>)> = None;
         let mut count = 0u64;
         while let Some(row) = rows.next()? {

@@ -77,3 +77,30 @@ async fn contents_are_stored_once_per_hash() {
     assert_eq!(stored, 2, "A and B, each once");
     assert_eq!(store.read_after(0, 10).await.unwrap().len(), 4, "edge1: A, B, A; edge2: A");
 }
+
+/// A purge that removed every event, and a crash before its RETENTION_PURGED event was written:
+/// after the restart the chain continues from the purge's marker, never from id 0 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trail_purged_empty_continues_its_chain_after_a_restart() {
+    use trail_store::Store;
+    let (store, dir) = new_store().await;
+    let path = dir.path().join("trail.db");
+    let old = trail_store::conformance::event(
+        serde_json::json!({"user": "a", "kind": "DEVICE_EDITED", "message": "m", "time": "2020-01-01T00:00:00Z"}),
+    );
+    store.append(vec![old.clone(), old.clone()]).await.unwrap();
+    let report = store.purge(jiff::Timestamp::now(), 10, "retention").await.unwrap();
+    drop(store);
+    // The state a crash between the last batch and the purge's event leaves: no event at all.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM events WHERE id = ?1", [report.event_id.unwrap()]).unwrap();
+    drop(conn);
+    let reopened = SqliteStore::open(&path).unwrap();
+    let ids = reopened.append(vec![old]).await.unwrap();
+    assert_eq!(ids, vec![3], "after the purged 1 and 2");
+    let mut verifier = trail_core::chain::Verifier::after(&report.marker.unwrap());
+    for event in reopened.read_after(0, 100).await.unwrap() {
+        verifier.check(event.id, &event.body, &trail_core::chain::from_hex(&event.hash).unwrap()).unwrap();
+    }
+    assert_eq!(verifier.checked(), 1);
+}

@@ -27,7 +27,7 @@ macro_rules! conformance_suite {
             lock_states_round_trip, forward_cursors_move_and_stay_apart, head_watch_follows_commits,
             jobs_follow_their_leaves_and_record_finals, refused_reports_store_nothing, job_logs_page_and_search,
             correlated_events_walk_from_request_to_results,
-            purges_remove_the_old_prefix_and_the_rest_verifies);
+            purges_remove_the_old_prefix_and_the_rest_verifies, purges_wait_for_forwarding);
     };
     (@cases $make:path; $($case:ident),*) => {
         $(
@@ -679,4 +679,17 @@ pub async fn purges_remove_the_old_prefix_and_the_rest_verifies(store: Arc<dyn S
     assert_eq!(verify(everything.marker.unwrap()).await, 1, "only the new purge event is left, and it links");
     let after = store.append(vec![simple("bob", "edge1", "after the purge")]).await.unwrap();
     assert!(after[0] > everything.event_id.unwrap(), "ids are never reused");
+}
+
+pub async fn purges_wait_for_forwarding(store: Arc<dyn Store>) {
+    let old = || {
+        event(serde_json::json!({"user": "a", "kind": "DEVICE_EDITED", "message": "m", "time": "2020-01-01T00:00:00Z"}))
+    };
+    let ids = store.append(vec![old(), old(), old()]).await.unwrap();
+    store.save_forward_cursor("siem", ids[0]).await.unwrap();
+    let report = store.purge(at("2100-01-01T00:00:00Z"), 10, "retention").await.unwrap();
+    assert_eq!(report.purged, 1, "only what every destination has delivered");
+    assert!(store.get(ids[1]).await.unwrap().is_some());
+    store.save_forward_cursor("siem", ids[2]).await.unwrap();
+    assert_eq!(store.purge(at("2100-01-01T00:00:00Z"), 10, "retention").await.unwrap().purged, 2);
 }

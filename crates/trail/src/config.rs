@@ -41,6 +41,7 @@ pub struct FileConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
+    /// 1-36,500.
     pub keep_days: u32,
     /// Events per transaction (default 10,000).
     pub batch: Option<usize>,

@@ -27,6 +27,21 @@ pub mod limits {
     /// A committed diff, a restore's comment or source.
     pub const COMMIT_DIFF_BYTES: usize = 512 * 1024;
     pub const COMMENT_BYTES: usize = 16 * 1024;
+    /// A restore's source: it becomes an attribute.
+    pub const SOURCE_BYTES: usize = 1024;
+}
+
+/// Text a platform sends (a status message, a diff, a comment): CRLF line ends become LF, and any
+/// other control character but tab is refused, as in an event's message.
+pub fn clean_text(what: &str, text: &str, max_bytes: usize) -> Result<String, JobError> {
+    if text.len() > max_bytes {
+        return Err(JobError::Invalid(format!("the {what} is {} bytes; at most {max_bytes} are taken", text.len())));
+    }
+    let text = text.replace("\r\n", "\n");
+    if let Some(bad) = text.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\t')) {
+        return Err(JobError::Invalid(format!("the {what} holds the control character {bad:?}")));
+    }
+    Ok(text)
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

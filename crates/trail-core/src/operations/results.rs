@@ -18,6 +18,20 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// Refuses a request id the events could not carry (the one part a caller chooses).
+    pub fn check(&self) -> Result<(), super::JobError> {
+        if let Some(request) = &self.request_id {
+            let length = request.chars().count();
+            if length > crate::event::limits::CORRELATION_CHARS || request.chars().any(char::is_control) {
+                return Err(super::JobError::Invalid(format!(
+                    "request_id must be at most {} characters without control characters, got {length}",
+                    crate::event::limits::CORRELATION_CHARS
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The job's own events: the submitter's, in the job.
     pub fn of_job(job: &Job) -> Origin {
         Origin {

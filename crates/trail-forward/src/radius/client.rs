@@ -3,8 +3,9 @@
 //! - Retransmission follows RFC 5080 2.2.1: the first timeout is IRT, then each doubles up to
 //!   MRT, each with ±10% jitter, until MRC retransmissions or MRD have passed.
 //! - Every transmission recomputes Acct-Delay-Time, so each is a new packet with a new
-//!   identifier (RFC 5080 2.2.1 and RFC 2866 5.2). An answer to any of them counts: the
-//!   earlier identifiers stay leased until the record is done.
+//!   identifier (RFC 5080 2.2.1 and RFC 2866 5.2). An answer to the current or the previous
+//!   transmission counts: a record holds at most two identifiers, so 128 records in flight can
+//!   never exhaust the 256 and wait on each other.
 //! - A response counts only from the server the request went to, with the identifier of a
 //!   request in flight and a valid Response Authenticator; anything else is dropped and counted.
 //! - When a server does not answer in time, the next one is tried; the client stays with the
@@ -79,6 +80,15 @@ impl Identifiers {
         let id = self.free.lock().expect("ids lock").pop_front().expect("a permit means a free id");
         Lease { id, ids: self }
     }
+}
+
+/// The most identifiers one record holds: its current transmission's and the previous one's.
+const LEASES_PER_RECORD: usize = 2;
+
+/// Whether a response came from the server a request went to (an IPv4 server answering an
+/// IPv6 socket shows as `::ffff:a.b.c.d`).
+fn same_peer(sent_to: SocketAddr, from: SocketAddr) -> bool {
+    sent_to.port() == from.port() && sent_to.ip().to_canonical() == from.ip().to_canonical()
 }
 
 impl Drop for Lease<'_> {
@@ -160,7 +170,10 @@ impl RadiusClient {
         let (answer, mut answered) = mpsc::channel(1);
         let mut leases = Vec::new();
         loop {
-            let lease = self.ids.lease().await;
+            let left = self.timing.max_duration.saturating_sub(started.elapsed());
+            let Ok(lease) = tokio::time::timeout(left, self.ids.lease()).await else {
+                return Err("no RADIUS identifier came free in time".to_owned());
+            };
             let mut attributes = record.attributes.clone();
             let delay = jiff::Timestamp::now().duration_since(record.time).as_secs().clamp(0, i64::from(u32::MAX));
             attributes.integer(ACCT_DELAY_TIME, delay as u32);
@@ -169,6 +182,9 @@ impl RadiusClient {
             let pending = Pending { server, authenticator, answer: answer.clone() };
             self.ids.pending.lock().expect("pending lock").insert(lease.id, pending);
             leases.push(lease);
+            if leases.len() > LEASES_PER_RECORD {
+                leases.remove(0);
+            }
             self.socket.send_to(&request, server).await.map_err(|e| format!("send failed: {e}"))?;
             let label = ("destination", self.destination.clone());
             if transmissions == 0 {
@@ -215,7 +231,7 @@ async fn receive(socket: Arc<UdpSocket>, ids: Arc<Identifiers>, secret: Arc<[u8]
                 let mut pending = ids.pending.lock().expect("pending lock");
                 match pending.get(&id) {
                     None => Err("no request in flight has its identifier"),
-                    Some(request) if request.server != from => Err("it came from another address"),
+                    Some(request) if !same_peer(request.server, from) => Err("it came from another address"),
                     Some(request) => packet::verify_response(response, &request.authenticator, &secret)
                         .map(|()| pending.remove(&id).map(|request| request.answer.try_send(()))),
                 }

@@ -36,7 +36,7 @@ pub struct RadiusConfig {
     pub max_retransmits: Option<u32>,
     #[serde(default)]
     pub max_duration_ms: Option<u64>,
-    /// Requests in flight at once (1-256, default 32); a session's records go one at a time.
+    /// Records in flight at once (1-128, default 32); a session's records go one at a time.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
 }
@@ -73,13 +73,21 @@ impl RadiusConfig {
                     .next()
                     .ok_or_else(|| format!("server {server:?} has no address"))
             })
-            .collect()
+            .collect::<Result<Vec<SocketAddr>, String>>()
+            .and_then(|addresses| {
+                // One socket sends to them all, so they share an address family.
+                if addresses.iter().any(|a| a.is_ipv4() != addresses[0].is_ipv4()) {
+                    return Err("servers mix IPv4 and IPv6 addresses; use one family per destination".to_owned());
+                }
+                Ok(addresses)
+            })
     }
 
+    /// Each record in flight may hold two of RADIUS's 256 identifiers.
     pub fn in_flight(&self) -> Result<usize, String> {
         match self.max_in_flight.unwrap_or(32) {
-            n @ 1..=256 => Ok(n),
-            n => Err(format!("max_in_flight is {n}; use 1-256 (RADIUS has 256 identifiers)")),
+            n @ 1..=128 => Ok(n),
+            n => Err(format!("max_in_flight is {n}; use 1-128 (RADIUS has 256 identifiers, two per record)")),
         }
     }
 }

@@ -81,7 +81,7 @@ impl Encoder {
     pub fn encode(&self, event: &Event) -> Vec<u8> {
         let pri = u16::from(self.facility_of(&event.body.kind).0) * 8 + u16::from(event.body.severity.code());
         let message = if self.escape_line_feeds {
-            std::borrow::Cow::Owned(event.body.message.replace('\n', "#012"))
+            std::borrow::Cow::Owned(event.body.message.replace('\n', "#012").replace('\r', "#015"))
         } else {
             std::borrow::Cow::Borrowed(event.body.message.as_str())
         };
@@ -145,7 +145,7 @@ impl Encoder {
         ];
         for (name, value) in fields {
             if let Some(value) = value.filter(|v| !v.is_empty()) {
-                param(&mut sd, name, value);
+                param(&mut sd, name, value, self.escape_line_feeds);
             }
         }
         if with_attributes {
@@ -155,8 +155,8 @@ impl Encoder {
                     name = format!("attr.{name}");
                 }
                 match value {
-                    serde_json::Value::String(text) => param(&mut sd, &name, text),
-                    other => param(&mut sd, &name, &other.to_string()),
+                    serde_json::Value::String(text) => param(&mut sd, &name, text, self.escape_line_feeds),
+                    other => param(&mut sd, &name, &other.to_string(), self.escape_line_feeds),
                 }
             }
         }
@@ -168,13 +168,20 @@ impl Encoder {
     }
 }
 
-fn param(sd: &mut String, name: &str, value: &str) {
+/// An SD-PARAM, escaped as RFC 5424 6.3.3 requires; with LF framing a line feed (or carriage
+/// return) in a value would end the frame, so they travel as `#012` and `#015`.
+fn param(sd: &mut String, name: &str, value: &str, escape_line_feeds: bool) {
     let _ = write!(sd, " {name}=\"");
     for c in value.chars() {
-        if matches!(c, '"' | '\\' | ']') {
-            sd.push('\\');
+        match c {
+            '\n' if escape_line_feeds => sd.push_str("#012"),
+            '\r' if escape_line_feeds => sd.push_str("#015"),
+            '"' | '\\' | ']' => {
+                sd.push('\\');
+                sd.push(c);
+            }
+            _ => sd.push(c),
         }
-        sd.push(c);
     }
     sd.push('"');
 }
@@ -293,10 +300,14 @@ mod tests {
     }
 
     #[test]
-    fn lf_framing_escapes_line_feeds() {
+    fn lf_framing_escapes_line_feeds_everywhere() {
         let encoder = Encoder::new(&config("framing = \"lf\""), Transport::Tcp).unwrap();
         let text = String::from_utf8(encoder.encode(&login())).unwrap();
         assert!(text.ends_with("logged in#012via ssh"), "{text}");
+        let forged = event(serde_json::json!({"user": "u", "kind": "DEVICE_EDITED", "message": "m",
+            "attributes": {"note": "a\n<13>1 - forged - - - - injected"}}));
+        let text = String::from_utf8(encoder.encode(&forged)).unwrap();
+        assert!(!text.contains('\n') && text.contains("note=\"a#012<13>1 - forged"), "{text}");
     }
 
     #[test]

@@ -24,6 +24,8 @@ use trail_core::{Event, EventId};
 const SETTLE: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A peer that stops reading stalls a write; after this long the connection counts as failed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
@@ -132,8 +134,14 @@ impl Sink for SyslogSink {
         }
         let frames = self.frame(events);
         let stream = self.stream.as_mut().expect("connected above");
-        stream.write_all(&frames).await.map_err(|e| SendFailed::io("write failed", e))?;
-        stream.flush().await.map_err(|e| SendFailed::io("write failed", e))?;
+        let written = async {
+            stream.write_all(&frames).await?;
+            stream.flush().await
+        };
+        tokio::time::timeout(WRITE_TIMEOUT, written)
+            .await
+            .map_err(|_| SendFailed(format!("the server took no data for {} s", WRITE_TIMEOUT.as_secs())))?
+            .map_err(|e| SendFailed::io("write failed", e))?;
         self.unconfirmed.push_back((through, Instant::now()));
         self.confirm()
     }

@@ -133,9 +133,9 @@ async fn an_unanswering_server_fails_over_to_the_next() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hundreds_in_flight_share_the_identifier_space() {
+async fn a_hundred_and_more_in_flight_share_the_identifier_space() {
     let radius = FreeRadius::start();
-    let trail = Trail::new(&destination(&[radius.address()], "max_in_flight = 256")).await;
+    let trail = Trail::new(&destination(&[radius.address()], "max_in_flight = 128")).await;
     let events = (0..1200)
         .map(|i| {
             event(serde_json::json!({"user": "bob", "kind": "AUTH_LOGIN_FAILURE", "name": format!("u{i}"),

@@ -282,7 +282,16 @@ pub struct LoginForm {
 /// A local path to return to, never another site (no open redirect).
 fn local_path(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        // No control characters or spaces either: browsers drop a tab, and "/\t/evil" would
+        // become "//evil".
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.bytes().any(|b| b <= 0x20 || b == 0x7f) =>
+        {
+            path
+        }
         _ => "/",
     }
 }

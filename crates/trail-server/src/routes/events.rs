@@ -212,6 +212,7 @@ pub async fn related_to(
     };
     let request = event.body.request_id.clone().or_else(|| job.as_ref().and_then(|j| j.request_id.clone()));
     let mut events = state.store.correlated(event.body.job_id.clone(), request, RELATED).await?;
+    events.retain(|e| visible_to(viewer, e));
     // A request's jobs bring their results, which carry the job but not the request.
     let mut jobs: Vec<i64> = events.iter().filter_map(job_of).collect();
     jobs.sort_unstable();
@@ -223,6 +224,10 @@ pub async fn related_to(
     events.dedup_by_key(|e| e.id);
     if job.is_none() && jobs.len() == 1 {
         job = state.store.job(jobs[0]).await?;
+    }
+    // The job itself (its leaves, its submitter) is for those who follow jobs.
+    if !viewer.may(Right::Jobs) {
+        job = None;
     }
     let events = events.into_iter().filter(|e| visible_to(viewer, e)).map(|e| redact_for(viewer, e)).collect();
     Ok((job, events))

@@ -32,6 +32,9 @@ pub async fn chain(State(state): State<AppState>) -> Result<Json<ChainStart>, Ap
     }))
 }
 
+/// A hundred years: any longer and the cutoff would be before any event.
+pub const MAX_DAYS: u32 = 36_500;
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurgeRequest {
@@ -58,8 +61,11 @@ pub async fn purge(
     viewer: Viewer,
     JsonBody(request): JsonBody<PurgeRequest>,
 ) -> Result<Json<Purged>, ApiError> {
-    if request.older_than_days == 0 {
-        return Err(ApiError::new(Code::InvalidBody, "older_than_days must be at least 1; nothing was purged"));
+    if !(1..=MAX_DAYS).contains(&request.older_than_days) {
+        return Err(ApiError::new(
+            Code::InvalidBody,
+            format!("older_than_days must be 1-{MAX_DAYS}; nothing was purged"),
+        ));
     }
     let cutoff = (state.clock)() - jiff::SignedDuration::from_hours(24 * i64::from(request.older_than_days));
     let user = viewer.user.as_deref().unwrap_or("automation");

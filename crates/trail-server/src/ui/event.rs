@@ -86,10 +86,23 @@ pub async fn page(
                 dt { "Request" } dd { (request) @if related.len() > 1 { " · " a href="#related-entries" { "its related entries" } } }
             }
             (field("Session", body.session_id.as_deref()))
+            // Links only for ids: these fields are free text on events sent by platforms.
             @if let Some(job_id) = &body.job_id {
-                dt { "Job" } dd { a href={ "/jobs/" (job_id) } data-window={ "trail-job-" (job_id) } { "Job " (job_id) } }
+                dt { "Job" } dd {
+                    @match job_id.parse::<i64>() {
+                        Ok(job) => a href={ "/jobs/" (job) } data-window={ "trail-job-" (job) } { "Job " (job) },
+                        Err(_) => (job_id),
+                    }
+                }
             }
-            @if let Some(parent) = &body.parent_id { dt { "Parent" } dd { a href={ "/events/" (parent) } { "Entry " (parent) } } }
+            @if let Some(parent) = &body.parent_id {
+                dt { "Parent" } dd {
+                    @match parent.parse::<i64>() {
+                        Ok(id) => a href={ "/events/" (id) } { "Entry " (id) },
+                        Err(_) => (parent),
+                    }
+                }
+            }
             dt { "Hash" } dd.muted { code { (event.hash) } }
         }
         h2 { "Message" }

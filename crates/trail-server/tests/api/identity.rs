@@ -361,6 +361,8 @@ async fn the_form_login_redirects_locally_and_refuses_other_sites() {
     assert!(ok.headers()["set-cookie"].to_str().unwrap().starts_with("trail_session="));
     let away = post("username=lena&password=lena-secret&next=%2F%2Fevil.example%2F", None).await.unwrap();
     assert_eq!(away.headers()["location"], "/", "never an open redirect");
+    let tabbed = post("username=lena&password=lena-secret&next=%2F%09%2Fevil.example%2F", None).await.unwrap();
+    assert_eq!(tabbed.headers()["location"], "/", "browsers drop the tab: it would be //evil.example");
     let wrong = post("username=lena&password=nope&next=%2Fjobs", None).await.unwrap();
     assert_eq!(
         (wrong.status().as_u16(), wrong.headers()["location"].to_str().unwrap()),

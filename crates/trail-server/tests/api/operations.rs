@@ -330,3 +330,37 @@ async fn jobs_need_the_jobs_right() {
     assert_eq!(status, 403);
     assert_eq!(app.get_as(OPERATOR, "/api/v1/jobs").await.0, 200);
 }
+
+#[tokio::test]
+async fn text_that_events_could_not_carry_is_refused_or_normalised_and_the_writer_lives_on() {
+    let app = spawn_app().await;
+    let long = "r".repeat(200);
+    let (status, body) = app.post("/api/v1/jobs", json!({"name": "x", "targets": ["edge1"], "request_id": long})).await;
+    assert_eq!((status, code(&body)), (422, "invalid_operation"), "{body}");
+    let job = submit(&app, "archive", &["edge1", "edge2"]).await;
+    let (status, _) = report(&app, job, "edge1", "failed", "line one\r\nline two").await;
+    assert_eq!(status, 200, "CRLF is taken, as LF");
+    let (_, view) = app.get(&format!("/api/v1/jobs/{job}")).await;
+    assert_eq!(view["leaves"][0]["message"], "line one\nline two");
+    let (status, body) = report(&app, job, "edge2", "failed", "bell\u{7}").await;
+    assert_eq!((status, code(&body)), (422, "invalid_operation"));
+    let (status, _) =
+        app.post("/api/v1/devices/edge1/commit", json!({"diff": "-a\r\n+b\r\n", "comment": "CRLF"})).await;
+    assert_eq!(status, 201);
+    let (status, _) = app.post("/api/v1/devices/edge1/restore", json!({"source": "s".repeat(2000)})).await;
+    assert_eq!(status, 413, "a source becomes an attribute: at most 1 KiB");
+    assert_eq!(report(&app, job, "edge2", "succeeded", "").await.0, 200, "the writer still writes");
+}
+
+#[tokio::test]
+async fn the_related_walk_shows_the_job_only_to_those_who_follow_jobs() {
+    let app = spawn_app().await;
+    let job = submit(&app, "archive", &["edge1"]).await;
+    let (_, view) = app.get(&format!("/api/v1/jobs/{job}")).await;
+    let submitted = view["submit_event_id"].as_i64().unwrap();
+    let (status, walk) = app.get_as(VIEWER, &format!("/api/v1/events/{submitted}/related")).await;
+    assert_eq!(status, 200);
+    assert!(walk["job"].is_null(), "a viewer has no jobs right: {walk}");
+    assert!(!walk["events"].as_array().unwrap().is_empty());
+    assert_eq!(app.get_as(OPERATOR, &format!("/api/v1/events/{submitted}/related")).await.1["job"]["id"], job);
+}

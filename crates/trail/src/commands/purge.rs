@@ -10,7 +10,7 @@ pub struct PurgeArgs {
     #[command(flatten)]
     target: TargetArgs,
     /// Purge the events older than this many days
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     older_than_days: u32,
     /// Events per transaction
     #[arg(long, default_value_t = 10_000)]

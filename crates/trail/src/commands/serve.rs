@@ -124,7 +124,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server_config =
         ServerConfig { body_limit: args.body_limit.or(file.body_limit).unwrap_or(ServerConfig::default().body_limit) };
     if let Some(retention) = file.retention.clone() {
-        anyhow::ensure!(retention.keep_days > 0, "[retention] keep_days must be at least 1");
+        anyhow::ensure!((1..=36_500).contains(&retention.keep_days), "[retention] keep_days must be 1-36500");
         tokio::spawn(keep(store.clone(), retention));
     }
     let sweeper = accounts.clone();
