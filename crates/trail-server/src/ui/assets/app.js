@@ -40,12 +40,21 @@ if (live && window.EventSource) {
   source.onopen = () => { state.textContent = "live"; };
   source.onerror = () => { state.textContent = "reconnecting…"; };
   source.addEventListener("lagged", () => location.reload());
-  source.addEventListener("job", (message) => {
+  // Events say which job changed; the job itself is fetched, so updates that arrive out of
+  // order never leave a stale state (only the newest fetch per job is shown).
+  const latest = new Map();
+  source.addEventListener("job", async (message) => {
     const update = JSON.parse(message.data);
-    let row = live.querySelector('tr[data-job="' + Number(update.job) + '"]');
+    const id = Number(update.job);
+    const mine = (latest.get(id) || 0) + 1;
+    latest.set(id, mine);
+    const response = await fetch("/api/v1/jobs/" + id, { credentials: "same-origin" });
+    if (!response.ok || latest.get(id) !== mine) return;
+    const job = await response.json();
+    let row = live.querySelector('tr[data-job="' + id + '"]');
     if (!row) {
       row = document.createElement("tr");
-      row.dataset.job = String(update.job);
+      row.dataset.job = String(id);
       for (const name of ["job", "name", "status", "queued", "running", "succeeded", "failed", "cancelled", "last"]) {
         const cell = document.createElement("td");
         cell.dataset.field = name;
@@ -57,14 +66,13 @@ if (live && window.EventSource) {
     }
     const set = (field, text) => { row.querySelector('[data-field="' + field + '"]').textContent = text; };
     const link = document.createElement("a");
-    link.href = "/jobs/" + Number(update.job);
-    link.textContent = String(update.job);
-    const cell = row.querySelector('[data-field="job"]');
-    cell.replaceChildren(link);
-    set("name", update.name);
-    set("status", update.status);
-    row.querySelector('[data-field="status"]').className = "st-" + String(update.status).replace(/[^a-z]/g, "");
-    for (const name of ["queued", "running", "succeeded", "failed", "cancelled"]) set(name, String(update[name]));
+    link.href = "/jobs/" + id;
+    link.textContent = String(id);
+    row.querySelector('[data-field="job"]').replaceChildren(link);
+    set("name", job.name);
+    set("status", job.status);
+    row.querySelector('[data-field="status"]').className = "st-" + String(job.status).replace(/[^a-z]/g, "");
+    for (const name of ["queued", "running", "succeeded", "failed", "cancelled"]) set(name, String(job.counts[name]));
     set("last", update.target ? update.target + ": " + update.target_status : "submitted");
   });
 }
