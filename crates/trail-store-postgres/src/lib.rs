@@ -22,6 +22,9 @@ use trail_core::chain::{self, Hash};
 use trail_core::{Event, EventBody, EventId, Outcome, Severity, time};
 use trail_store::StoreError;
 
+/// The channel on which every commit announces the new head, to every node.
+const HEAD_CHANNEL: &str = "trail_head";
+
 /// Most events written in one group.
 const MAX_GROUP_EVENTS: usize = 20_000;
 const POOL_SIZE: usize = 16;
@@ -47,6 +50,7 @@ struct Append {
 pub struct PgLog {
     pool: Pool,
     appends: mpsc::Sender<Append>,
+    head: tokio::sync::watch::Sender<EventId>,
 }
 
 const COLUMNS: &str = "id, time, username, client, process, kind, action, name, severity, outcome, message, \
@@ -67,7 +71,46 @@ impl PgLog {
         drop(client);
         let (appends, requests) = mpsc::channel(4096);
         tokio::spawn(write(pool.clone(), requests));
-        Ok(PgLog { pool, appends })
+        let head = tokio::sync::watch::Sender::new(0);
+        listen(url, search_path, head.clone()).await?;
+        let log = PgLog { pool, appends, head };
+        log.head.send_replace(log.head().await?);
+        Ok(log)
+    }
+
+    /// The newest committed id, moving with every commit on any node.
+    pub fn watch_head(&self) -> tokio::sync::watch::Receiver<EventId> {
+        self.head.subscribe()
+    }
+
+    /// Every user with an event, sorted.
+    pub async fn known_users(&self) -> Result<Vec<String>, StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client.query("SELECT username FROM known_users ORDER BY username", &[]).await.map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let row = client
+            .query_opt("SELECT delivered_through FROM forward_cursors WHERE destination = $1", &[&destination])
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let now = time::to_micros(jiff::Timestamp::now());
+        client
+            .execute(
+                "INSERT INTO forward_cursors VALUES ($1, $2, $3) \
+                 ON CONFLICT (destination) DO UPDATE SET delivered_through = $2, updated_at = $3",
+                &[&destination, &delivered_through, &now],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
     }
 
     /// Stores the events as one batch, durable and chained, and returns their ids.
@@ -104,6 +147,43 @@ impl PgLog {
         let client = self.pool.get().await.map_err(backend)?;
         Ok(client.query_one("SELECT last_id FROM chain_head", &[]).await.map_err(pg)?.get(0))
     }
+}
+
+/// A connection of its own that listens for every node's commits and moves `head`.
+async fn listen(
+    url: &str,
+    search_path: Option<&str>,
+    head: tokio::sync::watch::Sender<EventId>,
+) -> Result<(), StoreError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(backend)?;
+    if let Some(path) = search_path {
+        config.options(format!("-c search_path={path},public"));
+    }
+    let (client, mut connection) = config.connect(NoTls).await.map_err(pg)?;
+    let (ready, listening) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        let _ = ready.send(());
+        while let Some(message) = futures_util::StreamExt::next(&mut messages).await {
+            if let Ok(tokio_postgres::AsyncMessage::Notification(note)) = message
+                && let Ok(id) = note.payload().parse::<EventId>()
+            {
+                head.send_if_modified(|seen| {
+                    let newer = id > *seen;
+                    *seen = (*seen).max(id);
+                    newer
+                });
+            }
+        }
+    });
+    listening.await.map_err(|_| StoreError::Closed)?;
+    client.batch_execute(&format!("LISTEN {HEAD_CHANNEL}")).await.map_err(pg)?;
+    // The client must live as long as the connection listens.
+    tokio::spawn(async move {
+        let _client = client;
+        std::future::pending::<()>().await;
+    });
+    Ok(())
 }
 
 /// This node's writer: takes every request waiting, writes them in one transaction under the
@@ -164,10 +244,19 @@ async fn commit_group(client: &mut deadpool_postgres::Object, group: &[Append]) 
             }
         }
     }
+    let mut users: Vec<&str> = group.iter().flat_map(|r| r.events.iter().map(|e| e.user.as_str())).collect();
+    users.sort_unstable();
+    users.dedup();
+    transaction
+        .execute("INSERT INTO known_users SELECT * FROM UNNEST($1::text[]) ON CONFLICT DO NOTHING", &[&users])
+        .await
+        .map_err(pg)?;
     transaction
         .execute("UPDATE chain_head SET last_id = $1, last_hash = $2", &[&last_id, &&last_hash[..]])
         .await
         .map_err(pg)?;
+    // Delivered at the commit to every node listening: their forwarders and live views wake.
+    transaction.execute("SELECT pg_notify($1, $2)", &[&HEAD_CHANNEL, &last_id.to_string()]).await.map_err(pg)?;
     transaction.commit().await.map_err(pg)?;
     Ok(results)
 }

@@ -1,7 +1,8 @@
 //! The PostgreSQL schema and its migrations, numbered in `trail_schema`.
 
 /// Each entry migrates from version `i` to `i + 1`; append, never edit.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     id          BIGINT PRIMARY KEY,    -- assigned under the sequencer lock: commits in id order
     time        BIGINT NOT NULL,       -- microseconds since the Unix epoch, UTC
@@ -30,7 +31,17 @@ CREATE TABLE chain_head (
     last_hash  BYTEA NOT NULL
 );
 INSERT INTO chain_head VALUES (1, 0, decode(repeat('00', 32), 'hex'));
-"#];
+"#,
+    r#"
+CREATE TABLE known_users (username TEXT PRIMARY KEY);
+-- F4: how far each forwarding destination has delivered.
+CREATE TABLE forward_cursors (
+    destination        TEXT PRIMARY KEY,
+    delivered_through  BIGINT NOT NULL,
+    updated_at         BIGINT NOT NULL
+);
+"#,
+];
 
 /// Applies the migrations not yet applied, one transaction each, under a lock so that nodes
 /// starting together migrate once.

@@ -147,3 +147,25 @@ async fn two_nodes_writing_at_once_never_let_a_reader_skip() {
     assert_eq!(seen, (1..=total).collect::<Vec<_>>(), "the reader saw every id, in order, none skipped");
     assert_eq!(verify(&nodes[1]).await, total as u64);
 }
+
+/// Every node's head follows every node's commits (for forwarders and live views); users and
+/// forwarding cursors are shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_see_each_others_commits_users_and_cursors() {
+    let schema = Schema::new().await;
+    let first = PgLog::connect(&url(), Some(&schema.name)).await.unwrap();
+    let second = PgLog::connect(&url(), Some(&schema.name)).await.unwrap();
+    let mut head = second.watch_head();
+    assert_eq!(*head.borrow_and_update(), 0);
+    let ids = first.append(vec![event("from the first node")]).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), head.changed()).await.unwrap().unwrap();
+    assert_eq!(*head.borrow(), ids[0], "the second node heard the first one's commit");
+    let mut bob = event("bob's");
+    bob.user = "bob".into();
+    second.append(vec![bob]).await.unwrap();
+    assert_eq!(first.known_users().await.unwrap(), ["alice", "bob"]);
+    assert_eq!(first.forward_cursor("siem").await.unwrap(), None);
+    first.save_forward_cursor("siem", 1).await.unwrap();
+    second.save_forward_cursor("siem", 2).await.unwrap();
+    assert_eq!(first.forward_cursor("siem").await.unwrap(), Some(2));
+}
