@@ -22,8 +22,12 @@ use trail_core::chain::{self, Hash};
 use trail_core::{Event, EventBody, EventId, Outcome, Severity, time};
 use trail_store::StoreError;
 
-/// The channel on which every commit announces the new head, to every node.
-const HEAD_CHANNEL: &str = "trail_head";
+/// The channel on which every commit announces the new head, to every node: one per schema,
+/// since notifications cross the whole database.
+async fn head_channel(client: &tokio_postgres::Client) -> Result<String, StoreError> {
+    let schema: String = client.query_one("SELECT current_schema()", &[]).await.map_err(pg)?.get(0);
+    Ok(format!("trail_head.{schema}"))
+}
 
 /// Most events written in one group.
 const MAX_GROUP_EVENTS: usize = 20_000;
@@ -68,11 +72,12 @@ impl PgLog {
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(backend)?;
         let mut client = pool.get().await.map_err(|e| backend(format!("cannot connect to PostgreSQL: {e}")))?;
         schema::migrate(&mut client).await.map_err(pg)?;
+        let channel = head_channel(&client).await?;
         drop(client);
         let (appends, requests) = mpsc::channel(4096);
-        tokio::spawn(write(pool.clone(), requests));
+        tokio::spawn(write(pool.clone(), requests, channel.clone()));
         let head = tokio::sync::watch::Sender::new(0);
-        listen(url, search_path, head.clone()).await?;
+        listen(url, search_path, &channel, head.clone()).await?;
         let log = PgLog { pool, appends, head };
         log.head.send_replace(log.head().await?);
         Ok(log)
@@ -153,6 +158,7 @@ impl PgLog {
 async fn listen(
     url: &str,
     search_path: Option<&str>,
+    channel: &str,
     head: tokio::sync::watch::Sender<EventId>,
 ) -> Result<(), StoreError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(backend)?;
@@ -177,7 +183,8 @@ async fn listen(
         }
     });
     listening.await.map_err(|_| StoreError::Closed)?;
-    client.batch_execute(&format!("LISTEN {HEAD_CHANNEL}")).await.map_err(pg)?;
+    let quoted = channel.replace('"', "\"\"");
+    client.batch_execute(&format!("LISTEN \"{quoted}\"")).await.map_err(pg)?;
     // The client must live as long as the connection listens.
     tokio::spawn(async move {
         let _client = client;
@@ -188,7 +195,7 @@ async fn listen(
 
 /// This node's writer: takes every request waiting, writes them in one transaction under the
 /// sequencer lock (a savepoint each, so a bad batch fails alone), commits, then answers.
-async fn write(pool: Pool, mut requests: mpsc::Receiver<Append>) {
+async fn write(pool: Pool, mut requests: mpsc::Receiver<Append>, channel: String) {
     while let Some(first) = requests.recv().await {
         let mut weight = first.events.len();
         let mut group = vec![first];
@@ -198,7 +205,7 @@ async fn write(pool: Pool, mut requests: mpsc::Receiver<Append>) {
             group.push(next);
         }
         let outcome = match pool.get().await {
-            Ok(mut client) => commit_group(&mut client, &group).await,
+            Ok(mut client) => commit_group(&mut client, &group, &channel).await,
             Err(error) => Err(backend(error)),
         };
         match outcome {
@@ -219,7 +226,11 @@ async fn write(pool: Pool, mut requests: mpsc::Receiver<Append>) {
 
 type Results = Vec<Result<Vec<EventId>, StoreError>>;
 
-async fn commit_group(client: &mut deadpool_postgres::Object, group: &[Append]) -> Result<Results, StoreError> {
+async fn commit_group(
+    client: &mut deadpool_postgres::Object,
+    group: &[Append],
+    channel: &str,
+) -> Result<Results, StoreError> {
     let mut transaction = client.transaction().await.map_err(pg)?;
     transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::SEQUENCER_LOCK]).await.map_err(pg)?;
     let head = transaction.query_one("SELECT last_id, last_hash FROM chain_head FOR UPDATE", &[]).await.map_err(pg)?;
@@ -256,7 +267,7 @@ async fn commit_group(client: &mut deadpool_postgres::Object, group: &[Append]) 
         .await
         .map_err(pg)?;
     // Delivered at the commit to every node listening: their forwarders and live views wake.
-    transaction.execute("SELECT pg_notify($1, $2)", &[&HEAD_CHANNEL, &last_id.to_string()]).await.map_err(pg)?;
+    transaction.execute("SELECT pg_notify($1, $2)", &[&channel, &last_id.to_string()]).await.map_err(pg)?;
     transaction.commit().await.map_err(pg)?;
     Ok(results)
 }
