@@ -1,0 +1,97 @@
+//! A1-A2: accounts, their lockout state, and refused changes.
+
+use super::*;
+use crate::Store;
+use std::sync::Arc;
+use trail_core::EventBody;
+use trail_core::identity::{Account, AccountState, AccountWrite, LockedBy, PasswordHash, Username};
+
+fn account(name: &str, roles: &[&str]) -> Account {
+    Account {
+        username: Username::parse(name).unwrap(),
+        display_name: format!("{name} (display)"),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        // A stored hash is opaque to the store; a real one is not needed here.
+        password: PasswordHash::from_stored(format!("$argon2id$stand-in-for-{name}")),
+        state: AccountState::default(),
+        created_at: at("2026-06-01T00:00:00Z"),
+    }
+}
+
+fn user_event(kind: &str, name: &str) -> EventBody {
+    event(serde_json::json!({"user": "admin", "kind": kind, "name": name, "message": format!("{kind} {name}")}))
+}
+
+pub async fn accounts_are_created_changed_and_listed<S: Store>(store: Arc<S>) {
+    let alice = account("Alice", &["operator"]);
+    let ids = store
+        .write_account(AccountWrite::Create(alice.clone()), vec![user_event("USER_ADDED", "alice")])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let name = Username::parse("alice").unwrap();
+    assert_eq!(store.account(&name).await.unwrap(), Some(alice.clone()));
+    store.write_account(AccountWrite::Create(account("bob", &["viewer"])), vec![]).await.unwrap();
+    let names: Vec<String> = store.accounts().await.unwrap().iter().map(|a| a.username.to_string()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    let new_hash = PasswordHash::from_stored("$argon2id$changed".into());
+    store
+        .write_account(
+            AccountWrite::Password(name.clone(), new_hash.clone()),
+            vec![user_event("USER_PASSWORD_CHANGED", "alice")],
+        )
+        .await
+        .unwrap();
+    store.write_account(AccountWrite::Roles(name.clone(), vec!["auditor".into()]), vec![]).await.unwrap();
+    let changed = store.account(&name).await.unwrap().unwrap();
+    assert_eq!((changed.password, changed.roles), (new_hash, vec!["auditor".to_owned()]));
+    store.write_account(AccountWrite::Delete(name.clone()), vec![user_event("USER_DELETED", "alice")]).await.unwrap();
+    assert_eq!(store.account(&name).await.unwrap(), None);
+    let kinds: Vec<String> = store.read_after(0, 10).await.unwrap().into_iter().map(|e| e.body.kind).collect();
+    assert_eq!(kinds, ["USER_ADDED", "USER_PASSWORD_CHANGED", "USER_DELETED"]);
+}
+
+pub async fn refused_account_changes_store_nothing<S: Store>(store: Arc<S>) {
+    store
+        .write_account(AccountWrite::Create(account("carol", &[])), vec![user_event("USER_ADDED", "carol")])
+        .await
+        .unwrap();
+    let taken =
+        store.write_account(AccountWrite::Create(account("CAROL", &[])), vec![user_event("USER_ADDED", "carol")]).await;
+    assert!(matches!(&taken, Err(crate::StoreError::Conflict(m)) if m.contains("carol is taken")), "{taken:?}");
+    let ghost = Username::parse("ghost").unwrap();
+    for write in [
+        AccountWrite::Delete(ghost.clone()),
+        AccountWrite::Password(ghost.clone(), PasswordHash::from_stored("x".into())),
+        AccountWrite::State(ghost.clone(), AccountState::default()),
+        AccountWrite::Roles(ghost.clone(), vec![]),
+    ] {
+        let refused = store.write_account(write, vec![user_event("USER_DELETED", "ghost")]).await;
+        assert!(
+            matches!(&refused, Err(crate::StoreError::Conflict(m)) if m.contains("no account ghost")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(store.read_after(0, 10).await.unwrap().len(), 1, "only the first creation's event is stored");
+}
+
+pub async fn lock_states_round_trip<S: Store>(store: Arc<S>) {
+    let name = Username::parse("dave").unwrap();
+    store.write_account(AccountWrite::Create(account("dave", &["operator"])), vec![]).await.unwrap();
+    let states = [
+        AccountState {
+            recent_failures: vec![at("2026-06-01T10:00:00.000001Z"), at("2026-06-01T10:01:00Z")],
+            locked: None,
+        },
+        AccountState { recent_failures: vec![], locked: Some((at("2026-06-01T10:05:00Z"), LockedBy::Policy)) },
+        AccountState {
+            recent_failures: vec![],
+            locked: Some((at("2026-06-02T00:00:00Z"), LockedBy::Administrator("root".into()))),
+        },
+        AccountState::default(),
+    ];
+    for state in states {
+        store.write_account(AccountWrite::State(name.clone(), state.clone()), vec![]).await.unwrap();
+        assert_eq!(store.account(&name).await.unwrap().unwrap().state, state);
+    }
+}

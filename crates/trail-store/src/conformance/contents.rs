@@ -1,0 +1,76 @@
+//! E4: device contents recorded only when new or changed.
+
+use super::*;
+use crate::Store;
+use std::sync::Arc;
+use trail_core::chain::{self, Verifier};
+use trail_core::content::{ContentKind, ContentRecord, StoredContent};
+
+/// A content record whose event says what it was built from.
+fn content(device: &str, kind: ContentKind, body: &str, time: &str) -> ContentRecord {
+    let device_name = device.to_owned();
+    ContentRecord {
+        device: device.to_owned(),
+        kind,
+        content: body.to_owned(),
+        time: at(time),
+        on_change: Box::new(move |previous: Option<&StoredContent>| {
+            let before = previous.map_or("nothing".to_owned(), |p| p.content.clone());
+            simple("archiver", &device_name, &format!("Archive of {device_name} changed\nbefore: {before}"))
+        }),
+    }
+}
+
+pub async fn content_changes_make_events_and_repeats_do_not<S: Store>(store: Arc<S>) {
+    let first = store
+        .record_content(content("edge1", ContentKind::Archive, "config v1", "2026-06-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let first_id = first.event_id.expect("a first archive is an event");
+    assert_eq!(store.get(first_id).await.unwrap().unwrap().body.message, "Archive of edge1 changed\nbefore: nothing");
+    let same = store
+        .record_content(content("edge1", ContentKind::Archive, "config v1", "2026-06-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(same.event_id, None, "an unchanged archive is no event");
+    assert_eq!(same.hash, first.hash);
+    let state = store.content_state("edge1", ContentKind::Archive).await.unwrap().unwrap();
+    assert_eq!(
+        (state.content.as_str(), state.changed_at, state.seen_at),
+        ("config v1", at("2026-06-01T00:00:00Z"), at("2026-06-02T00:00:00Z"))
+    );
+    let changed = store
+        .record_content(content("edge1", ContentKind::Archive, "config v2", "2026-06-03T00:00:00Z"))
+        .await
+        .unwrap();
+    let event = store.get(changed.event_id.expect("a changed archive is an event")).await.unwrap().unwrap();
+    assert_eq!(
+        event.body.message, "Archive of edge1 changed\nbefore: config v1",
+        "the event sees the previous content"
+    );
+    assert_ne!(changed.hash, first.hash);
+    let back = store
+        .record_content(content("edge1", ContentKind::Archive, "config v1", "2026-06-04T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(back.event_id.is_some(), "going back to an older content is a change too");
+    assert_eq!(back.hash, first.hash, "contents are identified by hash");
+    let events = store.read_after(0, 100).await.unwrap();
+    assert_eq!(events.len(), 3);
+    let mut verifier = Verifier::new();
+    for e in &events {
+        verifier.check(e.id, &e.body, &chain::from_hex(&e.hash).unwrap()).unwrap();
+    }
+}
+
+pub async fn content_kinds_and_devices_are_apart<S: Store>(store: Arc<S>) {
+    assert!(store.content_state("edge1", ContentKind::Archive).await.unwrap().is_none());
+    for (device, kind) in
+        [("edge1", ContentKind::Archive), ("edge1", ContentKind::Inventory), ("edge2", ContentKind::Archive)]
+    {
+        let outcome = store.record_content(content(device, kind, "same text", "2026-06-01T00:00:00Z")).await.unwrap();
+        assert!(outcome.event_id.is_some(), "{device} {kind:?} starts its own history");
+    }
+    assert_eq!(store.content_state("edge2", ContentKind::Archive).await.unwrap().unwrap().content, "same text");
+    assert!(store.content_state("edge2", ContentKind::Inventory).await.unwrap().is_none());
+}

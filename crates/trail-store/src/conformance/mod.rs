@@ -1,0 +1,78 @@
+//! The conformance suite: behaviour every backend must show, run by each backend's tests with
+//! [`conformance_suite!`](crate::conformance_suite). A backend passes when every case passes.
+//!
+//! The cases are grouped by what they cover, a module each; the helpers here serve them all.
+
+mod accounts;
+mod contents;
+mod events;
+mod operations;
+mod retention;
+mod search;
+
+pub use accounts::*;
+pub use contents::*;
+pub use events::*;
+pub use operations::*;
+pub use retention::*;
+pub use search::*;
+
+use trail_core::query::Filter;
+use trail_core::time;
+use trail_core::{Cursor, Event, EventBody, EventId, EventInput, Pattern, SearchQuery};
+
+/// Generates one `#[tokio::test]` per case. `$make` is an async function returning
+/// `(store, guard)`; the guard keeps whatever the store needs (a temporary directory, a
+/// database) alive for the test.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:path) => {
+        $crate::conformance_suite!(@cases $make;
+            round_trip_keeps_every_field, ids_increase_and_chain_links, batches_keep_their_order,
+            concurrent_appends_all_land_chained, pages_are_newest_first_and_complete,
+            snapshot_hides_newer_entries_and_counts_them, user_filter, action_name_and_message_filters,
+            message_filter_agrees_before_and_after_indexing, short_patterns_scan, month_and_day_filters,
+            all_filters_hold_at_once, read_after_is_ascending, known_users_are_listed, missing_event_is_none,
+            content_changes_make_events_and_repeats_do_not, content_kinds_and_devices_are_apart,
+            accounts_are_created_changed_and_listed, refused_account_changes_store_nothing,
+            lock_states_round_trip, forward_cursors_move_and_stay_apart, head_watch_follows_commits,
+            jobs_follow_their_leaves_and_record_finals, refused_reports_store_nothing, job_logs_page_and_search,
+            correlated_events_walk_from_request_to_results,
+            purges_remove_the_old_prefix_and_the_rest_verifies, purges_wait_for_forwarding);
+    };
+    (@cases $make:path; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (store, _guard) = $make().await;
+                $crate::conformance::$case(std::sync::Arc::new(store)).await;
+            }
+        )*
+    };
+}
+
+pub(crate) fn at(text: &str) -> jiff::Timestamp {
+    time::parse_rfc3339(text).unwrap()
+}
+
+/// A valid event from a JSON object, validated as the API would.
+pub fn event(json: serde_json::Value) -> EventBody {
+    let input: EventInput = serde_json::from_value(json).unwrap();
+    input.validate(at("2026-06-15T12:00:00Z")).unwrap()
+}
+
+pub(crate) fn simple(user: &str, name: &str, message: &str) -> EventBody {
+    event(serde_json::json!({"user": user, "kind": "DEVICE_EDITED", "name": name, "message": message}))
+}
+
+pub(crate) fn query(filter: Filter, limit: usize, cursor: Option<Cursor>) -> SearchQuery {
+    SearchQuery { filter, limit, cursor }
+}
+
+pub(crate) fn ids(events: &[Event]) -> Vec<EventId> {
+    events.iter().map(|e| e.id).collect()
+}
+
+pub(crate) fn message_filter(pattern: &str) -> Filter {
+    Filter { message: Some(Pattern::new(pattern)), ..Filter::all() }
+}

@@ -1,0 +1,201 @@
+//! Search: pages, snapshots, and every filter with the exact V3 semantics.
+
+use super::*;
+use crate::Store;
+use std::sync::Arc;
+use trail_core::query::{Filter, UserFilter};
+use trail_core::time::{self, DateFilter};
+use trail_core::{EventId, Pattern};
+
+async fn search_all<S: Store>(store: &S, filter: Filter, page: usize) -> Vec<EventId> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let result = store.search(query(filter.clone(), page, cursor)).await.unwrap();
+        assert!(result.events.len() <= page);
+        out.extend(ids(&result.events));
+        match result.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+pub async fn pages_are_newest_first_and_complete<S: Store>(store: Arc<S>) {
+    let appended = store.append((0..250).map(|i| simple("a", "n", &format!("m{i}"))).collect()).await.unwrap();
+    let first = store.search(query(Filter::all(), 100, None)).await.unwrap();
+    assert_eq!(first.events.len(), 100);
+    assert_eq!(first.events[0].id, *appended.last().unwrap());
+    let mut expected = appended.clone();
+    expected.reverse();
+    assert_eq!(search_all(&*store, Filter::all(), 100).await, expected);
+    assert_eq!(search_all(&*store, Filter::all(), 7).await, expected);
+    let exact = search_all(&*store, Filter::all(), 250).await;
+    assert_eq!(exact, expected, "a last page that is exactly full has no next cursor after it");
+}
+
+pub async fn snapshot_hides_newer_entries_and_counts_them<S: Store>(store: Arc<S>) {
+    store.append((0..30).map(|i| simple("a", "n", &format!("old {i}"))).collect()).await.unwrap();
+    let first = store.search(query(Filter::all(), 10, None)).await.unwrap();
+    assert_eq!(first.newer, 0);
+    let newer_ids = store.append((0..4).map(|i| simple("a", "n", &format!("new {i}"))).collect()).await.unwrap();
+    store.append(vec![simple("b", "n", "new for b")]).await.unwrap();
+    let mut cursor = first.next_cursor;
+    let mut seen = ids(&first.events);
+    while let Some(c) = cursor {
+        let page = store.search(query(Filter::all(), 10, Some(c))).await.unwrap();
+        assert_eq!(page.newer, 5, "five entries arrived after the snapshot");
+        seen.extend(ids(&page.events));
+        cursor = page.next_cursor;
+    }
+    assert_eq!(seen.len(), 30);
+    assert!(newer_ids.iter().all(|id| !seen.contains(id)), "newer entries never appear on later pages");
+    let only_a = Filter { user: UserFilter::Only("a".into()), ..Filter::all() };
+    let page = store.search(query(only_a, 10, first.next_cursor)).await.unwrap();
+    assert_eq!(page.newer, 4, "the count of newer entries follows the filters");
+}
+
+pub async fn user_filter<S: Store>(store: Arc<S>) {
+    let mut batch = Vec::new();
+    for i in 0..30 {
+        batch.push(simple(["alice", "bob", "carol"][i % 3], "n", "m"));
+    }
+    let ids = store.append(batch).await.unwrap();
+    let bob = Filter { user: UserFilter::Only("bob".into()), ..Filter::all() };
+    let found = search_all(&*store, bob, 4).await;
+    let expected: Vec<EventId> = ids.iter().rev().copied().filter(|id| (id - ids[0]) % 3 == 1).collect();
+    assert_eq!(found, expected);
+    let nobody = Filter { user: UserFilter::Only("Bob".into()), ..Filter::all() };
+    assert!(search_all(&*store, nobody, 10).await.is_empty(), "user names are exact");
+}
+
+async fn filter_fixture<S: Store>(store: &S) -> Vec<EventId> {
+    let events = vec![
+        event(
+            serde_json::json!({"user": "alice", "kind": "DEVICE_EDITED", "name": "edge1", "message": "Device edge1 edited\nmtu 1500 => 9000"}),
+        ),
+        event(
+            serde_json::json!({"user": "alice", "kind": "DEVICE_DELETED", "name": "EDGE2", "message": "Device EDGE2 deleted"}),
+        ),
+        event(
+            serde_json::json!({"user": "bob", "kind": "CONFIG_COMMITTED", "name": "core1", "message": "Commit to core1\nset system ntp server 192.0.2.2\ncomment: 100% done"}),
+        ),
+        event(
+            serde_json::json!({"user": "bob", "kind": "USER_ADDED", "name": "Jürgen", "message": "User JÜRGEN added\nrole: operator"}),
+        ),
+        event(
+            serde_json::json!({"user": "carol", "kind": "OBJECT_UPDATED", "name": "site_a", "message": "Updated site (sites)\nKeys: code = A_1\n\nname:\n    x => y"}),
+        ),
+        event(
+            serde_json::json!({"user": "carol", "kind": "OBJECT_UPDATED", "name": "siteXa", "message": "path C:\\temp\\x and 100 percent; ' OR 1=1 --"}),
+        ),
+    ];
+    store.append(events).await.unwrap()
+}
+
+async fn assert_matches<S: Store>(store: &S, filter: Filter, expected: &[usize], ids: &[EventId], what: &str) {
+    let mut wanted: Vec<EventId> = expected.iter().map(|&i| ids[i]).collect();
+    wanted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(search_all(store, filter, 2).await, wanted, "{what}");
+}
+
+pub async fn action_name_and_message_filters<S: Store>(store: Arc<S>) {
+    let ids = filter_fixture(&*store).await;
+    let action = |p: &str| Filter { action: Some(Pattern::new(p)), ..Filter::all() };
+    let name = |p: &str| Filter { name: Some(Pattern::new(p)), ..Filter::all() };
+    assert_matches(&*store, action("UPDATE"), &[0, 4, 5], &ids, "action is a case-insensitive substring").await;
+    assert_matches(&*store, action("del%"), &[1], &ids, "% wildcard").await;
+    assert_matches(&*store, name("edge"), &[0, 1], &ids, "name ignores case").await;
+    assert_matches(&*store, name("site_a"), &[4, 5], &ids, "_ matches one character").await;
+    assert_matches(&*store, name(r"site\_a"), &[4], &ids, "backslash makes _ literal").await;
+    assert_matches(&*store, name("jürgen"), &[3], &ids, "unicode case folding").await;
+    assert_matches(&*store, message_filter("jürgen"), &[3], &ids, "unicode in messages").await;
+    assert_matches(&*store, message_filter("9000"), &[0], &ids, "lines after line 1 are searched").await;
+    assert_matches(&*store, message_filter("ntp server 192"), &[2], &ids, "the whole message").await;
+    assert_matches(&*store, message_filter(r"100\%"), &[2], &ids, "escaped %").await;
+    assert_matches(&*store, message_filter("100%done"), &[2], &ids, "% spans characters").await;
+    assert_matches(&*store, message_filter(r"C:\temp"), &[5], &ids, "a lone backslash is literal").await;
+    assert_matches(&*store, message_filter("' OR 1=1 --"), &[5], &ids, "SQL look-alikes are text").await;
+    assert_matches(&*store, message_filter(".*"), &[], &ids, "regex look-alikes are text").await;
+    assert_matches(&*store, message_filter("code = A_1%x => y"), &[4], &ids, "wildcards across lines").await;
+}
+
+pub async fn message_filter_agrees_before_and_after_indexing<S: Store>(store: Arc<S>) {
+    let ids = filter_fixture(&*store).await;
+    let patterns = ["edge", "ntp server", "jürgen", "percent; '", "Updated%sites", "xyz-none"];
+    let mut before = Vec::new();
+    for p in patterns {
+        before.push(search_all(&*store, message_filter(p), 3).await);
+    }
+    store.catch_up_indexes().await.unwrap();
+    assert_eq!(store.stats().await.unwrap().unindexed, 0);
+    for (p, expected) in patterns.iter().zip(&before) {
+        assert_eq!(&search_all(&*store, message_filter(p), 3).await, expected, "{p}");
+    }
+    assert_eq!(before[0], vec![ids[1], ids[0]]);
+    // New events after indexing are found through the unindexed tail, newest first.
+    let newest = store.append(vec![simple("a", "edge9", "Device edge9 edited")]).await.unwrap();
+    assert_eq!(search_all(&*store, message_filter("EDGE"), 2).await, vec![newest[0], ids[1], ids[0]]);
+}
+
+pub async fn short_patterns_scan<S: Store>(store: Arc<S>) {
+    let ids = filter_fixture(&*store).await;
+    store.catch_up_indexes().await.unwrap();
+    assert_matches(&*store, message_filter("ü"), &[3], &ids, "one character").await;
+    assert_matches(&*store, message_filter("1="), &[5], &ids, "two characters").await;
+    assert_matches(&*store, message_filter("ed%9"), &[0], &ids, "two-character runs").await;
+}
+
+pub async fn month_and_day_filters<S: Store>(store: Arc<S>) {
+    // Europe/Amsterdam: 2026-03-29 is 23 hours long, from 2026-03-28T23:00Z to 2026-03-29T22:00Z.
+    let times = [
+        "2026-03-28T22:59:59.999999Z",
+        "2026-03-28T23:00:00Z",
+        "2026-03-29T21:59:59Z",
+        "2026-03-29T22:00:00Z",
+        "2026-02-28T23:30:00Z",
+    ];
+    let events = times
+        .iter()
+        .map(|t| event(serde_json::json!({"time": t, "user": "a", "kind": "DEVICE_EDITED", "message": "m"})))
+        .collect();
+    let ids = store.append(events).await.unwrap();
+    let tz = time::parse_time_zone("Europe/Amsterdam").unwrap();
+    let window = |f: DateFilter| Filter { window: Some(f.window(&tz).unwrap()), ..Filter::all() };
+    assert_matches(&*store, window(DateFilter::parse_day("2026-03-29").unwrap()), &[1, 2], &ids, "a DST day").await;
+    assert_matches(
+        &*store,
+        window(DateFilter::parse_month("2026-03").unwrap()),
+        &[0, 1, 2, 3, 4],
+        &ids,
+        "March in Amsterdam",
+    )
+    .await;
+    let utc = time::parse_time_zone("UTC").unwrap();
+    let march_utc =
+        Filter { window: Some(DateFilter::parse_month("2026-03").unwrap().window(&utc).unwrap()), ..Filter::all() };
+    assert_matches(&*store, march_utc, &[0, 1, 2, 3], &ids, "March in UTC").await;
+}
+
+pub async fn all_filters_hold_at_once<S: Store>(store: Arc<S>) {
+    let ids = filter_fixture(&*store).await;
+    let filter = Filter {
+        user: UserFilter::Only("alice".into()),
+        action: Some(Pattern::new("update")),
+        name: Some(Pattern::new("edge")),
+        message: Some(Pattern::new("mtu")),
+        window: Some(
+            DateFilter::parse_month("2026-06").unwrap().window(&time::parse_time_zone("UTC").unwrap()).unwrap(),
+        ),
+    };
+    assert_matches(&*store, filter.clone(), &[0], &ids, "everything holds").await;
+    let other_month = Filter {
+        window: Some(
+            DateFilter::parse_month("2026-05").unwrap().window(&time::parse_time_zone("UTC").unwrap()).unwrap(),
+        ),
+        ..filter.clone()
+    };
+    assert_matches(&*store, other_month, &[], &ids, "one filter fails").await;
+    let other_user = Filter { user: UserFilter::Only("bob".into()), ..filter };
+    assert_matches(&*store, other_user, &[], &ids, "user fails").await;
+}
