@@ -35,6 +35,16 @@ pub mod limits {
     pub const KIND_CHARS: usize = 32;
 }
 
+/// The longest prefix of `text` within `max_bytes` that ends on a character boundary: how
+/// forwarders and renderers cut text that must fit a limit.
+pub fn prefix_within(text: &str, max_bytes: usize) -> &str {
+    let mut end = max_bytes.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// A validated kind: 1-32 characters of `A-Z 0-9 _ .`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kind(String);

@@ -114,6 +114,22 @@ impl Outcome {
         }
     }
 
+    /// The stored form: 1 success, 2 failure (no outcome is stored as NULL).
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 1,
+            Outcome::Failure => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Outcome> {
+        match code {
+            1 => Some(Outcome::Success),
+            2 => Some(Outcome::Failure),
+            _ => None,
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Outcome> {
         match text {
             "success" => Some(Outcome::Success),

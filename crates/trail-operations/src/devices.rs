@@ -64,7 +64,7 @@ fn optional_text(what: &str, text: Option<String>, max: usize) -> Result<Option<
     if let Some(text) = &text {
         check_size(what, text.len(), max)?;
     }
-    Ok(text.map(|t| clean_text(what, &t, max)).transpose()?)
+    Ok(text.map(|t| clean_text(what, &t)).transpose()?)
 }
 
 fn check_device(device: &str) -> Result<(), OperationError> {
@@ -124,14 +124,14 @@ impl Operations {
             }
             DeviceResult::Commit { diff, comment, outcome } => {
                 check_size("diff", diff.len(), limits::COMMIT_DIFF_BYTES)?;
-                let diff = clean_text("diff", &diff, limits::COMMIT_DIFF_BYTES)?;
+                let diff = clean_text("diff", &diff)?;
                 let comment = optional_text("comment", comment, limits::COMMENT_BYTES)?;
                 let event = results::committed(&device, &diff, comment.as_deref(), outcome, &origin, time);
                 return self.append(event).await;
             }
             DeviceResult::Failed { kind, reason } => {
                 check_size("reason", reason.len(), limits::COMMENT_BYTES)?;
-                let reason = clean_text("reason", &reason, limits::COMMENT_BYTES)?;
+                let reason = clean_text("reason", &reason)?;
                 let (event_kind, summary) = match kind {
                     ContentKind::Archive => ("ARCHIVE_COMPLETED", format!("Archive of {device}")),
                     ContentKind::Inventory => ("INVENTORY_SCAN_COMPLETED", format!("Inventory scan of {device}")),

@@ -83,7 +83,7 @@ impl Operations {
                 message.len()
             )));
         }
-        let message = trail_core::operations::clean_text("status message", message, limits::STATUS_MESSAGE_BYTES)?;
+        let message = trail_core::operations::clean_text("status message", message)?;
         let report = self.store.report_leaf(job, target, status, &message, (self.clock)()).await?;
         let _ = self.updates.send(JobUpdate::of(&report.job.summary(), Some((target, status))));
         Ok(report)

@@ -64,10 +64,7 @@ impl PgLog {
     /// Connects to `url` (a `postgres://` URL; `search_path` may be set as an option), migrates,
     /// and starts this node's writer.
     pub async fn connect(url: &str, search_path: Option<&str>) -> Result<PgLog, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| backend(format!("{url:?}: {e}")))?;
-        if let Some(path) = search_path {
-            config.options(format!("-c search_path={path},public"));
-        }
+        let config = pg_config(url, search_path)?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(backend)?;
         let mut client = pool.get().await.map_err(|e| backend(format!("cannot connect to PostgreSQL: {e}")))?;
@@ -154,6 +151,15 @@ impl PgLog {
     }
 }
 
+/// The connection settings: the URL, and the schema when one is given.
+fn pg_config(url: &str, search_path: Option<&str>) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| backend(format!("{url:?}: {e}")))?;
+    if let Some(path) = search_path {
+        config.options(format!("-c search_path={path},public"));
+    }
+    Ok(config)
+}
+
 /// A connection of its own that listens for every node's commits and moves `head`.
 async fn listen(
     url: &str,
@@ -161,11 +167,7 @@ async fn listen(
     channel: &str,
     head: tokio::sync::watch::Sender<EventId>,
 ) -> Result<(), StoreError> {
-    let mut config: tokio_postgres::Config = url.parse().map_err(backend)?;
-    if let Some(path) = search_path {
-        config.options(format!("-c search_path={path},public"));
-    }
-    let (client, mut connection) = config.connect(NoTls).await.map_err(pg)?;
+    let (client, mut connection) = pg_config(url, search_path)?.connect(NoTls).await.map_err(pg)?;
     let (ready, listening) = oneshot::channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -295,13 +297,6 @@ struct Rows {
     hash: Vec<Vec<u8>>,
 }
 
-fn outcome_code(outcome: Option<Outcome>) -> Option<i16> {
-    outcome.map(|o| match o {
-        Outcome::Success => 1,
-        Outcome::Failure => 2,
-    })
-}
-
 impl Rows {
     /// Numbers and chains the events after `id` and `hash`, which it moves to the last one.
     fn of(events: &[EventBody], id: &mut EventId, hash: &mut Hash) -> Result<Rows, StoreError> {
@@ -318,7 +313,7 @@ impl Rows {
             rows.action.push(body.action.clone());
             rows.name.push(body.name.clone());
             rows.severity.push(i16::from(body.severity.code()));
-            rows.outcome.push(outcome_code(body.outcome));
+            rows.outcome.push(body.outcome.map(|o| i16::from(o.code())));
             rows.message.push(body.message.clone());
             rows.attributes.push(serde_json::to_string(&body.attributes).map_err(backend)?);
             rows.request_id.push(body.request_id.clone());
@@ -387,12 +382,9 @@ fn event_from_row(row: &tokio_postgres::Row) -> Result<Event, StoreError> {
         name: row.get(7),
         severity: Severity::from_code(severity as u8)
             .ok_or_else(|| corrupt(format!("event {id}: severity {severity}")))?,
-        outcome: match outcome {
-            None => None,
-            Some(1) => Some(Outcome::Success),
-            Some(2) => Some(Outcome::Failure),
-            Some(other) => return Err(corrupt(format!("event {id}: outcome {other}"))),
-        },
+        outcome: outcome
+            .map(|code| Outcome::from_code(code.into()).ok_or_else(|| corrupt(format!("event {id}: outcome {code}"))))
+            .transpose()?,
         message: row.get(10),
         attributes: serde_json::from_str(&attributes).map_err(|e| corrupt(format!("event {id}: {e}")))?,
         request_id: row.get(12),

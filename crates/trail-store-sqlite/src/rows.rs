@@ -4,10 +4,7 @@ use rusqlite::Row;
 use trail_core::{Event, EventBody, Outcome, Severity, chain, time};
 
 pub fn outcome_code(outcome: Option<Outcome>) -> Option<i64> {
-    outcome.map(|o| match o {
-        Outcome::Success => 1,
-        Outcome::Failure => 2,
-    })
+    outcome.map(|o| i64::from(o.code()))
 }
 
 fn corrupt(column: usize, what: impl std::fmt::Display) -> rusqlite::Error {
@@ -30,12 +27,9 @@ pub fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         action: row.get(6)?,
         name: row.get(7)?,
         severity: Severity::from_code(severity).ok_or_else(|| corrupt(8, format!("severity {severity}")))?,
-        outcome: match outcome {
-            None => None,
-            Some(1) => Some(Outcome::Success),
-            Some(2) => Some(Outcome::Failure),
-            Some(other) => return Err(corrupt(9, format!("outcome {other}"))),
-        },
+        outcome: outcome
+            .map(|code| Outcome::from_code(code).ok_or_else(|| corrupt(9, format!("outcome {code}"))))
+            .transpose()?,
         message: row.get(10)?,
         attributes: serde_json::from_str(&attributes).map_err(|e| corrupt(11, e))?,
         request_id: row.get(12)?,

@@ -52,10 +52,7 @@ fn fit(mut message: String, whole: &str) -> String {
     if message.len() <= MESSAGE_BUDGET {
         return message;
     }
-    let mut end = MESSAGE_BUDGET;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = crate::event::prefix_within(&message, MESSAGE_BUDGET).len();
     message.truncate(end);
     message
         .push_str(&format!("\n… cut at {MESSAGE_BUDGET} bytes; the whole {whole} is stored as the device's content"));

@@ -2,6 +2,7 @@
 //! authenticator, and the checks on an Accounting-Response.
 
 use md5::{Digest, Md5};
+use trail_core::event::prefix_within;
 
 pub const ACCOUNTING_REQUEST: u8 = 4;
 pub const ACCOUNTING_RESPONSE: u8 = 5;
@@ -16,19 +17,11 @@ const MAX_VENDOR_VALUE: usize = 247;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attributes(Vec<u8>);
 
-fn cut_at_char(text: &str, max: usize) -> &str {
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 impl Attributes {
     /// A text attribute, cut to 253 octets at a character boundary. Empty text is left out
     /// (RFC 2865: strings are at least one octet).
     pub fn text(&mut self, kind: u8, value: &str) {
-        let value = cut_at_char(value, MAX_VALUE);
+        let value = prefix_within(value, MAX_VALUE);
         if !value.is_empty() {
             self.0.extend([kind, (2 + value.len()) as u8]);
             self.0.extend_from_slice(value.as_bytes());
@@ -42,7 +35,7 @@ impl Attributes {
 
     /// A vendor-specific text attribute (RFC 2865 5.26, the recommended format).
     pub fn vendor_text(&mut self, vendor: u32, kind: u8, value: &str) {
-        let value = cut_at_char(value, MAX_VENDOR_VALUE);
+        let value = prefix_within(value, MAX_VENDOR_VALUE);
         if !value.is_empty() {
             self.0.extend([VENDOR_SPECIFIC, (8 + value.len()) as u8]);
             self.0.extend(vendor.to_be_bytes());

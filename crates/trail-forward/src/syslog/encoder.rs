@@ -18,6 +18,7 @@ use super::config::{Facility, Format, Framing, SyslogConfig, Transport};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use trail_core::Event;
+use trail_core::event::prefix_within;
 
 const BOM: &str = "\u{feff}";
 /// Receivers must accept 480 octets (RFC 5424 6.1); smaller limits are refused.
@@ -114,8 +115,8 @@ impl Encoder {
             sd = self.structured_data(event, false, true);
         }
         let budget = self.max_bytes.saturating_sub(header.len() + sd.len() + 1 + BOM.len());
-        let cut = assemble(&sd, cut_at_char(message, budget));
-        cut_at_char(&cut, self.max_bytes).to_owned()
+        let cut = assemble(&sd, prefix_within(message, budget));
+        prefix_within(&cut, self.max_bytes).to_owned()
     }
 
     fn rfc3164(&self, event: &Event, pri: u16, message: &str) -> String {
@@ -124,7 +125,7 @@ impl Encoder {
         let tag: String =
             body.process.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(32).collect();
         let line = format!("<{pri}>{time} {} {tag}[{}]: {}: {message}", self.hostname, self.procid, body.kind);
-        cut_at_char(&line, self.max_bytes).to_owned()
+        prefix_within(&line, self.max_bytes).to_owned()
     }
 
     /// `[SD-ID id="1" user="alice" ...]`, values escaped as RFC 5424 6.3.3 requires.
@@ -230,14 +231,6 @@ fn system_hostname() -> String {
 pub fn timestamp_5424(time: jiff::Timestamp) -> String {
     let utc = time.to_zoned(jiff::tz::TimeZone::UTC);
     format!("{}.{:06}Z", utc.strftime("%Y-%m-%dT%H:%M:%S"), utc.subsec_nanosecond() / 1000)
-}
-
-fn cut_at_char(text: &str, max: usize) -> &str {
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]

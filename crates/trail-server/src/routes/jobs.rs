@@ -36,11 +36,12 @@ impl From<OperationError> for ApiError {
 /// body's `request_id`).
 pub fn origin(viewer: &Viewer, client: IpAddr, headers: &HeaderMap, request_id: Option<String>) -> Origin {
     let header = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let actor = crate::routes::accounts::actor(viewer, client);
     Origin {
-        user: viewer.user.clone().unwrap_or_else(|| "automation".into()),
-        client: Some(client.to_string()),
+        user: actor.user,
+        client: actor.client.map(|c| c.to_string()),
         request_id: request_id.or(header).filter(|r| !r.is_empty()),
-        session_id: viewer.session.clone(),
+        session_id: actor.session,
         job: None,
     }
 }

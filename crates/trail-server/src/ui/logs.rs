@@ -82,21 +82,8 @@ impl Filters {
 /// The export of the current filter, in a format.
 fn export_url(search: &SearchParams, format: &str) -> String {
     let params = SearchParams { cursor: None, limit: None, ..search.clone() };
-    let query = serde_urlencoded_params(&params);
+    let query = serde_urlencoded::to_string(&params).unwrap_or_default();
     format!("/api/v1/export?format={format}&{query}")
-}
-
-fn serde_urlencoded_params(params: &SearchParams) -> String {
-    let value = serde_json::to_value(params).unwrap_or_default();
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in value.as_object().into_iter().flatten() {
-        let text = match value {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        query.append_pair(key, &text);
-    }
-    query.finish()
 }
 
 pub async fn page(State(state): State<AppState>, ui: Ui, Query(filters): Query<Filters>) -> Response {
