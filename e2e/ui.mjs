@@ -42,7 +42,12 @@ async function login(page, user = "admin", password = adminPassword, next = "/")
   await page.goto(base + next);
   await page.fill('input[name="username"]', user);
   await page.fill('input[name="password"]', password);
+  // The click returns once the form is submitted, not once the next page has loaded; a test that
+  // measures layout right after would see the page before its stylesheet (CI once did). Every
+  // submission loads exactly one page: the one asked for, or the login form again.
+  const loaded = page.waitForEvent("load");
   await page.click('button[type="submit"]');
+  await loaded;
 }
 
 async function shot(page, name, fullPage = true) {
