@@ -21,6 +21,10 @@ impl ContentKind {
             ContentKind::Inventory => "inventory",
         }
     }
+
+    pub fn parse(text: &str) -> Option<ContentKind> {
+        [ContentKind::Archive, ContentKind::Inventory].into_iter().find(|kind| kind.as_str() == text)
+    }
 }
 
 /// Contents are stored once per distinct hash (hex SHA-256).

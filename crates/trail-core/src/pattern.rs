@@ -135,6 +135,32 @@ impl Pattern {
         }
         out
     }
+
+    /// The same pattern as an SQL `LIKE` pattern (escape character `\`) over [`fold`]ed text:
+    /// it matches exactly the texts whose folded form [`Pattern::is_match`] accepts, because
+    /// both sides are folded one character per character. A database holding folded text can
+    /// use it with a trigram index and agree with this matcher, whatever its own collation
+    /// thinks about case.
+    pub fn like_on_folded(&self) -> String {
+        let mut like = String::from("%");
+        for segment in &self.segments {
+            for piece in segment {
+                match piece {
+                    Piece::One => like.push('_'),
+                    Piece::Literal(text) => {
+                        for c in text.chars() {
+                            if matches!(c, '%' | '_' | '\\') {
+                                like.push('\\');
+                            }
+                            like.push(c);
+                        }
+                    }
+                }
+            }
+            like.push('%');
+        }
+        like
+    }
 }
 
 fn push_literal(segment: &mut Vec<Piece>, c: char) {
@@ -332,6 +358,15 @@ mod tests {
         assert!(m(".*", "a.*b"));
         assert!(!m(".*", "ab"));
         assert!(m("[a-z]+", "[A-Z]+"));
+    }
+
+    #[test]
+    fn like_patterns_escape_literals_and_keep_wildcards() {
+        assert_eq!(Pattern::new("").like_on_folded(), "%");
+        assert_eq!(Pattern::new("Edge%Core").like_on_folded(), "%edge%core%");
+        assert_eq!(Pattern::new("a_b").like_on_folded(), "%a_b%");
+        assert_eq!(Pattern::new(r"50\% off\_now C:\temp").like_on_folded(), r"%50\% off\_now c:\\temp%");
+        assert_eq!(Pattern::new("ΣΎΝΔΕΣΗ").like_on_folded(), "%σύνδεση%");
     }
 
     #[test]

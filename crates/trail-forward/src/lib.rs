@@ -73,7 +73,7 @@ impl Forwarding {
             let status = Arc::new(DestinationStatus::new(&config));
             statuses.push(status.clone());
             let runner = runner::Runner::new(store.clone(), config, cursor, sink, status, shutdown.clone());
-            tasks.push(tokio::spawn(runner.run()));
+            tasks.push(tokio::spawn(runner.run_leased()));
         }
         Ok(Forwarding { statuses, tasks: std::sync::Mutex::new(tasks), store: Some(store) })
     }

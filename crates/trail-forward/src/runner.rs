@@ -122,11 +122,74 @@ impl Runner {
         stopped || self.stopping()
     }
 
-    pub async fn run(mut self) {
-        let mut durable = self.durable;
+    /// Forwards whenever this node holds the destination's lease (F4: one node at a time),
+    /// until shutdown. After losing the lease, it drops what the sink had not confirmed, without
+    /// saving the cursor (another node may be moving it already), and waits to take the lease
+    /// again; whoever takes it resumes from the saved cursor.
+    pub async fn run_leased(mut self) {
+        loop {
+            // What a node waiting for the lease shows: the cursor as it last knew it.
+            self.status.delivered(self.durable, *self.store.watch_head().borrow());
+            self.status.standby(true);
+            let lease = tokio::select! {
+                lease = self.store.forwarding_lease(&self.name) => lease,
+                _ = until_true(self.shutdown.clone()) => return,
+            };
+            let lease = match lease {
+                Ok(lease) => lease,
+                Err(error) => {
+                    self.status.failed(format!("cannot take the forwarding lease: {error}"));
+                    if self.pause(self.retry_max).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            // Another node may have delivered meanwhile (the first time, this is the cursor
+            // `initial_cursor` just read or set).
+            match self.store.forward_cursor(&self.name).await {
+                Ok(saved) => self.durable = saved.unwrap_or(self.durable),
+                Err(error) => {
+                    self.status.failed(format!("cannot read the cursor: {error}"));
+                    if self.pause(self.retry_max).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            self.status.standby(false);
+            // While the lease is held, the delivery loop stops on shutdown or on losing it.
+            let (stop, stopped) = watch::channel(false);
+            let (lost, global) = (lease.lost.clone(), self.shutdown.clone());
+            let watcher = tokio::spawn(async move {
+                tokio::select! {
+                    _ = until_true(lost) => {}
+                    _ = until_true(global) => {}
+                }
+                stop.send_replace(true);
+            });
+            let global = std::mem::replace(&mut self.shutdown, stopped);
+            self.deliver().await;
+            self.shutdown = global;
+            watcher.abort();
+            if self.stopping() {
+                // A clean shutdown, still holding the lease: close, and save what the peer has.
+                if let Some(confirmed) = self.sink.close().await.filter(|c| *c > self.durable) {
+                    self.save(confirmed).await;
+                }
+                return;
+            }
+            drop(lease);
+            self.sink.reset();
+            self.status.failed("lost the forwarding lease (its database connection broke); taking it again".into());
+        }
+    }
+
+    /// Delivers after the durable cursor until told to stop.
+    async fn deliver(&mut self) {
         let mut head = self.store.watch_head();
-        self.status.delivered(durable, *head.borrow());
-        let (mut sent, mut backoff) = (durable, RETRY_MIN);
+        self.status.delivered(self.durable, *head.borrow());
+        let (mut sent, mut backoff) = (self.durable, RETRY_MIN);
         while !self.stopping() {
             let events = match self.store.read_after(sent, BATCH).await {
                 Ok(events) => events,
@@ -154,15 +217,15 @@ impl Runner {
             match result {
                 Ok(confirmed) => {
                     backoff = RETRY_MIN;
-                    if let Some(confirmed) = confirmed.filter(|c| *c > durable) {
-                        durable = self.save(durable, confirmed).await;
+                    if let Some(confirmed) = confirmed.filter(|c| *c > self.durable) {
+                        self.save(confirmed).await;
                     }
-                    self.status.delivered(durable, *head.borrow());
+                    self.status.delivered(self.durable, *head.borrow());
                 }
                 Err(error) => {
                     self.status.failed(error.0);
                     self.sink.reset();
-                    sent = durable;
+                    sent = self.durable;
                     if self.pause(backoff).await {
                         break;
                     }
@@ -178,19 +241,19 @@ impl Runner {
                 }
             }
         }
-        if let Some(confirmed) = self.sink.close().await.filter(|c| *c > durable) {
-            self.save(durable, confirmed).await;
-        }
     }
 
-    /// Saves the cursor; on failure keeps the old one (the events are sent again later).
-    async fn save(&self, durable: EventId, confirmed: EventId) -> EventId {
+    /// Saves the cursor and moves it; on failure keeps the old one (the events are sent again
+    /// later).
+    async fn save(&mut self, confirmed: EventId) {
         match self.store.save_forward_cursor(&self.name, confirmed).await {
-            Ok(()) => confirmed,
-            Err(error) => {
-                self.status.failed(format!("cannot save the cursor: {error}"));
-                durable
-            }
+            Ok(()) => self.durable = confirmed,
+            Err(error) => self.status.failed(format!("cannot save the cursor: {error}")),
         }
     }
+}
+
+/// Resolves once `flag` is true, or its sender is gone (which ends what it guarded too).
+async fn until_true(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|set| *set).await;
 }

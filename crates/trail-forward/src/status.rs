@@ -28,7 +28,9 @@ pub struct DestinationReport {
     pub backlog: u64,
     /// Events sent since the server started (resends included).
     pub sent: u64,
-    /// `delivering`, or `retrying` after an error until a send succeeds again.
+    /// `delivering`; `retrying` after an error until a send succeeds again; or `standby` while
+    /// another node holds this destination's lease (or the lease cannot be taken: see
+    /// `last_error`).
     pub state: String,
     pub last_error: Option<LastError>,
 }
@@ -40,6 +42,8 @@ pub(crate) struct DestinationStatus {
     delivered_through: AtomicI64,
     sent: AtomicU64,
     failing: std::sync::atomic::AtomicBool,
+    /// Another node holds the lease and forwards this destination.
+    standby: std::sync::atomic::AtomicBool,
     last_error: Mutex<Option<LastError>>,
 }
 
@@ -52,6 +56,7 @@ impl DestinationStatus {
             delivered_through: AtomicI64::new(0),
             sent: AtomicU64::new(0),
             failing: Default::default(),
+            standby: Default::default(),
             last_error: Mutex::new(None),
         }
     }
@@ -61,6 +66,10 @@ impl DestinationStatus {
         let labels = [("destination", self.name.clone())];
         metrics::gauge!("trail_forward_delivered_through", &labels).set(through as f64);
         metrics::gauge!("trail_forward_backlog", &labels).set((head - through).max(0) as f64);
+    }
+
+    pub fn standby(&self, waiting: bool) {
+        self.standby.store(waiting, Ordering::SeqCst);
     }
 
     pub fn sent(&self, events: usize) {
@@ -89,7 +98,14 @@ impl DestinationStatus {
             delivered_through,
             backlog: (head - delivered_through).max(0) as u64,
             sent: self.sent.load(Ordering::Relaxed),
-            state: if self.failing.load(Ordering::SeqCst) { "retrying" } else { "delivering" }.to_owned(),
+            state: if self.standby.load(Ordering::SeqCst) {
+                "standby"
+            } else if self.failing.load(Ordering::SeqCst) {
+                "retrying"
+            } else {
+                "delivering"
+            }
+            .to_owned(),
             last_error: self.last_error.lock().expect("status lock").clone(),
         }
     }

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use trail_core::identity::{
-    Account, AccountState, AccountWrite, ApiToken, LockedBy, PasswordHash, Scope, Session, Username,
+    Account, AccountState, AccountWrite, ApiToken, PasswordHash, Scope, Session, StoredAccountState, Username,
 };
 use trail_core::time;
 
@@ -25,20 +25,13 @@ fn username_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Username> {
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     let roles: String = row.get(2)?;
-    let failures: String = row.get(4)?;
-    let failures: Vec<i64> = serde_json::from_str(&failures).map_err(|e| json_error(4, e))?;
-    let locked_at: Option<i64> = row.get(5)?;
-    let locked_by: Option<String> = row.get(6)?;
+    let stored = StoredAccountState { failures: row.get(4)?, locked_at: row.get(5)?, locked_by: row.get(6)? };
     Ok(Account {
         username: username_at(row, 0)?,
         display_name: row.get(1)?,
         roles: serde_json::from_str(&roles).map_err(|e| json_error(2, e))?,
         password: PasswordHash::from_stored(row.get(3)?),
-        state: AccountState {
-            recent_failures: failures.into_iter().map(time::from_micros).collect(),
-            locked: locked_at
-                .map(|at| (time::from_micros(at), locked_by.map_or(LockedBy::Policy, LockedBy::Administrator))),
-        },
+        state: AccountState::from_stored(stored).map_err(|e| json_error(4, e))?,
         created_at: time::from_micros(row.get(7)?),
     })
 }
@@ -55,22 +48,12 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<Account>> {
     rows.collect()
 }
 
-fn state_columns(state: &AccountState) -> (String, Option<i64>, Option<String>) {
-    let failures: Vec<i64> = state.recent_failures.iter().map(|t| time::to_micros(*t)).collect();
-    let failures = serde_json::to_string(&failures).unwrap_or_else(|_| "[]".into());
-    match &state.locked {
-        None => (failures, None, None),
-        Some((at, LockedBy::Policy)) => (failures, Some(time::to_micros(*at)), None),
-        Some((at, LockedBy::Administrator(by))) => (failures, Some(time::to_micros(*at)), Some(by.clone())),
-    }
-}
-
 /// Applies a change. `Ok(false)` means it was refused (the name is taken, the account or the
 /// token is gone) and nothing was written.
 pub fn apply(conn: &Connection, write: &AccountWrite) -> rusqlite::Result<bool> {
     let changed = match write {
         AccountWrite::Create(account) => {
-            let (failures, locked_at, locked_by) = state_columns(&account.state);
+            let StoredAccountState { failures, locked_at, locked_by } = account.state.to_stored();
             let roles = serde_json::to_string(&account.roles).map_err(|e| json_error(2, e))?;
             conn.prepare_cached(&format!("INSERT OR IGNORE INTO accounts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))?
                 .execute(params![
@@ -93,7 +76,7 @@ pub fn apply(conn: &Connection, write: &AccountWrite) -> rusqlite::Result<bool> 
             .prepare_cached("UPDATE accounts SET password = ?2 WHERE username = ?1")?
             .execute(params![name.as_str(), hash.as_stored()])?,
         AccountWrite::State(name, state) => {
-            let (failures, locked_at, locked_by) = state_columns(state);
+            let StoredAccountState { failures, locked_at, locked_by } = state.to_stored();
             conn.prepare_cached("UPDATE accounts SET failures = ?2, locked_at = ?3, locked_by = ?4 WHERE username = ?1")?
                 .execute(params![name.as_str(), failures, locked_at, locked_by])?
         }
@@ -146,9 +129,9 @@ pub fn apply(conn: &Connection, write: &AccountWrite) -> rusqlite::Result<bool> 
     Ok(changed == 1)
 }
 
-const TOKEN_COLUMNS: &str = "id, owner, name, scopes, created_at, last_used_at, revoked_at";
+pub(crate) const TOKEN_COLUMNS: &str = "id, owner, name, scopes, created_at, last_used_at, revoked_at";
 
-fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
+pub(crate) fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
     let scopes: String = row.get(3)?;
     let scopes: Vec<String> = serde_json::from_str(&scopes).map_err(|e| json_error(3, e))?;
     let optional_time = |at: Option<i64>| at.map(time::from_micros);

@@ -114,8 +114,7 @@ pub fn list(conn: &Connection, before: Option<JobId>, limit: usize) -> rusqlite:
     for job in &mut jobs {
         for row in counts.query_map([job.id], |r| Ok((status_at(r, 0)?, r.get::<_, i64>(1)?)))? {
             let (status, count) = row?;
-            let slot = Status::ALL.iter().position(|s| *s == status).expect("every status is listed");
-            job.counts[slot] = count as usize;
+            job.counts[status.index()] = count as usize;
         }
     }
     Ok(jobs)

@@ -6,6 +6,7 @@
 mod accounts;
 mod blocks;
 mod contents;
+mod export;
 mod index;
 mod jobs;
 mod rows;
@@ -22,11 +23,13 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
-use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogQuery, NewJob, Status, StoredLogEntry};
+use trail_core::operations::{
+    Job, JobId, JobSummary, LogEntry, LogQuery, NewJob, Status, StatusReport, StoredLogEntry,
+};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::LeafReport;
 use trail_store::{Store, StoreError, StoreStats};
-use writer::{Command, LeafStatus, Progress, Writer};
+use writer::{Command, Progress, Writer};
 
 /// Requests waiting for the writer beyond this make senders wait: the back-pressure bound.
 const WRITE_QUEUE: usize = 4096;
@@ -167,6 +170,11 @@ impl SqliteStore {
         })
     }
 
+    /// Everything beside the events, for `trail migrate`.
+    pub async fn export_state(&self) -> Result<trail_store::state::TrailState, StoreError> {
+        self.read(|conn| export::state(conn)).await
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -204,9 +212,15 @@ impl SqliteStore {
         backend("this trail was opened read-only; write through the running server (--server)")
     }
 
-    async fn send(&self, command: Command) -> Result<(), StoreError> {
+    /// Sends a command to the writer and waits for its answer.
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
         let commands = self.commands.as_ref().ok_or_else(SqliteStore::read_only)?;
-        commands.send(command).await.map_err(|_| StoreError::Closed)
+        let (reply, answer) = oneshot::channel();
+        commands.send(command(reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -228,21 +242,15 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Append { events, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.request(|reply| Command::Append { events, reply }).await
     }
 
     async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::RecordContent { record, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.request(|reply| Command::RecordContent { record, reply }).await
     }
 
     async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Account { write, events, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.request(|reply| Command::Account { write, events, reply }).await
     }
 
     async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
@@ -276,9 +284,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::CreateJob { job, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.request(|reply| Command::CreateJob { job, reply }).await
     }
 
     async fn report_leaf(
@@ -289,10 +295,8 @@ impl Store for SqliteStore {
         message: &str,
         time: jiff::Timestamp,
     ) -> Result<LeafReport, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let report = LeafStatus { job, target: target.to_owned(), status, message: message.to_owned(), time };
-        self.send(Command::ReportLeaf { report, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let report = StatusReport { job, target: target.to_owned(), status, message: message.to_owned(), time };
+        self.request(|reply| Command::ReportLeaf { report, reply }).await
     }
 
     async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
@@ -304,9 +308,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_job_log(&self, job: JobId, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::AppendLog { job, entries, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.request(|reply| Command::AppendLog { job, entries, reply }).await
     }
 
     async fn job_log(&self, query: LogQuery) -> Result<Vec<StoredLogEntry>, StoreError> {
@@ -339,23 +341,13 @@ impl Store for SqliteStore {
         let batch = batch.max(1);
         let mut purged = 0;
         loop {
-            let (reply, answer) = oneshot::channel();
-            self.send(Command::PurgeBatch { cutoff, batch, reply }).await?;
-            let removed = answer.await.map_err(|_| StoreError::Closed)??;
+            let removed = self.request(|reply| Command::PurgeBatch { cutoff, batch, reply }).await?;
             purged += removed;
             if removed < batch as u64 {
                 break;
             }
         }
-        let marker = self.prune_marker().await?;
-        let event_id = match (purged, &marker) {
-            (1.., Some(marker)) => {
-                let event = trail_core::retention::purge_event(user, cutoff, purged, marker, jiff::Timestamp::now());
-                self.append(vec![event]).await?.first().copied()
-            }
-            _ => None,
-        };
-        Ok(trail_core::retention::PurgeReport { purged, marker, event_id })
+        trail_store::record_purge(self, user, cutoff, purged).await
     }
 
     async fn prune_marker(&self) -> Result<Option<trail_core::chain::PruneMarker>, StoreError> {
@@ -386,10 +378,8 @@ impl Store for SqliteStore {
     }
 
     async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
         let destination = destination.to_owned();
-        self.send(Command::SaveCursor { destination, delivered_through, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.request(|reply| Command::SaveCursor { destination, delivered_through, reply }).await
     }
 
     fn watch_head(&self) -> tokio::sync::watch::Receiver<EventId> {

@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 use trail_core::chain::{self, Hash};
 use trail_core::content::{ContentOutcome, ContentRecord, content_hash};
 use trail_core::identity::AccountWrite;
-use trail_core::operations::results::{self, Origin};
-use trail_core::operations::{Job, JobError, JobId, LogEntry, NewJob, Status};
+use trail_core::operations::results;
+use trail_core::operations::{Job, JobError, JobId, LogEntry, NewJob, StatusReport};
 use trail_core::{EventBody, EventId, time};
 use trail_store::{LeafReport, StoreError};
 
@@ -54,7 +54,7 @@ pub enum Command {
         reply: oneshot::Sender<Result<Job, StoreError>>,
     },
     ReportLeaf {
-        report: LeafStatus,
+        report: StatusReport,
         reply: oneshot::Sender<Result<LeafReport, StoreError>>,
     },
     AppendLog {
@@ -102,15 +102,6 @@ impl Command {
             Command::PurgeBatch { reply, .. } => refuse(reply, error),
         }
     }
-}
-
-/// A status report for a leaf.
-pub struct LeafStatus {
-    pub job: JobId,
-    pub target: String,
-    pub status: Status,
-    pub message: String,
-    pub time: jiff::Timestamp,
 }
 
 /// The outcome of one request inside a group, answered after the commit.
@@ -167,7 +158,7 @@ impl Done {
 }
 
 /// Runs an event builder so that a panic in it fails the request, never the writer thread.
-fn built(build: impl FnOnce() -> EventBody) -> rusqlite::Result<EventBody> {
+fn built<T>(build: impl FnOnce() -> T) -> rusqlite::Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
         .map_err(|_| rusqlite::Error::ToSqlConversionFailure("building the event failed".into()))
 }
@@ -367,14 +358,7 @@ impl Writer {
 
     fn create_job(&mut self, new: NewJob) -> rusqlite::Result<Job> {
         let id = jobs::insert(&self.conn, &new)?;
-        let origin = Origin {
-            user: new.submitter.clone(),
-            client: new.client.clone(),
-            request_id: new.request_id.clone(),
-            session_id: new.session_id.clone(),
-            job: None,
-        };
-        let event = built(|| results::job_submitted(id, &new.name, &new.targets, &origin, new.submitted_at))?;
+        let event = built(|| results::submission(id, &new))?;
         let ids = self.insert_events(&[event])?;
         jobs::set_submit_event(&self.conn, id, ids[0])?;
         jobs::get(&self.conn, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
@@ -382,45 +366,33 @@ impl Writer {
 
     /// A status report, applied by the core's rules, with the events it records; a refusal
     /// writes nothing.
-    fn report_leaf(&mut self, report: LeafStatus) -> rusqlite::Result<Result<LeafReport, StoreError>> {
+    fn report_leaf(&mut self, report: StatusReport) -> rusqlite::Result<Result<LeafReport, StoreError>> {
         let Some(mut job) = jobs::get(&self.conn, report.job)? else {
-            return Ok(Err(StoreError::NotFound(JobError::UnknownJob(report.job).to_string())));
+            return Ok(Err(JobError::UnknownJob(report.job).into()));
         };
         let transition = match job.apply(&report.target, report.status, &report.message, report.time) {
             Ok(transition) => transition,
-            Err(error @ JobError::UnknownTarget { .. }) => return Ok(Err(StoreError::NotFound(error.to_string()))),
-            Err(error) => return Ok(Err(StoreError::Conflict(error.to_string()))),
+            Err(refusal) => return Ok(Err(refusal.into())),
         };
-        let mut events = Vec::new();
-        if transition.job_started {
-            events.push(built(|| results::job_started(&job, report.time))?);
-        }
-        if transition.leaf_finished {
-            events.push(built(|| results::leaf_completed(&job, &transition, &report.message, report.time))?);
-        }
-        if let Some(status) = transition.job_finished {
-            events.push(built(|| results::job_completed(&job, status, report.time))?);
-        }
+        let events = built(|| results::report_events(&job, &transition, &report.message, report.time))?;
         let event_ids = self.insert_events(&events)?;
-        let leaf = job.leaves.iter_mut().find(|l| l.target == report.target).expect("apply found it");
-        if transition.leaf_finished {
-            leaf.event_id = event_ids.get(usize::from(transition.job_started)).copied();
-        }
+        results::settle_report(&mut job, &transition, &event_ids);
+        let leaf = job.leaf(&report.target).expect("apply found it");
         jobs::save_leaf(&self.conn, job.id, leaf)?;
-        if transition.job_finished.is_some() {
-            job.completed_event_id = event_ids.last().copied();
-            jobs::set_completed_event(&self.conn, job.id, event_ids[event_ids.len() - 1])?;
+        if transition.job_finished.is_some()
+            && let Some(completed) = job.completed_event_id
+        {
+            jobs::set_completed_event(&self.conn, job.id, completed)?;
         }
         Ok(Ok(LeafReport { job, transition, event_ids }))
     }
 
     fn append_log(&mut self, job: JobId, entries: &[LogEntry]) -> rusqlite::Result<Result<Vec<i64>, StoreError>> {
         let Some(targets) = jobs::targets(&self.conn, job)? else {
-            return Ok(Err(StoreError::NotFound(JobError::UnknownJob(job).to_string())));
+            return Ok(Err(JobError::UnknownJob(job).into()));
         };
         if let Some(target) = entries.iter().filter_map(|e| e.target.as_ref()).find(|t| !targets.contains(t)) {
-            let error = JobError::UnknownTarget { job, target: target.clone() };
-            return Ok(Err(StoreError::NotFound(error.to_string())));
+            return Ok(Err(JobError::UnknownTarget { job, target: target.clone() }.into()));
         }
         Ok(Ok(jobs::append_log(&self.conn, job, entries)?))
     }

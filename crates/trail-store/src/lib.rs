@@ -6,6 +6,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod state;
 
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
@@ -32,6 +33,18 @@ pub enum StoreError {
     NotFound(String),
     #[error("the stored data is damaged: {0}; run `trail verify` to find the first bad event")]
     Corrupt(String),
+}
+
+/// A job's refusal: an unknown job or target is not found, anything else contradicts what is
+/// stored.
+impl From<trail_core::operations::JobError> for StoreError {
+    fn from(error: trail_core::operations::JobError) -> StoreError {
+        use trail_core::operations::JobError;
+        match error {
+            JobError::UnknownJob(_) | JobError::UnknownTarget { .. } => StoreError::NotFound(error.to_string()),
+            other => StoreError::Conflict(other.to_string()),
+        }
+    }
 }
 
 /// What a status report did: the job after it, the transition, and the events it recorded.
@@ -148,9 +161,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Event>, StoreError>;
 
     /// Purges the events older than `cutoff` (S3): the longest prefix of the chain, by id, whose
-    /// events are all older, in transactions of at most `batch` events, then records the
-    /// marker (the last purged id and hash, so the rest still verifies) and appends the
-    /// RETENTION_PURGED event naming `user`. Contents no device holds any more go too.
+    /// events are all older, and never past what a forwarding destination has yet to deliver.
+    /// Rows go in transactions of at most `batch` events (PostgreSQL drops whole monthly
+    /// partitions first, one transaction each); each moves the marker (the last purged id and
+    /// hash, so the rest still verifies). Then it appends the RETENTION_PURGED event naming
+    /// `user`. Contents no device holds any more go too.
     async fn purge(
         &self,
         cutoff: jiff::Timestamp,
@@ -171,4 +186,53 @@ pub trait Store: Send + Sync + 'static {
     /// The newest committed event id, changing after every commit: forwarders and live views
     /// wait on it instead of polling.
     fn watch_head(&self) -> tokio::sync::watch::Receiver<EventId>;
+
+    /// Waits until this process may forward `destination`, and answers the lease (F4: exactly
+    /// one node forwards each destination at a time). A store only one process can write needs
+    /// no more than the default, a lease held at once and never lost.
+    async fn forwarding_lease(&self, destination: &str) -> Result<ForwardingLease, StoreError> {
+        let _ = destination;
+        Ok(ForwardingLease::exclusive())
+    }
+}
+
+/// The right to forward one destination, held until dropped.
+pub struct ForwardingLease {
+    /// Turns true if the lease is lost (its database connection broke): stop sending at once,
+    /// and ask again.
+    pub lost: tokio::sync::watch::Receiver<bool>,
+    /// Whatever holds the lease (a database session).
+    _holder: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl ForwardingLease {
+    pub fn new(lost: tokio::sync::watch::Receiver<bool>, holder: Box<dyn std::any::Any + Send + Sync>) -> Self {
+        ForwardingLease { lost, _holder: holder }
+    }
+
+    /// A lease that is never lost.
+    pub fn exclusive() -> Self {
+        let (keep, lost) = tokio::sync::watch::channel(false);
+        ForwardingLease { lost, _holder: Box::new(keep) }
+    }
+}
+
+/// Finishes a purge (S3) once its batches are done: appends the RETENTION_PURGED event naming
+/// `user` when anything went, and reports. Shared by the backends, which differ only in how
+/// they remove events.
+pub async fn record_purge(
+    store: &dyn Store,
+    user: &str,
+    cutoff: jiff::Timestamp,
+    purged: u64,
+) -> Result<trail_core::retention::PurgeReport, StoreError> {
+    let marker = store.prune_marker().await?;
+    let event_id = match (purged, &marker) {
+        (1.., Some(marker)) => {
+            let event = trail_core::retention::purge_event(user, cutoff, purged, marker, jiff::Timestamp::now());
+            store.append(vec![event]).await?.first().copied()
+        }
+        _ => None,
+    };
+    Ok(trail_core::retention::PurgeReport { purged, marker, event_id })
 }

@@ -13,6 +13,7 @@ pub use account::{Account, AccountWrite};
 pub use password::{PasswordError, PasswordHash};
 pub use policy::{
     AccountState, AddressThrottle, Attempt, AuthEvent, AuthPolicy, ClientAnswer, FailureReason, LockedBy,
+    StoredAccountState,
 };
 pub use rights::{Right, RightSet, Roles, Scope};
 pub use session::{Session, SessionPolicy, SessionState};

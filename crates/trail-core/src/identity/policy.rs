@@ -46,6 +46,38 @@ pub struct AccountState {
     pub locked: Option<(Timestamp, LockedBy)>,
 }
 
+/// An account's state as a store keeps it: the failure times as a JSON array of microseconds,
+/// when the account was locked, and by which administrator (none: by the policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccountState {
+    pub failures: String,
+    pub locked_at: Option<i64>,
+    pub locked_by: Option<String>,
+}
+
+impl AccountState {
+    pub fn to_stored(&self) -> StoredAccountState {
+        let failures: Vec<i64> = self.recent_failures.iter().map(|t| crate::time::to_micros(*t)).collect();
+        let failures = serde_json::to_string(&failures).unwrap_or_else(|_| "[]".into());
+        let (locked_at, locked_by) = match &self.locked {
+            None => (None, None),
+            Some((at, LockedBy::Policy)) => (Some(crate::time::to_micros(*at)), None),
+            Some((at, LockedBy::Administrator(by))) => (Some(crate::time::to_micros(*at)), Some(by.clone())),
+        };
+        StoredAccountState { failures, locked_at, locked_by }
+    }
+
+    pub fn from_stored(stored: StoredAccountState) -> Result<AccountState, serde_json::Error> {
+        let failures: Vec<i64> = serde_json::from_str(&stored.failures)?;
+        Ok(AccountState {
+            recent_failures: failures.into_iter().map(crate::time::from_micros).collect(),
+            locked: stored.locked_at.map(|at| {
+                (crate::time::from_micros(at), stored.locked_by.map_or(LockedBy::Policy, LockedBy::Administrator))
+            }),
+        })
+    }
+}
+
 /// Why a login failed. Stored in the event; the client only ever learns a [`ClientAnswer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureReason {

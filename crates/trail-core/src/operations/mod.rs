@@ -57,6 +57,11 @@ impl Status {
     pub const ALL: [Status; 5] =
         [Status::Queued, Status::Running, Status::Succeeded, Status::Failed, Status::Cancelled];
 
+    /// Where this status stands in [`Status::ALL`]: its slot in a job's counts.
+    pub fn index(self) -> usize {
+        Status::ALL.iter().position(|s| *s == self).expect("every status is listed")
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Status::Queued => "queued",
@@ -123,6 +128,16 @@ pub struct NewJob {
     pub request_id: Option<String>,
     pub session_id: Option<String>,
     pub client: Option<String>,
+}
+
+/// A status report for one leaf of a job, as a store applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    pub job: JobId,
+    pub target: String,
+    pub status: Status,
+    pub message: String,
+    pub time: Timestamp,
 }
 
 /// A job in a list: its leaves counted, not listed.
@@ -239,7 +254,7 @@ impl Job {
     pub fn counts(&self) -> [usize; 5] {
         let mut counts = [0; 5];
         for leaf in &self.leaves {
-            counts[Status::ALL.iter().position(|s| *s == leaf.status).expect("every status is listed")] += 1;
+            counts[leaf.status.index()] += 1;
         }
         counts
     }

@@ -107,6 +107,18 @@ pub fn job_submitted(id: JobId, name: &str, targets: &[String], origin: &Origin,
     body
 }
 
+/// JOB_SUBMITTED for a job just stored under `id`, from whoever submitted it.
+pub fn submission(id: JobId, job: &super::NewJob) -> EventBody {
+    let origin = Origin {
+        user: job.submitter.clone(),
+        client: job.client.clone(),
+        request_id: job.request_id.clone(),
+        session_id: job.session_id.clone(),
+        job: None,
+    };
+    job_submitted(id, &job.name, &job.targets, &origin, job.submitted_at)
+}
+
 /// OPERATION_STATUS: the job's first leaf started.
 pub fn job_started(job: &Job, time: Timestamp) -> EventBody {
     let message = format!("Operation {}: running", job.name);
@@ -150,6 +162,35 @@ pub fn job_completed(job: &Job, status: Status, time: Timestamp) -> EventBody {
         ("cancelled", cancelled.to_string()),
     ];
     build("OPERATION_COMPLETED", &Origin::of_job(job), &job.name, status.outcome(), message, &attributes, time)
+}
+
+/// The events a status report records, in order: the job's start, the leaf's final status, the
+/// job's final status, as the transition says.
+pub fn report_events(job: &Job, transition: &Transition, message: &str, time: Timestamp) -> Vec<EventBody> {
+    let mut events = Vec::new();
+    if transition.job_started {
+        events.push(job_started(job, time));
+    }
+    if transition.leaf_finished {
+        events.push(leaf_completed(job, transition, message, time));
+    }
+    if let Some(status) = transition.job_finished {
+        events.push(job_completed(job, status, time));
+    }
+    events
+}
+
+/// Once the report's events are stored (`event_ids`, in the order of [`report_events`]): the
+/// leaf's final event and the job's completion event.
+pub fn settle_report(job: &mut Job, transition: &Transition, event_ids: &[EventId]) {
+    if transition.leaf_finished
+        && let Some(leaf) = job.leaves.iter_mut().find(|l| l.target == transition.target)
+    {
+        leaf.event_id = event_ids.get(usize::from(transition.job_started)).copied();
+    }
+    if transition.job_finished.is_some() {
+        job.completed_event_id = event_ids.last().copied();
+    }
 }
 
 fn short(hash: &str) -> &str {
