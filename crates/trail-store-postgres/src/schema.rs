@@ -1,38 +1,60 @@
 //! The PostgreSQL schema and its migrations, numbered in `trail_schema`.
+//!
+//! The events are partitioned by month (S3: a purge drops whole partitions). A partition's
+//! `month` is not the event's own month but a monotone one: each event's is the later of the
+//! previous event's and its own (capped at the current month), so every partition holds one
+//! contiguous range of ids and a purge of the oldest ids drops the oldest partitions whole. An
+//! ordinary stream, and a migrated trail, land in the partitions of their own months; a late
+//! event lands in the current one.
 
 /// Each entry migrates from version `i` to `i + 1`; append, never edit.
-pub const MIGRATIONS: &[&str] = &[
-    r#"
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
 CREATE TABLE events (
-    id          BIGINT PRIMARY KEY,    -- assigned under the sequencer lock: commits in id order
-    time        BIGINT NOT NULL,       -- microseconds since the Unix epoch, UTC
-    username    TEXT NOT NULL,
-    client      TEXT,
-    process     TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    action      TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    severity    SMALLINT NOT NULL,
-    outcome     SMALLINT,              -- NULL, 1 success, 2 failure
-    message     TEXT NOT NULL,
-    attributes  TEXT NOT NULL,         -- JSON object, order kept
-    request_id  TEXT,
-    session_id  TEXT,
-    job_id      TEXT,
-    parent_id   TEXT,
-    change      TEXT,
-    hash        BYTEA NOT NULL         -- SHA-256 chain link (S4)
-);
+    id              BIGINT NOT NULL,       -- assigned under the sequencer lock: commits in id order
+    month           INTEGER NOT NULL,      -- the partition: see above
+    time            BIGINT NOT NULL,       -- microseconds since the Unix epoch, UTC
+    username        TEXT NOT NULL,
+    client          TEXT,
+    process         TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    severity        SMALLINT NOT NULL,
+    outcome         SMALLINT,              -- NULL, 1 success, 2 failure
+    message         TEXT NOT NULL,
+    message_folded  TEXT,                  -- the message case-folded by trail-core, when that changes it
+    attributes      TEXT NOT NULL,         -- JSON object, order kept
+    request_id      TEXT,
+    session_id      TEXT,
+    job_id          TEXT,
+    parent_id       TEXT,
+    change          TEXT,                  -- JSON structured change, secrets masked
+    hash            BYTEA NOT NULL,        -- SHA-256 chain link (S4)
+    PRIMARY KEY (id, month)
+) PARTITION BY RANGE (month);
 CREATE INDEX events_by_user ON events (username, id);
+-- Month and day filters: times mostly follow ids, so block ranges are selective and nearly free.
+CREATE INDEX events_by_time ON events USING brin (time);
+-- Message filters: trigrams of the folded text, prefiltering for LIKE over the same expression.
+CREATE INDEX events_by_text ON events USING gin ((coalesce(message_folded, message)) public.gin_trgm_ops);
+CREATE INDEX events_by_job ON events (job_id, id) WHERE job_id IS NOT NULL;
+CREATE INDEX events_by_request ON events (request_id, id) WHERE request_id IS NOT NULL;
 -- The chain's head: read and moved by every append, under the sequencer lock.
 CREATE TABLE chain_head (
-    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
-    last_id    BIGINT NOT NULL,
-    last_hash  BYTEA NOT NULL
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    last_id     BIGINT NOT NULL,
+    last_hash   BYTEA NOT NULL,
+    last_month  INTEGER NOT NULL
 );
-INSERT INTO chain_head VALUES (1, 0, decode(repeat('00', 32), 'hex'));
-"#,
-    r#"
+INSERT INTO chain_head VALUES (1, 0, decode(repeat('00', 32), 'hex'), 0);
+-- S3: where the chain resumes after a purge (the last purged id and its hash).
+CREATE TABLE prune_marker (
+    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+    through    BIGINT NOT NULL,
+    hash       BYTEA NOT NULL,
+    purged_at  BIGINT NOT NULL
+);
 CREATE TABLE known_users (username TEXT PRIMARY KEY);
 -- F4: how far each forwarding destination has delivered.
 CREATE TABLE forward_cursors (
@@ -40,28 +62,133 @@ CREATE TABLE forward_cursors (
     delivered_through  BIGINT NOT NULL,
     updated_at         BIGINT NOT NULL
 );
-"#,
-];
+-- E4: each device's latest content per kind, the contents stored once per hash.
+CREATE TABLE contents (hash TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE device_contents (
+    device      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    hash        TEXT NOT NULL REFERENCES contents (hash),
+    changed_at  BIGINT NOT NULL,
+    seen_at     BIGINT NOT NULL,
+    PRIMARY KEY (device, kind)
+);
+-- A1, A2: local accounts, API tokens (by digest) and browser sessions (by digest).
+CREATE TABLE accounts (
+    username      TEXT PRIMARY KEY,
+    display_name  TEXT NOT NULL,
+    roles         TEXT NOT NULL,
+    password      TEXT NOT NULL,
+    failures      TEXT NOT NULL,
+    locked_at     BIGINT,
+    locked_by     TEXT,
+    created_at    BIGINT NOT NULL
+);
+CREATE TABLE api_tokens (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    owner         TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    scopes        TEXT NOT NULL,
+    digest        BYTEA NOT NULL UNIQUE,
+    created_at    BIGINT NOT NULL,
+    last_used_at  BIGINT,
+    revoked_at    BIGINT
+);
+CREATE TABLE sessions (
+    digest        BYTEA PRIMARY KEY,
+    username      TEXT NOT NULL,
+    csrf          TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    last_seen_at  BIGINT NOT NULL,
+    client        TEXT
+);
+-- V7, V8: jobs, a leaf per target, and job logs (apart from the audit trail).
+CREATE TABLE jobs (
+    id                  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name                TEXT NOT NULL,
+    submitter           TEXT NOT NULL,
+    submitted_at        BIGINT NOT NULL,
+    request_id          TEXT,
+    session_id          TEXT,
+    client              TEXT,
+    submit_event_id     BIGINT NOT NULL,
+    completed_event_id  BIGINT
+);
+CREATE TABLE job_targets (
+    job_id      BIGINT NOT NULL REFERENCES jobs (id),
+    position    INTEGER NOT NULL,
+    target      TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    event_id    BIGINT,
+    PRIMARY KEY (job_id, position),
+    UNIQUE (job_id, target)
+);
+CREATE TABLE job_logs (
+    job_id  BIGINT NOT NULL,
+    seq     BIGINT NOT NULL,
+    target  TEXT,
+    time    BIGINT NOT NULL,
+    text    TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+"#];
 
-/// Applies the migrations not yet applied, one transaction each, under a lock so that nodes
+use crate::pg;
+use trail_store::StoreError;
+
+/// Applies the migrations not yet applied, in one transaction, under a lock so that nodes
 /// starting together migrate once.
-pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
-    let transaction = client.transaction().await?;
-    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    let transaction = client.transaction().await.map_err(pg)?;
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg)?;
     transaction
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS trail_schema (version INTEGER NOT NULL); \
-                        INSERT INTO trail_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM trail_schema)",
+             INSERT INTO trail_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM trail_schema)",
         )
-        .await?;
-    let version: i32 = transaction.query_one("SELECT version FROM trail_schema", &[]).await?.get(0);
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        transaction.batch_execute(sql).await?;
-        transaction.execute("UPDATE trail_schema SET version = $1", &[&(i as i32 + 1)]).await?;
+        .await
+        .map_err(pg)?;
+    let version: i32 = transaction.query_one("SELECT version FROM trail_schema", &[]).await.map_err(pg)?.get(0);
+    if version as usize > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the database is at schema version {version}, newer than this trail ({}); upgrade trail",
+            MIGRATIONS.len()
+        )));
     }
-    transaction.commit().await
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        transaction.batch_execute(sql).await.map_err(pg)?;
+        transaction.execute("UPDATE trail_schema SET version = $1", &[&(i as i32 + 1)]).await.map_err(pg)?;
+    }
+    transaction.commit().await.map_err(pg)
 }
 
-/// Advisory lock keys (arbitrary, fixed): migrations, and the sequencer.
+/// The advisory lock key (arbitrary, fixed) under which nodes migrate. Forwarding leases use
+/// keys of their own (see `lease.rs`); the sequencer is the chain head's row lock.
 pub const MIGRATION_LOCK: i64 = 0x7472_6169_6c00_0001;
-pub const SEQUENCER_LOCK: i64 = 0x7472_6169_6c00_0002;
+
+/// A month as a partition key: months since year 0, in UTC.
+pub fn month_of(time: jiff::Timestamp) -> i32 {
+    let date = time.to_zoned(jiff::tz::TimeZone::UTC).date();
+    i32::from(date.year()) * 12 + i32::from(date.month()) - 1
+}
+
+/// The partition holding a month's events, quoted.
+pub fn partition_name(month: i32) -> String {
+    format!("\"events_{:04}_{:02}\"", month.div_euclid(12), month.rem_euclid(12) + 1)
+}
+
+/// The month of a partition, from its (unquoted) name: the inverse of [`partition_name`].
+pub fn partition_month(name: &str) -> Option<i32> {
+    let (year, month) = name.strip_prefix("events_")?.rsplit_once('_')?;
+    Some(year.parse::<i32>().ok()? * 12 + month.parse::<i32>().ok()? - 1)
+}
+
+/// Creates the partition of a month's events, when it is not there yet.
+pub fn create_partition(month: i32) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} PARTITION OF events FOR VALUES FROM ({month}) TO ({})",
+        partition_name(month),
+        month + 1
+    )
+}

@@ -1,57 +1,12 @@
-//! The event log on a real PostgreSQL: appends, reads, the chain, and two nodes writing at once.
-//! The database is `TRAIL_TEST_POSTGRES` (the test command sets it, starting a throwaway
-//! cluster when no server is running), or the local server; each test works in a schema of
-//! its own, dropped afterwards.
+//! Several nodes on one database: appends from both continue one chain, a reader following by
+//! id never skips an event that commits late, and every node hears every commit.
 
 use std::sync::Arc;
 use trail_core::chain::{self, Verifier};
 use trail_core::{EventBody, EventInput};
-use trail_store_postgres::PgLog;
-
-fn url() -> String {
-    std::env::var("TRAIL_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A schema of its own, dropped when the test ends.
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    async fn new() -> Schema {
-        let name = format!("t{}_{}", std::process::id(), rand_suffix());
-        let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {} is not reachable ({e}); ./scripts/test starts one", url()));
-        tokio::spawn(connection);
-        client.batch_execute(&format!("CREATE SCHEMA {name}")).await.unwrap();
-        Schema { name }
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs outside the test's runtime: a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                if let Ok((client, connection)) = tokio_postgres::connect(&url(), tokio_postgres::NoTls).await {
-                    tokio::spawn(connection);
-                    let _ = client.batch_execute(&format!("DROP SCHEMA {name} CASCADE")).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
-    hasher.finish() % 1_000_000_000
-}
+use trail_store::Store;
+use trail_store_postgres::PgStore;
+use trail_store_postgres::testing::TestSchema;
 
 fn event(message: &str) -> EventBody {
     let input: EventInput = serde_json::from_value(serde_json::json!({
@@ -62,7 +17,7 @@ fn event(message: &str) -> EventBody {
     input.validate(jiff::Timestamp::now()).unwrap()
 }
 
-async fn verify(log: &PgLog) -> u64 {
+async fn verify(log: &PgStore) -> u64 {
     let (mut verifier, mut after) = (Verifier::new(), 0);
     loop {
         let events = log.read_after(after, 1000).await.unwrap();
@@ -76,17 +31,17 @@ async fn verify(log: &PgLog) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_round_trip_and_chain() {
-    let schema = Schema::new().await;
-    let log = PgLog::connect(&url(), Some(&schema.name)).await.unwrap();
+    let schema = TestSchema::new().await;
+    let log = schema.store().await;
     let ids = log.append(vec![event("one"), event("two\nlines")]).await.unwrap();
     assert_eq!(ids, vec![1, 2]);
     let stored = log.get(2).await.unwrap().unwrap();
     assert_eq!(stored.body, event("two\nlines").clone_with_time(stored.body.time));
-    assert_eq!(log.head().await.unwrap(), 2);
+    assert_eq!(log.stats().await.unwrap().head, 2);
     assert!(log.get(3).await.unwrap().is_none());
     assert_eq!(verify(&log).await, 2);
     // A second node on the same database continues the same chain.
-    let other = PgLog::connect(&url(), Some(&schema.name)).await.unwrap();
+    let other = schema.store().await;
     assert_eq!(other.append(vec![event("three")]).await.unwrap(), vec![3]);
     assert_eq!(verify(&log).await, 3);
 }
@@ -107,11 +62,8 @@ impl WithTime for EventBody {
 /// id it has not seen (no event commits behind a higher id already visible).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_writing_at_once_never_let_a_reader_skip() {
-    let schema = Schema::new().await;
-    let nodes = [
-        Arc::new(PgLog::connect(&url(), Some(&schema.name)).await.unwrap()),
-        Arc::new(PgLog::connect(&url(), Some(&schema.name)).await.unwrap()),
-    ];
+    let schema = TestSchema::new().await;
+    let nodes = [Arc::new(schema.store().await), Arc::new(schema.store().await)];
     let (writers, batches, per_batch) = (8, 40, 25);
     let reader = {
         let log = nodes[0].clone();
@@ -152,9 +104,9 @@ async fn two_nodes_writing_at_once_never_let_a_reader_skip() {
 /// forwarding cursors are shared.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_see_each_others_commits_users_and_cursors() {
-    let schema = Schema::new().await;
-    let first = PgLog::connect(&url(), Some(&schema.name)).await.unwrap();
-    let second = PgLog::connect(&url(), Some(&schema.name)).await.unwrap();
+    let schema = TestSchema::new().await;
+    let first = schema.store().await;
+    let second = schema.store().await;
     let mut head = second.watch_head();
     assert_eq!(*head.borrow_and_update(), 0);
     let ids = first.append(vec![event("from the first node")]).await.unwrap();
