@@ -5,6 +5,10 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use trail_store::Store;
+use trail_store_postgres::PgStore;
+use trail_store_sqlite::SqliteStore;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA: &str = "trail-data";
@@ -143,6 +147,8 @@ impl FileConfig {
 #[derive(Debug, Clone)]
 pub enum Database {
     Sqlite(PathBuf),
+    /// A `postgres://` URL: several `trail serve` processes may share it.
+    Postgres(String),
 }
 
 impl Database {
@@ -152,10 +158,24 @@ impl Database {
             None => Ok(Database::Sqlite(data.join(DATABASE_FILE))),
             Some(url) if url.starts_with("sqlite://") => Ok(Database::Sqlite(PathBuf::from(&url["sqlite://".len()..]))),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                bail!("the PostgreSQL backend is not in this build yet; leave --database out to use embedded SQLite")
+                Ok(Database::Postgres(url.to_owned()))
             }
-            Some(url) => bail!("{url:?} is not a database URL this trail knows: use sqlite://PATH"),
+            Some(url) => {
+                bail!(
+                    "{url:?} is not a database URL this trail knows: use sqlite://PATH or postgres://USER@HOST/DATABASE"
+                )
+            }
         }
+    }
+
+    /// Opens the store. A SQLite trail has one writing process, so a command that only reads
+    /// opens it beside a running server; PostgreSQL takes any number of both.
+    pub async fn open(&self, access: crate::target::Access) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(match (self, access) {
+            (Database::Sqlite(path), crate::target::Access::Write) => Arc::new(SqliteStore::open(path)?),
+            (Database::Sqlite(path), crate::target::Access::Read) => Arc::new(SqliteStore::open_read_only(path)?),
+            (Database::Postgres(url), _) => Arc::new(PgStore::connect(url, None).await?),
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -164,6 +184,7 @@ impl Database {
                 let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
                 format!("{} (SQLite)", absolute.display())
             }
+            Database::Postgres(url) => format!("{} (PostgreSQL)", trail_store_postgres::redact(url)),
         }
     }
 }
@@ -221,7 +242,8 @@ mod tests {
         assert!(
             matches!(Database::resolve(None, Path::new("d")).unwrap(), Database::Sqlite(p) if p == Path::new("d/trail.db"))
         );
-        assert!(Database::resolve(Some("postgres://x"), Path::new("d")).unwrap_err().to_string().contains("SQLite"));
+        assert!(matches!(Database::resolve(Some("postgres://x"), Path::new("d")).unwrap(), Database::Postgres(_)));
+        assert!(Database::resolve(Some("mysql://x"), Path::new("d")).unwrap_err().to_string().contains("postgres://"));
         assert!(Database::resolve(Some("mysql://x"), Path::new("d")).is_err());
     }
 }

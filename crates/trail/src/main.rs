@@ -53,6 +53,8 @@ enum Command {
     Login(commands::tokens::LoginArgs),
     /// Purge the events older than a number of days (recorded; verify still passes)
     Purge(commands::purge::PurgeArgs),
+    /// Move a SQLite trail into PostgreSQL and verify the copy
+    Migrate(commands::migrate::MigrateArgs),
     /// Jobs through a server: list, show, log
     Jobs(commands::jobs::JobsArgs),
     /// Device results through a server: archive, inventory, restore, commit, show
@@ -91,6 +93,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Tokens(args) => commands::tokens::tokens(args).await?,
         Command::Login(args) => commands::tokens::login(args).await?,
         Command::Purge(args) => commands::purge::run(args).await?,
+        Command::Migrate(args) => return commands::migrate::run(args).await,
         Command::Jobs(args) => commands::jobs::jobs(args).await?,
         Command::Device(args) => commands::jobs::device(args).await?,
         Command::Destinations(args) => commands::destinations::run(args).await?,

@@ -4,10 +4,10 @@
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::sync::Arc;
 use trail_core::query::SearchParams;
 use trail_core::{Event, EventBody, EventId, SearchPage};
 use trail_store::Store;
-use trail_store_sqlite::SqliteStore;
 
 use crate::config::Database;
 
@@ -23,11 +23,14 @@ pub struct TargetArgs {
     /// The local data directory.
     #[arg(long, env = "TRAIL_DATA", default_value = crate::config::DEFAULT_DATA)]
     pub data: PathBuf,
+    /// Open this database instead of the data directory's (sqlite://PATH or postgres://...).
+    #[arg(long, env = "TRAIL_DATABASE")]
+    pub database: Option<String>,
 }
 
 pub enum Target {
     Remote { base: String, token: String, client: reqwest::Client },
-    Local(SqliteStore),
+    Local(Arc<dyn Store>),
 }
 
 /// Whether a command writes; local writers take the database's writer lock.
@@ -79,7 +82,7 @@ impl From<SearchPage<Event>> for Found {
 }
 
 impl Target {
-    pub fn open(args: &TargetArgs, access: Access) -> anyhow::Result<Target> {
+    pub async fn open(args: &TargetArgs, access: Access) -> anyhow::Result<Target> {
         if let Some(server) = &args.server {
             let Some(token) = args.token.clone().or_else(|| crate::commands::tokens::stored_token(server)) else {
                 bail!("--server needs a token: pass --token, set TRAIL_TOKEN, or run `trail login`");
@@ -90,12 +93,8 @@ impl Target {
                 client: reqwest::Client::new(),
             });
         }
-        let Database::Sqlite(path) = Database::resolve(None, &args.data)?;
-        let store = match access {
-            Access::Write => SqliteStore::open(&path)?,
-            Access::Read => SqliteStore::open_read_only(&path)?,
-        };
-        Ok(Target::Local(store))
+        let database = Database::resolve(args.database.as_deref(), &args.data)?;
+        Ok(Target::Local(database.open(access).await?))
     }
 
     /// Sends a request to the server; `None` when it answers 404.

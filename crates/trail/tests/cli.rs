@@ -3,13 +3,9 @@
 
 mod common;
 
-use common::{TOKEN, ok, run, spawn_server, stderr, stdout};
+use common::{TOKEN, events_json, ok, run, spawn_server, stderr, stdout};
 use serde_json::Value;
 use std::path::Path;
-
-fn events_json(text: &str) -> Vec<Value> {
-    text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
-}
 
 fn emit(dir: &Path, user: &str, name: &str, message: &str) {
     ok(

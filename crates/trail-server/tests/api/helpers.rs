@@ -1,11 +1,13 @@
-//! `spawn_app`: a real server on a free loopback port, over a real SQLite file, with tokens of
-//! several roles.
+//! `spawn_app`: a real server on a free loopback port, with tokens of several roles, over a
+//! real SQLite file, or a real PostgreSQL schema when `TRAIL_TEST_BACKEND=postgres` (the test
+//! command runs these tests once with each).
 
 use serde_json::{Value, json};
 use std::sync::Arc;
 use trail_accounts::Accounts;
 use trail_core::identity::{AuthPolicy, Roles};
 use trail_server::{AppState, ServerConfig, TokenEntry, Tokens};
+use trail_store::Store;
 use trail_store_sqlite::SqliteStore;
 
 /// Administrators.
@@ -18,13 +20,28 @@ pub const OPERATOR: &str = "olga-token";
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub store: Arc<SqliteStore>,
-    _dir: tempfile::TempDir,
+    pub store: Arc<dyn Store>,
+    /// What the store needs kept until the test ends (a directory, a schema).
+    _keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// A new, empty store of the backend under test.
+async fn new_store() -> (Arc<dyn Store>, Box<dyn std::any::Any + Send + Sync>) {
+    match std::env::var("TRAIL_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let (store, schema) = trail_store_postgres::testing::new_store().await;
+            (Arc::new(store), Box::new(schema))
+        }
+        Ok("sqlite") | Err(_) => {
+            let dir = tempfile::tempdir().unwrap();
+            (Arc::new(SqliteStore::open(dir.path().join("trail.db")).unwrap()), Box::new(dir))
+        }
+        Ok(other) => panic!("TRAIL_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    }
 }
 
 pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("trail.db")).unwrap());
+    let (store, keep) = new_store().await;
     let roles = Roles::default();
     let tokens = Tokens::new(vec![
         TokenEntry::new(ALICE, "alice", roles.rights_of(&["admin"])),
@@ -37,7 +54,7 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(trail_server::serve(listener, app, std::future::pending()));
-    TestApp { base, client: reqwest::Client::new(), store, _dir: dir }
+    TestApp { base, client: reqwest::Client::new(), store, _keep: keep }
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -2,7 +2,6 @@
 
 use crate::helpers::*;
 use serde_json::{Value, json};
-use trail_store::Store;
 
 async fn kinds(app: &TestApp) -> Vec<Value> {
     let events = app.store.read_after(0, 1000).await.unwrap();

@@ -2,7 +2,6 @@
 
 use crate::helpers::*;
 use serde_json::{Value, json};
-use trail_store::Store;
 
 async fn submit(app: &TestApp, name: &str, targets: &[&str]) -> i64 {
     let (status, body) =

@@ -35,12 +35,12 @@ pub async fn run(args: DestinationsArgs) -> anyhow::Result<()> {
         print!("{}", trail_forward::radius::DICTIONARY);
         return Ok(());
     }
-    let reports = match Target::open(&args.target, Access::Read)? {
+    let reports = match Target::open(&args.target, Access::Read).await? {
         target @ Target::Remote { .. } => {
             let listed = target.call_json(Method::GET, "/api/v1/destinations", None).await?;
             serde_json::from_value(listed["destinations"].clone())?
         }
-        Target::Local(store) => local_reports(&store, args.config).await?,
+        Target::Local(store) => local_reports(&*store, args.config).await?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);

@@ -106,7 +106,7 @@ pub async fn run(args: EmitArgs) -> anyhow::Result<()> {
     } else {
         vec![args.to_input()?.validate(now)?]
     };
-    let target = Target::open(&args.target, Access::Write)?;
+    let target = Target::open(&args.target, Access::Write).await?;
     for id in target.append(events).await? {
         println!("{id}");
     }

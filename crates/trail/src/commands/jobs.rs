@@ -52,11 +52,11 @@ enum JobsAction {
     },
 }
 
-fn server(args: &TargetArgs, what: &str) -> anyhow::Result<Target> {
+async fn server(args: &TargetArgs, what: &str) -> anyhow::Result<Target> {
     if args.server.is_none() {
         bail!("{what} go through a server: pass --server (or set TRAIL_SERVER)");
     }
-    Target::open(args, Access::Read)
+    Target::open(args, Access::Read).await
 }
 
 fn text(value: &Value) -> &str {
@@ -69,7 +69,7 @@ fn counts(job: &Value) -> String {
 }
 
 pub async fn jobs(args: JobsArgs) -> anyhow::Result<()> {
-    let target = server(&args.target, "jobs")?;
+    let target = server(&args.target, "jobs").await?;
     match args.action {
         JobsAction::Submit { name, targets } => {
             let body = json!({"name": name, "targets": targets});
@@ -240,7 +240,7 @@ fn failure(body: &mut Value, failed: Option<String>) {
 }
 
 pub async fn device(args: DeviceArgs) -> anyhow::Result<()> {
-    let target = server(&args.target, "device results")?;
+    let target = server(&args.target, "device results").await?;
     let (path, result, mut body) = match args.action {
         DeviceAction::Show { name } => {
             let shown = target.call_json(Method::GET, &format!("/api/v1/devices/{}", percent(&name)), None).await?;

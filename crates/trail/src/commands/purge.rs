@@ -18,13 +18,13 @@ pub struct PurgeArgs {
 }
 
 pub async fn run(args: PurgeArgs) -> anyhow::Result<()> {
-    let target = Target::open(&args.target, Access::Write)?;
+    let target = Target::open(&args.target, Access::Write).await?;
     let (purged, through) = match &target {
         Target::Local(store) => {
             let cutoff =
                 jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * i64::from(args.older_than_days));
             let user = std::env::var("USER").unwrap_or_else(|_| "local".into());
-            let report = trail_store::Store::purge(store, cutoff, args.batch, &user).await?;
+            let report = store.purge(cutoff, args.batch, &user).await?;
             (report.purged, report.marker.map(|m| m.through))
         }
         Target::Remote { .. } => {

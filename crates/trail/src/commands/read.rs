@@ -80,7 +80,7 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
         limit: Some(args.limit),
         cursor: args.cursor,
     };
-    let target = Target::open(&args.target, Access::Read)?;
+    let target = Target::open(&args.target, Access::Read).await?;
     let found = target.search(params).await?;
     let mut printer = args.output.printer(&tz)?;
     for event in &found.events {
@@ -107,7 +107,7 @@ pub struct ShowArgs {
 }
 
 pub async fn show(args: ShowArgs) -> anyhow::Result<()> {
-    let target = Target::open(&args.target, Access::Read)?;
+    let target = Target::open(&args.target, Access::Read).await?;
     let Some(event) = target.get(args.id).await? else {
         bail!("there is no event {}", args.id);
     };
@@ -165,7 +165,7 @@ pub struct TailArgs {
 }
 
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
-    let target = Target::open(&args.target, Access::Read)?;
+    let target = Target::open(&args.target, Access::Read).await?;
     let mut printer = args.output.printer(&args.tz)?;
     let head = target.head().await?;
     let start = (head - args.lines as EventId).max(0);

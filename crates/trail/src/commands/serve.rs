@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trail_accounts::Accounts;
 use trail_server::{AppState, ServerConfig, TokenEntry, Tokens};
-use trail_store_sqlite::SqliteStore;
+use trail_store::Store;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -51,12 +51,12 @@ fn local_token(data: &Path) -> anyhow::Result<(PathBuf, String)> {
 }
 
 /// Purges what is older than `keep_days` now, then every 6 hours (S3).
-async fn keep(store: Arc<SqliteStore>, retention: config::RetentionConfig) {
+async fn keep(store: Arc<dyn Store>, retention: config::RetentionConfig) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
     loop {
         every.tick().await;
         let cutoff = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * i64::from(retention.keep_days));
-        match trail_store::Store::purge(&*store, cutoff, retention.batch.unwrap_or(10_000), "trail").await {
+        match store.purge(cutoff, retention.batch.unwrap_or(10_000), "trail").await {
             Ok(report) if report.purged > 0 => tracing::info!(purged = report.purged, "retention purge"),
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "the retention purge failed; it runs again in 6 hours"),
@@ -101,8 +101,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
 
-    let Database::Sqlite(path) = &database;
-    let store = Arc::new(SqliteStore::open(path)?);
+    let store = database.open(crate::target::Access::Write).await?;
     // Before anything is written, so a new destination starts with this run's first event.
     let (stop_forwarding, forwarding_stops) = tokio::sync::watch::channel(false);
     let forwarding =

@@ -35,15 +35,15 @@ enum TokensAction {
     List,
 }
 
-fn server_target(args: &TargetArgs) -> anyhow::Result<Target> {
+async fn server_target(args: &TargetArgs) -> anyhow::Result<Target> {
     if args.server.is_none() {
         bail!("tokens are managed through a server: pass --server (or set TRAIL_SERVER)");
     }
-    Target::open(args, Access::Read)
+    Target::open(args, Access::Read).await
 }
 
 pub async fn tokens(args: TokensArgs) -> anyhow::Result<()> {
-    let target = server_target(&args.target)?;
+    let target = server_target(&args.target).await?;
     match args.action {
         TokensAction::Create { name, scopes, owner } => {
             let body = json!({"name": name, "scopes": scopes, "owner": owner});

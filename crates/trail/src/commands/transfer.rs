@@ -49,7 +49,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    let target = Target::open(&args.target, Access::Read)?;
+    let target = Target::open(&args.target, Access::Read).await?;
     if let Target::Remote { .. } = target {
         // Through the server's export, which records the export (A3).
         let mut out = out;
@@ -140,7 +140,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         Ok(())
     })
     .context("nothing was imported")?;
-    let target = Target::open(&args.target, Access::Write)?;
+    let target = Target::open(&args.target, Access::Write).await?;
     let bar = progress_bar(total, "importing");
     let mut batch = Vec::with_capacity(BATCH);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<EventBody>>(4);

@@ -71,9 +71,9 @@ fn show_generated(name: &str, password: &str, generated: bool) {
 
 pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
     let access = if matches!(args.action, UsersAction::List) { Access::Read } else { Access::Write };
-    match Target::open(&args.target, access)? {
+    match Target::open(&args.target, access).await? {
         target @ Target::Remote { .. } => remote(&target, args.action).await,
-        Target::Local(store) => local(Arc::new(store), args.action).await,
+        Target::Local(store) => local(store, args.action).await,
     }
 }
 

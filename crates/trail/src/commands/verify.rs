@@ -20,16 +20,25 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Returns the process exit code: 0 for an intact chain, 1 for a broken one.
-pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
-    let target = Target::open(&args.target, Access::Read)?;
+/// What a walk of the chain found.
+pub struct Verdict {
+    pub checked: u64,
+    /// The last good event's id and hash.
+    pub last: (EventId, chain::Hash),
+    pub marker: Option<chain::PruneMarker>,
+    /// The first bad event, and what is wrong with it.
+    pub broken: Option<(EventId, String)>,
+}
+
+/// Walks the chain from the marker (or the start) up to the head seen at the start: a live
+/// server keeps appending.
+pub async fn walk(target: &Target, bar: &ProgressBar) -> anyhow::Result<Verdict> {
     let head = target.head().await?;
     let marker = target.prune_marker().await?;
     let start = marker.map_or(0, |m| m.through);
-    let bar = progress_bar((head - start).max(0) as u64, "verifying");
+    bar.set_length((head - start).max(0) as u64);
     let mut verifier = marker.as_ref().map_or_else(Verifier::new, Verifier::after);
     let mut broken: Option<(EventId, String)> = None;
-    // The chain is checked up to the head seen at the start; a live server keeps appending.
     target
         .each_chunk_after(start, |events| {
             for event in events.iter().filter(|e| e.id <= head) {
@@ -46,15 +55,23 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             Ok(events.last().is_some_and(|e| e.id < head))
         })
         .await?;
-    if let Some((id, problem)) = broken {
+    Ok(Verdict { checked: verifier.checked(), last: verifier.last(), marker, broken })
+}
+
+/// Returns the process exit code: 0 for an intact chain, 1 for a broken one.
+pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
+    let target = Target::open(&args.target, Access::Read).await?;
+    let bar = progress_bar(0, "verifying");
+    let verdict = walk(&target, &bar).await?;
+    if let Some((id, problem)) = verdict.broken {
         bar.abandon();
         eprintln!("chain broken: {problem}");
-        println!("FAILED at event {id} ({} events verified before it)", verifier.checked());
+        println!("FAILED at event {id} ({} events verified before it)", verdict.checked);
         return Ok(1);
     }
     bar.finish_and_clear();
-    let (last_id, last_hash) = verifier.last();
-    let pruned = marker.map_or(String::new(), |m| format!(" after the purge through id {}", m.through));
-    println!("OK: {} events verified{pruned}; head {} {}", verifier.checked(), last_id, chain::to_hex(&last_hash));
+    let (last_id, last_hash) = verdict.last;
+    let pruned = verdict.marker.map_or(String::new(), |m| format!(" after the purge through id {}", m.through));
+    println!("OK: {} events verified{pruned}; head {} {}", verdict.checked, last_id, chain::to_hex(&last_hash));
     Ok(0)
 }

@@ -84,3 +84,8 @@ pub fn ok(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
     assert!(output.status.success(), "trail {args:?} failed: {}{}", stdout(&output), stderr(&output));
     stdout(&output)
 }
+
+/// The events of `--json` output, a JSON object per line.
+pub fn events_json(text: &str) -> Vec<serde_json::Value> {
+    text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}

@@ -5,6 +5,7 @@
 //! The server runs as a child process (`trail serve`), so its resident memory is its own.
 
 mod forwarding;
+mod postgres;
 mod report;
 mod workload;
 
@@ -45,6 +46,10 @@ pub struct BenchArgs {
     /// Measure forwarding (P3) instead, against real rsyslog and FreeRADIUS
     #[arg(long)]
     forwarding: bool,
+    /// Measure PostgreSQL instead, in a schema of its own in this database, beside SQLite, a
+    /// plain ILIKE scan and two nodes
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
     /// Forwarding: events for the throughput figures
     #[arg(long, default_value_t = 200_000)]
     forward_events: u64,
@@ -265,7 +270,7 @@ fn time_command(program: &str, args: &[&str], runs: usize) -> Result<Duration, S
 
 /// The NDJSON export `rg` searches, written as `trail export` writes it.
 async fn export_ndjson(database: &Path, path: &Path) -> anyhow::Result<Duration> {
-    let target = crate::target::Target::Local(trail_store_sqlite::SqliteStore::open_read_only(database)?);
+    let target = crate::target::Target::Local(Arc::new(trail_store_sqlite::SqliteStore::open_read_only(database)?));
     let out = Box::new(std::io::BufWriter::new(std::fs::File::create(path)?));
     let mut printer = crate::output::Printer::new(crate::output::Format::Json, out, jiff::tz::TimeZone::UTC)?;
     let started = Instant::now();
@@ -277,6 +282,9 @@ async fn export_ndjson(database: &Path, path: &Path) -> anyhow::Result<Duration>
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.forwarding {
         return forwarding::run(&args).await;
+    }
+    if let Some(url) = &args.postgres {
+        return postgres::run(&args, url).await;
     }
     let total = if args.full { 10_000_000 } else { args.events };
     let temporary = tempfile_dir(args.dir.as_deref())?;
@@ -340,30 +348,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let like = format!("SELECT id FROM events WHERE message LIKE '%{selective}%' ORDER BY id DESC LIMIT 100;");
     let sqlite = time_command("sqlite3", &["-readonly", database.to_str().unwrap_or_default(), &like], 5);
 
-    let searches: [(&str, String, Option<Duration>); 6] = [
-        ("search: unfiltered first page", "all_users=true".into(), Some(Duration::from_millis(5))),
-        (
-            "search: unfiltered page at 50% depth",
-            format!("all_users=true&cursor={head}.{}", head / 2),
-            Some(Duration::from_millis(5)),
-        ),
-        (
-            "search: unfiltered page at 99% depth",
-            format!("all_users=true&cursor={head}.{}", head / 100),
-            Some(Duration::from_millis(5)),
-        ),
-        (
-            "search: selective message filter",
-            format!("all_users=true&message={selective}"),
-            Some(Duration::from_millis(50)),
-        ),
-        (
-            "search: common message filter",
-            format!("all_users=true&message={}", workload::COMMON_FILTER.replace(' ', "%20")),
-            None,
-        ),
-        ("search: user + month + substring", format!("user={}&month=2025-06&message=edge377", workload::user(7)), None),
-    ];
+    let searches = searches(head);
     for (figure, query, target) in searches {
         let (timings, found) = time_search(&base, &query, args.repeat).await?;
         let figure = format!("{figure} ({found} found)");
@@ -393,6 +378,35 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&temporary);
     }
     Ok(())
+}
+
+/// The searches every backend is timed on, with their targets: `head` is the newest id.
+fn searches(head: u64) -> Vec<(&'static str, String, Option<Duration>)> {
+    let selective = workload::SELECTIVE_MARKER.to_lowercase();
+    vec![
+        ("search: unfiltered first page", "all_users=true".into(), Some(Duration::from_millis(5))),
+        (
+            "search: unfiltered page at 50% depth",
+            format!("all_users=true&cursor={head}.{}", head / 2),
+            Some(Duration::from_millis(5)),
+        ),
+        (
+            "search: unfiltered page at 99% depth",
+            format!("all_users=true&cursor={head}.{}", head / 100),
+            Some(Duration::from_millis(5)),
+        ),
+        (
+            "search: selective message filter",
+            format!("all_users=true&message={selective}"),
+            Some(Duration::from_millis(50)),
+        ),
+        (
+            "search: common message filter",
+            format!("all_users=true&message={}", workload::COMMON_FILTER.replace(' ', "%20")),
+            None,
+        ),
+        ("search: user + month + substring", format!("user={}&month=2025-06&message=edge377", workload::user(7)), None),
+    ]
 }
 
 fn tempfile_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {

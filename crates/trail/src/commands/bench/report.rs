@@ -97,6 +97,11 @@ impl Report {
         });
     }
 
+    /// A figure beside its baseline from the same run, without a target.
+    pub fn beside(&mut self, figure: &str, value: String, baseline: String) {
+        self.rows.push(Row { figure: figure.into(), value, target: String::new(), baseline, verdict: String::new() });
+    }
+
     pub fn note(&mut self, figure: &str, value: String, target: &str, met: Option<bool>) {
         self.rows.push(Row {
             figure: figure.into(),

@@ -1,0 +1,221 @@
+//! `trail` on PostgreSQL: commands on a PostgreSQL trail, two `trail serve` nodes sharing one
+//! database, and forwarding moving to the other node when the forwarding one dies.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use trail_forward::peers::{Rsyslog, SyslogKind};
+use trail_store_postgres::testing::TestSchema;
+
+fn schema() -> TestSchema {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(TestSchema::new())
+}
+
+fn http(method: &str, url: &str, body: Option<String>) -> (u16, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = ::reqwest::Client::new();
+        let request = match body {
+            Some(body) => client.request(method.parse().unwrap(), url).body(body),
+            None => client.request(method.parse().unwrap(), url),
+        };
+        let response = request.bearer_auth(TOKEN).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    })
+}
+
+fn post_events(base: &str, messages: &[String]) {
+    let events: Vec<Value> = messages
+        .iter()
+        .map(|m| serde_json::json!({"user": "alice", "kind": "DEVICE_EDITED", "name": "edge1", "message": m}))
+        .collect();
+    let (status, body) = http("POST", &format!("{base}/api/v1/events"), Some(Value::Array(events).to_string()));
+    assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn commands_work_on_a_postgresql_trail() {
+    let schema = schema();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = schema.url();
+    let env = [("TRAIL_DATABASE", url.as_str())];
+    for (n, time) in ["2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z", "2020-03-01T00:00:00Z"].iter().enumerate() {
+        let message = format!("old {n}");
+        ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", &message, "--time", time], &env);
+    }
+    ok(
+        d,
+        &["emit", "--user", "bob", "--kind", "DEVICE_EDITED", "--name", "edge1", "--message", "Recent Ünïcode"],
+        &env,
+    );
+    let found = events_json(&ok(d, &["search", "--json", "--all-users", "--message", "ÜNÏ"], &env));
+    assert_eq!(found.len(), 1, "case folds as the matcher says, not as the database's collation would");
+    assert!(ok(d, &["verify"], &env).starts_with("OK: 4 events verified"));
+    let purged = ok(d, &["purge", "--older-than-days", "365"], &env);
+    assert_eq!(purged.trim(), "purged 3 events; the chain now starts after id 3");
+    let verified = ok(d, &["verify"], &env);
+    assert!(verified.starts_with("OK: 2 events verified after the purge through id 3"), "{verified}");
+    assert!(!d.join("trail-data").exists(), "nothing went to the data directory");
+}
+
+#[test]
+fn two_nodes_take_ingest_side_by_side() {
+    let schema = schema();
+    let url = schema.url();
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = ["--listen", "127.0.0.1:0", "--database", url.as_str()];
+    let nodes = [
+        spawn_server(one.path(), &args, &[("TRAIL_TOKEN", TOKEN)]),
+        spawn_server(two.path(), &args, &[("TRAIL_TOKEN", TOKEN)]),
+    ];
+    assert!(nodes[0].banner.join("\n").contains("(PostgreSQL)"), "{:?}", nodes[0].banner);
+    let (writers, batches, per_batch) = (4, 25, 8);
+    std::thread::scope(|scope| {
+        for writer in 0..writers {
+            let base = nodes[writer % 2].base.clone();
+            scope.spawn(move || {
+                for batch in 0..batches {
+                    let messages: Vec<String> = (0..per_batch).map(|n| format!("w{writer} b{batch} n{n}")).collect();
+                    post_events(&base, &messages);
+                }
+            });
+        }
+    });
+    let posted = writers * batches * per_batch;
+    let search = |node: &Server| {
+        let (_, page) =
+            http("GET", &format!("{}/api/v1/events?all_users=true&message=w%25b&limit=1000", node.base), None);
+        page["events"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect::<Vec<_>>()
+    };
+    let (seen_by_one, seen_by_two) = (search(&nodes[0]), search(&nodes[1]));
+    assert_eq!(seen_by_one.len(), posted, "every event, whichever node took it");
+    assert_eq!(seen_by_one, seen_by_two, "both nodes see the same trail");
+    let verified = ok(one.path(), &["verify", "--database", &url], &[]);
+    assert!(verified.starts_with("OK: "), "one chain across both nodes: {verified}");
+}
+
+/// Waits until rsyslog has every message in `wanted`.
+fn wait_for_all(rsyslog: &Rsyslog, wanted: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let parsed = rsyslog.parsed();
+        let missing: Vec<&String> =
+            wanted.iter().filter(|m| !parsed.iter().any(|line| line.ends_with(&format!("\u{feff}{m}")))).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{} messages never arrived, such as {:?}", missing.len(), missing[0]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The node's report of its one destination.
+fn destination(node: &Server) -> Value {
+    let (_, listed) = http("GET", &format!("{}/api/v1/destinations", node.base), None);
+    listed["destinations"][0].clone()
+}
+
+fn destination_state(node: &Server) -> String {
+    destination(node)["state"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn the_other_node_takes_over_forwarding_when_the_forwarder_dies() {
+    let schema = schema();
+    let url = schema.url();
+    let rsyslog = Rsyslog::start(SyslogKind::Plain);
+    let config = format!(
+        "database = \"{url}\"\n[[destinations]]\nname = \"siem\"\ntype = \"syslog\"\nurl = \"{}\"\nstart = \"oldest\"\n",
+        rsyslog.url("tcp")
+    );
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [&one, &two] {
+        std::fs::write(dir.path().join("trail.toml"), &config).unwrap();
+    }
+    let args = ["--listen", "127.0.0.1:0", "--config", "trail.toml"];
+    let first = spawn_server(one.path(), &args, &[("TRAIL_TOKEN", TOKEN)]);
+    // The first node takes the lease before the second starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while destination_state(&first) != "delivering" {
+        assert!(Instant::now() < deadline, "the first node never took the lease");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = spawn_server(two.path(), &args, &[("TRAIL_TOKEN", TOKEN)]);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(destination_state(&second), "standby", "one node forwards a destination at a time");
+
+    let before: Vec<String> = (0..200).map(|n| format!("lease {n}")).collect();
+    post_events(&second.base, &before);
+    wait_for_all(&rsyslog, &before);
+    drop(first); // SIGKILL: no clean shutdown, the lease goes with its connection.
+    let after: Vec<String> = (200..400).map(|n| format!("lease {n}")).collect();
+    for chunk in after.chunks(20) {
+        post_events(&second.base, chunk);
+    }
+    wait_for_all(&rsyslog, &after);
+    assert_eq!(destination_state(&second), "delivering", "the second node holds the lease now");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut backlog = destination(&second)["backlog"].as_u64();
+    while backlog != Some(0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        backlog = destination(&second)["backlog"].as_u64();
+    }
+    assert_eq!(backlog, Some(0), "nothing is left behind");
+}
+
+#[test]
+fn migrate_moves_a_sqlite_trail_into_postgresql_and_verifies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (n, time) in ["2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z"].iter().enumerate() {
+        let message = format!("old {n}");
+        ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", &message, "--time", time], &[]);
+    }
+    {
+        let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+        let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+        ok(d, &["jobs", "submit", "archive edge routers", "--target", "edge1", "--target", "edge2"], &env);
+        std::fs::write(d.join("edge1.conf"), "hostname edge1\nntp server 192.0.2.1\n").unwrap();
+        ok(d, &["device", "archive", "edge1", "--config", "edge1.conf", "--job", "1"], &env);
+        let lines: Vec<String> = (1..=30).map(|n| format!("step {n}")).collect();
+        let body = serde_json::json!({"target": "edge1", "lines": lines}).to_string();
+        assert_eq!(http("POST", &format!("{}/api/v1/jobs/1/log", server.base), Some(body)).0, 201);
+    }
+    assert!(ok(d, &["purge", "--older-than-days", "365"], &[]).starts_with("purged 2 events"));
+    let sqlite_head = ok(d, &["verify"], &[]);
+
+    let schema = schema();
+    let url = schema.url();
+    let migrated = ok(d, &["migrate", "--to", &url, "--batch", "2"], &[]);
+    assert!(migrated.contains("1 jobs with 30 log entries"), "{migrated}");
+    let head = sqlite_head.split("; head ").nth(1).unwrap().trim();
+    assert!(migrated.contains(&format!("in PostgreSQL; head {head} as in SQLite")), "{migrated}");
+    let verified = ok(d, &["verify", "--database", &url], &[]);
+    assert!(verified.starts_with("OK: ") && verified.contains("after the purge through id 2"), "{verified}");
+    let again = ok(d, &["migrate", "--to", &url], &[]);
+    assert!(again.starts_with("migrated 0 events"), "run again, it resumes with nothing left: {again}");
+
+    let other = tempfile::tempdir().unwrap();
+    for _ in 0..3 {
+        ok(other.path(), &["emit", "--user", "bob", "--kind", "DEVICE_EDITED", "--message", "another trail"], &[]);
+    }
+    let refused = run(other.path(), &["migrate", "--to", &url], &[]);
+    assert!(stderr(&refused).contains("already holds another trail"), "{}", stderr(&refused));
+
+    // A server on the migrated trail carries on where SQLite left off.
+    let server =
+        spawn_server(other.path(), &["--listen", "127.0.0.1:0", "--database", &url], &[("TRAIL_TOKEN", TOKEN)]);
+    let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+    std::fs::write(other.path().join("edge1.conf"), "hostname edge1\nntp server 192.0.2.1\n").unwrap();
+    let unchanged = ok(other.path(), &["device", "archive", "edge1", "--config", "edge1.conf"], &env);
+    assert!(unchanged.starts_with("unchanged"), "the device's baseline came along: {unchanged}");
+    assert_eq!(ok(other.path(), &["jobs", "log", "1"], &env).lines().count(), 30);
+    assert!(ok(other.path(), &["jobs", "show", "1"], &env).contains("edge2"));
+    assert_eq!(ok(other.path(), &["jobs", "submit", "next", "--target", "edge1"], &env).trim(), "job 2");
+    assert!(ok(other.path(), &["users", "list"], &env).contains("admin"), "accounts came along");
+}
