@@ -33,6 +33,15 @@ impl TestSchema {
         crate::with_search_path(&database_url(), &self.name)
     }
 
+    /// Runs SQL in this schema on a connection of its own, outside any store (as someone
+    /// tampering with the trail would).
+    pub async fn execute(&self, sql: &str) {
+        let (client, connection) =
+            tokio_postgres::connect(&self.url(), tokio_postgres::NoTls).await.expect("the test database connects");
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// A store (a node) in this schema; several may share it.
     pub async fn store(&self) -> PgStore {
         PgStore::connect(&database_url(), Some(&self.name)).await.expect("the test store connects")

@@ -1,13 +1,16 @@
 //! The `trail` binary end to end: serve, configuration, the client commands locally and against a
 //! server, export/import round trips, and verify on a tampered database.
+//!
+//! Each test's trail is a [`Trail`]: SQLite by default, and PostgreSQL in the test command's
+//! second pass (`TRAIL_TEST_BACKEND=postgres`), so every command is checked on both backends.
+//! The configuration test alone stays on SQLite's data directory, which is what it is about.
 
 mod common;
 
-use common::{TOKEN, events_json, ok, run, spawn_server, stderr, stdout};
+use common::{TOKEN, Trail, events_json, ok, run, spawn_server, stderr, stdout};
 use serde_json::Value;
-use std::path::Path;
 
-fn emit(dir: &Path, user: &str, name: &str, message: &str) {
+fn emit(dir: &Trail, user: &str, name: &str, message: &str) {
     ok(
         dir,
         &[
@@ -29,12 +32,13 @@ fn emit(dir: &Path, user: &str, name: &str, message: &str) {
 
 #[test]
 fn serve_with_nothing_else_prints_where_and_demands_the_token_it_made() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = spawn_server(dir.path(), &[], &[("TRAIL_LISTEN", "127.0.0.1:0")]);
+    let trail = Trail::fresh();
+    let d = &trail;
+    let server = spawn_server(d, &[], &[("TRAIL_LISTEN", "127.0.0.1:0")]);
     let banner = server.banner.join("\n");
     assert!(banner.contains("listening on http://127.0.0.1:"), "{banner}");
-    assert!(banner.contains("trail-data/trail.db (SQLite)"), "{banner}");
-    let token_file = dir.path().join("trail-data/token");
+    assert!(banner.contains(&format!("data: {}", trail.described())), "{banner}");
+    let token_file = d.join("trail-data/token");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -42,16 +46,16 @@ fn serve_with_nothing_else_prints_where_and_demands_the_token_it_made() {
     }
     let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
     let server_args = ["search", "--all-users", "--json", "--server", &server.base];
-    let refused = run(dir.path(), &server_args, &[("TRAIL_TOKEN", "wrong")]);
+    let refused = run(d, &server_args, &[("TRAIL_TOKEN", "wrong")]);
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("unauthorized"), "{}", stderr(&refused));
-    ok(dir.path(), &server_args, &[("TRAIL_TOKEN", &token)]);
+    ok(d, &server_args, &[("TRAIL_TOKEN", &token)]);
 }
 
 #[test]
 fn a_non_loopback_address_needs_a_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let refused = run(dir.path(), &["serve", "--listen", "0.0.0.0:0"], &[]);
+    let trail = Trail::fresh();
+    let refused = run(&trail, &["serve", "--listen", "0.0.0.0:0"], &[]);
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("refusing to listen on 0.0.0.0:0 without a token"), "{}", stderr(&refused));
 }
@@ -95,10 +99,13 @@ mod reqwest {
 
 #[test]
 fn local_emit_search_show_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     emit(d, "alice", "edge1", "Device edge1 edited\nmtu 9000");
     emit(d, "bob", "core1", "Device core1 edited");
+    emit(d, "carol", "zrh-süd1", "Gerät zrh-SÜD1 geändert");
+    let folded = events_json(&ok(d, &["search", "--json", "--all-users", "--message", "süd1 GEÄNDERT"], &[]));
+    assert_eq!(folded.len(), 1, "case folds as the matcher says, never as a database collation would");
     let found = events_json(&ok(d, &["search", "--json", "--message", "MTU"], &[]));
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["user"], "alice");
@@ -110,18 +117,19 @@ fn local_emit_search_show_tail() {
     let shown = ok(d, &["show", &found[0]["id"].to_string()], &[]);
     assert!(shown.contains("mtu 9000") && shown.contains("ticket = CHG1"), "{shown}");
     let tail = ok(d, &["tail", "-n", "1", "--json"], &[]);
-    assert_eq!(events_json(&tail)[0]["user"], "bob");
+    assert_eq!(events_json(&tail)[0]["user"], "carol");
     let missing = run(d, &["show", "99"], &[]);
     assert!(stderr(&missing).contains("there is no event 99"));
     let invalid =
         run(d, &["emit", "--user", "a", "--kind", "DEVICE_EDITED", "--message", "m", "--severity", "loud"], &[]);
     assert!(stderr(&invalid).contains("unknown severity"), "{}", stderr(&invalid));
+    assert_eq!(d.join("trail-data/trail.db").exists(), !trail.on_postgres(), "the trail is where it was told to be");
 }
 
 #[test]
 fn remote_commands_use_the_server_and_its_viewer() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
     let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
     ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", "remote one"], &env);
@@ -132,16 +140,28 @@ fn remote_commands_use_the_server_and_its_viewer() {
     assert_eq!(bob.len(), 1);
     assert_eq!(bob[0]["message"], "bob's");
     let local_write = run(d, &["emit", "--user", "a", "--kind", "DEVICE_EDITED", "--message", "m"], &[]);
-    assert!(stderr(&local_write).contains("in use by another trail process"), "{}", stderr(&local_write));
+    let written_locally = if trail.on_postgres() {
+        assert!(
+            local_write.status.success(),
+            "on PostgreSQL a local command is one more node: {}",
+            stderr(&local_write)
+        );
+        1
+    } else {
+        assert!(stderr(&local_write).contains("in use by another trail process"), "{}", stderr(&local_write));
+        0
+    };
     let local_read = events_json(&ok(d, &["search", "--json", "--action", "update"], &[]));
-    assert_eq!(local_read.len(), 2, "reading beside a running server works");
-    assert!(ok(d, &["verify"], &env).starts_with("OK: 3 events verified"), "two, and the administrator's creation");
+    assert_eq!(local_read.len(), 2 + written_locally, "reading beside a running server works");
+    let verified = ok(d, &["verify"], &env);
+    let expected = format!("OK: {} events verified", 3 + written_locally);
+    assert!(verified.starts_with(&expected), "two, the administrator's creation (and the local one): {verified}");
 }
 
 #[test]
 fn export_then_import_keeps_everything_but_ids_and_hashes() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     ok(
         d,
         &[
@@ -170,11 +190,11 @@ fn export_then_import_keeps_everything_but_ids_and_hashes() {
     emit(d, "bob", "zrh-süd1", "Gerät zrh-süd1 geändert");
     for file in ["out.ndjson", "out.csv"] {
         ok(d, &["export", "-o", file], &[]);
-        let target = format!("copy-{file}");
-        let imported = ok(d, &["import", "--data", &target, file], &[]);
+        let target = Trail::fresh();
+        let imported = ok(&target, &["import", d.join(file).to_str().unwrap()], &[]);
         assert!(imported.contains("imported 2 events"), "{imported}");
         let original = events_json(&ok(d, &["search", "--json"], &[]));
-        let copy = events_json(&ok(d, &["search", "--json", "--data", &target], &[]));
+        let copy = events_json(&ok(&target, &["search", "--json"], &[]));
         for (a, b) in original.iter().zip(&copy) {
             let strip = |v: &Value| {
                 let mut v = v.clone();
@@ -186,39 +206,41 @@ fn export_then_import_keeps_everything_but_ids_and_hashes() {
         }
         assert_eq!(copy[1]["time"], "2025-01-02T03:04:05.678901Z", "import keeps the original time");
         assert_eq!(copy[1]["attributes"].as_object().unwrap().keys().collect::<Vec<_>>(), ["z", "a"]);
-        assert!(ok(d, &["verify", "--data", &target], &[]).starts_with("OK: 2 events"));
+        assert!(ok(&target, &["verify"], &[]).starts_with("OK: 2 events"));
     }
 }
 
 #[test]
 fn import_refuses_a_bad_file_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     let lines = "{\"user\":\"a\",\"kind\":\"DEVICE_EDITED\",\"message\":\"fine\"}\n{\"user\":\"a\",\"kind\":\"NOPE\",\"message\":\"m\"}\n";
     std::fs::write(d.join("bad.ndjson"), lines).unwrap();
     let refused = run(d, &["import", "bad.ndjson"], &[]);
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("line 2") && stderr(&refused).contains("NOPE"), "{}", stderr(&refused));
-    assert!(!d.join("trail-data/trail.db").exists(), "nothing was stored, not even an empty trail");
+    if trail.on_postgres() {
+        assert!(ok(d, &["search", "--json", "--all-users"], &[]).is_empty(), "nothing was stored");
+    } else {
+        assert!(!d.join("trail-data/trail.db").exists(), "nothing was stored, not even an empty trail");
+    }
     std::fs::write(d.join("bad.csv"), "user,kind,message,colour\na,DEVICE_EDITED,m,red\n").unwrap();
     assert!(stderr(&run(d, &["import", "bad.csv"], &[])).contains("\"colour\" is unknown"));
 }
 
 #[test]
 fn verify_names_the_first_tampered_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     for i in 0..5 {
         emit(d, "alice", "edge1", &format!("event {i}"));
     }
     assert!(ok(d, &["verify"], &[]).starts_with("OK: 5 events verified"));
-    let db = rusqlite::Connection::open(d.join("trail-data/trail.db")).unwrap();
-    db.execute("UPDATE events SET message = 'quietly changed' WHERE id = 3", []).unwrap();
+    trail.tamper("UPDATE events SET message = 'quietly changed' WHERE id = 3");
     let broken = run(d, &["verify"], &[]);
     assert_eq!(broken.status.code(), Some(1));
     assert!(stdout(&broken).contains("FAILED at event 3"), "{}", stdout(&broken));
-    db.execute("UPDATE events SET message = 'event 2' WHERE id = 3", []).unwrap();
-    db.execute("DELETE FROM events WHERE id = 2", []).unwrap();
+    trail.tamper("UPDATE events SET message = 'event 2' WHERE id = 3; DELETE FROM events WHERE id = 2");
     let deleted = run(d, &["verify"], &[]);
     assert!(stdout(&deleted).contains("FAILED at event 3"), "a deletion breaks the link of the next event");
 }
@@ -226,8 +248,8 @@ fn verify_names_the_first_tampered_event() {
 #[test]
 fn tail_follows_new_events() {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     emit(d, "alice", "edge1", "before the tail");
     let mut follower = common::Killed(
         common::command(d, &["tail", "-f", "-n", "1", "--json"], &[])
@@ -253,8 +275,8 @@ fn tail_follows_new_events() {
 
 #[test]
 fn serve_demo_loads_a_populated_trail_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     let server = spawn_server(d, &["--demo", "--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
     let loaded = "demo: loaded 3015 events";
     assert!(server.banner.iter().any(|l| l == loaded), "3000 and its jobs' 15: {:?}", server.banner);
@@ -276,8 +298,8 @@ fn serve_demo_loads_a_populated_trail_once() {
 #[test]
 fn users_are_administered_through_the_server_or_locally() {
     use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     let server = spawn_server(
         d,
         &["--listen", "127.0.0.1:0"],
@@ -333,8 +355,8 @@ fn users_are_administered_through_the_server_or_locally() {
 #[test]
 fn login_keeps_a_token_and_tokens_are_managed_through_the_server() {
     use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     let server = spawn_server(
         d,
         &["--listen", "127.0.0.1:0"],
@@ -382,8 +404,8 @@ fn login_keeps_a_token_and_tokens_are_managed_through_the_server() {
 
 #[test]
 fn jobs_and_device_results_through_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
     let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
     let submitted = ok(d, &["jobs", "submit", "archive edge routers", "--target", "edge1", "--target", "edge2"], &env);
@@ -437,8 +459,8 @@ fn jobs_and_device_results_through_the_server() {
 
 #[test]
 fn purging_old_events_leaves_a_chain_that_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let trail = Trail::fresh();
+    let d = &trail;
     for (n, time) in ["2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z", "2020-03-01T00:00:00Z"].iter().enumerate() {
         let message = format!("old {n}");
         ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", &message, "--time", time], &[]);

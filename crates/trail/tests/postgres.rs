@@ -1,5 +1,6 @@
-//! `trail` on PostgreSQL: commands on a PostgreSQL trail, two `trail serve` nodes sharing one
-//! database, and forwarding moving to the other node when the forwarding one dies.
+//! What only PostgreSQL has: two `trail serve` nodes sharing one database, forwarding moving to
+//! the other node when the forwarding one dies, and `trail migrate` from SQLite. (Every command on
+//! a PostgreSQL trail is checked by `cli.rs`, which the test command runs on both backends.)
 
 mod common;
 
@@ -10,13 +11,11 @@ use trail_forward::peers::{Rsyslog, SyslogKind};
 use trail_store_postgres::testing::TestSchema;
 
 fn schema() -> TestSchema {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(TestSchema::new())
+    block_on(TestSchema::new())
 }
 
 fn http(method: &str, url: &str, body: Option<String>) -> (u16, Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let client = ::reqwest::Client::new();
         let request = match body {
             Some(body) => client.request(method.parse().unwrap(), url).body(body),
@@ -35,32 +34,6 @@ fn post_events(base: &str, messages: &[String]) {
         .collect();
     let (status, body) = http("POST", &format!("{base}/api/v1/events"), Some(Value::Array(events).to_string()));
     assert_eq!(status, 201, "{body}");
-}
-
-#[test]
-fn commands_work_on_a_postgresql_trail() {
-    let schema = schema();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let url = schema.url();
-    let env = [("TRAIL_DATABASE", url.as_str())];
-    for (n, time) in ["2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z", "2020-03-01T00:00:00Z"].iter().enumerate() {
-        let message = format!("old {n}");
-        ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", &message, "--time", time], &env);
-    }
-    ok(
-        d,
-        &["emit", "--user", "bob", "--kind", "DEVICE_EDITED", "--name", "edge1", "--message", "Recent Ünïcode"],
-        &env,
-    );
-    let found = events_json(&ok(d, &["search", "--json", "--all-users", "--message", "ÜNÏ"], &env));
-    assert_eq!(found.len(), 1, "case folds as the matcher says, not as the database's collation would");
-    assert!(ok(d, &["verify"], &env).starts_with("OK: 4 events verified"));
-    let purged = ok(d, &["purge", "--older-than-days", "365"], &env);
-    assert_eq!(purged.trim(), "purged 3 events; the chain now starts after id 3");
-    let verified = ok(d, &["verify"], &env);
-    assert!(verified.starts_with("OK: 2 events verified after the purge through id 3"), "{verified}");
-    assert!(!d.join("trail-data").exists(), "nothing went to the data directory");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use trail_store_postgres::testing::TestSchema;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_trail");
 pub const TOKEN: &str = "test-token-0123456789";
@@ -34,10 +35,14 @@ impl Drop for Killed {
     }
 }
 
-/// A `trail` command with a clean environment apart from `envs`, run in `dir`.
-pub fn command(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
+/// A `trail` command with a clean environment apart from `envs` (and the place's database), run
+/// in the place's directory.
+pub fn command(place: &(impl Place + ?Sized), args: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);
-    command.args(args).current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.args(args).current_dir(place.dir()).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    if let Some(database) = place.database() {
+        command.env("TRAIL_DATABASE", database);
+    }
     for (key, value) in envs {
         command.env(key, value);
     }
@@ -45,7 +50,7 @@ pub fn command(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
 }
 
 /// Starts `trail serve` and waits until it prints its address.
-pub fn spawn_server(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+pub fn spawn_server(dir: &(impl Place + ?Sized), args: &[&str], envs: &[(&str, &str)]) -> Server {
     let mut full = vec!["serve"];
     full.extend_from_slice(args);
     let mut child =
@@ -66,7 +71,7 @@ pub fn spawn_server(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server 
 }
 
 /// Runs `trail` to completion.
-pub fn run(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub fn run(dir: &(impl Place + ?Sized), args: &[&str], envs: &[(&str, &str)]) -> Output {
     command(dir, args, envs).stdin(Stdio::null()).output().expect("trail runs")
 }
 
@@ -79,7 +84,7 @@ pub fn stderr(output: &Output) -> String {
 }
 
 /// Runs `trail` and insists it succeeds.
-pub fn ok(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
+pub fn ok(dir: &(impl Place + ?Sized), args: &[&str], envs: &[(&str, &str)]) -> String {
     let output = run(dir, args, envs);
     assert!(output.status.success(), "trail {args:?} failed: {}{}", stdout(&output), stderr(&output));
     stdout(&output)
@@ -88,4 +93,80 @@ pub fn ok(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
 /// The events of `--json` output, a JSON object per line.
 pub fn events_json(text: &str) -> Vec<serde_json::Value> {
     text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+/// Where a command runs: a directory (its trail is SQLite in `trail-data/`), or a test's [`Trail`].
+pub trait Place {
+    fn dir(&self) -> &Path;
+    /// The `TRAIL_DATABASE` every command here is given, if any.
+    fn database(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Place for Path {
+    fn dir(&self) -> &Path {
+        self
+    }
+}
+
+/// A test's trail on the backend under test: SQLite in a temporary directory, or, when
+/// `TRAIL_TEST_BACKEND=postgres` (the test command's second pass), a PostgreSQL schema of the
+/// test's own that every command run here is pointed at through `TRAIL_DATABASE`. So one test
+/// checks a command on both backends; where they are meant to differ, the test says how.
+pub struct Trail {
+    dir: tempfile::TempDir,
+    postgres: Option<TestSchema>,
+}
+
+impl Trail {
+    pub fn fresh() -> Trail {
+        let postgres = match std::env::var("TRAIL_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Some(block_on(TestSchema::new())),
+            Ok("sqlite") | Err(_) => None,
+            Ok(other) => panic!("TRAIL_TEST_BACKEND={other:?}: use sqlite or postgres"),
+        };
+        Trail { dir: tempfile::tempdir().unwrap(), postgres }
+    }
+
+    pub fn on_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// What `trail serve` prints after `data:` for this trail.
+    pub fn described(&self) -> String {
+        match &self.postgres {
+            Some(schema) => format!("{} (PostgreSQL)", schema.url()),
+            None => format!("{} (SQLite)", std::path::absolute(self.join("trail-data/trail.db")).unwrap().display()),
+        }
+    }
+
+    /// Runs SQL on the trail's database behind Trail's back, as someone tampering with it would.
+    pub fn tamper(&self, sql: &str) {
+        match &self.postgres {
+            Some(schema) => block_on(schema.execute(sql)),
+            None => rusqlite::Connection::open(self.join("trail-data/trail.db")).unwrap().execute_batch(sql).unwrap(),
+        }
+    }
+}
+
+impl std::ops::Deref for Trail {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Place for Trail {
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    fn database(&self) -> Option<String> {
+        self.postgres.as_ref().map(TestSchema::url)
+    }
+}
+
+/// Runs a future to completion on a runtime of its own (the tests themselves are synchronous).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
 }
