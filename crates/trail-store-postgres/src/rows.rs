@@ -12,7 +12,7 @@ pub const COLUMNS: &str = "id, time, username, client, process, kind, action, na
 
 /// Events as columns, written by `COPY ... FROM STDIN BINARY` or by one multi-row insert
 /// (`UNNEST` of arrays). `trail bench --postgres` measures both (`measure.rs`); the writer uses
-/// COPY, which was ahead in three runs of four (by 3-14%; behind by 3% in the other).
+/// COPY, which was ahead in four runs of five (by 3.5-14%; behind by 3% in the other).
 #[derive(Default)]
 pub struct Rows {
     pub id: Vec<i64>,

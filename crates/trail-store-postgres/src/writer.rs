@@ -26,10 +26,7 @@ use trail_core::identity::AccountWrite;
 use trail_core::operations::results;
 use trail_core::operations::{Job, JobError, NewJob, StatusReport};
 use trail_core::{EventBody, EventId, time};
-use trail_store::{LeafReport, StoreError};
-
-/// Most events written in one group; the rest wait for the next.
-const MAX_GROUP_EVENTS: usize = 20_000;
+use trail_store::{LeafReport, StoreError, group};
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -159,13 +156,7 @@ impl Writer {
     /// Runs until every sender is gone.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         while let Some(first) = commands.recv().await {
-            let mut weight = first.weight();
-            let mut group = vec![first];
-            while weight < MAX_GROUP_EVENTS {
-                let Ok(next) = commands.try_recv() else { break };
-                weight += next.weight();
-                group.push(next);
-            }
+            let group = group::gather(first, &mut commands, Command::weight);
             self.group_commit(group).await;
         }
     }

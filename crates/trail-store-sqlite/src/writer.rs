@@ -27,10 +27,7 @@ use trail_core::identity::AccountWrite;
 use trail_core::operations::results;
 use trail_core::operations::{Job, JobError, JobId, LogEntry, NewJob, StatusReport};
 use trail_core::{EventBody, EventId, time};
-use trail_store::{LeafReport, StoreError};
-
-/// Most events written in one group commit; the rest wait for the next.
-const MAX_GROUP_EVENTS: usize = 20_000;
+use trail_store::{LeafReport, StoreError, group};
 
 /// A request to the writer, and where it answers once the work is durable (or why nothing of
 /// it was stored).
@@ -239,13 +236,7 @@ impl Writer {
     /// Runs until every sender is gone.
     pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         while let Some(first) = commands.blocking_recv() {
-            let mut weight = first.weight();
-            let mut group = vec![first];
-            while weight < MAX_GROUP_EVENTS {
-                let Ok(next) = commands.try_recv() else { break };
-                weight += next.weight();
-                group.push(next);
-            }
+            let group = group::gather(first, &mut commands, Command::weight);
             self.group_commit(group);
             // A full queue only means the indexer already has a wake-up waiting.
             let _ = self.indexer.try_send(IndexMessage::Wake);

@@ -6,6 +6,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod group;
 pub mod state;
 
 use async_trait::async_trait;
