@@ -26,7 +26,7 @@ use trail_core::EventId;
 use trail_core::identity::password::verify_nobody;
 use trail_core::identity::session::public_id;
 use trail_core::identity::{
-    Account, AccountState, AccountWrite, AddressThrottle, ApiToken, AuthPolicy, ClientAnswer, FailureReason,
+    Account, AccountState, AccountWrite, AddressThrottle, ApiToken, AuthPolicy, ClientAnswer, FailureReason, Grantor,
     PasswordError, PasswordHash, Right, RightSet, Roles, Scope, Session, SessionPolicy, SessionState, Username,
     UsernameError, token,
 };
@@ -40,6 +40,9 @@ pub enum AccountError {
     Password(#[from] PasswordError),
     #[error("{0}")]
     Role(String),
+    /// The caller's credential may not do this (a token handing on scopes it lacks).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("no randomness from the operating system: {0}")]
     Randomness(String),
     #[error(transparent)]

@@ -26,15 +26,18 @@ pub struct IssuedToken {
 }
 
 impl Accounts {
-    /// Issues an API token for `owner`, narrowed to `scopes`. The event names the creator, the
-    /// owner and the scopes, never the secret.
+    /// Issues an API token for `owner`, narrowed to `scopes`, if `grantor` may hand them on
+    /// (see [`Grantor::may_issue`]). The event names the creator, the owner and the scopes, never
+    /// the secret.
     pub async fn create_token(
         &self,
         actor: &Actor,
+        grantor: &Grantor,
         owner: &str,
         name: &str,
         scopes: Vec<Scope>,
     ) -> Result<IssuedToken, AccountError> {
+        grantor.may_issue(&scopes).map_err(AccountError::Forbidden)?;
         let owner = Username::parse(owner)?;
         if scopes.is_empty() {
             return Err(AccountError::Role("a token needs at least one scope: ingest, read or admin".into()));
@@ -112,9 +115,9 @@ impl Accounts {
         Ok(Some(TokenHolder { token, rights }))
     }
 
-    /// Whether `viewer` (by name and rights) may manage `token`: their own, or any with
-    /// `administer`.
-    pub fn may_manage(viewer: Option<&str>, rights: &RightSet, token: &ApiToken) -> bool {
-        rights.contains(&Right::Administer) || viewer == Some(token.owner.as_str())
+    /// Whether `viewer` (by name, rights and credential) may manage `token`: their own, or any
+    /// with `administer`, and only one whose scopes the credential holds.
+    pub fn may_manage(viewer: Option<&str>, rights: &RightSet, grantor: &Grantor, token: &ApiToken) -> bool {
+        (rights.contains(&Right::Administer) || viewer == Some(token.owner.as_str())) && grantor.may_manage(token)
     }
 }

@@ -21,5 +21,5 @@ pub mod trigram;
 pub use change::{Change, ChangeOp, VariableChange};
 pub use event::{Attributes, Event, EventBody, EventId, EventInput, ValidationError};
 pub use pattern::Pattern;
-pub use query::{Cursor, Filter, SearchPage, SearchQuery, UserFilter};
+pub use query::{Cursor, DetailsReach, Filter, SearchPage, SearchQuery, UserFilter};
 pub use severity::{Outcome, Severity};

@@ -1,6 +1,7 @@
 //! Search requests (V1-V5): filters, pages and keyset cursors.
 
 use crate::event::{EventBody, EventId};
+use crate::identity::{Right, RightSet};
 use crate::pattern::Pattern;
 use crate::time::{self, DateFilter, TimeWindow, parse_time_zone};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,44 @@ pub enum UserFilter {
     Only(String),
 }
 
+/// Whose entries' details (V6) a reader may see, and so how much of a message a filter may look
+/// into: the whole message where the reader may see the details, line 1 elsewhere. A filter that
+/// looked further would tell a reader, one search at a time, what the details hide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetailsReach {
+    /// Every entry's details: `details_all`, or a local trail with no reader.
+    Everyone,
+    /// The details of this user's own entries only (`details_own`).
+    Own(String),
+    /// No entry's details: line 1 only.
+    Nobody,
+}
+
+impl DetailsReach {
+    /// The reach of a reader with `rights`, named `reader` (none for the automation token).
+    pub fn of(rights: &RightSet, reader: Option<&str>) -> DetailsReach {
+        match reader {
+            _ if rights.contains(&Right::DetailsAll) => DetailsReach::Everyone,
+            Some(name) if rights.contains(&Right::DetailsOwn) => DetailsReach::Own(name.to_owned()),
+            _ => DetailsReach::Nobody,
+        }
+    }
+
+    /// Whether the details of an entry by `author` are within reach.
+    pub fn covers(&self, author: &str) -> bool {
+        match self {
+            DetailsReach::Everyone => true,
+            DetailsReach::Own(reader) => reader == author,
+            DetailsReach::Nobody => false,
+        }
+    }
+
+    /// The part of an entry's message by `author` that a reader may see, and so search.
+    pub fn visible<'a>(&self, author: &str, message: &'a str) -> &'a str {
+        if self.covers(author) { message } else { message.lines().next().unwrap_or("") }
+    }
+}
+
 /// All filters of one search; every one must hold (V3).
 #[derive(Debug, Clone)]
 pub struct Filter {
@@ -24,11 +63,21 @@ pub struct Filter {
     pub name: Option<Pattern>,
     pub message: Option<Pattern>,
     pub window: Option<TimeWindow>,
+    /// How much of each message `message` may look into.
+    pub details: DetailsReach,
 }
 
 impl Filter {
+    /// Every event, with every detail in reach (a local trail, a backend's own tests).
     pub fn all() -> Filter {
-        Filter { user: UserFilter::All, action: None, name: None, message: None, window: None }
+        Filter {
+            user: UserFilter::All,
+            action: None,
+            name: None,
+            message: None,
+            window: None,
+            details: DetailsReach::Everyone,
+        }
     }
 
     /// The exact decision, applied by every backend to whatever its indexes propose.
@@ -40,7 +89,19 @@ impl Filter {
         }) && self.window.is_none_or(|w| w.contains(event.time))
             && pattern_holds(&self.action, &event.action)
             && pattern_holds(&self.name, &event.name)
-            && pattern_holds(&self.message, &event.message)
+            && self.message_matches(&event.user, &event.message)
+    }
+
+    /// Whether the message filter holds for a message by `author`, on what the reader may see
+    /// of it. Indexes over whole messages still only propose: line 1 is part of the message.
+    pub fn message_matches(&self, author: &str, message: &str) -> bool {
+        self.message.as_ref().is_none_or(|p| p.is_match(self.details.visible(author, message)))
+    }
+
+    /// Whether the message filter looks into every whole message, so that a backend may decide
+    /// it on the whole stored message alone.
+    pub fn searches_whole_messages(&self) -> bool {
+        self.details == DetailsReach::Everyone || self.message.as_ref().is_none_or(|p| p.matches_all())
     }
 
     /// The window in microseconds, for backends that filter on the stored form.
@@ -145,8 +206,9 @@ pub enum QueryError {
 impl SearchParams {
     /// Turns the parameters into a query. Without `user` or `all_users`, a viewer sees their own
     /// entries (V2); with no viewer (the automation token, or the CLI on a local trail) every
-    /// user's.
-    pub fn into_query(self, viewer: Option<&str>) -> Result<SearchQuery, QueryError> {
+    /// user's. `details` is how far the viewer's rights reach into messages; every read path
+    /// passes it, so no filter searches what its reader may not see.
+    pub fn into_query(self, viewer: Option<&str>, details: DetailsReach) -> Result<SearchQuery, QueryError> {
         let invalid = QueryError::Invalid;
         let user = match (self.all_users.unwrap_or(false), self.user.filter(|u| !u.is_empty()), viewer) {
             (true, _, _) | (false, None, None) => UserFilter::All,
@@ -174,6 +236,7 @@ impl SearchParams {
                 name: pattern(self.name),
                 message: pattern(self.message),
                 window,
+                details,
             },
             limit,
             cursor,

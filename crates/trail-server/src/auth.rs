@@ -8,7 +8,7 @@ use crate::error::{ApiError, Code};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
-use trail_core::identity::{Right, RightSet, token};
+use trail_core::identity::{Grantor, Right, RightSet, Scope, token};
 
 /// A token the server accepts, the user it acts as (none for the automation token) and its
 /// rights.
@@ -62,11 +62,20 @@ impl Tokens {
 pub struct Viewer {
     pub user: Option<String>,
     pub rights: RightSet,
-    /// Set when the caller came with a session cookie: the CSRF token its state-changing
-    /// requests must carry in `X-CSRF-Token`.
-    pub session_csrf: Option<String>,
-    /// The public id of that session, which the events it causes carry.
-    pub session: Option<String>,
+    /// What the caller presented.
+    pub credential: Credential,
+}
+
+/// How a caller authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A browser session: its public id, which the events it causes carry, and the CSRF token
+    /// its state-changing requests must carry in `X-CSRF-Token`.
+    Session { id: String, csrf: String },
+    /// An API token issued through `/api/v1/tokens`.
+    IssuedToken { id: i64, name: String, scopes: Vec<Scope> },
+    /// A token from the configuration (`tokens`, or `TRAIL_TOKEN` for automation).
+    ConfiguredToken,
 }
 
 /// The name of the browser session cookie.
@@ -86,7 +95,7 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
 
 /// Whether a request from a session carries its CSRF token (compared in constant time).
 pub fn csrf_holds(viewer: &Viewer, headers: &axum::http::HeaderMap) -> bool {
-    match &viewer.session_csrf {
+    match viewer.session_csrf() {
         None => true,
         Some(expected) => {
             headers.get("x-csrf-token").is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(expected.as_bytes())))
@@ -97,6 +106,39 @@ pub fn csrf_holds(viewer: &Viewer, headers: &axum::http::HeaderMap) -> bool {
 impl Viewer {
     pub fn may(&self, right: Right) -> bool {
         self.rights.contains(&right)
+    }
+
+    /// The CSRF token of the caller's browser session, if it came with one.
+    pub fn session_csrf(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session { csrf, .. } => Some(csrf),
+            _ => None,
+        }
+    }
+
+    /// The public id of the caller's browser session, if it came with one.
+    pub fn session(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// What this caller may hand on to tokens: a session everything; an issued token its
+    /// scopes; a configured token the scopes its rights fill.
+    pub fn grantor(&self) -> Grantor {
+        match &self.credential {
+            Credential::Session { .. } => Grantor::Session,
+            Credential::IssuedToken { scopes, .. } => Grantor::Token(scopes.clone()),
+            Credential::ConfiguredToken => Grantor::Token(
+                Scope::ALL.into_iter().filter(|scope| !Scope::narrow(&self.rights, &[*scope]).is_empty()).collect(),
+            ),
+        }
+    }
+
+    /// Whose entries' details this viewer may see (V6), for redaction and for filters alike.
+    pub fn details_reach(&self) -> trail_core::DetailsReach {
+        trail_core::DetailsReach::of(&self.rights, self.user.as_deref())
     }
 }
 
@@ -128,16 +170,17 @@ pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> 
         return Ok(Viewer {
             user: Some(holder.session.username.to_string()),
             rights: holder.rights,
-            session: Some(trail_core::identity::session::public_id(&holder.session.digest)),
-            session_csrf: Some(holder.session.csrf),
+            credential: Credential::Session {
+                id: trail_core::identity::session::public_id(&holder.session.digest),
+                csrf: holder.session.csrf,
+            },
         });
     }
     if let Some(entry) = token.and_then(|t| state.tokens.find(t)) {
         return Ok(Viewer {
             user: entry.user.clone(),
             rights: entry.rights.clone(),
-            session_csrf: None,
-            session: None,
+            credential: Credential::ConfiguredToken,
         });
     }
     let issued = match token {
@@ -148,8 +191,11 @@ pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> 
         Some(holder) => Ok(Viewer {
             user: Some(holder.token.owner.to_string()),
             rights: holder.rights,
-            session_csrf: None,
-            session: None,
+            credential: Credential::IssuedToken {
+                id: holder.token.id,
+                name: holder.token.name.clone(),
+                scopes: holder.token.scopes.clone(),
+            },
         }),
         None => Err(ApiError::new(
             Code::Unauthorized,

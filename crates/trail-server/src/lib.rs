@@ -35,6 +35,8 @@ pub struct AppState {
     pub forwarding: Arc<trail_forward::Forwarding>,
     /// Jobs, job logs and device results.
     pub operations: Arc<trail_operations::Operations>,
+    /// When each reader's feed reading was last recorded (`routes::events::feed`).
+    pub feed_readers: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 /// Server settings the binary decides.
@@ -76,6 +78,7 @@ impl AppState {
             secure_cookies: false,
             forwarding: Arc::new(trail_forward::Forwarding::none()),
             operations: Arc::new(trail_operations::Operations::new(store.clone())),
+            feed_readers: Arc::default(),
         }
     }
 }

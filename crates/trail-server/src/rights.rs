@@ -106,7 +106,7 @@ async fn check_csrf(viewer: &Viewer, request: Request) -> Result<Request, ApiErr
             "send the session's CSRF token (from login) in the X-CSRF-Token header or a csrf form field",
         )
     };
-    let (Some(expected), true) = (&viewer.session_csrf, is_form(&request)) else { return Err(refused()) };
+    let (Some(expected), true) = (viewer.session_csrf(), is_form(&request)) else { return Err(refused()) };
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, 1024 * 1024).await.map_err(|_| refused())?;
     let sent = form_urlencoded::parse(&bytes).find(|(key, _)| key == "csrf").map(|(_, value)| value.into_owned());

@@ -60,7 +60,9 @@ fn conditions(filter: &Filter, form: Form) -> (String, Vec<Param>) {
 
 /// Whether every filter holds in SQL alone, so counting needs no rows.
 fn decided_in_sql(filter: &Filter) -> bool {
-    filter.action.as_ref().is_none_or(|p| p.matches_all()) && filter.name.as_ref().is_none_or(|p| p.matches_all())
+    filter.action.as_ref().is_none_or(|p| p.matches_all())
+        && filter.name.as_ref().is_none_or(|p| p.matches_all())
+        && filter.searches_whole_messages()
 }
 
 fn filters_message(filter: &Filter) -> bool {

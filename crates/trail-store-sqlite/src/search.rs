@@ -42,16 +42,20 @@ fn sql_conditions(filter: &Filter) -> (String, Vec<Value>) {
     (sql, values)
 }
 
-/// Whether action, name and message match, read straight from the row.
+/// Whether action, name and message match, read straight from the row (the message as far as
+/// the reader's details reach, see [`Filter::message_matches`]).
 fn text_matches(filter: &Filter, row: &rusqlite::Row<'_>) -> rusqlite::Result<bool> {
-    for (pattern, column) in [(&filter.action, 6), (&filter.name, 7), (&filter.message, 10)] {
+    for (pattern, column) in [(&filter.action, 6), (&filter.name, 7)] {
         if let Some(pattern) = pattern
             && !pattern.is_match(row.get_ref(column)?.as_str()?)
         {
             return Ok(false);
         }
     }
-    Ok(true)
+    if filter.message.is_none() {
+        return Ok(true);
+    }
+    Ok(filter.message_matches(row.get_ref(2)?.as_str()?, row.get_ref(10)?.as_str()?))
 }
 
 /// Visits matching events with ids in `[low, high]`, newest first. Returns false when `visit`

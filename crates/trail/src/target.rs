@@ -66,6 +66,7 @@ struct Page {
 #[derive(Deserialize)]
 struct Feed {
     events: Vec<Event>,
+    next_after: EventId,
 }
 
 /// A search page as the CLI prints it.
@@ -177,7 +178,7 @@ impl Target {
     pub async fn search(&self, params: SearchParams) -> anyhow::Result<Found> {
         match self {
             Target::Local(store) => {
-                let query = params.into_query(None)?;
+                let query = params.into_query(None, trail_core::DetailsReach::Everyone)?;
                 Ok(store.search(query).await?.into())
             }
             Target::Remote { base, client, .. } => {
@@ -200,10 +201,19 @@ impl Target {
         match self {
             Target::Local(store) => Ok(store.read_after(after, limit).await?),
             Target::Remote { base, client, .. } => {
-                let request = client
-                    .get(format!("{base}/api/v1/feed"))
-                    .query(&[("after", after), ("limit", limit.min(1000) as i64)]);
-                Ok(self.call::<Feed>(request).await?.events)
+                // The feed skips what this token may not see; pass over such gaps until events
+                // come, or the feed has nothing newer.
+                let mut after = after;
+                loop {
+                    let request = client
+                        .get(format!("{base}/api/v1/feed"))
+                        .query(&[("after", after), ("limit", limit.min(1000) as i64)]);
+                    let feed = self.call::<Feed>(request).await?;
+                    if !feed.events.is_empty() || feed.next_after <= after {
+                        return Ok(feed.events);
+                    }
+                    after = feed.next_after;
+                }
             }
         }
     }

@@ -17,5 +17,5 @@ pub use policy::{
 };
 pub use rights::{Right, RightSet, Roles, Scope};
 pub use session::{Session, SessionPolicy, SessionState};
-pub use token::ApiToken;
+pub use token::{ApiToken, Grantor};
 pub use username::{Username, UsernameError};

@@ -148,14 +148,14 @@ impl Roles {
     }
 }
 
-/// V6: whether a viewer with `rights` may see the details of an entry by `author`.
-pub fn may_see_details(rights: &RightSet, viewer: &str, author: &str) -> bool {
-    rights.contains(&Right::DetailsAll) || (rights.contains(&Right::DetailsOwn) && viewer == author)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// V6: whether a viewer with `rights` may see the details of an entry by `author`.
+    fn may_see_details(rights: &RightSet, viewer: &str, author: &str) -> bool {
+        crate::query::DetailsReach::of(rights, Some(viewer)).covers(author)
+    }
 
     #[test]
     fn built_in_roles_grant_what_the_issue_says() {

@@ -29,6 +29,7 @@ impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> ApiError {
         match error {
             AccountError::Store(store) => store.into(),
+            AccountError::Forbidden(message) => ApiError::new(Code::Forbidden, message),
             other => ApiError::new(Code::InvalidAccount, other.to_string()),
         }
     }
@@ -40,7 +41,7 @@ pub fn actor(viewer: &Viewer, client: IpAddr) -> Actor {
     Actor {
         user: viewer.user.clone().unwrap_or_else(|| "automation".into()),
         client: Some(client),
-        session: viewer.session.clone(),
+        session: viewer.session().map(str::to_owned),
     }
 }
 
@@ -109,7 +110,8 @@ pub async fn login(
                     let scopes = crate::routes::tokens::parse_scopes(&wanted.scopes)?;
                     let owner = logged_in.account.username.to_string();
                     let actor = Actor { user: owner.clone(), client: Some(client), session: None };
-                    Some(state.accounts.create_token(&actor, &owner, &wanted.name, scopes).await?.secret)
+                    let grantor = trail_core::identity::Grantor::Session; // a password login, as strong as a session
+                    Some(state.accounts.create_token(&actor, &grantor, &owner, &wanted.name, scopes).await?.secret)
                 }
                 None => None,
             };

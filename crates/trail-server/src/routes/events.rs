@@ -11,7 +11,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use trail_core::identity::Right;
-use trail_core::identity::rights::may_see_details;
 use trail_core::query::{MAX_PAGE, QueryError, SearchParams};
 use trail_core::{Event, EventId, UserFilter, request};
 
@@ -76,7 +75,7 @@ pub async fn list_events(
     viewer: Viewer,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let query = params?.0.into_query(viewer.user.as_deref()).map_err(|error| match error {
+    let query = params?.0.into_query(viewer.user.as_deref(), viewer.details_reach()).map_err(|error| match error {
         QueryError::Cursor(message) => ApiError::new(Code::InvalidCursor, message),
         QueryError::Invalid(message) => ApiError::new(Code::InvalidQuery, message),
     })?;
@@ -103,7 +102,7 @@ pub fn redact_for(viewer: &Viewer, mut event: Event) -> Event {
 }
 
 fn may_details(viewer: &Viewer, event: &Event) -> bool {
-    may_see_details(&viewer.rights, viewer.user.as_deref().unwrap_or(""), &event.body.user)
+    viewer.details_reach().covers(&event.body.user)
 }
 
 /// One event with its full message, attributes and correlation ids (V6). Viewing another
@@ -256,16 +255,28 @@ pub struct FeedParams {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Feed {
-    /// Events in id order.
+    /// The events the caller may see, in id order, redacted as the lists are.
     events: Vec<Event>,
+    /// Pass back as `after` for the next events: the last id this answer accounts for, shown
+    /// or not (events the caller may not see leave gaps). Equal to `after` when nothing newer
+    /// has been committed.
+    next_after: EventId,
 }
 
-/// Committed events in id order, oldest first: for `tail`, `export` and `verify`.
+/// Rows one feed request reads at most, so that a reader who may see few of them is answered
+/// in bounded time (and pages on with `next_after`).
+const FEED_SCAN: usize = 10 * MAX_PAGE;
+
+/// Committed events in id order, oldest first: for `tail`, `export` and `verify`. The same
+/// visibility and redaction as the lists and exports; reading is recorded as an export is
+/// (`AUDIT_EXPORT`, once per reader and [`FEED_AUDIT_EVERY`], so a tail that polls does not
+/// feed on its own records).
 #[utoipa::path(get, path = "/api/v1/feed", tag = "events", params(FeedParams),
     responses((status = 200, body = Feed), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn feed(
     State(state): State<AppState>,
-    _viewer: Viewer,
+    viewer: Viewer,
+    crate::routes::accounts::ClientAddress(client): crate::routes::accounts::ClientAddress,
     params: Result<Query<FeedParams>, QueryRejection>,
 ) -> Result<Json<Feed>, ApiError> {
     let params = params?.0;
@@ -273,6 +284,53 @@ pub async fn feed(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::new(Code::InvalidQuery, format!("limit must be 1-{MAX_PAGE}, got {limit}")));
     }
-    let events = state.store.read_after(params.after.unwrap_or(0).max(0), limit).await?;
-    Ok(Json(Feed { events }))
+    let mut next_after = params.after.unwrap_or(0).max(0);
+    record_feed_reading(&state, &viewer, client, next_after).await?;
+    let (mut events, mut scanned) = (Vec::new(), 0);
+    while events.len() < limit && scanned < FEED_SCAN {
+        let read = state.store.read_after(next_after, MAX_PAGE).await?;
+        if read.is_empty() {
+            break;
+        }
+        scanned += read.len();
+        for event in read {
+            if events.len() == limit {
+                break;
+            }
+            next_after = event.id;
+            if visible_to(&viewer, &event) {
+                events.push(redact_for(&viewer, event));
+            }
+        }
+    }
+    Ok(Json(Feed { events, next_after }))
+}
+
+/// How often one reader's feed reading is recorded.
+pub const FEED_AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Records a reader's feed reading (A3) unless the same reader's was recorded within
+/// [`FEED_AUDIT_EVERY`] on this node.
+async fn record_feed_reading(
+    state: &AppState,
+    viewer: &Viewer,
+    client: std::net::IpAddr,
+    after: EventId,
+) -> Result<(), ApiError> {
+    let reader = format!("{:?}/{:?}", viewer.user, viewer.credential);
+    {
+        let mut readers = state.feed_readers.lock().expect("feed readers");
+        let now = std::time::Instant::now();
+        readers.retain(|_, at| now.duration_since(*at) < FEED_AUDIT_EVERY);
+        if readers.contains_key(&reader) {
+            return Ok(());
+        }
+        readers.insert(reader, now);
+    }
+    let actor = crate::routes::accounts::actor(viewer, client);
+    let details = [("after", after.to_string())];
+    let audit =
+        trail_accounts::events::audit("AUDIT_EXPORT", &actor, "events as feed", None, &details, (state.clock)());
+    state.store.append(vec![audit]).await?;
+    Ok(())
 }

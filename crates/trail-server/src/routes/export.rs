@@ -59,7 +59,7 @@ pub async fn export(
     };
     let filter: Filter = params?
         .0
-        .into_query(viewer.user.as_deref())
+        .into_query(viewer.user.as_deref(), viewer.details_reach())
         .map_err(|error| match error {
             QueryError::Cursor(message) | QueryError::Invalid(message) => ApiError::new(Code::InvalidQuery, message),
         })?

@@ -92,7 +92,8 @@ pub async fn create_token(
         return Err(ApiError::new(Code::Forbidden, "a token for another user needs the right `administer`"));
     }
     let scopes = parse_scopes(&new.scopes)?;
-    let issued = state.accounts.create_token(&actor(&viewer, client), &owner, &new.name, scopes).await?;
+    let issued =
+        state.accounts.create_token(&actor(&viewer, client), &viewer.grantor(), &owner, &new.name, scopes).await?;
     Ok((StatusCode::CREATED, Json(Issued { id: issued.id, token: issued.secret })))
 }
 
@@ -101,7 +102,8 @@ pub async fn create_token(
     responses((status = 200, body = TokenList)), security(("bearer" = [])))]
 pub async fn list_tokens(State(state): State<AppState>, viewer: Viewer) -> Result<Json<TokenList>, ApiError> {
     let tokens = state.accounts.tokens().await?;
-    let visible = tokens.iter().filter(|t| Accounts::may_manage(viewer.user.as_deref(), &viewer.rights, t));
+    let grantor = viewer.grantor();
+    let visible = tokens.iter().filter(|t| Accounts::may_manage(viewer.user.as_deref(), &viewer.rights, &grantor, t));
     Ok(Json(TokenList { tokens: visible.map(TokenView::of).collect() }))
 }
 
@@ -124,7 +126,7 @@ pub async fn revoke_token(
     let tokens = state.accounts.tokens().await?;
     let token = tokens
         .iter()
-        .find(|t| t.id == id && Accounts::may_manage(viewer.user.as_deref(), &viewer.rights, t))
+        .find(|t| t.id == id && Accounts::may_manage(viewer.user.as_deref(), &viewer.rights, &viewer.grantor(), t))
         .ok_or_else(|| ApiError::new(Code::NotFound, format!("you have no token {id}")))?;
     Ok(Json(Revoked { event_id: state.accounts.revoke_token(&actor(&viewer, client), token).await? }))
 }

@@ -231,7 +231,10 @@ pub async fn create_token(
         Ok(scopes) => scopes,
         Err(error) => return back("/admin/tokens", Err(error.message)),
     };
-    let issued = state.accounts.create_token(&actor(&ui.viewer, client), &value("owner"), &value("name"), scopes).await;
+    let issued = state
+        .accounts
+        .create_token(&actor(&ui.viewer, client), &ui.viewer.grantor(), &value("owner"), &value("name"), scopes)
+        .await;
     let issued = match issued {
         Ok(issued) => issued,
         Err(error) => return back("/admin/tokens", Err(error.to_string())),

@@ -90,7 +90,7 @@ pub async fn page(State(state): State<AppState>, ui: Ui, Query(filters): Query<F
     let search = filters.search(&ui);
     let users = state.store.known_users().await.unwrap_or_default();
     let everyone = ui.may(Right::ReadAll);
-    let query = match search.clone().into_query(ui.viewer.user.as_deref()) {
+    let query = match search.clone().into_query(ui.viewer.user.as_deref(), ui.viewer.details_reach()) {
         Ok(query) => query,
         Err(error) => return problem(&ui, StatusCode::BAD_REQUEST, "Change logs", &error.to_string()),
     };

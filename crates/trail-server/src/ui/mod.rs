@@ -98,7 +98,7 @@ impl Ui {
     }
 
     pub fn csrf(&self) -> &str {
-        self.viewer.session_csrf.as_deref().unwrap_or("")
+        self.viewer.session_csrf().unwrap_or("")
     }
 
     pub fn may(&self, right: Right) -> bool {

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use trail_accounts::Accounts;
-use trail_core::identity::{AuthPolicy, Roles};
+use trail_core::identity::{AuthPolicy, Right, Roles};
 use trail_server::{AppState, ServerConfig, TokenEntry, Tokens};
 use trail_store::Store;
 use trail_store_sqlite::SqliteStore;
@@ -16,6 +16,8 @@ pub const BOB: &str = "bob-token";
 /// A viewer (lists only) and an operator (all lists, own details).
 pub const VIEWER: &str = "victor-token";
 pub const OPERATOR: &str = "olga-token";
+/// Reads and exports every entry, without the right to any entry's details.
+pub const EXPORTER: &str = "xena-token";
 
 pub struct TestApp {
     pub base: String,
@@ -48,6 +50,7 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
         TokenEntry::new(BOB, "bob", roles.rights_of(&["admin"])),
         TokenEntry::new(VIEWER, "victor", roles.rights_of(&["viewer"])),
         TokenEntry::new(OPERATOR, "olga", roles.rights_of(&["operator"])),
+        TokenEntry::new(EXPORTER, "xena", [Right::ReadOwn, Right::ReadAll, Right::Export].into_iter().collect()),
     ]);
     let accounts = Arc::new(Accounts::new(store.clone(), AuthPolicy::default(), roles));
     let app = trail_server::app(AppState::new(store.clone(), accounts, tokens), &config);
@@ -85,6 +88,16 @@ impl TestApp {
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// The body as text (exports).
+    pub async fn text_as(&self, token: &str, path: &str) -> String {
+        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    pub async fn delete_as(&self, token: &str, path: &str) -> u16 {
+        self.client.delete(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap().status().as_u16()
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {

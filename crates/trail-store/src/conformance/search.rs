@@ -3,7 +3,7 @@
 use super::*;
 use crate::Store;
 use std::sync::Arc;
-use trail_core::query::{Filter, UserFilter};
+use trail_core::query::{DetailsReach, Filter, UserFilter};
 use trail_core::time::{self, DateFilter};
 use trail_core::{EventId, Pattern};
 
@@ -187,6 +187,7 @@ pub async fn all_filters_hold_at_once<S: Store>(store: Arc<S>) {
         window: Some(
             DateFilter::parse_month("2026-06").unwrap().window(&time::parse_time_zone("UTC").unwrap()).unwrap(),
         ),
+        details: DetailsReach::Everyone,
     };
     assert_matches(&*store, filter.clone(), &[0], &ids, "everything holds").await;
     let other_month = Filter {
@@ -258,4 +259,36 @@ pub async fn searches_agree_with_the_matcher_over_many_events<S: Store>(store: A
         let first = store.search(query(filter.clone(), 100, None)).await.unwrap();
         assert_eq!(ids(&first.events), expected[..expected.len().min(100)], "{filter:?}");
     }
+}
+
+/// V6 through filters: where a reader may not see an entry's details, the message filter looks
+/// at line 1 only, so a search cannot tell what the details hide (one character at a time).
+/// The same before and after indexing, and in the count of newer entries.
+pub async fn message_filters_reach_only_visible_details<S: Store>(store: Arc<S>) {
+    let secret = |user: &str| simple(user, "edge1", "Updated node (nodes)\ncommunity: s3cret-value");
+    let mut stored = Vec::new();
+    for round in 0..2 {
+        stored.extend(store.append(vec![secret("alice"), secret("bob")]).await.unwrap());
+        if round == 0 {
+            store.catch_up_indexes().await.unwrap();
+        }
+    }
+    let reach = |details: DetailsReach, pattern: &str| Filter { details, ..message_filter(pattern) };
+    let found = |filter: Filter| async { search_all(&*store, filter, 10).await };
+    let mut newest_first = stored.clone();
+    newest_first.reverse();
+    let alices: Vec<EventId> = newest_first.iter().copied().filter(|id| (id - stored[0]) % 2 == 0).collect();
+    assert_eq!(found(reach(DetailsReach::Everyone, "s3cret")).await, newest_first);
+    assert_eq!(found(reach(DetailsReach::Nobody, "s3cret")).await, Vec::<EventId>::new(), "line 2 is out of reach");
+    assert_eq!(found(reach(DetailsReach::Nobody, "s3c%")).await, Vec::<EventId>::new());
+    assert_eq!(found(reach(DetailsReach::Nobody, "nodes)%value")).await, Vec::<EventId>::new());
+    assert_eq!(found(reach(DetailsReach::Nobody, "updated node")).await, newest_first, "line 1 is in reach");
+    assert_eq!(found(reach(DetailsReach::Own("alice".into()), "s3cret")).await, alices, "one's own details");
+    store.append(vec![secret("bob"), secret("alice")]).await.unwrap();
+    let head = *stored.last().unwrap();
+    let cursor = trail_core::Cursor { snapshot: head, before: head + 1 };
+    let counted = store.search(query(reach(DetailsReach::Own("alice".into()), "s3cret"), 10, Some(cursor))).await;
+    assert_eq!(counted.unwrap().newer, 1, "only alice's newer entry matches within her reach");
+    let counted = store.search(query(reach(DetailsReach::Nobody, "s3cret"), 10, Some(cursor))).await;
+    assert_eq!(counted.unwrap().newer, 0, "nobody's details: nothing newer matches");
 }

@@ -1,0 +1,116 @@
+//! The abuse cases of the security review (issue 18): each test fails if its protection is
+//! taken away.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+async fn token_for(app: &TestApp, by: &str, scopes: &[&str]) -> (u16, Value) {
+    app.post_raw("/api/v1/tokens", by, json!({"name": "t", "scopes": scopes}).to_string()).await
+}
+
+/// An administrator account `ada`, and a token of hers with `scopes`, issued at login.
+async fn ada_token(app: &TestApp, scopes: &[&str]) -> String {
+    let account = json!({"username": "ada", "roles": ["admin"], "password": "ada-secret"}).to_string();
+    app.post_raw("/api/v1/accounts", ALICE, account).await;
+    let login = json!({"username": "ada", "password": "ada-secret", "token": {"name": "t", "scopes": scopes}});
+    let (status, answer) = app.post_raw("/api/v1/login", "", login.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    secret(&answer)
+}
+
+fn secret(issued: &Value) -> String {
+    issued["token"].as_str().unwrap_or_else(|| panic!("no token in {issued}")).to_owned()
+}
+
+/// A token never issues or manages tokens with scopes it does not hold; issuing needs the
+/// `admin` scope (or a browser session).
+#[tokio::test]
+async fn a_token_cannot_escape_its_scopes() {
+    let app = spawn_app().await;
+    let ingest = ada_token(&app, &["ingest"]).await;
+    let (status, body) = token_for(&app, &ingest, &["admin", "read"]).await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"), "{body}");
+    let (status, body) = token_for(&app, &ingest, &["ingest"]).await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"), "issuing needs the admin scope: {body}");
+    let account = json!({"username": "mallory", "roles": ["admin"], "password": "pw-123456"}).to_string();
+    assert_eq!(app.post_raw("/api/v1/accounts", &ingest, account.clone()).await.0, 403);
+
+    let admin_only = ada_token(&app, &["admin"]).await;
+    let (status, body) = token_for(&app, &admin_only, &["admin", "read"]).await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"), "admin alone does not hand on read: {body}");
+    assert_eq!(token_for(&app, &admin_only, &["admin"]).await.0, 201, "the admin scope may issue what it holds");
+
+    let (_, listed) = app.get_as(&ingest, "/api/v1/tokens").await;
+    let listed = listed["tokens"].as_array().unwrap().clone();
+    assert!(
+        listed.iter().all(|t| t["scopes"] == json!(["ingest"])),
+        "an ingest token sees only ingest tokens: {listed:?}"
+    );
+    let (_, all) = app.get("/api/v1/tokens").await;
+    let admin_id =
+        all["tokens"].as_array().unwrap().iter().find(|t| t["scopes"] == json!(["admin"])).unwrap()["id"].clone();
+    let revoked = app.delete_as(&ingest, &format!("/api/v1/tokens/{admin_id}")).await;
+    assert_eq!(revoked, 404, "an ingest token cannot revoke an admin token");
+    let revoked = app.delete_as(&ingest, &format!("/api/v1/tokens/{}", listed[0]["id"])).await;
+    assert_eq!(revoked, 200, "a token may revoke one it could have been");
+}
+
+/// Without the right to an entry's details, a message filter matches only line 1: the search
+/// cannot tell what the details hide, in the lists, the export or the feed.
+#[tokio::test]
+async fn filters_cannot_read_hidden_details() {
+    let app = spawn_app().await;
+    let body = json!([edited("alice", "edge1", "Updated node (nodes)\ncommunity: s3cret-value")]);
+    assert_eq!(app.post("/api/v1/events", body).await.0, 201);
+    for token in [VIEWER, OPERATOR, EXPORTER] {
+        let (_, hidden) = app.get_as(token, "/api/v1/events?all_users=true&message=s3cret").await;
+        assert_eq!(hidden["events"], json!([]), "{token}: {hidden}");
+        let (_, hidden) = app.get_as(token, "/api/v1/events?all_users=true&message=community%25s3c").await;
+        assert_eq!(hidden["events"], json!([]), "{token}: {hidden}");
+        let (_, shown) = app.get_as(token, "/api/v1/events?all_users=true&message=updated%20node").await;
+        assert_eq!(shown["events"][0]["message"], "Updated node (nodes)", "{token}: line 1 only");
+    }
+    let (_, full) = app.get("/api/v1/events?all_users=true&message=s3cret").await;
+    assert_eq!(full["events"].as_array().unwrap().len(), 1, "details_all searches the whole message");
+
+    let export = "/api/v1/export?all_users=true&message=";
+    assert_eq!(app.text_as(EXPORTER, &format!("{export}s3cret")).await, "", "the export filters as the lists do");
+    let exported = app.text_as(EXPORTER, &format!("{export}updated")).await;
+    assert!(exported.contains("Updated node") && !exported.contains("s3cret"), "{exported}");
+    let exported = app.text_as(EXPORTER, &format!("{export}s3cret&format=csv")).await;
+    assert_eq!(exported.lines().count(), 1, "the CSV header alone: {exported}");
+}
+
+/// The feed shows what the lists show: others' entries only with `read_all`, details only
+/// with their right; its reading is recorded as exports are, once per reader and period.
+#[tokio::test]
+async fn the_feed_follows_the_rights_and_is_recorded() {
+    let app = spawn_app().await;
+    app.post(
+        "/api/v1/events",
+        json!([edited("alice", "e1", "first\nhidden detail"), edited("xena", "e2", "xena's own\nher detail")]),
+    )
+    .await;
+    let (status, feed) = app.get_as(EXPORTER, "/api/v1/feed?after=0").await;
+    assert_eq!(status, 200, "{feed}");
+    let messages: Vec<&str> =
+        feed["events"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(messages[..2], ["first", "xena's own"], "line 1 only without details rights");
+    assert!(!feed.to_string().contains("hidden detail"));
+    let next_after = feed["next_after"].as_i64().unwrap();
+    assert!(next_after >= 2, "{feed}");
+
+    let ingest = ada_token(&app, &["ingest"]).await;
+    assert_eq!(app.get_as(&ingest, "/api/v1/feed").await.0, 403, "the feed needs the export right");
+
+    app.get_as(EXPORTER, &format!("/api/v1/feed?after={next_after}")).await;
+    let (_, everything) = app.get("/api/v1/feed?after=0").await;
+    let audits: Vec<&Value> = everything["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "AUDIT_EXPORT" && e["user"] == "xena")
+        .collect();
+    assert_eq!(audits.len(), 1, "one record for a reader's reading, not one per poll: {everything}");
+    assert_eq!(audits[0]["name"], "events as feed");
+}
