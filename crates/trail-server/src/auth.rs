@@ -95,12 +95,12 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
 
 /// Whether a request from a session carries its CSRF token (compared in constant time).
 pub fn csrf_holds(viewer: &Viewer, headers: &axum::http::HeaderMap) -> bool {
-    match viewer.session_csrf() {
-        None => true,
-        Some(expected) => {
-            headers.get("x-csrf-token").is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(expected.as_bytes())))
-        }
-    }
+    viewer.session_csrf().is_none_or(|expected| csrf_matches(expected, headers))
+}
+
+/// Whether the request's `X-CSRF-Token` is `expected` (compared in constant time).
+pub fn csrf_matches(expected: &str, headers: &axum::http::HeaderMap) -> bool {
+    headers.get("x-csrf-token").is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(expected.as_bytes())))
 }
 
 impl Viewer {

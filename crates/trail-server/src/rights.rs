@@ -19,12 +19,14 @@ pub enum Access {
     Authenticated,
     /// A token with this right.
     Needs(Right),
+    /// A token with either right; the handler decides what the second allows.
+    Either(Right, Right),
     /// A web page needing this right: without a session the visitor is sent to the login
     /// page; without the right, an HTML page says which right is missing.
     Page(Right),
 }
 
-use Access::{Authenticated, Needs, Page, Public};
+use Access::{Authenticated, Either, Needs, Page, Public};
 
 /// Every route: method, path as the router spells it, and the access it needs. Finer decisions
 /// (whose entries, whose details) are made in the handlers.
@@ -45,8 +47,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/jobs", Needs(Right::Jobs)),
     ("GET", "/api/v1/jobs", Needs(Right::Jobs)),
     ("GET", "/api/v1/jobs/{id}", Needs(Right::Jobs)),
-    ("POST", "/api/v1/jobs/{id}/targets/{target}/status", Needs(Right::Jobs)),
-    ("POST", "/api/v1/jobs/{id}/log", Needs(Right::Jobs)),
+    // The platform running a job reports with `ingest`; the job's submitter may with `jobs`.
+    ("POST", "/api/v1/jobs/{id}/targets/{target}/status", Either(Right::Ingest, Right::Jobs)),
+    ("POST", "/api/v1/jobs/{id}/log", Either(Right::Ingest, Right::Jobs)),
     ("GET", "/api/v1/jobs/{id}/log", Needs(Right::Jobs)),
     ("GET", "/api/v1/status", Needs(Right::Jobs)),
     ("GET", "/api/v1/status/stream", Needs(Right::Jobs)),
@@ -124,6 +127,27 @@ fn is_form(request: &Request) -> bool {
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
+/// Runs an API route for a caller holding any of `rights`, with the caller in the request's
+/// extensions.
+async fn authorised(
+    state: &AppState,
+    mut request: Request,
+    next: Next,
+    rights: &[Right],
+) -> Result<Response, ApiError> {
+    let viewer = crate::auth::authenticate(state, request.headers()).await?;
+    if !rights.iter().any(|right| viewer.may(*right)) {
+        let names: Vec<String> = rights.iter().map(|right| format!("`{}`", right.name())).collect();
+        return Err(ApiError::new(
+            Code::Forbidden,
+            format!("this needs the right {}, which your token does not have", names.join(" or ")),
+        ));
+    }
+    request = check_csrf(&viewer, request).await?;
+    request.extensions_mut().insert::<Viewer>(viewer);
+    Ok(next.run(request).await)
+}
+
 /// Authenticates the caller and checks the route's right before the handler runs; the handler
 /// finds the caller in the request's extensions.
 pub async fn enforce(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
@@ -138,18 +162,8 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
             request.extensions_mut().insert::<Viewer>(viewer);
             Ok(next.run(request).await)
         }
-        Some(Needs(right)) => {
-            let viewer = crate::auth::authenticate(&state, request.headers()).await?;
-            if !viewer.rights.contains(&right) {
-                return Err(ApiError::new(
-                    Code::Forbidden,
-                    format!("this needs the right `{}`, which your token does not have", right.name()),
-                ));
-            }
-            request = check_csrf(&viewer, request).await?;
-            request.extensions_mut().insert::<Viewer>(viewer);
-            Ok(next.run(request).await)
-        }
+        Some(Needs(right)) => authorised(&state, request, next, &[right]).await,
+        Some(Either(first, second)) => authorised(&state, request, next, &[first, second]).await,
         Some(Page(right)) => {
             let Ok(viewer) = crate::auth::authenticate(&state, request.headers()).await else {
                 return Ok(crate::ui::to_login(request.uri()));

@@ -101,7 +101,8 @@ fn clip(text: &str, width: usize) -> String {
 /// One CSV record (with the header above) as an event input, for `import`.
 pub fn event_input_from_csv(headers: &csv::StringRecord, record: &csv::StringRecord) -> anyhow::Result<EventInput> {
     let mut object = serde_json::Map::new();
-    for (header, value) in headers.iter().zip(record.iter()) {
+    for (header, cell) in headers.iter().zip(record.iter()) {
+        let value = trail_core::export::cell_value(cell);
         if value.is_empty() || header == "id" || header == "hash" {
             continue;
         }

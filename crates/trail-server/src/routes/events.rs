@@ -191,7 +191,7 @@ pub async fn related(
         return Err(not_found());
     }
     let (job, events) = related_to(&state, &viewer, &event).await?;
-    Ok(Json(Related { job: job.as_ref().map(crate::routes::jobs::JobView::of), events }))
+    Ok(Json(Related { job: job.as_ref().map(|job| crate::routes::jobs::JobView::of(job, &viewer)), events }))
 }
 
 fn visible_to(viewer: &Viewer, event: &Event) -> bool {

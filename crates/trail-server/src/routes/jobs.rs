@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use trail_core::identity::Right;
 use trail_core::operations::results::Origin;
 use trail_core::operations::{Job, JobId, JobSummary, LogQuery, Status};
 use trail_core::{EventId, Pattern};
@@ -94,6 +95,23 @@ pub struct Reported {
     event_ids: Vec<EventId>,
 }
 
+/// Whether `viewer` may report on job `id` or write its log: the platform running jobs (the
+/// `ingest` right), or the job's own submitter. Anyone else who merely follows jobs may not
+/// write into another user's job.
+async fn may_write_to(state: &AppState, viewer: &Viewer, id: JobId) -> Result<(), ApiError> {
+    if viewer.may(Right::Ingest) {
+        return Ok(());
+    }
+    let job = state.operations.job(id).await?;
+    if viewer.user.as_deref() == Some(job.submitter.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::Forbidden,
+        format!("job {id} is {}'s: reporting on another user's job needs the right `ingest`", job.submitter),
+    ))
+}
+
 /// A leaf's status, as the platform running it reports. A finished leaf cannot change.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/targets/{target}/status", tag = "operations",
     params(("id" = i64, Path, description = "Job id"), ("target" = String, Path, description = "Target")),
@@ -103,9 +121,11 @@ pub struct Reported {
     security(("bearer" = [])))]
 pub async fn report_status(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path((id, target)): Path<(JobId, String)>,
     JsonBody(report): JsonBody<StatusReport>,
 ) -> Result<Json<Reported>, ApiError> {
+    may_write_to(&state, &viewer, id).await?;
     let status = Status::parse(&report.status).ok_or_else(|| {
         ApiError::new(
             Code::InvalidOperation,
@@ -146,9 +166,11 @@ pub struct Appended {
     security(("bearer" = [])))]
 pub async fn append_log(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(id): Path<JobId>,
     JsonBody(request): JsonBody<LogRequest>,
 ) -> Result<(StatusCode, Json<Appended>), ApiError> {
+    may_write_to(&state, &viewer, id).await?;
     let mut lines = Vec::with_capacity(request.lines.len());
     for (i, line) in request.lines.into_iter().enumerate() {
         lines.push(match line {
@@ -254,7 +276,10 @@ pub struct JobView {
 }
 
 impl JobView {
-    pub fn of(job: &Job) -> JobView {
+    /// The job as `viewer` may see it: leaf messages are details of the submitter's entries
+    /// (V6), so without the right to those, line 1 only.
+    pub fn of(job: &Job, viewer: &Viewer) -> JobView {
+        let reach = viewer.details_reach();
         JobView {
             summary: JobListItem::of(&job.summary()),
             request_id: job.request_id.clone(),
@@ -266,7 +291,7 @@ impl JobView {
                 .map(|leaf| LeafView {
                     target: leaf.target.clone(),
                     status: leaf.status.name().to_owned(),
-                    message: leaf.message.clone(),
+                    message: reach.visible(&job.submitter, &leaf.message).to_owned(),
                     updated_at: trail_core::time::format_rfc3339(leaf.updated_at),
                     event_id: leaf.event_id,
                 })
@@ -279,8 +304,12 @@ impl JobView {
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "operations",
     params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_job(State(state): State<AppState>, Path(id): Path<JobId>) -> Result<Json<JobView>, ApiError> {
-    Ok(Json(JobView::of(&state.operations.job(id).await?)))
+pub async fn get_job(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<JobId>,
+) -> Result<Json<JobView>, ApiError> {
+    Ok(Json(JobView::of(&state.operations.job(id).await?, &viewer)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -317,10 +346,15 @@ pub struct LogPage {
     responses((status = 200, body = LogPage), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get_log(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(id): Path<JobId>,
     params: Result<Query<LogParams>, QueryRejection>,
 ) -> Result<Json<LogPage>, ApiError> {
     let Query(params) = params?;
+    let job = state.operations.job(id).await?;
+    if !viewer.details_reach().covers(&job.submitter) {
+        return Err(ApiError::new(Code::Forbidden, log_needs_details(&job.submitter)));
+    }
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
     let query = LogQuery {
         job: id,
@@ -341,6 +375,14 @@ pub async fn get_log(
         })
         .collect();
     Ok(Json(LogPage { entries, next_after }))
+}
+
+/// Why a job log is refused: it is among the details of the submitter's entries (V6).
+pub fn log_needs_details(submitter: &str) -> String {
+    format!(
+        "a job log is among the details of its submitter's entries ({submitter}'s): it needs the right \
+         `details_all` (or `details_own` for your own jobs)"
+    )
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

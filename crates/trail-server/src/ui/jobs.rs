@@ -86,7 +86,8 @@ pub async fn job(
         after: query.after.unwrap_or(0),
         limit: PAGE,
     };
-    let entries = state.operations.log(log).await.unwrap_or_default();
+    let may_read_log = ui.viewer.details_reach().covers(&job.submitter);
+    let entries = if may_read_log { state.operations.log(log).await.unwrap_or_default() } else { Vec::new() };
     let next = (entries.len() == PAGE).then(|| entries.last().map(|e| e.seq)).flatten();
     let page_url = |after: Option<i64>| {
         let mut url = form_urlencoded::Serializer::new(String::new());
@@ -134,13 +135,14 @@ pub async fn job(
             label { "Search" input name="q" value=(q.as_deref().unwrap_or("")); }
             button.primary type="submit" { "Apply" }
         }
+        @if !may_read_log { p.notice role="note" { (crate::routes::jobs::log_needs_details(&job.submitter)) } }
         pre.message #log-lines {
             @for entry in &entries {
                 span.muted { (entry.seq) " " (ui.time(entry.entry.time)) }
                 @if let Some(target) = &entry.entry.target { " [" (target) "]" }
                 " " (entry.entry.text) "\n"
             }
-            @if entries.is_empty() { "No log lines." }
+            @if entries.is_empty() && may_read_log { "No log lines." }
         }
         nav.pager aria-label="Log pages" {
             @if query.after.unwrap_or(0) > 0 { a href=(page_url(None)) { "« First" } }

