@@ -54,7 +54,38 @@ pub struct Pattern {
     segments: Vec<Vec<Piece>>,
 }
 
+/// The longest pattern a reader may send, in characters. Matching costs up to the text's
+/// length times the pattern's, so a pattern is bounded like any other input.
+pub const MAX_PATTERN_CHARS: usize = 256;
+/// The most wildcards (`%` and `_`, escaped ones aside) a pattern may hold.
+pub const MAX_WILDCARDS: usize = 16;
+
+/// Why a reader's pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("a filter is at most {MAX_PATTERN_CHARS} characters, got {0}; search for a shorter part of the text")]
+    TooLong(usize),
+    #[error("a filter holds at most {MAX_WILDCARDS} wildcards (% and _), got {0}; escape literal ones as \\% and \\_")]
+    TooManyWildcards(usize),
+}
+
 impl Pattern {
+    /// A pattern from a reader (a query parameter, a form): refused beyond
+    /// [`MAX_PATTERN_CHARS`] or [`MAX_WILDCARDS`].
+    pub fn parse(source: &str) -> Result<Pattern, PatternError> {
+        let chars = source.chars().count();
+        if chars > MAX_PATTERN_CHARS {
+            return Err(PatternError::TooLong(chars));
+        }
+        let wildcards = wildcards_in(source);
+        if wildcards > MAX_WILDCARDS {
+            return Err(PatternError::TooManyWildcards(wildcards));
+        }
+        Ok(Pattern::new(source))
+    }
+
+    /// A pattern without bounds, for text Trail itself chose (tests, benchmarks); readers'
+    /// patterns go through [`Pattern::parse`].
     pub fn new(source: &str) -> Pattern {
         let mut segments = vec![Vec::new()];
         let mut chars = source.chars().peekable();
@@ -161,6 +192,23 @@ impl Pattern {
         }
         like
     }
+}
+
+/// The unescaped `%` and `_` of a pattern's source.
+fn wildcards_in(source: &str) -> usize {
+    let (mut count, mut escaped) = (0, false);
+    for c in source.chars() {
+        match c {
+            '%' | '_' if !escaped => count += 1,
+            '\\' if !escaped => {
+                escaped = true;
+                continue;
+            }
+            _ => {}
+        }
+        escaped = false;
+    }
+    count
 }
 
 fn push_literal(segment: &mut Vec<Piece>, c: char) {
@@ -270,6 +318,19 @@ mod tests {
 
     fn m(pattern: &str, text: &str) -> bool {
         Pattern::new(pattern).is_match(text)
+    }
+
+    #[test]
+    fn readers_patterns_are_bounded() {
+        assert!(Pattern::parse(&"a".repeat(MAX_PATTERN_CHARS)).is_ok());
+        assert_eq!(Pattern::parse(&"a".repeat(MAX_PATTERN_CHARS + 1)), Err(PatternError::TooLong(257)));
+        assert!(Pattern::parse(&"a_".repeat(MAX_WILDCARDS)).is_ok());
+        assert_eq!(Pattern::parse(&"a_".repeat(17)), Err(PatternError::TooManyWildcards(17)));
+        assert_eq!(wildcards_in("%%_%"), 4);
+        assert_eq!(wildcards_in(r"50\% off\_now C:\temp \\%"), 1);
+        let escaped = "\\%".repeat(40);
+        assert!(Pattern::parse(&escaped).is_ok(), "escaped wildcards are literals");
+        assert!(Pattern::parse(&"\\\\%".repeat(17)).is_err(), "an escaped backslash escapes nothing");
     }
 
     #[test]

@@ -135,6 +135,11 @@ impl Cursor {
     }
 }
 
+/// How long one search may look before it answers with what it has found, marked incomplete,
+/// with a cursor that goes on from where it stopped. Matching costs the text's length times the
+/// pattern's; this bounds what one request can cost, whatever the trail holds.
+pub const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One search request.
 #[derive(Debug, Clone)]
 pub struct SearchQuery {
@@ -142,6 +147,45 @@ pub struct SearchQuery {
     pub limit: usize,
     /// `None` for the first page: the backend takes a new snapshot.
     pub cursor: Option<Cursor>,
+    /// When the backend stops looking and answers with what it has (see
+    /// [`SearchPage::incomplete`]); `None`: no limit (local trails, tests).
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl SearchQuery {
+    /// A query without a deadline.
+    pub fn new(filter: Filter, limit: usize, cursor: Option<Cursor>) -> SearchQuery {
+        SearchQuery { filter, limit, cursor, deadline: None }
+    }
+}
+
+/// How long a search may look (see [`SEARCH_BUDGET`]), and where it stopped when the time ran
+/// out. Backends ask it before examining each row, in the order they examine rows.
+#[derive(Debug)]
+pub struct Budget {
+    deadline: Option<std::time::Instant>,
+    rows: u32,
+    /// The position (an event id, a log entry's number) of the first row left unexamined.
+    pub stopped_at: Option<i64>,
+}
+
+impl Budget {
+    pub fn until(deadline: Option<std::time::Instant>) -> Budget {
+        Budget { deadline, rows: 0, stopped_at: None }
+    }
+
+    /// Whether the time is up before the row at `position` is examined. The clock is read every
+    /// 64 rows; once up, it stays up.
+    pub fn exhausted_at(&mut self, position: i64) -> bool {
+        self.rows = self.rows.wrapping_add(1);
+        if self.stopped_at.is_none()
+            && self.rows % 64 == 0
+            && self.deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline)
+        {
+            self.stopped_at = Some(position);
+        }
+        self.stopped_at.is_some()
+    }
 }
 
 /// One page, newest first.
@@ -152,6 +196,9 @@ pub struct SearchPage<E> {
     /// How many matching entries were added after the snapshot (V5), counted up to
     /// [`NEWER_COUNT_CAP`].
     pub newer: u64,
+    /// The deadline came before the page was full: `events` is what was found, and
+    /// `next_cursor` goes on from where the search stopped.
+    pub incomplete: bool,
 }
 
 /// Counting newer entries stops here; the UI shows "10000+".
@@ -228,13 +275,18 @@ impl SearchParams {
             return Err(invalid(format!("limit must be 1-{MAX_PAGE}, got {limit}")));
         }
         let cursor = self.cursor.map(|c| Cursor::decode(&c)).transpose().map_err(QueryError::Cursor)?;
-        let pattern = |text: Option<String>| text.filter(|t| !t.is_empty()).map(|t| Pattern::new(&t));
+        let pattern = |field: &str, text: Option<String>| {
+            text.filter(|t| !t.is_empty())
+                .map(|t| Pattern::parse(&t).map_err(|e| QueryError::Invalid(format!("{field}: {e}"))))
+                .transpose()
+        };
         Ok(SearchQuery {
+            deadline: Some(std::time::Instant::now() + SEARCH_BUDGET),
             filter: Filter {
                 user,
-                action: pattern(self.action),
-                name: pattern(self.name),
-                message: pattern(self.message),
+                action: pattern("action", self.action)?,
+                name: pattern("name", self.name)?,
+                message: pattern("message", self.message)?,
                 window,
                 details,
             },

@@ -4,7 +4,7 @@ use crate::{OperationError, Operations};
 use serde::Serialize;
 use trail_core::operations::results::Origin;
 use trail_core::operations::{
-    Job, JobId, JobSummary, LogEntry, LogQuery, NewJob, Status, StoredLogEntry, check_log_entry, limits,
+    Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, check_log_entry, limits,
 };
 use trail_store::LeafReport;
 
@@ -130,7 +130,7 @@ impl Operations {
         Ok(self.store.append_job_log(job, entries).await?)
     }
 
-    pub async fn log(&self, query: LogQuery) -> Result<Vec<StoredLogEntry>, OperationError> {
+    pub async fn log(&self, query: LogQuery) -> Result<LogPage, OperationError> {
         self.job(query.job).await?;
         Ok(self.store.job_log(LogQuery { limit: query.limit.clamp(1, 1000), ..query }).await?)
     }

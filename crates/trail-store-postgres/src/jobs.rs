@@ -3,8 +3,9 @@
 use crate::{corrupt, pg};
 use deadpool_postgres::GenericClient;
 use trail_core::operations::{
-    Job, JobError, JobId, JobSummary, Leaf, LogEntry, LogQuery, NewJob, Status, StoredLogEntry,
+    Job, JobError, JobId, JobSummary, Leaf, LogEntry, LogPage, LogQuery, NewJob, Status, StoredLogEntry,
 };
+use trail_core::query::Budget;
 use trail_core::time;
 use trail_store::StoreError;
 
@@ -174,11 +175,12 @@ pub async fn append_log(
 
 /// One page of a job's log. The text filter is decided here, with the V3 matcher; rows are
 /// read in slices until the page is full.
-pub async fn log(client: &impl GenericClient, query: &LogQuery) -> Result<Vec<StoredLogEntry>, StoreError> {
+pub async fn log(client: &impl GenericClient, query: &LogQuery) -> Result<LogPage, StoreError> {
     const SLICE: i64 = 2000;
     let mut page = Vec::new();
+    let mut budget = Budget::until(query.deadline);
     if query.limit == 0 {
-        return Ok(page);
+        return Ok(LogPage::default());
     }
     let mut after = query.after;
     loop {
@@ -192,6 +194,9 @@ pub async fn log(client: &impl GenericClient, query: &LogQuery) -> Result<Vec<St
             .map_err(pg)?;
         for row in &rows {
             after = row.get(0);
+            if budget.exhausted_at(after) {
+                return Ok(LogPage { entries: page, stopped_at: budget.stopped_at });
+            }
             let text: String = row.get(3);
             if query.contains.as_ref().is_some_and(|pattern| !pattern.is_match(&text)) {
                 continue;
@@ -201,11 +206,11 @@ pub async fn log(client: &impl GenericClient, query: &LogQuery) -> Result<Vec<St
                 entry: LogEntry { time: time::from_micros(row.get(2)), target: row.get(1), text },
             });
             if page.len() >= query.limit {
-                return Ok(page);
+                return Ok(LogPage { entries: page, stopped_at: None });
             }
         }
         if (rows.len() as i64) < SLICE {
-            return Ok(page);
+            return Ok(LogPage { entries: page, stopped_at: None });
         }
     }
 }

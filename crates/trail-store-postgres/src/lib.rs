@@ -31,9 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::NoTls;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
-use trail_core::operations::{
-    Job, JobId, JobSummary, LogEntry, LogQuery, NewJob, Status, StatusReport, StoredLogEntry,
-};
+use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery, time};
 use trail_store::{ForwardingLease, LeafReport, Store, StoreError, StoreStats};
 use writer::{Command, Writer};
@@ -260,7 +258,7 @@ impl Store for PgStore {
         jobs::append_log(&mut self.client().await?, job, &entries).await
     }
 
-    async fn job_log(&self, query: LogQuery) -> Result<Vec<StoredLogEntry>, StoreError> {
+    async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError> {
         jobs::log(&self.client().await?, &query).await
     }
 

@@ -13,7 +13,7 @@ use crate::rows::{COLUMNS, event_from_row};
 use crate::{pg, read_head};
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
-use trail_core::query::{NEWER_COUNT_CAP, UserFilter};
+use trail_core::query::{Budget, NEWER_COUNT_CAP, UserFilter};
 use trail_core::{Cursor, Event, EventId, Filter, SearchPage, SearchQuery};
 use trail_store::StoreError;
 
@@ -75,14 +75,15 @@ async fn matching(
     filter: &Filter,
     (low, high): (EventId, EventId),
     want: usize,
+    budget: &mut Budget,
 ) -> Result<Vec<Event>, StoreError> {
     if !filters_message(filter) {
-        return matching_as(tx, filter, (low, high), want, Form::Index).await;
+        return matching_as(tx, filter, (low, high), want, Form::Index, budget).await;
     }
     let split = high.saturating_sub(RECENT_SCAN).max(low - 1);
-    let mut found = matching_as(tx, filter, (split + 1, high), want, Form::Scan).await?;
-    if found.len() < want && split >= low {
-        found.extend(matching_as(tx, filter, (low, split), want - found.len(), Form::Index).await?);
+    let mut found = matching_as(tx, filter, (split + 1, high), want, Form::Scan, budget).await?;
+    if found.len() < want && split >= low && budget.stopped_at.is_none() {
+        found.extend(matching_as(tx, filter, (low, split), want - found.len(), Form::Index, budget).await?);
     }
     Ok(found)
 }
@@ -93,6 +94,7 @@ async fn matching_as(
     (low, mut high): (EventId, EventId),
     want: usize,
     form: Form,
+    budget: &mut Budget,
 ) -> Result<Vec<Event>, StoreError> {
     let (conditions, params) = conditions(filter, form);
     let sql = format!(
@@ -111,6 +113,9 @@ async fn matching_as(
         let rows = tx.query(&statement, &values).await.map_err(pg)?;
         for row in &rows {
             let event = event_from_row(row)?;
+            if budget.exhausted_at(event.id) {
+                return Ok(found);
+            }
             high = event.id - 1;
             if filter.matches(&event.body) && found.len() < want {
                 found.push(event);
@@ -130,12 +135,13 @@ async fn count(
     filter: &Filter,
     (low, high): (EventId, EventId),
     cap: usize,
+    budget: &mut Budget,
 ) -> Result<u64, StoreError> {
     if low > high {
         return Ok(0);
     }
     if !decided_in_sql(filter) {
-        return Ok(matching(tx, filter, (low, high), cap).await?.len() as u64);
+        return Ok(matching(tx, filter, (low, high), cap, budget).await?.len() as u64);
     }
     let (conditions, params) = conditions(filter, Form::Index);
     let sql = format!(
@@ -167,14 +173,17 @@ pub async fn search(
     let before = query.cursor.map_or(snapshot + 1, |c| c.before);
     let limit = query.limit.max(1);
     // One more than a page, to know whether a next page exists.
-    let mut events = matching(&tx, &query.filter, (1, before - 1), limit + 1).await?;
+    let mut budget = Budget::until(query.deadline);
+    let mut events = matching(&tx, &query.filter, (1, before - 1), limit + 1, &mut budget).await?;
+    let incomplete = budget.stopped_at.is_some();
     let next_cursor = if events.len() > limit {
         events.truncate(limit);
         events.last().map(|last| Cursor { snapshot, before: last.id })
     } else {
-        None
+        budget.stopped_at.map(|stopped| Cursor { snapshot, before: stopped + 1 })
     };
-    let newer = count(&tx, &query.filter, (snapshot + 1, head), NEWER_COUNT_CAP as usize).await?;
+    let mut counting = Budget::until(query.deadline);
+    let newer = count(&tx, &query.filter, (snapshot + 1, head), NEWER_COUNT_CAP as usize, &mut counting).await?;
     tx.commit().await.map_err(pg)?;
-    Ok(SearchPage { events, next_cursor, newer })
+    Ok(SearchPage { events, next_cursor, newer, incomplete })
 }

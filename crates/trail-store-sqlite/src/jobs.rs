@@ -1,7 +1,10 @@
 //! V7 and V8's storage: jobs, their leaves, and their logs (apart from the audit trail).
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use trail_core::operations::{Job, JobId, JobSummary, Leaf, LogEntry, LogQuery, NewJob, Status, StoredLogEntry};
+use trail_core::operations::{
+    Job, JobId, JobSummary, Leaf, LogEntry, LogPage, LogQuery, NewJob, Status, StoredLogEntry,
+};
+use trail_core::query::Budget;
 use trail_core::time;
 
 fn status_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Status> {
@@ -144,15 +147,19 @@ pub fn append_log(conn: &Connection, id: JobId, entries: &[LogEntry]) -> rusqlit
     Ok(numbers)
 }
 
-pub fn log(conn: &Connection, query: &LogQuery) -> rusqlite::Result<Vec<StoredLogEntry>> {
+pub fn log(conn: &Connection, query: &LogQuery) -> rusqlite::Result<LogPage> {
     let mut statement = conn.prepare_cached(
         "SELECT seq, target, time, text FROM job_logs WHERE job_id = ?1 AND seq > ?2 \
          AND (?3 IS NULL OR target = ?3) ORDER BY seq",
     )?;
     let mut rows = statement.query(params![query.job, query.after, query.target])?;
     let mut page = Vec::new();
+    let mut budget = Budget::until(query.deadline);
     while page.len() < query.limit {
         let Some(row) = rows.next()? else { break };
+        if budget.exhausted_at(row.get(0)?) {
+            break;
+        }
         let text: String = row.get(3)?;
         if query.contains.as_ref().is_some_and(|pattern| !pattern.is_match(&text)) {
             continue;
@@ -162,5 +169,5 @@ pub fn log(conn: &Connection, query: &LogQuery) -> rusqlite::Result<Vec<StoredLo
             entry: LogEntry { time: time::from_micros(row.get(2)?), target: row.get(1)?, text },
         });
     }
-    Ok(page)
+    Ok(LogPage { entries: page, stopped_at: budget.stopped_at })
 }

@@ -23,9 +23,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
-use trail_core::operations::{
-    Job, JobId, JobSummary, LogEntry, LogQuery, NewJob, Status, StatusReport, StoredLogEntry,
-};
+use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::LeafReport;
 use trail_store::{Store, StoreError, StoreStats};
@@ -311,7 +309,7 @@ impl Store for SqliteStore {
         self.request(|reply| Command::AppendLog { job, entries, reply }).await
     }
 
-    async fn job_log(&self, query: LogQuery) -> Result<Vec<StoredLogEntry>, StoreError> {
+    async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError> {
         self.read(move |conn| jobs::log(conn, &query)).await
     }
 

@@ -17,7 +17,7 @@ use crate::rows::event_from_row;
 use crate::schema::EVENT_COLUMNS;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
-use trail_core::query::{NEWER_COUNT_CAP, UserFilter};
+use trail_core::query::{Budget, NEWER_COUNT_CAP, UserFilter};
 use trail_core::{Cursor, Event, EventId, Filter, SearchPage, SearchQuery};
 
 /// Most trigram keys looked up per chunk: enough to be selective, few enough to stay cheap.
@@ -63,8 +63,8 @@ fn text_matches(filter: &Filter, row: &rusqlite::Row<'_>) -> rusqlite::Result<bo
 fn scan(
     conn: &Connection,
     filter: &Filter,
-    low: EventId,
-    high: EventId,
+    (low, high): (EventId, EventId),
+    budget: &mut Budget,
     visit: &mut Visit<'_>,
 ) -> rusqlite::Result<bool> {
     if low > high {
@@ -76,7 +76,7 @@ fn scan(
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query(params_from_iter(values))?;
     while let Some(row) = rows.next()? {
-        if text_matches(filter, row)? && !visit(row)? {
+        if budget.exhausted_at(row.get(0)?) || (text_matches(filter, row)? && !visit(row)?) {
             return Ok(false);
         }
     }
@@ -94,11 +94,12 @@ fn visit_chunk(
     keys: &[u32],
     chunk: &Chunk,
     (low, high): (EventId, EventId),
+    budget: &mut Budget,
     visit: &mut Visit<'_>,
 ) -> rusqlite::Result<bool> {
     let (low, high) = (low.max(chunk.first_id), high.min(chunk.last_id));
     if keys.is_empty() {
-        return scan(conn, filter, low, high, visit);
+        return scan(conn, filter, (low, high), budget, visit);
     }
     let Some(words) = index::candidate_blocks(conn, chunk, keys)? else { return Ok(true) };
     let first_block = blocks::first_block(chunk.level, chunk.number);
@@ -117,7 +118,7 @@ fn visit_chunk(
             run = match run {
                 Some((run_low, run_high)) if block_high + 1 == run_low => Some((block_low, run_high)),
                 Some((run_low, run_high)) => {
-                    if !scan(conn, filter, run_low, run_high, visit)? {
+                    if !scan(conn, filter, (run_low, run_high), budget, visit)? {
                         return Ok(false);
                     }
                     Some((block_low, block_high))
@@ -127,7 +128,7 @@ fn visit_chunk(
         }
     }
     match run {
-        Some((run_low, run_high)) => scan(conn, filter, run_low, run_high, visit),
+        Some((run_low, run_high)) => scan(conn, filter, (run_low, run_high), budget, visit),
         None => Ok(true),
     }
 }
@@ -136,24 +137,24 @@ fn visit_chunk(
 fn matching(
     conn: &Connection,
     filter: &Filter,
-    low: EventId,
-    high: EventId,
+    (low, high): (EventId, EventId),
+    budget: &mut Budget,
     visit: &mut Visit<'_>,
 ) -> rusqlite::Result<()> {
     let keys = filter.message.as_ref().map(|p| p.trigram_keys()).unwrap_or_default();
     if keys.is_empty() && filter.window.is_none() {
-        scan(conn, filter, low, high, visit)?;
+        scan(conn, filter, (low, high), budget, visit)?;
         return Ok(());
     }
     let indexed_through = index::indexed_through_attached(conn)?;
-    if !scan(conn, filter, low.max(indexed_through + 1), high, visit)? {
+    if !scan(conn, filter, (low.max(indexed_through + 1), high), budget, visit)? {
         return Ok(());
     }
     let high = high.min(indexed_through);
     let chunks = index::chunks(conn, low, high)?;
     let keys = index::rarest_keys(conn, &chunks, keys, MAX_KEYS)?;
     for chunk in chunks {
-        if overlaps_window(filter, &chunk) && !visit_chunk(conn, filter, &keys, &chunk, (low, high), visit)? {
+        if overlaps_window(filter, &chunk) && !visit_chunk(conn, filter, &keys, &chunk, (low, high), budget, visit)? {
             return Ok(());
         }
     }
@@ -174,22 +175,24 @@ pub fn search(conn: &mut Connection, query: &SearchQuery) -> rusqlite::Result<Se
     let before = query.cursor.map_or(snapshot + 1, |c| c.before);
     let limit = query.limit.max(1);
     let mut events = Vec::with_capacity(limit + 1);
+    let mut budget = Budget::until(query.deadline);
     // One more than a page, to know whether a next page exists.
-    matching(&tx, &query.filter, 1, before - 1, &mut |row| {
+    matching(&tx, &query.filter, (1, before - 1), &mut budget, &mut |row| {
         events.push(event_from_row(row)?);
         Ok(events.len() <= limit)
     })?;
+    let incomplete = budget.stopped_at.is_some();
     let next_cursor = if events.len() > limit {
         events.truncate(limit);
         events.last().map(|last| Cursor { snapshot, before: last.id })
     } else {
-        None
+        budget.stopped_at.map(|stopped| Cursor { snapshot, before: stopped + 1 })
     };
     let mut newer = 0;
     let newest = head(&tx)?;
-    matching(&tx, &query.filter, snapshot + 1, newest, &mut |_| {
+    matching(&tx, &query.filter, (snapshot + 1, newest), &mut Budget::until(query.deadline), &mut |_| {
         newer += 1;
         Ok(newer < NEWER_COUNT_CAP)
     })?;
-    Ok(SearchPage { events, next_cursor, newer })
+    Ok(SearchPage { events, next_cursor, newer, incomplete })
 }

@@ -77,7 +77,7 @@ async fn searched(store: &SqliteStore, filter: &Filter, pages: usize) -> Vec<i64
     let mut out = Vec::new();
     let mut cursor: Option<Cursor> = None;
     for _ in 0..pages {
-        let page = store.search(SearchQuery { filter: filter.clone(), limit: 50, cursor }).await.unwrap();
+        let page = store.search(SearchQuery::new(filter.clone(), 50, cursor)).await.unwrap();
         out.extend(page.events.iter().map(|e| e.id));
         match page.next_cursor {
             Some(next) => cursor = Some(next),

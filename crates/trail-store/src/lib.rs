@@ -12,7 +12,7 @@ pub mod state;
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
-use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogQuery, NewJob, Status, StoredLogEntry, Transition};
+use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, Transition};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 
 /// A storage failure. Input problems never get this far: events are validated at the edge.
@@ -150,7 +150,7 @@ pub trait Store: Send + Sync + 'static {
     async fn append_job_log(&self, job: JobId, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError>;
 
     /// One page of a job's log, oldest first.
-    async fn job_log(&self, query: LogQuery) -> Result<Vec<StoredLogEntry>, StoreError>;
+    async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError>;
 
     /// Events sharing a job id or a request id with the given ones, oldest first: the
     /// correlation from a user's request to its job, leaves and device results, and back.

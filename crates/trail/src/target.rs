@@ -61,6 +61,8 @@ struct Page {
     events: Vec<Event>,
     next_cursor: Option<String>,
     newer: u64,
+    #[serde(default)]
+    incomplete: bool,
 }
 
 #[derive(Deserialize)]
@@ -74,11 +76,18 @@ pub struct Found {
     pub events: Vec<Event>,
     pub next_cursor: Option<String>,
     pub newer: u64,
+    /// The server's time budget ran out before the page was full.
+    pub incomplete: bool,
 }
 
 impl From<SearchPage<Event>> for Found {
     fn from(page: SearchPage<Event>) -> Found {
-        Found { events: page.events, next_cursor: page.next_cursor.map(|c| c.encode()), newer: page.newer }
+        Found {
+            events: page.events,
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+            newer: page.newer,
+            incomplete: page.incomplete,
+        }
     }
 }
 
@@ -178,12 +187,19 @@ impl Target {
     pub async fn search(&self, params: SearchParams) -> anyhow::Result<Found> {
         match self {
             Target::Local(store) => {
-                let query = params.into_query(None, trail_core::DetailsReach::Everyone)?;
+                let mut query = params.into_query(None, trail_core::DetailsReach::Everyone)?;
+                query.deadline = None; // the local trail's owner waits as long as it takes
+
                 Ok(store.search(query).await?.into())
             }
             Target::Remote { base, client, .. } => {
                 let page: Page = self.call(client.get(format!("{base}/api/v1/events")).query(&params)).await?;
-                Ok(Found { events: page.events, next_cursor: page.next_cursor, newer: page.newer })
+                Ok(Found {
+                    events: page.events,
+                    next_cursor: page.next_cursor,
+                    newer: page.newer,
+                    incomplete: page.incomplete,
+                })
             }
         }
     }

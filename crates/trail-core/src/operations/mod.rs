@@ -328,6 +328,18 @@ pub struct LogQuery {
     pub contains: Option<crate::Pattern>,
     pub after: i64,
     pub limit: usize,
+    /// When the store stops looking and answers with what it has (see
+    /// [`crate::query::SEARCH_BUDGET`]).
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// One page of a job's log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogPage {
+    pub entries: Vec<StoredLogEntry>,
+    /// The time budget ran out before the page was full: the number of the first entry left
+    /// unexamined (a next page goes on after the one before it).
+    pub stopped_at: Option<i64>,
 }
 
 pub fn check_log_entry(entry: &LogEntry) -> Result<(), JobError> {

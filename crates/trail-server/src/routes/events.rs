@@ -64,6 +64,10 @@ pub struct EventPage {
     next_cursor: Option<String>,
     /// Matching entries added since the first page was read (V5).
     newer: u64,
+    /// The search ran out of its time budget (2 s) before the page was full: `events` is what
+    /// it found, and `next_cursor` goes on from where it stopped. A narrower filter answers
+    /// sooner.
+    incomplete: bool,
 }
 
 /// Searches the trail, newest first, 100 to a page, with a stable snapshot across pages.
@@ -88,7 +92,12 @@ pub async fn list_events(
     }
     let page = state.store.search(query).await?;
     let events = page.events.into_iter().map(|event| redact_for(&viewer, event)).collect();
-    Ok(Json(EventPage { events, next_cursor: page.next_cursor.map(|c| c.encode()), newer: page.newer }))
+    Ok(Json(EventPage {
+        events,
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+        newer: page.newer,
+        incomplete: page.incomplete,
+    }))
 }
 
 /// V6: an entry whose details the viewer may not see is listed with line 1 only.

@@ -338,6 +338,9 @@ pub struct LogPage {
     entries: Vec<LogEntryView>,
     /// Pass back as `after` for the next page; null when there is no more.
     next_after: Option<i64>,
+    /// The search ran out of its time budget (2 s) before the page was full: `entries` is what
+    /// it found, and `next_after` goes on from where it stopped.
+    incomplete: bool,
 }
 
 /// A job's log, oldest first, paged and searchable.
@@ -359,13 +362,26 @@ pub async fn get_log(
     let query = LogQuery {
         job: id,
         target: params.target,
-        contains: params.q.as_deref().filter(|q| !q.is_empty()).map(Pattern::new),
+        contains: params
+            .q
+            .as_deref()
+            .filter(|q| !q.is_empty())
+            .map(Pattern::parse)
+            .transpose()
+            .map_err(|e| ApiError::new(Code::InvalidQuery, format!("q: {e}")))?,
         after: params.after.unwrap_or(0),
         limit,
+        deadline: Some(std::time::Instant::now() + trail_core::query::SEARCH_BUDGET),
     };
-    let entries = state.operations.log(query).await?;
-    let next_after = if entries.len() == limit { entries.last().map(|e| e.seq) } else { None };
-    let entries = entries
+    let page = state.operations.log(query).await?;
+    let incomplete = page.stopped_at.is_some();
+    let next_after = match page.stopped_at {
+        Some(stopped) => Some(stopped - 1),
+        None if page.entries.len() == limit => page.entries.last().map(|e| e.seq),
+        None => None,
+    };
+    let entries = page
+        .entries
         .into_iter()
         .map(|e| LogEntryView {
             seq: e.seq,
@@ -374,7 +390,7 @@ pub async fn get_log(
             text: e.entry.text,
         })
         .collect();
-    Ok(Json(LogPage { entries, next_after }))
+    Ok(Json(LogPage { entries, next_after, incomplete }))
 }
 
 /// Why a job log is refused: it is among the details of the submitter's entries (V6).

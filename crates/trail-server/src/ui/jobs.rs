@@ -79,16 +79,25 @@ pub async fn job(
     };
     let target = query.target.clone().filter(|t| !t.is_empty());
     let q = query.q.clone().filter(|q| !q.is_empty());
+    let contains = match q.as_deref().map(Pattern::parse).transpose() {
+        Ok(contains) => contains,
+        Err(error) => return problem(&ui, StatusCode::BAD_REQUEST, "Search refused", &error.to_string()),
+    };
     let log = LogQuery {
         job: id,
         target: target.clone(),
-        contains: q.as_deref().map(Pattern::new),
+        contains,
         after: query.after.unwrap_or(0),
         limit: PAGE,
+        deadline: Some(std::time::Instant::now() + trail_core::query::SEARCH_BUDGET),
     };
     let may_read_log = ui.viewer.details_reach().covers(&job.submitter);
-    let entries = if may_read_log { state.operations.log(log).await.unwrap_or_default() } else { Vec::new() };
-    let next = (entries.len() == PAGE).then(|| entries.last().map(|e| e.seq)).flatten();
+    let page = if may_read_log { state.operations.log(log).await.unwrap_or_default() } else { Default::default() };
+    let entries = &page.entries;
+    let next = match page.stopped_at {
+        Some(stopped) => Some(stopped - 1),
+        None => (entries.len() == PAGE).then(|| entries.last().map(|e| e.seq)).flatten(),
+    };
     let page_url = |after: Option<i64>| {
         let mut url = form_urlencoded::Serializer::new(String::new());
         if let Some(target) = &target {
@@ -136,8 +145,11 @@ pub async fn job(
             button.primary type="submit" { "Apply" }
         }
         @if !may_read_log { p.notice role="note" { (crate::routes::jobs::log_needs_details(&job.submitter)) } }
+        @if page.stopped_at.is_some() {
+            p.notice role="status" { "The search stopped at its time budget: these are the lines found so far. Go on with the next page." }
+        }
         pre.message #log-lines {
-            @for entry in &entries {
+            @for entry in entries {
                 span.muted { (entry.seq) " " (ui.time(entry.entry.time)) }
                 @if let Some(target) = &entry.entry.target { " [" (target) "]" }
                 " " (entry.entry.text) "\n"

@@ -131,6 +131,12 @@ pub async fn page(State(state): State<AppState>, ui: Ui, Query(filters): Query<F
             button.primary type="submit" { "Apply" }
             a href="/" { "Clear" }
         }
+        @if page.incomplete {
+            p.notice role="status" #incomplete {
+                "The search stopped at its time budget: these are the matches found so far. "
+                "Go on with the next page, or narrow the filters."
+            }
+        }
         @if page.newer > 0 {
             p.notice role="status" #newer {
                 (page.newer) " newer " (if page.newer == 1 { "entry" } else { "entries" }) ". "

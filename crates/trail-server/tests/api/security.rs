@@ -197,3 +197,26 @@ async fn job_writes_need_ingest_or_the_submitter_and_job_details_follow_the_righ
     let leaf = full["leaves"].as_array().unwrap().iter().find(|l| l["target"] == "e1").unwrap().clone();
     assert_eq!(leaf["message"], "timeout\ncommunity s3cret rejected", "details_all sees it whole");
 }
+
+/// Matching costs the text's length times the pattern's: readers' patterns are bounded, in
+/// the lists, exports and job logs alike, and refused with a reason.
+#[tokio::test]
+async fn search_patterns_are_bounded() {
+    let app = spawn_app().await;
+    let (_, job) = app.post("/api/v1/jobs", json!({"name": "j", "targets": ["e1"]})).await;
+    let long = "a".repeat(257);
+    let wild = "a_".repeat(17);
+    for path in [
+        format!("/api/v1/events?all_users=true&message={long}"),
+        format!("/api/v1/events?all_users=true&name={wild}"),
+        format!("/api/v1/export?all_users=true&action={wild}"),
+        format!("/api/v1/jobs/{}/log?q={wild}", job["id"]),
+    ] {
+        let (status, body) = app.get(&path).await;
+        assert_eq!((status, error_code(&body)), (400, "invalid_query"), "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("at most"), "{message}");
+    }
+    let (status, _) = app.get(&format!("/api/v1/events?all_users=true&message={}", "a_".repeat(16))).await;
+    assert_eq!(status, 200, "within the bounds");
+}

@@ -32,7 +32,8 @@ macro_rules! conformance_suite {
             concurrent_appends_all_land_chained, pages_are_newest_first_and_complete,
             snapshot_hides_newer_entries_and_counts_them, user_filter, action_name_and_message_filters,
             message_filter_agrees_before_and_after_indexing, short_patterns_scan, month_and_day_filters,
-            all_filters_hold_at_once, message_filters_reach_only_visible_details, searches_agree_with_the_matcher_over_many_events, read_after_is_ascending, known_users_are_listed, missing_event_is_none,
+            all_filters_hold_at_once, message_filters_reach_only_visible_details, a_spent_budget_answers_what_it_found_and_goes_on,
+            searches_agree_with_the_matcher_over_many_events, read_after_is_ascending, known_users_are_listed, missing_event_is_none,
             content_changes_make_events_and_repeats_do_not, content_kinds_and_devices_are_apart,
             accounts_are_created_changed_and_listed, refused_account_changes_store_nothing,
             lock_states_round_trip, forward_cursors_move_and_stay_apart, head_watch_follows_commits,
@@ -66,7 +67,7 @@ pub(crate) fn simple(user: &str, name: &str, message: &str) -> EventBody {
 }
 
 pub(crate) fn query(filter: Filter, limit: usize, cursor: Option<Cursor>) -> SearchQuery {
-    SearchQuery { filter, limit, cursor }
+    SearchQuery::new(filter, limit, cursor)
 }
 
 pub(crate) fn ids(events: &[Event]) -> Vec<EventId> {

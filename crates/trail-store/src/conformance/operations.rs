@@ -87,16 +87,23 @@ pub async fn job_logs_page_and_search<S: Store>(store: Arc<S>) {
         contains: contains.map(Pattern::new),
         after,
         limit: 100,
+        deadline: None,
     };
-    let first = store.job_log(query(0, None, None)).await.unwrap();
+    let first = store.job_log(query(0, None, None)).await.unwrap().entries;
     assert_eq!((first.len(), first[0].seq, first[99].seq), (100, 1, 100));
-    let last = store.job_log(query(200, None, None)).await.unwrap();
+    let last = store.job_log(query(200, None, None)).await.unwrap().entries;
     assert_eq!(last.len(), 50);
-    let edge2 = store.job_log(query(0, Some("edge2"), None)).await.unwrap();
+    let edge2 = store.job_log(query(0, Some("edge2"), None)).await.unwrap().entries;
     assert!(edge2.iter().all(|e| e.entry.target.as_deref() == Some("edge2")) && edge2[0].seq == 2);
-    let found = store.job_log(query(0, None, Some("LINE 24_\nCONT"))).await.unwrap();
+    let found = store.job_log(query(0, None, Some("LINE 24_\nCONT"))).await.unwrap().entries;
     assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), (241..=250).collect::<Vec<_>>());
     assert_eq!(found[0].entry.text, "line 240\ncontinued");
+    // A search whose time is up answers with what it found and where it stopped.
+    let spent = LogQuery { limit: 1000, deadline: Some(std::time::Instant::now()), ..query(0, None, None) };
+    let page = store.job_log(spent).await.unwrap();
+    let stopped = page.stopped_at.expect("the log search stopped at its deadline");
+    assert!(page.entries.len() < 250, "{} entries", page.entries.len());
+    assert_eq!(page.entries.last().map_or(0, |e| e.seq), stopped - 1, "it stopped right after what it gave");
 }
 
 pub async fn correlated_events_walk_from_request_to_results<S: Store>(store: Arc<S>) {

@@ -5,7 +5,7 @@ use crate::Store;
 use std::sync::Arc;
 use trail_core::query::{DetailsReach, Filter, UserFilter};
 use trail_core::time::{self, DateFilter};
-use trail_core::{EventId, Pattern};
+use trail_core::{Cursor, EventId, Pattern};
 
 async fn search_all<S: Store>(store: &S, filter: Filter, page: usize) -> Vec<EventId> {
     let mut out = Vec::new();
@@ -291,4 +291,35 @@ pub async fn message_filters_reach_only_visible_details<S: Store>(store: Arc<S>)
     assert_eq!(counted.unwrap().newer, 1, "only alice's newer entry matches within her reach");
     let counted = store.search(query(reach(DetailsReach::Nobody, "s3cret"), 10, Some(cursor))).await;
     assert_eq!(counted.unwrap().newer, 0, "nobody's details: nothing newer matches");
+}
+
+/// A search whose time is up answers with what it found, says so, and its cursor goes on from
+/// where it stopped: together the pages hold every match once.
+pub async fn a_spent_budget_answers_what_it_found_and_goes_on<S: Store>(store: Arc<S>) {
+    let appended = store.append((0..300).map(|i| simple("a", "n", &format!("m{i}"))).collect()).await.unwrap();
+    let mut spent = query(Filter::all(), 200, None);
+    spent.deadline = Some(std::time::Instant::now());
+    let first = store.search(spent).await.unwrap();
+    assert!(first.incomplete, "the deadline had passed");
+    assert!(first.events.len() < 200, "{} events", first.events.len());
+    let cursor = first.next_cursor.expect("an incomplete page goes on");
+    let mut seen = ids(&first.events);
+    seen.extend(search_all_from(&*store, Filter::all(), cursor).await);
+    let mut expected = appended;
+    expected.reverse();
+    assert_eq!(seen, expected, "every event once, newest first");
+    let whole = store.search(query(Filter::all(), 200, None)).await.unwrap();
+    assert!(!whole.incomplete && whole.events.len() == 200, "no deadline, no stop");
+}
+
+async fn search_all_from<S: Store>(store: &S, filter: Filter, mut cursor: Cursor) -> Vec<EventId> {
+    let mut out = Vec::new();
+    loop {
+        let page = store.search(query(filter.clone(), 100, Some(cursor))).await.unwrap();
+        out.extend(ids(&page.events));
+        match page.next_cursor {
+            Some(next) => cursor = next,
+            None => return out,
+        }
+    }
 }

@@ -127,8 +127,9 @@ async fn copy_state(source: &SqliteStore, target: &PgStore) -> anyhow::Result<St
     for record in &state.jobs {
         let mut after = 0;
         loop {
-            let query = LogQuery { job: record.job.id, target: None, contains: None, after, limit: 5_000 };
-            let page = source.job_log(query).await?;
+            let query =
+                LogQuery { job: record.job.id, target: None, contains: None, after, limit: 5_000, deadline: None };
+            let page = source.job_log(query).await?.entries;
             let Some(last) = page.last() else { break };
             after = last.seq;
             lines += page.len();

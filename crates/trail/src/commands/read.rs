@@ -90,6 +90,9 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
     if found.newer > 0 {
         eprintln!("{} newer entries since this browsing began", found.newer);
     }
+    if found.incomplete {
+        eprintln!("the search stopped at its time budget: these are the matches found so far");
+    }
     if let Some(cursor) = found.next_cursor {
         eprintln!("more: repeat with --cursor {cursor}");
     }
