@@ -179,7 +179,7 @@ impl Budget {
     pub fn exhausted_at(&mut self, position: i64) -> bool {
         self.rows = self.rows.wrapping_add(1);
         if self.stopped_at.is_none()
-            && self.rows % 64 == 0
+            && self.rows.is_multiple_of(64)
             && self.deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline)
         {
             self.stopped_at = Some(position);
