@@ -13,6 +13,7 @@ mod users;
 pub use login::{LoggedIn, LoginRefusal};
 pub use sessions::{OpenedSession, SessionHolder};
 pub use tokens::{IssuedToken, TokenHolder};
+pub use users::PasswordChanged;
 
 use login::LOGIN_STRIPES;
 use tokens::{TOUCH_EVERY, TokenCache};

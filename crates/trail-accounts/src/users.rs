@@ -44,17 +44,44 @@ impl Accounts {
         Ok(id)
     }
 
+    /// Sets a password. Whoever held the old one may have opened sessions with it, so every
+    /// session of the account ends but the one making the change (`actor.session`, when the
+    /// holder changes their own). API tokens are separate credentials, made for machines, and
+    /// are kept unless `revoke_tokens` asks to revoke them all. The event says what ended.
     pub async fn set_password(
         &self,
         actor: &Actor,
         raw_username: &str,
         password: &str,
-    ) -> Result<EventId, AccountError> {
+        revoke_tokens: bool,
+    ) -> Result<PasswordChanged, AccountError> {
         let username = Username::parse(raw_username)?;
         let password = password.to_owned();
         let hash = blocking(move || PasswordHash::create(&password)).await?;
-        let event = audit("USER_PASSWORD_CHANGED", actor, username.as_str(), None, &[], (self.clock)());
-        Ok(self.store.write_account(AccountWrite::Password(username, hash), vec![event]).await?[0])
+        let now = (self.clock)();
+        let own = actor.user == username.as_str();
+        let sessions: Vec<[u8; 32]> =
+            self.store.sessions().await?.into_iter().filter(|s| s.username == username).map(|s| s.digest).collect();
+        let keep_session =
+            sessions.iter().copied().find(|digest| own && actor.session.as_deref() == Some(&public_id(digest)));
+        let sessions_ended = sessions.len() - usize::from(keep_session.is_some());
+        let tokens_revoked = if revoke_tokens {
+            self.store.tokens().await?.iter().filter(|t| t.owner == username && t.is_active()).count()
+        } else {
+            0
+        };
+        let tokens = if revoke_tokens { format!("{tokens_revoked} revoked") } else { "kept".to_owned() };
+        let details = [("sessions_ended", sessions_ended.to_string()), ("tokens", tokens)];
+        let event = audit("USER_PASSWORD_CHANGED", actor, username.as_str(), None, &details, now);
+        let write = AccountWrite::Password {
+            name: username,
+            hash,
+            keep_session,
+            revoke_tokens_at: revoke_tokens.then_some(now),
+        };
+        let event_id = self.store.write_account(write, vec![event]).await?[0];
+        self.forget_tokens();
+        Ok(PasswordChanged { event_id, sessions_ended, tokens_revoked })
     }
 
     /// An administrator locks an account: no automatic unlock.
@@ -97,4 +124,14 @@ impl Accounts {
         self.add_user(&Actor::system(), "admin", "Administrator", vec!["admin".into()], &password).await?;
         Ok(generated.then_some(password))
     }
+}
+
+/// What a password change ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordChanged {
+    pub event_id: EventId,
+    /// The account's other browser sessions, now ended.
+    pub sessions_ended: usize,
+    /// Its API tokens revoked (only when asked).
+    pub tokens_revoked: usize,
 }

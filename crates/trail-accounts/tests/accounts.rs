@@ -173,7 +173,7 @@ async fn concurrent_guesses_are_all_counted() {
 async fn administration_is_recorded_and_bad_input_stores_nothing() {
     let f = fixture().await;
     f.accounts.add_user(&admin(), "frank", "Frank", vec!["auditor".into()], "frank-1").await.unwrap();
-    f.accounts.set_password(&admin(), "frank", "frank-2").await.unwrap();
+    f.accounts.set_password(&admin(), "frank", "frank-2", false).await.unwrap();
     assert!(f.accounts.login("frank", "frank-2", ip("192.0.2.3")).await.unwrap().is_ok());
     f.accounts.lock_user(&admin(), "frank").await.unwrap();
     assert_eq!(

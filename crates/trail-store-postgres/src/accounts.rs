@@ -80,8 +80,21 @@ pub async fn apply(client: &impl GenericClient, write: &AccountWrite) -> Result<
             run("DELETE FROM sessions WHERE username = $1", &[&name.as_str()]).await?;
             run("DELETE FROM accounts WHERE username = $1", &[&name.as_str()]).await?
         }
-        AccountWrite::Password(name, hash) => {
-            run("UPDATE accounts SET password = $2 WHERE username = $1", &[&name.as_str(), &hash.as_stored()]).await?
+        AccountWrite::Password { name, hash, keep_session, revoke_tokens_at } => {
+            let changed =
+                run("UPDATE accounts SET password = $2 WHERE username = $1", &[&name.as_str(), &hash.as_stored()])
+                    .await?;
+            let keep = keep_session.map(|digest| digest.to_vec());
+            run("DELETE FROM sessions WHERE username = $1 AND digest IS DISTINCT FROM $2", &[&name.as_str(), &keep])
+                .await?;
+            if let Some(at) = revoke_tokens_at {
+                run(
+                    "UPDATE api_tokens SET revoked_at = $2 WHERE owner = $1 AND revoked_at IS NULL",
+                    &[&name.as_str(), &time::to_micros(*at)],
+                )
+                .await?;
+            }
+            changed
         }
         AccountWrite::State(name, state) => {
             let StoredAccountState { failures, locked_at, locked_by } = state.to_stored();

@@ -72,9 +72,20 @@ pub fn apply(conn: &Connection, write: &AccountWrite) -> rusqlite::Result<bool> 
             conn.prepare_cached("DELETE FROM sessions WHERE username = ?1")?.execute([name.as_str()])?;
             conn.prepare_cached("DELETE FROM accounts WHERE username = ?1")?.execute([name.as_str()])?
         }
-        AccountWrite::Password(name, hash) => conn
-            .prepare_cached("UPDATE accounts SET password = ?2 WHERE username = ?1")?
-            .execute(params![name.as_str(), hash.as_stored()])?,
+        AccountWrite::Password { name, hash, keep_session, revoke_tokens_at } => {
+            let changed = conn
+                .prepare_cached("UPDATE accounts SET password = ?2 WHERE username = ?1")?
+                .execute(params![name.as_str(), hash.as_stored()])?;
+            conn.prepare_cached("DELETE FROM sessions WHERE username = ?1 AND digest IS NOT ?2")?
+                .execute(params![name.as_str(), keep_session.map(|d| d.to_vec())])?;
+            if let Some(at) = revoke_tokens_at {
+                conn.prepare_cached(
+                    "UPDATE api_tokens SET revoked_at = ?2 WHERE owner = ?1 AND revoked_at IS NULL",
+                )?
+                .execute(params![name.as_str(), time::to_micros(*at)])?;
+            }
+            changed
+        }
         AccountWrite::State(name, state) => {
             let StoredAccountState { failures, locked_at, locked_by } = state.to_stored();
             conn.prepare_cached("UPDATE accounts SET failures = ?2, locked_at = ?3, locked_by = ?4 WHERE username = ?1")?

@@ -24,7 +24,14 @@ pub enum AccountWrite {
     Create(Account),
     /// The rest are refused if the username does not exist.
     Delete(Username),
-    Password(Username, PasswordHash),
+    /// A new password: the account's sessions end, but `keep_session` (the one making the
+    /// change), and with `revoke_tokens_at` its active API tokens are revoked.
+    Password {
+        name: Username,
+        hash: PasswordHash,
+        keep_session: Option<[u8; 32]>,
+        revoke_tokens_at: Option<Timestamp>,
+    },
     State(Username, AccountState),
     Roles(Username, Vec<String>),
     /// A new API token of an existing account, stored by digest.
@@ -64,7 +71,7 @@ impl AccountWrite {
         match self {
             AccountWrite::Create(account) => format!("the username {} is taken", account.username),
             AccountWrite::Delete(name)
-            | AccountWrite::Password(name, _)
+            | AccountWrite::Password { name, .. }
             | AccountWrite::State(name, _)
             | AccountWrite::Roles(name, _)
             | AccountWrite::CreateToken { owner: name, .. } => format!("there is no account {name}"),

@@ -10,7 +10,9 @@
 //!   `session`, `job` and `parent` when present, then the attributes (an attribute named like
 //!   one of those is sent as `attr.NAME`);
 //! - a message longer than the limit is cut at a character boundary and the element gains
-//!   `truncated="true"`; if the header and element alone pass the limit, the attributes go.
+//!   `truncated="true"`; if the header and element alone pass the limit, the attributes go,
+//!   and if the fields alone still pass it, the value that crosses it is cut on a whole escaped
+//!   character and the fields after it go: a cut message is still valid RFC 5424.
 //!
 //! RFC 3164: `<PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: KIND: MSG`, time in UTC.
 
@@ -106,17 +108,17 @@ impl Encoder {
         let assemble = |sd: &str, msg: &str| {
             if msg.is_empty() { format!("{header}{sd}") } else { format!("{header}{sd} {BOM}{msg}") }
         };
-        let whole = assemble(&self.structured_data(event, true, false), message);
+        let whole = assemble(&self.structured_data(event, true, None), message);
         if whole.len() <= self.max_bytes {
             return whole;
         }
-        let mut sd = self.structured_data(event, true, true);
-        if header.len() + sd.len() + 1 + BOM.len() > self.max_bytes {
-            sd = self.structured_data(event, false, true);
+        let room = self.max_bytes.saturating_sub(header.len());
+        let mut sd = self.structured_data(event, true, Some(usize::MAX));
+        if sd.len() + 1 + BOM.len() > room {
+            sd = self.structured_data(event, false, Some(room));
         }
-        let budget = self.max_bytes.saturating_sub(header.len() + sd.len() + 1 + BOM.len());
-        let cut = assemble(&sd, prefix_within(message, budget));
-        prefix_within(&cut, self.max_bytes).to_owned()
+        let budget = room.saturating_sub(sd.len() + 1 + BOM.len());
+        assemble(&sd, prefix_within(message, budget))
     }
 
     fn rfc3164(&self, event: &Event, pri: u16, message: &str) -> String {
@@ -128,10 +130,15 @@ impl Encoder {
         prefix_within(&line, self.max_bytes).to_owned()
     }
 
-    /// `[SD-ID id="1" user="alice" ...]`, values escaped as RFC 5424 6.3.3 requires.
-    fn structured_data(&self, event: &Event, with_attributes: bool, truncated: bool) -> String {
+    /// `[SD-ID id="1" user="alice" ...]`, values escaped as RFC 5424 6.3.3 requires. With
+    /// `room`, the element is marked `truncated="true"` and is at most `room` bytes: the value
+    /// that would cross it is cut on a whole escaped character, and what follows it is left out.
+    fn structured_data(&self, event: &Event, with_attributes: bool, room: Option<usize>) -> String {
+        const MARK: &str = " truncated=\"true\"]";
         let body = &event.body;
         let mut sd = format!("[{} id=\"{}\"", self.sd_id, event.id);
+        // Room for the parameters, keeping the mark (or the closing bracket) its place.
+        let limit = room.map_or(usize::MAX, |room| room.saturating_sub(MARK.len()));
         let outcome = body.outcome.map(|o| o.name().to_owned());
         let fields = [
             ("user", Some(&body.user)),
@@ -144,47 +151,66 @@ impl Encoder {
             ("job", body.job_id.as_ref()),
             ("parent", body.parent_id.as_ref()),
         ];
-        for (name, value) in fields {
-            if let Some(value) = value.filter(|v| !v.is_empty()) {
-                param(&mut sd, name, value, self.escape_line_feeds);
-            }
-        }
+        let mut params: Vec<(String, std::borrow::Cow<'_, str>)> = fields
+            .into_iter()
+            .filter_map(|(name, value)| value.filter(|v| !v.is_empty()).map(|v| (name.to_owned(), v.as_str().into())))
+            .collect();
         if with_attributes {
             for (key, value) in &body.attributes {
                 let mut name = param_name(key);
                 if FIELD_PARAMS.contains(&name.as_str()) || name == "truncated" {
                     name = format!("attr.{name}");
                 }
-                match value {
-                    serde_json::Value::String(text) => param(&mut sd, &name, text, self.escape_line_feeds),
-                    other => param(&mut sd, &name, &other.to_string(), self.escape_line_feeds),
-                }
+                let value = match value {
+                    serde_json::Value::String(text) => text.as_str().into(),
+                    other => other.to_string().into(),
+                };
+                params.push((name, value));
             }
         }
-        if truncated {
-            sd.push_str(" truncated=\"true\"");
+        for (name, value) in &params {
+            if !param(&mut sd, name, value, self.escape_line_feeds, limit) {
+                break;
+            }
         }
-        sd.push(']');
+        match room {
+            Some(_) => sd.push_str(MARK),
+            None => sd.push(']'),
+        }
         sd
     }
 }
 
-/// An SD-PARAM, escaped as RFC 5424 6.3.3 requires; with LF framing a line feed (or carriage
-/// return) in a value would end the frame, so they travel as `#012` and `#015`.
-fn param(sd: &mut String, name: &str, value: &str, escape_line_feeds: bool) {
+/// Appends an SD-PARAM, escaped as RFC 5424 6.3.3 requires; with LF framing a line feed (or
+/// carriage return) in a value would end the frame, so they travel as `#012` and `#015`.
+/// Keeps `sd` within `limit` bytes: a parameter whose name does not fit is left out, and a
+/// value that does not fit is cut before the escaped character that would cross the limit.
+/// Answers whether the parameter went whole.
+fn param(sd: &mut String, name: &str, value: &str, escape_line_feeds: bool, limit: usize) -> bool {
+    let start = sd.len();
     let _ = write!(sd, " {name}=\"");
+    if sd.len() + 1 > limit {
+        sd.truncate(start);
+        return false;
+    }
+    let mut unit = [0u8; 4];
     for c in value.chars() {
-        match c {
-            '\n' if escape_line_feeds => sd.push_str("#012"),
-            '\r' if escape_line_feeds => sd.push_str("#015"),
-            '"' | '\\' | ']' => {
-                sd.push('\\');
-                sd.push(c);
-            }
-            _ => sd.push(c),
+        let escaped = match c {
+            '\n' if escape_line_feeds => "#012",
+            '\r' if escape_line_feeds => "#015",
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            ']' => "\\]",
+            _ => c.encode_utf8(&mut unit),
+        };
+        if sd.len() + escaped.len() + 1 > limit {
+            sd.push('"');
+            return false;
         }
+        sd.push_str(escaped);
     }
     sd.push('"');
+    true
 }
 
 /// SD-NAME: 1-32 printable US-ASCII characters but `=`, space, `]` and `"`.
@@ -290,6 +316,45 @@ mod tests {
         assert!(text.contains("truncated=\"true\"]"));
         let short = String::from_utf8(encoder.encode(&login())).unwrap();
         assert!(!short.contains("truncated"));
+    }
+
+    /// The structured data of a message, checked as RFC 5424 6.3 reads it: every value closed,
+    /// every backslash escaping `"`, `\` or `]`; answers the element's text.
+    fn well_formed_sd(text: &str) -> &str {
+        let start = text.find(" [").expect("an SD element") + 1;
+        let bytes = text.as_bytes();
+        let (mut at, mut in_value) = (start + 1, false);
+        loop {
+            match (bytes[at], in_value) {
+                (b'\\', true) => {
+                    assert!(matches!(bytes[at + 1], b'"' | b'\\' | b']'), "a lone backslash at {at}: {text}");
+                    at += 1;
+                }
+                (b'"', _) => in_value = !in_value,
+                (b']', false) => return &text[start..=at],
+                _ => {}
+            }
+            at += 1;
+            assert!(at < bytes.len(), "the element is never closed: {text}");
+        }
+    }
+
+    #[test]
+    fn a_message_cut_inside_its_fields_stays_valid() {
+        for (transport, limit) in [(Transport::Udp, 2048), (Transport::Tcp, 600)] {
+            let encoder = Encoder::new(&config(&format!("max_message_bytes = {limit}")), transport).unwrap();
+            // Each filler makes a name of 2,000 bytes or more once escaped (or of 1,000 over TCP).
+            let fillers: &[&str] = if limit > 1000 { &["\"", "\\", "]", "é"] } else { &["\"", "é", "a"] };
+            for filler in fillers {
+                let quotes = event(serde_json::json!({"user": "u", "kind": "DEVICE_EDITED",
+                    "name": filler.repeat(1000), "client": "10.0.0.1", "message": "m"}));
+                let text = String::from_utf8(encoder.encode(&quotes)).unwrap();
+                assert!(text.len() <= limit, "{} > {limit}", text.len());
+                let sd = well_formed_sd(&text);
+                assert!(sd.ends_with(" truncated=\"true\"]"), "{sd}");
+                assert!(sd.contains("name=\"") && !sd.contains("client="), "the fields after the cut go: {sd}");
+            }
+        }
     }
 
     #[test]

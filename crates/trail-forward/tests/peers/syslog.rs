@@ -270,3 +270,28 @@ async fn a_destination_forwards_only_its_selection_and_passes_the_rest() {
     assert_eq!(arrived_ids(&rsyslog), vec![ids[0], ids[3], ids[4]]);
     trail.shut_down().await;
 }
+
+/// A message cut inside its structured data (a name of 1,000 `"` signs, 2,000 bytes escaped, over
+/// UDP's 2,048) is still RFC 5424: rsyslog's parser reads its MSGID and a closed SD element
+/// marked truncated, where a message cut inside an escaped value falls back to RFC 3164.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_cut_inside_its_fields_is_still_parsed_as_rfc5424() {
+    let rsyslog = Rsyslog::start(SyslogKind::Plain);
+    let trail = Trail::new(&format!(
+        "[[destinations]]\nname = \"udp\"\ntype = \"syslog\"\nstart = \"oldest\"\nurl = \"{}\"",
+        rsyslog.url("udp")
+    ))
+    .await;
+    let name = "\"".repeat(1000);
+    trail
+        .append(vec![event(serde_json::json!({"user": "alice", "kind": "DEVICE_EDITED", "name": name,
+        "client": "192.0.2.9", "message": "Device edited"}))])
+        .await;
+    let lines = eventually(WAIT, "the cut message", || Some(rsyslog.parsed()).filter(|l| !l.is_empty())).await;
+    let line = &lines[0];
+    assert!(line.contains(" msgid=DEVICE_EDITED "), "parsed as RFC 5424: {line}");
+    let sd = line.split(" sd=").nth(1).and_then(|rest| rest.split(" msg=").next()).unwrap();
+    assert!(sd.starts_with("[trail@32473 id=") && sd.ends_with(" truncated=\"true\"]"), "{sd}");
+    assert!(sd.contains(r#"name="\"\"\""#) && !sd.contains("client="), "{sd}");
+    trail.shut_down().await;
+}

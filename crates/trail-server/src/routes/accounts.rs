@@ -205,12 +205,25 @@ pub async fn delete_account(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewPassword {
     password: String,
+    /// Also revoke every API token of the account (default: tokens are kept).
+    #[serde(default)]
+    revoke_tokens: bool,
 }
 
-/// Sets an account's password.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PasswordSet {
+    event_id: i64,
+    /// The account's browser sessions that the change ended (all but the caller's own).
+    sessions_ended: usize,
+    /// Its API tokens revoked (with `revoke_tokens` only).
+    tokens_revoked: usize,
+}
+
+/// Sets an account's password. Its other browser sessions end; its API tokens are kept unless
+/// `revoke_tokens` is true.
 #[utoipa::path(post, path = "/api/v1/accounts/{name}/password", tag = "accounts", request_body = NewPassword,
     params(("name" = String, Path, description = "Username")),
-    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = PasswordSet), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn set_password(
     State(state): State<AppState>,
@@ -218,8 +231,13 @@ pub async fn set_password(
     ClientAddress(client): ClientAddress,
     Path(name): Path<String>,
     Json(new): Json<NewPassword>,
-) -> Result<Json<Recorded>, ApiError> {
-    Ok(Json(Recorded { event_id: state.accounts.set_password(&actor(&viewer, client), &name, &new.password).await? }))
+) -> Result<Json<PasswordSet>, ApiError> {
+    let changed = state.accounts.set_password(&actor(&viewer, client), &name, &new.password, new.revoke_tokens).await?;
+    Ok(Json(PasswordSet {
+        event_id: changed.event_id,
+        sessions_ended: changed.sessions_ended,
+        tokens_revoked: changed.tokens_revoked,
+    }))
 }
 
 /// Locks an account until an administrator unlocks it.

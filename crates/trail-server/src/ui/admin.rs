@@ -85,6 +85,7 @@ pub async fn users(State(state): State<AppState>, ui: Ui, Query(message): Query<
                             form.inline method="post" action={ "/admin/users/" (name) "/password" } {
                                 (csrf(&ui))
                                 label { span.skip { "New password for " (name) } input type="password" name="password" autocomplete="new-password" required placeholder="new password"; }
+                                label { input type="checkbox" name="revoke_tokens" value="1"; " revoke tokens" }
                                 button type="submit" { "Set password" }
                             }
                             " "
@@ -138,6 +139,8 @@ pub async fn add_user(
 pub struct PasswordForm {
     #[serde(default)]
     password: String,
+    /// The checkbox: present when ticked.
+    revoke_tokens: Option<String>,
 }
 
 pub async fn user_action(
@@ -153,10 +156,19 @@ pub async fn user_action(
         "lock" => accounts.lock_user(&actor, &name).await.map(|_| format!("Locked {name}.")),
         "unlock" => accounts.unlock_user(&actor, &name).await.map(|_| format!("Unlocked {name}.")),
         "delete" => accounts.delete_user(&actor, &name).await.map(|_| format!("Deleted {name}.")),
-        "password" => accounts
-            .set_password(&actor, &name, &form.password)
-            .await
-            .map(|_| format!("Changed the password of {name}.")),
+        "password" => {
+            accounts.set_password(&actor, &name, &form.password, form.revoke_tokens.is_some()).await.map(|changed| {
+                format!(
+                    "Changed the password of {name}: {} other session(s) ended, {}.",
+                    changed.sessions_ended,
+                    if form.revoke_tokens.is_some() {
+                        format!("{} token(s) revoked", changed.tokens_revoked)
+                    } else {
+                        "tokens kept".to_owned()
+                    }
+                )
+            })
+        }
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     back("/admin/users", outcome.map_err(|e| e.to_string()))

@@ -220,3 +220,66 @@ async fn search_patterns_are_bounded() {
     let (status, _) = app.get(&format!("/api/v1/events?all_users=true&message={}", "a_".repeat(16))).await;
     assert_eq!(status, 200, "within the bounds");
 }
+
+/// Logs in over the API; answers the session cookie's value and its CSRF token.
+async fn session_of(app: &TestApp, name: &str, password: &str) -> (String, String) {
+    let response = app
+        .client
+        .post(format!("{}/api/v1/login", app.base))
+        .json(&json!({"username": name, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let id = cookie.split(';').next().unwrap().trim_start_matches("trail_session=").to_owned();
+    let body: Value = response.json().await.unwrap();
+    (id, body["csrf"].as_str().unwrap().to_owned())
+}
+
+async fn read_with_session(app: &TestApp, session: &str) -> u16 {
+    let request =
+        app.client.get(format!("{}/api/v1/events", app.base)).header("cookie", format!("trail_session={session}"));
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// A password change ends the account's other sessions and says so; tokens are kept unless
+/// the change asks to revoke them all.
+#[tokio::test]
+async fn a_password_change_ends_other_sessions() {
+    let app = spawn_app().await;
+    let account = json!({"username": "kim", "roles": ["admin"], "password": "kim-secret-1"}).to_string();
+    app.post_raw("/api/v1/accounts", ALICE, account).await;
+    let login = json!({"username": "kim", "password": "kim-secret-1", "token": {"name": "t", "scopes": ["read"]}});
+    let token = secret(&app.post_raw("/api/v1/login", "", login.to_string()).await.1);
+    let (first, first_csrf) = session_of(&app, "kim", "kim-secret-1").await;
+    let (second, _) = session_of(&app, "kim", "kim-secret-1").await;
+
+    // Kim changes her own password from her first session: the second ends, the first stays.
+    let response = app
+        .client
+        .post(format!("{}/api/v1/accounts/kim/password", app.base))
+        .header("cookie", format!("trail_session={first}"))
+        .header("x-csrf-token", &first_csrf)
+        .json(&json!({"password": "kim-secret-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    // The token's login opened a session too: two end.
+    assert_eq!((answer["sessions_ended"].as_u64(), answer["tokens_revoked"].as_u64()), (Some(2), Some(0)), "{answer}");
+    assert_eq!(read_with_session(&app, &second).await, 401, "the other session ended");
+    assert_eq!(read_with_session(&app, &first).await, 200, "the session that made the change goes on");
+    assert_eq!(app.get_as(&token, "/api/v1/events").await.0, 200, "tokens are kept by default");
+
+    let body = json!({"password": "kim-secret-3", "revoke_tokens": true}).to_string();
+    let (status, answer) = app.post_raw("/api/v1/accounts/kim/password", ALICE, body).await;
+    assert_eq!((status, answer["sessions_ended"].as_u64(), answer["tokens_revoked"].as_u64()), (200, Some(1), Some(1)));
+    assert_eq!(read_with_session(&app, &first).await, 401, "an administrator's change ends every session");
+    assert_eq!(app.get_as(&token, "/api/v1/events").await.0, 401, "and revokes the tokens when asked");
+    let (_, feed) = app.get("/api/v1/feed").await;
+    let changes: Vec<&Value> =
+        feed["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "USER_PASSWORD_CHANGED").collect();
+    assert_eq!(changes[1]["attributes"]["sessions_ended"], "1");
+    assert_eq!(changes[1]["attributes"]["tokens"], "1 revoked", "the event says what ended");
+}

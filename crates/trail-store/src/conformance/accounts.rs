@@ -4,7 +4,7 @@ use super::*;
 use crate::Store;
 use std::sync::Arc;
 use trail_core::EventBody;
-use trail_core::identity::{Account, AccountState, AccountWrite, LockedBy, PasswordHash, Username};
+use trail_core::identity::{Account, AccountState, AccountWrite, LockedBy, PasswordHash, Scope, Session, Username};
 
 fn account(name: &str, roles: &[&str]) -> Account {
     Account {
@@ -37,7 +37,12 @@ pub async fn accounts_are_created_changed_and_listed<S: Store>(store: Arc<S>) {
     let new_hash = PasswordHash::from_stored("$argon2id$changed".into());
     store
         .write_account(
-            AccountWrite::Password(name.clone(), new_hash.clone()),
+            AccountWrite::Password {
+                name: name.clone(),
+                hash: new_hash.clone(),
+                keep_session: None,
+                revoke_tokens_at: None,
+            },
             vec![user_event("USER_PASSWORD_CHANGED", "alice")],
         )
         .await
@@ -62,7 +67,12 @@ pub async fn refused_account_changes_store_nothing<S: Store>(store: Arc<S>) {
     let ghost = Username::parse("ghost").unwrap();
     for write in [
         AccountWrite::Delete(ghost.clone()),
-        AccountWrite::Password(ghost.clone(), PasswordHash::from_stored("x".into())),
+        AccountWrite::Password {
+            name: ghost.clone(),
+            hash: PasswordHash::from_stored("x".into()),
+            keep_session: None,
+            revoke_tokens_at: None,
+        },
         AccountWrite::State(ghost.clone(), AccountState::default()),
         AccountWrite::Roles(ghost.clone(), vec![]),
     ] {
@@ -94,4 +104,49 @@ pub async fn lock_states_round_trip<S: Store>(store: Arc<S>) {
         store.write_account(AccountWrite::State(name.clone(), state.clone()), vec![]).await.unwrap();
         assert_eq!(store.account(&name).await.unwrap().unwrap().state, state);
     }
+}
+
+/// A password change ends every session of the account but the one kept, in the same
+/// transaction as its event, and revokes the account's tokens when asked; other accounts keep
+/// theirs.
+pub async fn a_password_change_ends_other_sessions_and_may_revoke_tokens<S: Store>(store: Arc<S>) {
+    for name in ["carol", "dave"] {
+        store.write_account(AccountWrite::Create(account(name, &["operator"])), vec![]).await.unwrap();
+    }
+    let (carol, dave) = (Username::parse("carol").unwrap(), Username::parse("dave").unwrap());
+    let session = |owner: &Username, n: u8| Session {
+        digest: [n; 32],
+        username: owner.clone(),
+        csrf: format!("csrf-{n}"),
+        created_at: at("2026-06-01T00:00:00Z"),
+        last_seen_at: at("2026-06-01T00:00:00Z"),
+        client: None,
+    };
+    for (owner, n) in [(&carol, 1), (&carol, 2), (&dave, 3)] {
+        store.write_account(AccountWrite::CreateSession(session(owner, n)), vec![]).await.unwrap();
+        let token = AccountWrite::CreateToken {
+            owner: owner.clone(),
+            name: format!("t{n}"),
+            scopes: vec![Scope::Read],
+            digest: [n + 10; 32],
+            at: at("2026-06-01T00:00:00Z"),
+        };
+        store.write_account(token, vec![]).await.unwrap();
+    }
+    let change = |keep_session, revoke_tokens_at| AccountWrite::Password {
+        name: carol.clone(),
+        hash: PasswordHash::from_stored("$argon2id$new".into()),
+        keep_session,
+        revoke_tokens_at,
+    };
+    store.write_account(change(Some([1; 32]), None), vec![user_event("USER_PASSWORD_CHANGED", "carol")]).await.unwrap();
+    let open = |sessions: Vec<Session>| sessions.into_iter().map(|s| s.digest[0]).collect::<Vec<_>>();
+    assert_eq!(open(store.sessions().await.unwrap()), [1, 3], "carol's other session ended, dave's stays");
+    assert!(store.tokens().await.unwrap().iter().all(|t| t.is_active()), "tokens are kept unless asked");
+    let now = at("2026-06-02T00:00:00Z");
+    store.write_account(change(None, Some(now)), vec![]).await.unwrap();
+    assert_eq!(open(store.sessions().await.unwrap()), [3], "without a session to keep, all of carol's end");
+    let active: Vec<String> =
+        store.tokens().await.unwrap().into_iter().filter(|t| t.is_active()).map(|t| t.name).collect();
+    assert_eq!(active, ["t3"], "carol's tokens are revoked, dave's stay");
 }

@@ -36,6 +36,7 @@ macro_rules! conformance_suite {
             searches_agree_with_the_matcher_over_many_events, read_after_is_ascending, known_users_are_listed, missing_event_is_none,
             content_changes_make_events_and_repeats_do_not, content_kinds_and_devices_are_apart,
             accounts_are_created_changed_and_listed, refused_account_changes_store_nothing,
+            a_password_change_ends_other_sessions_and_may_revoke_tokens,
             lock_states_round_trip, forward_cursors_move_and_stay_apart, head_watch_follows_commits,
             jobs_follow_their_leaves_and_record_finals, refused_reports_store_nothing, job_logs_page_and_search,
             correlated_events_walk_from_request_to_results,

@@ -40,6 +40,9 @@ enum UsersAction {
         name: String,
         #[arg(long)]
         password_stdin: bool,
+        /// Also revoke every API token of the user (their other sessions end in any case)
+        #[arg(long)]
+        revoke_tokens: bool,
     },
     /// Lock a user until an administrator unlocks them
     Lock { name: String },
@@ -61,6 +64,12 @@ fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
         return Ok((password, false));
     }
     Ok((trail_accounts::random_hex(15)?, true))
+}
+
+/// What a password change ended, on standard error.
+fn show_ended(sessions: usize, tokens_revoked: Option<usize>) {
+    let tokens = tokens_revoked.map_or("API tokens kept".to_owned(), |n| format!("{n} API token(s) revoked"));
+    eprintln!("{sessions} other session(s) ended; {tokens}");
 }
 
 fn show_generated(name: &str, password: &str, generated: bool) {
@@ -103,11 +112,14 @@ async fn remote(target: &Target, action: UsersAction) -> anyhow::Result<()> {
         UsersAction::Delete { name } => {
             target.call_json(Method::DELETE, &format!("/api/v1/accounts/{name}"), None).await?;
         }
-        UsersAction::Passwd { name, password_stdin } => {
+        UsersAction::Passwd { name, password_stdin, revoke_tokens } => {
             let (password, generated) = password(password_stdin)?;
-            let body = json!({"password": password});
-            target.call_json(Method::POST, &format!("/api/v1/accounts/{name}/password"), Some(body)).await?;
+            let body = json!({"password": password, "revoke_tokens": revoke_tokens});
+            let answer =
+                target.call_json(Method::POST, &format!("/api/v1/accounts/{name}/password"), Some(body)).await?;
             show_generated(&name, &password, generated);
+            let count = |key: &str| answer[key].as_u64().unwrap_or(0) as usize;
+            show_ended(count("sessions_ended"), revoke_tokens.then(|| count("tokens_revoked")));
         }
         UsersAction::Lock { name } => {
             target.call_json(Method::POST, &format!("/api/v1/accounts/{name}/lock"), None).await?;
@@ -134,10 +146,11 @@ async fn local(store: Arc<dyn trail_store::Store>, action: UsersAction) -> anyho
             show_generated(&name, &password, generated);
         }
         UsersAction::Delete { name } => drop(accounts.delete_user(&actor, &name).await?),
-        UsersAction::Passwd { name, password_stdin } => {
+        UsersAction::Passwd { name, password_stdin, revoke_tokens } => {
             let (password, generated) = password(password_stdin)?;
-            accounts.set_password(&actor, &name, &password).await?;
+            let changed = accounts.set_password(&actor, &name, &password, revoke_tokens).await?;
             show_generated(&name, &password, generated);
+            show_ended(changed.sessions_ended, revoke_tokens.then_some(changed.tokens_revoked));
         }
         UsersAction::Lock { name } => drop(accounts.lock_user(&actor, &name).await?),
         UsersAction::Unlock { name } => drop(accounts.unlock_user(&actor, &name).await?),
