@@ -23,14 +23,14 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use trail_core::EventId;
 use trail_core::identity::password::verify_nobody;
 use trail_core::identity::session::public_id;
 use trail_core::identity::{
-    Account, AccountState, AccountWrite, AddressThrottle, ApiToken, AuthPolicy, ClientAnswer, FailureReason, Grantor,
-    PasswordError, PasswordHash, Right, RightSet, Roles, Scope, Session, SessionPolicy, SessionState, Username,
-    UsernameError, token,
+    Account, AccountState, AccountWrite, AddressThrottle, ApiToken, AuthPolicy, ClientAnswer, FailureReason,
+    FailureRecord, Grantor, PasswordError, PasswordHash, Right, RightSet, Roles, Scope, Session, SessionPolicy,
+    SessionState, UnknownNames, Username, UsernameError, token,
 };
+use trail_core::{EventBody, EventId};
 use trail_store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,11 @@ pub struct Accounts {
     policy: AuthPolicy,
     roles: Roles,
     throttle: Mutex<AddressThrottle>,
+    /// Unknown usernames' failures, so that they fail as accounts do.
+    unknown: Mutex<UnknownNames>,
     stripes: Vec<tokio::sync::Mutex<()>>,
+    /// Slowed attempts of one address run one at a time.
+    address_stripes: Vec<tokio::sync::Mutex<()>>,
     clock: fn() -> Timestamp,
     sessions: SessionPolicy,
     /// Presented tokens resolved recently: authentication needs no query per request.
@@ -81,7 +85,9 @@ impl Accounts {
             policy,
             roles,
             throttle: Mutex::default(),
+            unknown: Mutex::default(),
             stripes: (0..LOGIN_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            address_stripes: (0..LOGIN_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             clock: Timestamp::now,
             sessions: SessionPolicy::default(),
             resolved: Mutex::default(),

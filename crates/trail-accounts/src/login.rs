@@ -33,72 +33,134 @@ pub(crate) const LOGIN_STRIPES: usize = 64;
 
 impl Accounts {
     fn stripe(&self, username: &Username) -> &tokio::sync::Mutex<()> {
-        let hash = username.as_str().bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
-        &self.stripes[hash % LOGIN_STRIPES]
+        &self.stripes[stripe_of(username.as_str().bytes())]
     }
 
-    /// A login attempt from `client`. Every attempt is recorded; the refusal says only
-    /// "invalid credentials" or "account locked".
+    fn address_stripe(&self, address: IpAddr) -> &tokio::sync::Mutex<()> {
+        let octets = match address {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
+        };
+        &self.address_stripes[stripe_of(octets.into_iter())]
+    }
+
+    /// A login attempt from `client`. Every attempt is recorded (those of a throttled address
+    /// as a count, see [`trail_core::identity::policy`]); the refusal says only "invalid
+    /// credentials" or "account locked", for accounts and unknown names alike.
     pub async fn login(
         &self,
         raw_username: &str,
         password: &str,
         client: IpAddr,
     ) -> Result<Result<LoggedIn, LoginRefusal>, AccountError> {
+        let delay = self.throttle.lock().expect("throttle lock").delay(&self.policy, client, (self.clock)());
+        // A throttled address is slowed, one attempt at a time, never refused outright.
+        let _slowed = if delay.is_zero() {
+            None
+        } else {
+            let turn = self.address_stripe(client).lock().await;
+            tokio::time::sleep(delay.unsigned_abs()).await;
+            Some(turn)
+        };
         let now = (self.clock)();
         let shown = Username::parse(raw_username).map_or_else(|_| printable_name(raw_username), |u| u.to_string());
         let actor = Actor { user: shown.clone(), client: Some(client), session: None };
-        let allowed = self.throttle.lock().expect("throttle lock").allows(&self.policy, client, now);
-        if !allowed {
-            self.store.append(vec![login_failure(&actor, &shown, FailureReason::AddressThrottled, now)]).await?;
-            return Ok(Err(LoginRefusal::InvalidCredentials));
-        }
         let Ok(username) = Username::parse(raw_username) else {
-            return self.unknown_user(&actor, &shown, password, client, now).await;
+            return self.unknown_user(&actor, &shown, password, now).await;
         };
         let _serial = self.stripe(&username).lock().await;
         let Some(account) = self.store.account(&username).await? else {
-            return self.unknown_user(&actor, &shown, password, client, now).await;
+            return self.unknown_user(&actor, &shown, password, now).await;
         };
         let (hash, attempt_password) = (account.password.clone(), password.to_owned());
         let password_ok = blocking(move || hash.verify(&attempt_password)).await;
         let attempt = self.policy.attempt(&account.state, now, password_ok);
         let session_id = random_hex(32)?;
         let session = public_id(&token::digest(&session_id));
-        let recorded = login_events(&attempt.events, &actor, &session, &shown, now);
+        let mut recorded = login_events(&attempt.events, &actor, &session, &shown, now);
+        if attempt.answer != ClientAnswer::Accepted {
+            recorded = self.failure_recorded(recorded, &actor, now);
+        }
         if attempt.state.locked.is_some() {
             self.forget_tokens();
         }
         match self.store.write_account(AccountWrite::State(username, attempt.state.clone()), recorded).await {
-            Err(StoreError::Conflict(_)) => return self.unknown_user(&actor, &shown, "", client, now).await,
+            Err(StoreError::Conflict(_)) => return self.unknown_user(&actor, &shown, "", now).await,
             other => other?,
         };
-        let refusal = match attempt.answer {
+        match attempt.answer {
             ClientAnswer::Accepted => {
                 let rights = self.roles.rights_of(&account.roles);
                 let account = Account { state: attempt.state, ..account };
-                return Ok(Ok(LoggedIn { account, rights, session_id }));
+                Ok(Ok(LoggedIn { account, rights, session_id }))
             }
-            ClientAnswer::InvalidCredentials => LoginRefusal::InvalidCredentials,
-            ClientAnswer::AccountLocked => LoginRefusal::AccountLocked,
-        };
-        self.throttle.lock().expect("throttle lock").record_failure(client, now);
-        Ok(Err(refusal))
+            ClientAnswer::InvalidCredentials => Ok(Err(LoginRefusal::InvalidCredentials)),
+            ClientAnswer::AccountLocked => Ok(Err(LoginRefusal::AccountLocked)),
+        }
     }
 
-    /// An unknown user costs a verification too, so timing does not reveal which names exist.
+    /// A name that is not an account fails as an account would: a verification's cost, so
+    /// timing does not tell, and the same answers, "account locked" included, so the answer does
+    /// not either.
     async fn unknown_user(
         &self,
         actor: &Actor,
         shown: &str,
         password: &str,
-        client: IpAddr,
         now: Timestamp,
     ) -> Result<Result<LoggedIn, LoginRefusal>, AccountError> {
         let password = password.to_owned();
         blocking(move || verify_nobody(&password)).await;
-        self.store.append(vec![login_failure(actor, shown, FailureReason::UnknownUser, now)]).await?;
-        self.throttle.lock().expect("throttle lock").record_failure(client, now);
-        Ok(Err(LoginRefusal::InvalidCredentials))
+        let answer = self.unknown.lock().expect("unknown names lock").attempt(&self.policy, shown, now);
+        let failure = login_failure(actor, shown, FailureReason::UnknownUser, now);
+        let recorded = self.failure_recorded(vec![failure], actor, now);
+        if !recorded.is_empty() {
+            self.store.append(recorded).await?;
+        }
+        Ok(Err(match answer {
+            ClientAnswer::AccountLocked => LoginRefusal::AccountLocked,
+            _ => LoginRefusal::InvalidCredentials,
+        }))
     }
+
+    /// Counts a failed attempt against its address, and keeps of its events what the throttle
+    /// says to record: all of them, or (once the address is throttled) all but the failure
+    /// itself, with one event when the throttle starts. A lock is always recorded.
+    fn failure_recorded(&self, events: Vec<EventBody>, actor: &Actor, now: Timestamp) -> Vec<EventBody> {
+        let Some(client) = actor.client else { return events };
+        let record = self.throttle.lock().expect("throttle lock").record_failure(&self.policy, client, now);
+        if record == FailureRecord::Individually {
+            return events;
+        }
+        let mut kept: Vec<EventBody> = events.into_iter().filter(|e| e.kind != "AUTH_LOGIN_FAILURE").collect();
+        if let FailureRecord::ThrottleStarts { failures } = record {
+            kept.push(throttled(client, &[("failures", failures.to_string())], now));
+        }
+        kept
+    }
+
+    /// Records, for each throttled address whose window has ended, how many failures were
+    /// counted rather than recorded. The server calls it every minute.
+    pub async fn record_throttle_summaries(&self) -> Result<usize, AccountError> {
+        let now = (self.clock)();
+        let ended = self.throttle.lock().expect("throttle lock").ended(&self.policy, now);
+        let events: Vec<EventBody> = ended
+            .iter()
+            .map(|summary| throttled(summary.address, &[("unrecorded", summary.unrecorded.to_string())], now))
+            .collect();
+        if !events.is_empty() {
+            self.store.append(events).await?;
+        }
+        Ok(ended.len())
+    }
+}
+
+/// The AUTH_LOGIN_THROTTLED event of `address`, by Trail itself.
+fn throttled(address: IpAddr, details: &[(&str, String)], now: Timestamp) -> EventBody {
+    let actor = Actor { client: Some(address), ..Actor::system() };
+    audit("AUTH_LOGIN_THROTTLED", &actor, &address.to_string(), Some(trail_core::Outcome::Failure), details, now)
+}
+
+fn stripe_of(bytes: impl Iterator<Item = u8>) -> usize {
+    bytes.fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b))) % LOGIN_STRIPES
 }

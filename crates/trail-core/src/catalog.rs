@@ -56,6 +56,15 @@ pub const BUILT_IN: &[KindSpec] = &[
     // Authentication (JUNOScope: login success/failure, automatic lockout).
     spec("AUTH_LOGIN_SUCCESS", "trail-auth", "login", Notice, Warning, "User {user} logged in from {client}", true),
     spec("AUTH_LOGIN_FAILURE", "trail-auth", "login", Warning, Warning, "Login failed for {name} from {client}", true),
+    spec(
+        "AUTH_LOGIN_THROTTLED",
+        "trail-auth",
+        "throttle",
+        Warning,
+        Warning,
+        "Logins from {client} slowed after repeated failures",
+        true,
+    ),
     spec("AUTH_LOGOUT", "trail-auth", "logout", Info, Warning, "User {user} logged out", true),
     spec("AUTH_SESSION_EXPIRED", "trail-auth", "logout", Info, Warning, "Session of {user} expired", true),
     spec(

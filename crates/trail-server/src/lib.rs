@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
 pub mod error;
 pub mod rights;
 mod routes;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub forwarding: Arc<trail_forward::Forwarding>,
     /// Jobs, job logs and device results.
     pub operations: Arc<trail_operations::Operations>,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<client::TrustedProxies>,
     /// When each reader's feed reading was last recorded (`routes::events::feed`).
     pub feed_readers: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
@@ -78,6 +81,7 @@ impl AppState {
             secure_cookies: false,
             forwarding: Arc::new(trail_forward::Forwarding::none()),
             operations: Arc::new(trail_operations::Operations::new(store.clone())),
+            trusted_proxies: Arc::default(),
             feed_readers: Arc::default(),
         }
     }

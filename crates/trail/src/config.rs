@@ -62,6 +62,9 @@ pub struct AuthConfig {
     pub max_failures_per_address: Option<u32>,
     pub session_idle_minutes: Option<i64>,
     pub session_absolute_hours: Option<i64>,
+    /// Proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 fn positive(key: &str, value: i64) -> anyhow::Result<i64> {

@@ -4,7 +4,17 @@
 //!
 //! Defaults: lock after 5 consecutive failures within 15 minutes;
 //! unlock automatically 30 minutes later (or never, when `auto_unlock_after` is `None`); at most
-//! 20 failures a client address may cause in 15 minutes, across all usernames.
+//! 20 failures a client address may cause in 15 minutes, across all usernames, before its
+//! attempts are slowed.
+//!
+//! An address past its budget is slowed, never shut out: each further attempt waits a second
+//! per failure past the budget (at most [`MAX_THROTTLE_DELAY`]) and is then judged as any other,
+//! so a correct password still gets in, and an attacker behind the same proxy as everyone else
+//! locks nobody out. Its failures are no longer recorded one by one: one event says the address
+//! is throttled, one more at the end of its window counts what followed.
+//!
+//! Usernames that do not exist fail like those that do: after as many failures they answer
+//! "account locked" too, so the answer never tells which accounts exist.
 
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{HashMap, VecDeque};
@@ -84,7 +94,6 @@ pub enum FailureReason {
     BadPassword,
     UnknownUser,
     AccountLocked,
-    AddressThrottled,
 }
 
 impl FailureReason {
@@ -93,7 +102,6 @@ impl FailureReason {
             FailureReason::BadPassword => "bad password",
             FailureReason::UnknownUser => "unknown user",
             FailureReason::AccountLocked => "account locked",
-            FailureReason::AddressThrottled => "too many failures from this address",
         }
     }
 }
@@ -181,37 +189,121 @@ impl AuthPolicy {
     }
 }
 
+/// The longest an attempt from a throttled address waits.
+pub const MAX_THROTTLE_DELAY: SignedDuration = SignedDuration::from_secs(10);
+
 /// Failures per client address, across usernames, so one address cannot guess through many
-/// accounts. Memory is bounded: addresses beyond `MAX_ADDRESSES` push out the stalest.
+/// accounts quickly. Memory is bounded: addresses beyond `MAX_ADDRESSES` push out the stalest.
 #[derive(Debug, Default)]
 pub struct AddressThrottle {
-    failures: HashMap<IpAddr, VecDeque<Timestamp>>,
+    addresses: HashMap<IpAddr, AddressFailures>,
+}
+
+#[derive(Debug, Default)]
+struct AddressFailures {
+    /// Times of the failures within the window, oldest first.
+    times: VecDeque<Timestamp>,
+    /// Failures since the address was throttled, not recorded one by one.
+    unrecorded: u32,
+}
+
+/// How a failure is to be recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureRecord {
+    /// As an event of its own.
+    Individually,
+    /// The address has just passed its budget: one event says so, naming the failures so far.
+    ThrottleStarts { failures: u32 },
+    /// Counted only, for the summary at the end of the window.
+    Counted,
+}
+
+/// A throttled address's window has ended: this many failures were counted, not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleSummary {
+    pub address: IpAddr,
+    pub unrecorded: u32,
 }
 
 const MAX_ADDRESSES: usize = 100_000;
 
 impl AddressThrottle {
-    /// Whether `address` may try again at `now`.
-    pub fn allows(&mut self, policy: &AuthPolicy, address: IpAddr, now: Timestamp) -> bool {
-        match self.failures.get_mut(&address) {
-            None => true,
-            Some(times) => {
-                while times.front().is_some_and(|at| now.duration_since(*at) >= policy.failure_window) {
-                    times.pop_front();
-                }
-                (times.len() as u32) < policy.max_failures_per_address
+    /// How long an attempt from `address` waits before it is judged: zero within the budget,
+    /// then a second per failure past it, at most [`MAX_THROTTLE_DELAY`].
+    pub fn delay(&mut self, policy: &AuthPolicy, address: IpAddr, now: Timestamp) -> SignedDuration {
+        let Some(failures) = self.addresses.get_mut(&address) else { return SignedDuration::ZERO };
+        failures.age(policy, now);
+        let past = (failures.times.len() as u32 + 1).saturating_sub(policy.max_failures_per_address);
+        SignedDuration::from_secs(i64::from(past)).min(MAX_THROTTLE_DELAY)
+    }
+
+    /// Counts a failure from `address`, and says how to record it.
+    pub fn record_failure(&mut self, policy: &AuthPolicy, address: IpAddr, now: Timestamp) -> FailureRecord {
+        if self.addresses.len() >= MAX_ADDRESSES && !self.addresses.contains_key(&address) {
+            let stalest = self.addresses.iter().min_by_key(|(_, f)| f.times.back().copied()).map(|(a, _)| *a);
+            if let Some(stalest) = stalest {
+                self.addresses.remove(&stalest);
             }
+        }
+        let failures = self.addresses.entry(address).or_default();
+        failures.age(policy, now);
+        failures.times.push_back(now);
+        let count = failures.times.len() as u32;
+        if count <= policy.max_failures_per_address {
+            FailureRecord::Individually
+        } else if count == policy.max_failures_per_address + 1 && failures.unrecorded == 0 {
+            FailureRecord::ThrottleStarts { failures: count }
+        } else {
+            failures.unrecorded += 1;
+            FailureRecord::Counted
         }
     }
 
-    pub fn record_failure(&mut self, address: IpAddr, now: Timestamp) {
-        if self.failures.len() >= MAX_ADDRESSES && !self.failures.contains_key(&address) {
-            let stalest = self.failures.iter().min_by_key(|(_, times)| times.back().copied()).map(|(a, _)| *a);
-            if let Some(stalest) = stalest {
-                self.failures.remove(&stalest);
+    /// The throttled addresses whose windows have ended by `now`, with what they counted; they
+    /// start afresh. Called now and then (the server's minute sweep).
+    pub fn ended(&mut self, policy: &AuthPolicy, now: Timestamp) -> Vec<ThrottleSummary> {
+        let mut summaries = Vec::new();
+        self.addresses.retain(|address, failures| {
+            failures.age(policy, now);
+            if (failures.times.len() as u32) < policy.max_failures_per_address && failures.unrecorded > 0 {
+                summaries.push(ThrottleSummary { address: *address, unrecorded: failures.unrecorded });
+                failures.unrecorded = 0;
+            }
+            !failures.times.is_empty() || failures.unrecorded > 0
+        });
+        summaries
+    }
+}
+
+impl AddressFailures {
+    fn age(&mut self, policy: &AuthPolicy, now: Timestamp) {
+        while self.times.front().is_some_and(|at| now.duration_since(*at) >= policy.failure_window) {
+            self.times.pop_front();
+        }
+    }
+}
+
+/// What the policy remembers of usernames that do not exist, so that they fail exactly as
+/// existing ones do (and lock, and unlock) without telling anyone which exist. Bounded like the
+/// address throttle.
+#[derive(Debug, Default)]
+pub struct UnknownNames {
+    states: HashMap<String, AccountState>,
+}
+
+impl UnknownNames {
+    /// A failed attempt on the unknown `name`: what the client is told, as for an account.
+    pub fn attempt(&mut self, policy: &AuthPolicy, name: &str, now: Timestamp) -> ClientAnswer {
+        if self.states.len() >= MAX_ADDRESSES && !self.states.contains_key(name) {
+            self.states.retain(|_, state| policy.is_locked(state, now) || !state.recent_failures.is_empty());
+            if self.states.len() >= MAX_ADDRESSES {
+                self.states.clear();
             }
         }
-        self.failures.entry(address).or_default().push_back(now);
+        let state = self.states.entry(name.to_owned()).or_default();
+        let attempt = policy.attempt(state, now, false);
+        *state = attempt.state;
+        attempt.answer
     }
 }
 
@@ -312,16 +404,46 @@ mod tests {
     }
 
     #[test]
-    fn one_address_cannot_guess_across_usernames() {
+    fn one_address_is_slowed_across_usernames_and_summarised() {
         let policy = AuthPolicy { max_failures_per_address: 3, ..AuthPolicy::default() };
         let mut throttle = AddressThrottle::default();
         let (attacker, other): (IpAddr, IpAddr) = ("192.0.2.66".parse().unwrap(), "192.0.2.7".parse().unwrap());
+        let mut records = Vec::new();
         for minute in 0..3 {
-            assert!(throttle.allows(&policy, attacker, t(minute)));
-            throttle.record_failure(attacker, t(minute));
+            assert_eq!(throttle.delay(&policy, attacker, t(minute)), SignedDuration::ZERO);
+            records.push(throttle.record_failure(&policy, attacker, t(minute)));
         }
-        assert!(!throttle.allows(&policy, attacker, t(3)));
-        assert!(throttle.allows(&policy, other, t(3)), "other addresses are unaffected");
-        assert!(throttle.allows(&policy, attacker, t(16)), "failures age out");
+        assert_eq!(records, [FailureRecord::Individually; 3]);
+        assert_eq!(throttle.delay(&policy, attacker, t(3)), SignedDuration::from_secs(1), "slowed, not refused");
+        assert_eq!(throttle.record_failure(&policy, attacker, t(3)), FailureRecord::ThrottleStarts { failures: 4 });
+        for _ in 0..26 {
+            assert_eq!(throttle.record_failure(&policy, attacker, t(4)), FailureRecord::Counted);
+        }
+        assert_eq!(throttle.delay(&policy, attacker, t(5)), MAX_THROTTLE_DELAY, "the delay is bounded");
+        assert_eq!(throttle.delay(&policy, other, t(5)), SignedDuration::ZERO, "other addresses are unaffected");
+        assert_eq!(throttle.ended(&policy, t(10)), [], "the window has not ended");
+        assert_eq!(throttle.ended(&policy, t(30)), [ThrottleSummary { address: attacker, unrecorded: 26 }]);
+        assert_eq!(throttle.ended(&policy, t(31)), [], "summarised once");
+        assert_eq!(throttle.delay(&policy, attacker, t(31)), SignedDuration::ZERO, "failures age out");
+    }
+
+    #[test]
+    fn unknown_names_lock_as_accounts_do() {
+        let policy = AuthPolicy::default();
+        let mut unknown = UnknownNames::default();
+        let answers: Vec<ClientAnswer> = (0..6).map(|minute| unknown.attempt(&policy, "nobody", t(minute))).collect();
+        let expected: Vec<ClientAnswer> = {
+            let mut state = AccountState::default();
+            (0..6)
+                .map(|minute| {
+                    let attempt = policy.attempt(&state, t(minute), false);
+                    state = attempt.state;
+                    attempt.answer
+                })
+                .collect()
+        };
+        assert_eq!(answers, expected, "the same answers, attempt by attempt");
+        assert_eq!(answers[4], ClientAnswer::AccountLocked);
+        assert_eq!(unknown.attempt(&policy, "nobody", t(40)), ClientAnswer::InvalidCredentials, "and unlocks alike");
     }
 }

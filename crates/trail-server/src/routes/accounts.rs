@@ -4,26 +4,15 @@ use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::{ApiError, Code, ErrorBody};
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use trail_accounts::events::Actor;
 use trail_accounts::{AccountError, LoginRefusal};
 use trail_core::identity::Account;
 
-/// The peer address of the request (the client address recorded in events).
-pub struct ClientAddress(pub IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-        Ok(ClientAddress(address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
-    }
-}
+use crate::client::ClientAddress;
 
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> ApiError {

@@ -123,7 +123,7 @@ fn may_details(viewer: &Viewer, event: &Event) -> bool {
 pub async fn get_event(
     State(state): State<AppState>,
     viewer: Viewer,
-    crate::routes::accounts::ClientAddress(client): crate::routes::accounts::ClientAddress,
+    crate::client::ClientAddress(client): crate::client::ClientAddress,
     Path(id): Path<String>,
 ) -> Result<Json<Event>, ApiError> {
     let not_found = || ApiError::new(Code::NotFound, format!("no event with id {id}"));
@@ -285,7 +285,7 @@ const FEED_SCAN: usize = 10 * MAX_PAGE;
 pub async fn feed(
     State(state): State<AppState>,
     viewer: Viewer,
-    crate::routes::accounts::ClientAddress(client): crate::routes::accounts::ClientAddress,
+    crate::client::ClientAddress(client): crate::client::ClientAddress,
     params: Result<Query<FeedParams>, QueryRejection>,
 ) -> Result<Json<Feed>, ApiError> {
     let params = params?.0;

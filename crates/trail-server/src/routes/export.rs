@@ -3,8 +3,8 @@
 
 use crate::AppState;
 use crate::auth::Viewer;
+use crate::client::ClientAddress;
 use crate::error::{ApiError, Code, ErrorBody};
-use crate::routes::accounts::ClientAddress;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, RawQuery, State};

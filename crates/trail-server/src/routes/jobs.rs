@@ -3,8 +3,8 @@
 
 use crate::AppState;
 use crate::auth::Viewer;
+use crate::client::ClientAddress;
 use crate::error::{ApiError, Code, ErrorBody};
-use crate::routes::accounts::ClientAddress;
 use crate::routes::body::JsonBody;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;

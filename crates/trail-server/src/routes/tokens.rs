@@ -3,8 +3,9 @@
 
 use crate::AppState;
 use crate::auth::Viewer;
+use crate::client::ClientAddress;
 use crate::error::{ApiError, Code, ErrorBody};
-use crate::routes::accounts::{ClientAddress, actor};
+use crate::routes::accounts::actor;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

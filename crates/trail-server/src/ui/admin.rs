@@ -3,7 +3,8 @@
 
 use super::{Ui, problem};
 use crate::AppState;
-use crate::routes::accounts::{ClientAddress, actor};
+use crate::client::ClientAddress;
+use crate::routes::accounts::actor;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -3,8 +3,8 @@
 
 use super::{Ui, problem, severity_badge, status_badge};
 use crate::AppState;
+use crate::client::ClientAddress;
 use crate::error::Code;
-use crate::routes::accounts::ClientAddress;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;

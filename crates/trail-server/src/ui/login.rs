@@ -1,7 +1,7 @@
 //! The login page (A1), with clear messages for a failure and a locked account, and logout.
 
 use crate::AppState;
-use crate::routes::accounts::ClientAddress;
+use crate::client::ClientAddress;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};

@@ -43,6 +43,11 @@ async fn new_store() -> (Arc<dyn Store>, Box<dyn std::any::Any + Send + Sync>) {
 }
 
 pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
+    spawn_app_adjusted(config, |_| {}).await
+}
+
+/// A server whose state `adjust` changes before it starts (trusted proxies, say).
+pub async fn spawn_app_adjusted(config: ServerConfig, adjust: impl FnOnce(&mut AppState)) -> TestApp {
     let (store, keep) = new_store().await;
     let roles = Roles::default();
     let tokens = Tokens::new(vec![
@@ -53,7 +58,9 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
         TokenEntry::new(EXPORTER, "xena", [Right::ReadOwn, Right::ReadAll, Right::Export].into_iter().collect()),
     ]);
     let accounts = Arc::new(Accounts::new(store.clone(), AuthPolicy::default(), roles));
-    let app = trail_server::app(AppState::new(store.clone(), accounts, tokens), &config);
+    let mut state = AppState::new(store.clone(), accounts, tokens);
+    adjust(&mut state);
+    let app = trail_server::app(state, &config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(trail_server::serve(listener, app, std::future::pending()));

@@ -283,3 +283,34 @@ async fn a_password_change_ends_other_sessions() {
     assert_eq!(changes[1]["attributes"]["sessions_ended"], "1");
     assert_eq!(changes[1]["attributes"]["tokens"], "1 revoked", "the event says what ended");
 }
+
+/// The client of a login is the TCP peer, unless that peer is a trusted proxy: then it is the
+/// address the proxy names. A client's own `X-Forwarded-For` names nobody.
+#[tokio::test]
+async fn only_a_trusted_proxy_names_the_client() {
+    let login_from = |app: &TestApp, forwarded: &'static str| {
+        let request = app.client.post(format!("{}/api/v1/login", app.base)).header("x-forwarded-for", forwarded);
+        async move { request.json(&json!({"username": "nobody", "password": "x"})).send().await.unwrap() }
+    };
+    let clients = |app: &TestApp| {
+        let store = app.store.clone();
+        async move {
+            let events = store.read_after(0, 100).await.unwrap();
+            events
+                .into_iter()
+                .filter(|e| e.body.kind == "AUTH_LOGIN_FAILURE")
+                .map(|e| e.body.client.unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    let direct = spawn_app().await;
+    login_from(&direct, "203.0.113.9").await;
+    assert_eq!(clients(&direct).await, ["127.0.0.1"], "a forged header is ignored");
+    let proxied = spawn_app_adjusted(trail_server::ServerConfig::default(), |state| {
+        state.trusted_proxies =
+            std::sync::Arc::new(trail_server::client::TrustedProxies::parse(&["127.0.0.1".into()]).unwrap());
+    })
+    .await;
+    login_from(&proxied, "198.51.100.1, 203.0.113.9").await;
+    assert_eq!(clients(&proxied).await, ["203.0.113.9"], "the address the trusted proxy appended");
+}

@@ -84,6 +84,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.as_deref())?;
     let roles = file.roles()?;
     let (auth_policy, session_policy) = (file.auth.policy()?, file.auth.sessions()?);
+    let trusted_proxies =
+        trail_server::client::TrustedProxies::parse(&file.auth.trusted_proxies).map_err(anyhow::Error::msg)?;
     let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA));
     let listen = config::parse_listen(args.listen.or(file.listen).as_deref().unwrap_or(config::DEFAULT_LISTEN))?;
     let database = Database::resolve(args.database.or(file.database).as_deref(), &data)?;
@@ -135,10 +137,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             if let Err(error) = sweeper.sweep_sessions().await {
                 tracing::warn!(%error, "the session sweep failed; it runs again in a minute");
             }
+            // Throttled addresses whose window ended: what they counted is recorded.
+            if let Err(error) = sweeper.record_throttle_summaries().await {
+                tracing::warn!(%error, "recording throttle summaries failed; it runs again in a minute");
+            }
         }
     });
     let mut state = AppState::new(store, accounts, Tokens::new(tokens));
     state.secure_cookies = file.secure_cookies;
+    state.trusted_proxies = Arc::new(trusted_proxies);
     state.forwarding = forwarding.clone();
     let app = trail_server::app(state, &server_config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
