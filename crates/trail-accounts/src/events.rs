@@ -2,22 +2,26 @@
 
 use std::net::IpAddr;
 use trail_core::catalog;
+use trail_core::event::submitted_by;
 use trail_core::identity::{AuthEvent, FailureReason};
 use trail_core::{EventBody, EventInput, Outcome};
 
-/// Who does something, from where.
+/// Who does something, from where, with which credential.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user: String,
     pub client: Option<IpAddr>,
     /// The public id of the browser session acting, if any.
     pub session: Option<String>,
+    /// The credential that caused the events (`submitted_by`, see
+    /// [`trail_core::event::submitted_by`]).
+    pub submitted_by: String,
 }
 
 impl Actor {
-    /// Trail itself (first start, automatic unlocks).
+    /// Trail itself (first start, automatic unlocks, expiries, login attempts).
     pub fn system() -> Actor {
-        Actor { user: "trail".into(), client: None, session: None }
+        Actor { user: "trail".into(), client: None, session: None, submitted_by: submitted_by::TRAIL.into() }
     }
 }
 
@@ -50,7 +54,9 @@ pub fn audit(
         session_id: actor.session.clone(),
         ..EventInput::default()
     };
-    input.validate(now).expect("identity events are built from valid parts")
+    let mut body = input.validate(now).expect("identity events are built from valid parts");
+    body.submitted_by = Some(actor.submitted_by.clone());
+    body
 }
 
 /// The events a login attempt records. The failure reason is stored here and nowhere else. A
@@ -72,7 +78,7 @@ pub fn login_events(
             AuthEvent::LoginFailed(reason) => login_failure(actor, username, *reason, now),
             AuthEvent::LockedByPolicy { failures } => audit(
                 "AUTH_ACCOUNT_LOCKED",
-                &Actor { user: "trail".into(), client: actor.client, session: None },
+                &Actor { client: actor.client, ..Actor::system() },
                 username,
                 None,
                 &[("failures", failures.to_string())],

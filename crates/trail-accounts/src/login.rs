@@ -64,7 +64,8 @@ impl Accounts {
         };
         let now = (self.clock)();
         let shown = Username::parse(raw_username).map_or_else(|_| printable_name(raw_username), |u| u.to_string());
-        let actor = Actor { user: shown.clone(), client: Some(client), session: None };
+        // Trail records a login attempt: no credential has been shown yet.
+        let actor = Actor { user: shown.clone(), client: Some(client), ..Actor::system() };
         let Ok(username) = Username::parse(raw_username) else {
             return self.unknown_user(&actor, &shown, password, now).await;
         };

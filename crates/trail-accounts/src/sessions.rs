@@ -71,6 +71,7 @@ impl Accounts {
             user: session.username.to_string(),
             client: Some(client),
             session: Some(public_id(&session.digest)),
+            submitted_by: trail_core::event::submitted_by::session(session.username.as_str()),
         };
         let event = audit(
             "AUTH_LOGOUT",
@@ -91,8 +92,9 @@ impl Accounts {
             SessionState::IdleExpired => "idle",
             _ => "absolute",
         };
+        // Trail ends an expired session on its own.
         let actor =
-            Actor { user: session.username.to_string(), client: None, session: Some(public_id(&session.digest)) };
+            Actor { user: session.username.to_string(), session: Some(public_id(&session.digest)), ..Actor::system() };
         let event = audit(
             "AUTH_SESSION_EXPIRED",
             &actor,

@@ -28,7 +28,12 @@ fn ip(text: &str) -> IpAddr {
 }
 
 fn admin() -> Actor {
-    Actor { user: "admin".into(), client: Some(ip("192.0.2.1")), session: None }
+    Actor {
+        user: "admin".into(),
+        client: Some(ip("192.0.2.1")),
+        session: None,
+        submitted_by: "session of admin".into(),
+    }
 }
 
 async fn fixture() -> Fixture {

@@ -28,6 +28,13 @@ pub struct KindSpec {
 }
 
 impl KindSpec {
+    /// Whether only Trail itself records this kind (its accounts, logins, sessions, tokens,
+    /// audits of reading, purges): the kinds of its own components, `trail-*`. Ingest refuses
+    /// them, so a platform's report can never pass for Trail's own record.
+    pub fn recorded_by_trail(&self) -> bool {
+        self.process.starts_with("trail-")
+    }
+
     /// E3: severity follows the outcome.
     pub fn severity_for(&self, outcome: Option<Outcome>) -> Severity {
         match outcome {
@@ -196,18 +203,20 @@ pub fn markdown_table() -> String {
          Built-in kinds (E2). Severity follows the outcome (E3): the first severity applies to \
          success or no outcome, the second to failure. Security kinds are warnings or higher \
          when they record a failure.\n\n\
-         | kind | process | action | severity | on failure | security | summary |\n\
-         |---|---|---|---|---|---|---|\n",
+         Kinds marked *Trail only* are recorded by Trail itself and refused from ingest.\n\n\
+         | kind | process | action | severity | on failure | security | Trail only | summary |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for spec in BUILT_IN {
         out.push_str(&format!(
-            "| `{}` | `{}` | {} | {} | {} | {} | {} |\n",
+            "| `{}` | `{}` | {} | {} | {} | {} | {} | {} |\n",
             spec.kind,
             spec.process,
             spec.action,
             spec.severity,
             spec.failure_severity,
             if spec.security { "yes" } else { "" },
+            if spec.recorded_by_trail() { "yes" } else { "" },
             spec.summary,
         ));
     }

@@ -45,6 +45,11 @@ pub fn link(previous: &Hash, id: EventId, body: &EventBody) -> Hash {
     }
     let change = body.change.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default());
     put_optional(&mut hasher, change.as_deref());
+    // Appended only when present, so events stored before it existed keep their hashes; the
+    // fields before it have a fixed shape, so its presence cannot be mistaken for another field.
+    if let Some(submitted_by) = &body.submitted_by {
+        put_bytes(&mut hasher, submitted_by.as_bytes());
+    }
     hasher.finalize().into()
 }
 
@@ -142,5 +147,29 @@ mod prune_tests {
         assert_eq!(resumed.check(2, &body, &second), Ok(()));
         let mut wrong = Verifier::after(&PruneMarker { through: 1, hash: GENESIS });
         assert_eq!(wrong.check(2, &body, &second), Err(ChainBreak::HashMismatch { id: 2 }));
+    }
+
+    /// Who sent an event is covered: changing it, adding it or removing it breaks the link,
+    /// while an event stored before it existed keeps its hash.
+    #[test]
+    fn the_sender_is_chained() {
+        let input: crate::EventInput =
+            serde_json::from_value(serde_json::json!({"user": "a", "kind": "DEVICE_EDITED", "message": "m"})).unwrap();
+        let before = input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap();
+        let sent = |by: &str| EventBody { submitted_by: Some(by.to_owned()), ..before.clone() };
+        let hashes = [
+            link(&GENESIS, 1, &before),
+            link(&GENESIS, 1, &sent("trail")),
+            link(&GENESIS, 1, &sent("token 1 (x) of a")),
+            link(&GENESIS, 1, &sent("")),
+        ];
+        for (i, hash) in hashes.iter().enumerate() {
+            assert!(hashes[i + 1..].iter().all(|other| other != hash), "{i}");
+        }
+        assert_eq!(
+            to_hex(&hashes[0]),
+            "b07dcf6abf4342ea092f720936d72b22db94c4a5ee3b5278f9ad8835358dab2d",
+            "the hash the chain gave this event before senders were recorded"
+        );
     }
 }

@@ -18,6 +18,36 @@ pub type EventId = i64;
 /// Ordered key/value attributes (object order is kept end to end).
 pub type Attributes = Map<String, Value>;
 
+/// Who sent an event to this trail (`submitted_by`), as every reader sees it: a platform's
+/// report can always be told from Trail's own record, and one token's from another's.
+pub mod submitted_by {
+    /// Trail itself: its audit of logins, sessions and purges, its demonstration data.
+    pub const TRAIL: &str = "trail";
+
+    /// A browser session (or a password login) of `user`.
+    pub fn session(user: &str) -> String {
+        format!("session of {user}")
+    }
+
+    /// An API token issued through the API: its id, its name and its owner.
+    pub fn token(id: i64, name: &str, owner: &str) -> String {
+        format!("token {id} ({name}) of {owner}")
+    }
+
+    /// A token of the configuration file, for `user`.
+    pub fn configured_token(user: &str) -> String {
+        format!("configured token of {user}")
+    }
+
+    /// The automation token (`TRAIL_TOKEN`).
+    pub const AUTOMATION: &str = "automation token";
+
+    /// A command on the data directory itself, run by the operating-system user `user`.
+    pub fn local(user: &str) -> String {
+        format!("local command by {user}")
+    }
+}
+
 /// Size limits, documented in the README; oversized fields are refused, never truncated.
 pub mod limits {
     pub const USER_CHARS: usize = 128;
@@ -102,6 +132,11 @@ pub struct EventBody {
     /// The structured form of a change record (C1), kept for rendering; secrets masked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
+    /// Who sent the event to this trail (see [`submitted_by`]): set by Trail from the
+    /// credential, never by the sender; covered by the chain. `None` only on events stored
+    /// before Trail recorded it.
+    #[serde(default)]
+    pub submitted_by: Option<String>,
 }
 
 impl EventBody {
@@ -133,6 +168,10 @@ pub struct EventInput {
     /// Assigned by Trail; accepted and ignored like `id`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub hash: Option<Value>,
+    /// Set by Trail from the credential that sends the event; accepted and ignored like `id`,
+    /// so a sender can never name someone else.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub submitted_by: Option<Value>,
     pub time: Option<String>,
     pub user: Option<String>,
     pub client: Option<String>,
@@ -341,6 +380,7 @@ impl EventInput {
             job_id: optional("job_id", self.job_id, limits::CORRELATION_CHARS)?,
             parent_id: optional("parent_id", self.parent_id, limits::CORRELATION_CHARS)?,
             change: self.change.map(Change::masked),
+            submitted_by: None,
         })
     }
 }

@@ -10,7 +10,7 @@
 use crate::Event;
 use crate::time;
 
-pub const CSV_HEADER: [&str; 18] = [
+pub const CSV_HEADER: [&str; 19] = [
     "id",
     "time",
     "user",
@@ -28,6 +28,7 @@ pub const CSV_HEADER: [&str; 18] = [
     "job_id",
     "parent_id",
     "change",
+    "submitted_by",
     "hash",
 ];
 
@@ -46,11 +47,11 @@ pub fn cell_value(cell: &str) -> &str {
 }
 
 /// One event's cells, in [`CSV_HEADER`] order, neutralised for spreadsheets.
-pub fn csv_fields(event: &Event) -> [String; 18] {
+pub fn csv_fields(event: &Event) -> [String; 19] {
     raw_fields(event).map(neutralised)
 }
 
-fn raw_fields(event: &Event) -> [String; 18] {
+fn raw_fields(event: &Event) -> [String; 19] {
     let body = &event.body;
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let json = |value: serde_json::Result<String>| value.unwrap_or_default();
@@ -72,6 +73,7 @@ fn raw_fields(event: &Event) -> [String; 18] {
         text(&body.job_id),
         text(&body.parent_id),
         body.change.as_ref().map_or(String::new(), |c| json(serde_json::to_string(c))),
+        text(&body.submitted_by),
         event.hash.clone(),
     ]
 }

@@ -46,13 +46,36 @@ pub fn events_from_json(bytes: &[u8], now: Timestamp) -> Result<Vec<EventBody>, 
         Some(b'{') => serde_json::from_slice::<EventInput>(bytes).ok().map(|event| vec![event]),
         _ => None,
     };
-    match direct {
+    let events: Vec<EventBody> = match direct {
         Some(inputs) if !inputs.is_empty() => inputs
             .into_iter()
             .enumerate()
             .map(|(index, input)| input.validate(now).map_err(|error| BodyError::InvalidEvent { index, error }))
-            .collect(),
-        _ => Err(diagnose(bytes, now)),
+            .collect::<Result<_, _>>()?,
+        _ => return Err(diagnose(bytes, now)),
+    };
+    refuse_trail_only(&events)?;
+    Ok(events)
+}
+
+/// Refuses events of the kinds only Trail records ([`crate::catalog::KindSpec::recorded_by_trail`]):
+/// what platforms send can never pass for Trail's own record. (`import` restores Trail's own
+/// exports and does not ask.)
+pub fn refuse_trail_only(events: &[EventBody]) -> Result<(), BodyError> {
+    let own = |event: &EventBody| crate::catalog::lookup(&event.kind).is_some_and(|spec| spec.recorded_by_trail());
+    match events.iter().position(own) {
+        Some(index) => Err(BodyError::InvalidEvent {
+            index,
+            error: ValidationError::new(
+                "kind",
+                format!(
+                    "{} is recorded by Trail itself (its accounts, logins, sessions, tokens, audits and purges) \
+                     and cannot be sent; use a kind of your own, such as ACME.LOGIN",
+                    events[index].kind
+                ),
+            ),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -121,7 +144,9 @@ pub fn change_from_json(bytes: &[u8], now: Timestamp) -> Result<EventBody, BodyE
     }
     input.message = Some(change.render());
     input.change = Some(change);
-    input.validate(now).map_err(|error| BodyError::InvalidEvent { index: 0, error })
+    let event = input.validate(now).map_err(|error| BodyError::InvalidEvent { index: 0, error })?;
+    refuse_trail_only(std::slice::from_ref(&event))?;
+    Ok(event)
 }
 
 fn check_change(change: &Change) -> Result<(), ValidationError> {

@@ -37,5 +37,8 @@ pub fn purge_event(user: &str, cutoff: Timestamp, purged: u64, marker: &PruneMar
         ),
         ..EventInput::default()
     };
-    input.validate(now).expect("a purge event is built from valid parts")
+    let mut event = input.validate(now).expect("a purge event is built from valid parts");
+    // Trail's retention carries the purge out, whoever asked for it (`user`).
+    event.submitted_by = Some(crate::event::submitted_by::TRAIL.to_owned());
+    event
 }

@@ -4,7 +4,7 @@ use crate::{OperationError, Operations};
 use serde::Serialize;
 use trail_core::operations::results::Origin;
 use trail_core::operations::{
-    Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, check_log_entry, limits,
+    Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, StatusReport, check_log_entry, limits,
 };
 use trail_store::LeafReport;
 
@@ -60,6 +60,7 @@ impl Operations {
             request_id: origin.request_id.clone(),
             session_id: origin.session_id.clone(),
             client: origin.client.clone(),
+            submitted_by: origin.submitted_by.clone(),
         };
         job.check()?;
         origin.check()?;
@@ -69,12 +70,14 @@ impl Operations {
     }
 
     /// A leaf's status, as the integrating platform reports it.
+    /// A leaf's status, reported by the credential `submitted_by` (which its events name).
     pub async fn report(
         &self,
         job: JobId,
         target: &str,
         status: Status,
         message: &str,
+        submitted_by: String,
     ) -> Result<LeafReport, OperationError> {
         if message.len() > limits::STATUS_MESSAGE_BYTES {
             return Err(OperationError::TooLarge(format!(
@@ -84,7 +87,9 @@ impl Operations {
             )));
         }
         let message = trail_core::operations::clean_text("status message", message)?;
-        let report = self.store.report_leaf(job, target, status, &message, (self.clock)()).await?;
+        let time = (self.clock)();
+        let report = StatusReport { job, target: target.to_owned(), status, message, time, submitted_by };
+        let report = self.store.report_leaf(report).await?;
         let _ = self.updates.send(JobUpdate::of(&report.job.summary(), Some((target, status))));
         Ok(report)
     }

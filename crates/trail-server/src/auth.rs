@@ -136,6 +136,18 @@ impl Viewer {
         }
     }
 
+    /// What the events this caller causes record as `submitted_by`.
+    pub fn submitted_by(&self) -> String {
+        use trail_core::event::submitted_by;
+        let user = self.user.as_deref().unwrap_or("");
+        match (&self.credential, &self.user) {
+            (Credential::Session { .. }, _) => submitted_by::session(user),
+            (Credential::IssuedToken { id, name, .. }, _) => submitted_by::token(*id, name, user),
+            (Credential::ConfiguredToken, Some(user)) => submitted_by::configured_token(user),
+            (Credential::ConfiguredToken, None) => submitted_by::AUTOMATION.to_owned(),
+        }
+    }
+
     /// Whose entries' details this viewer may see (V6), for redaction and for filters alike.
     pub fn details_reach(&self) -> trail_core::DetailsReach {
         trail_core::DetailsReach::of(&self.rights, self.user.as_deref())

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::NoTls;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
-use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, StatusReport};
+use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery, time};
 use trail_store::{ForwardingLease, LeafReport, Store, StoreError, StoreStats};
 use writer::{Command, Writer};
@@ -234,15 +234,7 @@ impl Store for PgStore {
         self.send(|reply| Command::CreateJob { job, reply }).await
     }
 
-    async fn report_leaf(
-        &self,
-        job: JobId,
-        target: &str,
-        status: Status,
-        message: &str,
-        time: jiff::Timestamp,
-    ) -> Result<LeafReport, StoreError> {
-        let report = StatusReport { job, target: target.to_owned(), status, message: message.to_owned(), time };
+    async fn report_leaf(&self, report: StatusReport) -> Result<LeafReport, StoreError> {
         self.send(|reply| Command::ReportLeaf { report, reply }).await
     }
 

@@ -8,7 +8,7 @@ use trail_store::StoreError;
 
 /// The columns of an event, in the order [`event_from_row`] reads them.
 pub const COLUMNS: &str = "id, time, username, client, process, kind, action, name, severity, outcome, message, \
-                           attributes, request_id, session_id, job_id, parent_id, change, hash";
+                           attributes, request_id, session_id, job_id, parent_id, change, hash, submitted_by";
 
 /// Events as columns, written by `COPY ... FROM STDIN BINARY` or by one multi-row insert
 /// (`UNNEST` of arrays). `trail bench --postgres` measures both (`measure.rs`); the writer uses
@@ -35,12 +35,13 @@ pub struct Rows {
     pub parent_id: Vec<Option<String>>,
     pub change: Vec<Option<String>>,
     pub hash: Vec<Vec<u8>>,
+    pub submitted_by: Vec<Option<String>>,
 }
 
 /// The columns [`Rows`] writes, in its order.
 pub const INSERT_COLUMNS: &str = "id, month, time, username, client, process, kind, action, name, severity, outcome, \
                                   message, message_folded, attributes, request_id, session_id, job_id, parent_id, \
-                                  change, hash";
+                                  change, hash, submitted_by";
 
 impl Rows {
     pub fn len(&self) -> usize {
@@ -72,6 +73,7 @@ impl Rows {
         self.parent_id.push(body.parent_id.clone());
         self.change.push(body.change.as_ref().map(serde_json::to_string).transpose().map_err(backend)?);
         self.hash.push(hash.to_vec());
+        self.submitted_by.push(body.submitted_by.clone());
         Ok(())
     }
 
@@ -81,7 +83,7 @@ impl Rows {
             "INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM UNNEST($1::bigint[], $2::integer[], $3::bigint[], \
              $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::smallint[], $11::smallint[], \
              $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], \
-             $20::bytea[])"
+             $20::bytea[], $21::text[])"
         );
         client
             .execute(
@@ -107,6 +109,7 @@ impl Rows {
                     &self.parent_id,
                     &self.change,
                     &self.hash,
+                    &self.submitted_by,
                 ],
             )
             .await
@@ -138,11 +141,12 @@ impl Rows {
             Type::TEXT,
             Type::TEXT,
             Type::BYTEA,
+            Type::TEXT,
         ];
         let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
         let mut writer = std::pin::pin!(writer);
         for i in 0..self.len() {
-            let row: [&(dyn ToSql + Sync); 20] = [
+            let row: [&(dyn ToSql + Sync); 21] = [
                 &self.id[i],
                 &self.month[i],
                 &self.time[i],
@@ -163,6 +167,7 @@ impl Rows {
                 &self.parent_id[i],
                 &self.change[i],
                 &self.hash[i],
+                &self.submitted_by[i],
             ];
             writer.as_mut().write(&row).await?;
         }
@@ -200,6 +205,7 @@ pub fn event_from_row(row: &tokio_postgres::Row) -> Result<Event, StoreError> {
         job_id: row.get(14),
         parent_id: row.get(15),
         change: change.map(serde_json::from_str).transpose().map_err(|e| corrupt(format!("event {id}: {e}")))?,
+        submitted_by: row.get(18),
     };
     let hash = hash_from(hash, &format!("event {id}"))?;
     Ok(Event { id, body, hash: chain::to_hex(&hash) })

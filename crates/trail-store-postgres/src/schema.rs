@@ -8,7 +8,8 @@
 //! event lands in the current one.
 
 /// Each entry migrates from version `i` to `i + 1`; append, never edit.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
 CREATE TABLE events (
     id              BIGINT NOT NULL,       -- assigned under the sequencer lock: commits in id order
@@ -132,7 +133,13 @@ CREATE TABLE job_logs (
     text    TEXT NOT NULL,
     PRIMARY KEY (job_id, seq)
 );
-"#];
+"#,
+    r#"
+-- Who sent each event (the credential, or Trail itself); covered by the chain. Events stored
+-- before this have none.
+ALTER TABLE events ADD COLUMN submitted_by TEXT;
+"#,
+];
 
 use crate::pg;
 use trail_store::StoreError;

@@ -438,7 +438,7 @@ async fn report_leaf(
         return Err(JobError::UnknownJob(report.job).into());
     };
     let transition = job.apply(&report.target, report.status, &report.message, report.time)?;
-    let events = built(|| results::report_events(&job, &transition, &report.message, report.time))?;
+    let events = built(|| results::report_events(&job, &transition, &report))?;
     let event_ids = state.append(tx, &events).await?;
     results::settle_report(&mut job, &transition, &event_ids);
     let leaf = job.leaf(&report.target).expect("apply found it");

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
-use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, StatusReport};
+use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::LeafReport;
 use trail_store::{Store, StoreError, StoreStats};
@@ -285,15 +285,7 @@ impl Store for SqliteStore {
         self.request(|reply| Command::CreateJob { job, reply }).await
     }
 
-    async fn report_leaf(
-        &self,
-        job: JobId,
-        target: &str,
-        status: Status,
-        message: &str,
-        time: jiff::Timestamp,
-    ) -> Result<LeafReport, StoreError> {
-        let report = StatusReport { job, target: target.to_owned(), status, message: message.to_owned(), time };
+    async fn report_leaf(&self, report: StatusReport) -> Result<LeafReport, StoreError> {
         self.request(|reply| Command::ReportLeaf { report, reply }).await
     }
 

@@ -37,6 +37,7 @@ pub fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         job_id: row.get(14)?,
         parent_id: row.get(15)?,
         change: change.map(|c| serde_json::from_str(&c)).transpose().map_err(|e| corrupt(16, e))?,
+        submitted_by: row.get(18)?,
     };
     let hash: chain::Hash = hash.try_into().map_err(|_| corrupt(17, "hash is not 32 bytes"))?;
     Ok(Event { id: row.get(0)?, body, hash: chain::to_hex(&hash) })

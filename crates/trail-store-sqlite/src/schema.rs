@@ -133,6 +133,11 @@ CREATE TABLE prune_marker (
     purged_at  INTEGER NOT NULL
 );
 "#,
+    r#"
+-- Who sent each event (the credential, or Trail itself); covered by the chain. Events stored
+-- before this have none.
+ALTER TABLE events ADD COLUMN submitted_by TEXT;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -155,4 +160,4 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 
 /// The columns of an event, in the order [`crate::rows::event_from_row`] reads them.
 pub const EVENT_COLUMNS: &str = "id, time, user, client, process, kind, action, name, severity, outcome, \
-     message, attributes, request_id, session_id, job_id, parent_id, change, hash";
+     message, attributes, request_id, session_id, job_id, parent_id, change, hash, submitted_by";

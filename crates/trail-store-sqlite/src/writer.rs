@@ -365,7 +365,7 @@ impl Writer {
             Ok(transition) => transition,
             Err(refusal) => return Ok(Err(refusal.into())),
         };
-        let events = built(|| results::report_events(&job, &transition, &report.message, report.time))?;
+        let events = built(|| results::report_events(&job, &transition, &report))?;
         let event_ids = self.insert_events(&events)?;
         results::settle_report(&mut job, &transition, &event_ids);
         let leaf = job.leaf(&report.target).expect("apply found it");
@@ -448,7 +448,7 @@ impl Writer {
 
     fn insert_events(&mut self, events: &[EventBody]) -> rusqlite::Result<Vec<EventId>> {
         let mut insert = self.conn.prepare_cached(&format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+            "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
         ))?;
         let mut remember_user = self.conn.prepare_cached("INSERT OR IGNORE INTO known_users(user) VALUES (?1)")?;
         let mut ids = Vec::with_capacity(events.len());
@@ -482,6 +482,7 @@ impl Writer {
                 body.parent_id,
                 change,
                 &hash[..],
+                body.submitted_by,
             ])?;
             if !self.known_users.contains(&body.user) {
                 remember_user.execute([&body.user])?;

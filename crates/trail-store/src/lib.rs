@@ -12,7 +12,7 @@ pub mod state;
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
-use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, Transition};
+use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport, Transition};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 
 /// A storage failure. Input problems never get this far: events are validated at the edge.
@@ -131,14 +131,7 @@ pub trait Store: Send + Sync + 'static {
     /// job's start, a leaf's final status, the job's final status), in one transaction. A
     /// refused report stores nothing: [`StoreError::NotFound`] for an unknown job or target,
     /// [`StoreError::Conflict`] for a finished leaf or a step back.
-    async fn report_leaf(
-        &self,
-        job: JobId,
-        target: &str,
-        status: Status,
-        message: &str,
-        time: jiff::Timestamp,
-    ) -> Result<LeafReport, StoreError>;
+    async fn report_leaf(&self, report: StatusReport) -> Result<LeafReport, StoreError>;
 
     async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
 

@@ -9,6 +9,21 @@ use trail_store::Store;
 
 pub const DEMO_EVENTS: usize = 3000;
 
+/// What the demonstration's events record as sent them.
+const DEMO: &str = "trail demo";
+
+/// A status report of the demonstration's jobs.
+fn report(
+    job: trail_core::operations::JobId,
+    target: &str,
+    status: trail_core::operations::Status,
+    message: &str,
+    time: jiff::Timestamp,
+) -> trail_core::operations::StatusReport {
+    let (target, message) = (target.to_owned(), message.to_owned());
+    trail_core::operations::StatusReport { job, target, status, message, time, submitted_by: DEMO.to_owned() }
+}
+
 const OPERATORS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 const DEVICES: [&str; 10] =
     ["edge1", "edge2", "edge3", "core1", "core2", "ams-pe1", "fra-pe2", "lon-rr1", "nyc-edge7", "zrh-süd1"];
@@ -120,7 +135,9 @@ pub fn event(rng: &mut Rng, index: usize, time: jiff::Timestamp) -> EventBody {
         object.insert("job_id".into(), json!(format!("{}", 1000 + index / 7)));
     }
     let input: EventInput = serde_json::from_value(value).expect("demo events are well formed");
-    input.validate(time).expect("demo events are valid")
+    let mut body = input.validate(time).expect("demo events are valid");
+    body.submitted_by = Some(DEMO.to_owned());
+    body
 }
 
 /// Loads the demo into an empty store; returns how many events were loaded (0 if not empty).
@@ -185,13 +202,15 @@ async fn load_jobs(store: &dyn Store) -> anyhow::Result<usize> {
                 request_id: Some(format!("demo-request-{}", n + 1)),
                 session_id: None,
                 client: Some("192.0.2.10".into()),
+                submitted_by: DEMO.to_owned(),
             })
             .await?;
         recorded += 1;
         let mut log = Vec::new();
         for (i, (target, status, message)) in leaves.iter().enumerate() {
             let minute = start + 1 + i as i64;
-            recorded += store.report_leaf(job.id, target, Status::Running, "", at(minute)?).await?.event_ids.len();
+            recorded +=
+                store.report_leaf(report(job.id, target, Status::Running, "", at(minute)?)).await?.event_ids.len();
             log.push(LogEntry {
                 time: at(minute)?,
                 target: Some((*target).to_owned()),
@@ -203,7 +222,8 @@ async fn load_jobs(store: &dyn Store) -> anyhow::Result<usize> {
                 text: format!("{target}> show configuration | display set\n{message}"),
             });
             if *status != Status::Running {
-                recorded += store.report_leaf(job.id, target, *status, message, at(minute + 1)?).await?.event_ids.len();
+                let report = report(job.id, target, *status, message, at(minute + 1)?);
+                recorded += store.report_leaf(report).await?.event_ids.len();
             }
         }
         store.append_job_log(job.id, log).await?;

@@ -176,7 +176,13 @@ impl Target {
 
     pub async fn append(&self, events: Vec<EventBody>) -> anyhow::Result<Vec<EventId>> {
         match self {
-            Target::Local(store) => Ok(store.append(events).await?),
+            Target::Local(store) => {
+                // A command on the data directory: its operating-system user sent these.
+                let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+                let submitted_by = trail_core::event::submitted_by::local(&user);
+                let events = events.into_iter().map(|e| EventBody { submitted_by: Some(submitted_by.clone()), ..e });
+                Ok(store.append(events.collect()).await?)
+            }
             Target::Remote { base, client, .. } => {
                 let request = client.post(format!("{base}/api/v1/events")).json(&events);
                 Ok(self.call::<Ids>(request).await?.ids)

@@ -128,6 +128,8 @@ pub struct NewJob {
     pub request_id: Option<String>,
     pub session_id: Option<String>,
     pub client: Option<String>,
+    /// The credential that submitted it (see [`crate::event::submitted_by`]).
+    pub submitted_by: String,
 }
 
 /// A status report for one leaf of a job, as a store applies it.
@@ -138,6 +140,8 @@ pub struct StatusReport {
     pub status: Status,
     pub message: String,
     pub time: Timestamp,
+    /// The credential that sent the report (see [`crate::event::submitted_by`]).
+    pub submitted_by: String,
 }
 
 /// A job in a list: its leaves counted, not listed.
@@ -430,6 +434,7 @@ mod tests {
             request_id: None,
             session_id: None,
             client: None,
+            submitted_by: "trail".into(),
         };
         assert!(new("archive", &["edge1", "edge2"]).check().is_ok());
         assert!(new("archive", &["edge1", "edge1"]).check().unwrap_err().to_string().contains("listed twice"));

@@ -15,6 +15,8 @@ pub struct Origin {
     pub session_id: Option<String>,
     /// The job this is part of, and its JOB_SUBMITTED event (the parent of what it records).
     pub job: Option<(JobId, EventId)>,
+    /// The credential that caused it (see [`crate::event::submitted_by`]).
+    pub submitted_by: String,
 }
 
 impl Origin {
@@ -40,6 +42,7 @@ impl Origin {
             request_id: job.request_id.clone(),
             session_id: job.session_id.clone(),
             job: Some((job.id, job.submit_event_id)),
+            submitted_by: crate::event::submitted_by::TRAIL.to_owned(),
         }
     }
 }
@@ -85,7 +88,9 @@ fn build(
         parent_id: origin.job.map(|(_, parent)| parent.to_string()),
         ..EventInput::default()
     };
-    input.validate(time).expect("operation events are built from checked parts")
+    let mut body = input.validate(time).expect("operation events are built from checked parts");
+    body.submitted_by = Some(origin.submitted_by.clone());
+    body
 }
 
 fn listed(items: &[String], most: usize) -> String {
@@ -115,6 +120,7 @@ pub fn submission(id: JobId, job: &super::NewJob) -> EventBody {
         request_id: job.request_id.clone(),
         session_id: job.session_id.clone(),
         job: None,
+        submitted_by: job.submitted_by.clone(),
     };
     job_submitted(id, &job.name, &job.targets, &origin, job.submitted_at)
 }
@@ -166,7 +172,10 @@ pub fn job_completed(job: &Job, status: Status, time: Timestamp) -> EventBody {
 
 /// The events a status report records, in order: the job's start, the leaf's final status, the
 /// job's final status, as the transition says.
-pub fn report_events(job: &Job, transition: &Transition, message: &str, time: Timestamp) -> Vec<EventBody> {
+/// The events a status report records, each naming the credential that sent the report: the
+/// job's events follow from whoever reports, not from the submitter.
+pub fn report_events(job: &Job, transition: &Transition, report: &super::StatusReport) -> Vec<EventBody> {
+    let (message, time) = (report.message.as_str(), report.time);
     let mut events = Vec::new();
     if transition.job_started {
         events.push(job_started(job, time));
@@ -176,6 +185,9 @@ pub fn report_events(job: &Job, transition: &Transition, message: &str, time: Ti
     }
     if let Some(status) = transition.job_finished {
         events.push(job_completed(job, status, time));
+    }
+    for event in &mut events {
+        event.submitted_by = Some(report.submitted_by.clone());
     }
     events
 }

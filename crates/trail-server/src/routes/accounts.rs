@@ -31,6 +31,7 @@ pub fn actor(viewer: &Viewer, client: IpAddr) -> Actor {
         user: viewer.user.clone().unwrap_or_else(|| "automation".into()),
         client: Some(client),
         session: viewer.session().map(str::to_owned),
+        submitted_by: viewer.submitted_by(),
     }
 }
 
@@ -98,7 +99,12 @@ pub async fn login(
                 Some(wanted) => {
                     let scopes = crate::routes::tokens::parse_scopes(&wanted.scopes)?;
                     let owner = logged_in.account.username.to_string();
-                    let actor = Actor { user: owner.clone(), client: Some(client), session: None };
+                    let actor = Actor {
+                        user: owner.clone(),
+                        client: Some(client),
+                        session: None,
+                        submitted_by: trail_core::event::submitted_by::session(&owner),
+                    };
                     let grantor = trail_core::identity::Grantor::Session; // a password login, as strong as a session
                     Some(state.accounts.create_token(&actor, &grantor, &owner, &wanted.name, scopes).await?.secret)
                 }

@@ -32,10 +32,14 @@ pub struct Id {
     security(("bearer" = [])))]
 pub async fn post_events(
     State(state): State<AppState>,
-    _viewer: Viewer,
+    viewer: Viewer,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Ids>), ApiError> {
-    let events = request::events_from_json(&body?, (state.clock)())?;
+    let mut events = request::events_from_json(&body?, (state.clock)())?;
+    let submitted_by = viewer.submitted_by();
+    for event in &mut events {
+        event.submitted_by = Some(submitted_by.clone());
+    }
     let count = events.len() as u64;
     let ids = state.store.append(events).await?;
     metrics::counter!("trail_events_ingested_total").increment(count);
@@ -49,10 +53,11 @@ pub async fn post_events(
     security(("bearer" = [])))]
 pub async fn post_changes(
     State(state): State<AppState>,
-    _viewer: Viewer,
+    viewer: Viewer,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Id>), ApiError> {
-    let event = request::change_from_json(&body?, (state.clock)())?;
+    let mut event = request::change_from_json(&body?, (state.clock)())?;
+    event.submitted_by = Some(viewer.submitted_by());
     let ids = state.store.append(vec![event]).await?;
     Ok((StatusCode::CREATED, Json(Id { id: ids[0] })))
 }

@@ -44,6 +44,7 @@ pub fn origin(viewer: &Viewer, client: IpAddr, headers: &HeaderMap, request_id: 
         request_id: request_id.or(header).filter(|r| !r.is_empty()),
         session_id: actor.session,
         job: None,
+        submitted_by: actor.submitted_by,
     }
 }
 
@@ -132,7 +133,7 @@ pub async fn report_status(
             format!("status {:?} is not one of queued, running, succeeded, failed, cancelled", report.status),
         )
     })?;
-    let done = state.operations.report(id, &target, status, &report.message).await?;
+    let done = state.operations.report(id, &target, status, &report.message, viewer.submitted_by()).await?;
     Ok(Json(Reported { job_status: done.job.status().name().to_owned(), event_ids: done.event_ids }))
 }
 

@@ -82,6 +82,7 @@ pub async fn page(
             (field("Outcome", body.outcome.map(|o| o.name())))
             (field("Process", Some(&body.process)))
             (field("Client", body.client.as_deref()))
+            (field("Sent by", body.submitted_by.as_deref()))
             @if let Some(request) = &body.request_id {
                 dt { "Request" } dd { (request) @if related.len() > 1 { " · " a href="#related-entries" { "its related entries" } } }
             }

@@ -314,3 +314,55 @@ async fn only_a_trusted_proxy_names_the_client() {
     login_from(&proxied, "198.51.100.1, 203.0.113.9").await;
     assert_eq!(clients(&proxied).await, ["203.0.113.9"], "the address the trusted proxy appended");
 }
+
+/// Ingest cannot forge Trail's own audit events: the kinds only Trail records are refused,
+/// whole batch and all, from events and changes alike.
+#[tokio::test]
+async fn ingest_cannot_forge_trails_own_records() {
+    let app = spawn_app().await;
+    for kind in ["USER_ADDED", "AUTH_LOGIN_SUCCESS", "TOKEN_CREATED", "AUDIT_EXPORT", "RETENTION_PURGED"] {
+        let batch =
+            json!([edited("alice", "e", "fine"), {"user": "admin", "kind": kind, "name": "mallory", "message": "m"}]);
+        let (status, body) = app.post("/api/v1/events", batch).await;
+        assert_eq!((status, error_code(&body)), (422, "invalid_event"), "{kind}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("event 1") && message.contains("recorded by Trail itself"), "{message}");
+    }
+    let change = json!({"user": "admin", "kind": "USER_PASSWORD_CHANGED", "op": "update", "object": "user",
+        "table": "users", "keys": {"name": "x"}, "changes": [{"variable": "v", "old": "a", "new": "b"}]});
+    assert_eq!(app.post("/api/v1/changes", change).await.0, 422);
+    app.assert_nothing_stored_and_still_serving().await;
+    let own = json!({"user": "platform", "kind": "ACME.LOGIN", "process": "acme", "action": "login",
+        "severity": "notice", "message": "a platform's own login record"});
+    assert_eq!(app.post("/api/v1/events", own).await.0, 201, "a namespaced kind of one's own is fine");
+}
+
+/// Every event records the credential that sent it, whatever the event says of its user: a
+/// platform's report is told from Trail's own record, one token from another.
+#[tokio::test]
+async fn every_event_records_who_sent_it() {
+    let app = spawn_app().await;
+    let ingest = ada_token(&app, &["ingest", "read"]).await;
+    let forged =
+        json!({"user": "admin", "kind": "DEVICE_EDITED", "name": "e", "message": "m", "submitted_by": "trail"});
+    let (_, sent) = app.post_raw("/api/v1/events", &ingest, forged.to_string()).await;
+    let (_, by_alice) = app.post("/api/v1/events", edited("alice", "e", "m")).await;
+    let (_, job) = app.post("/api/v1/jobs", json!({"name": "j", "targets": ["e1"]})).await;
+    let report = json!({"status": "succeeded", "message": "ok"}).to_string();
+    app.post_raw(&format!("/api/v1/jobs/{}/targets/e1/status", job["id"]), &ingest, report).await;
+    let (_, feed) = app.get("/api/v1/feed").await;
+    let events = feed["events"].as_array().unwrap();
+    let by_id = |id: &Value| events.iter().find(|e| &e["id"] == id).unwrap().clone();
+    let token_id = app.get("/api/v1/tokens").await.1["tokens"][0]["id"].clone();
+    let ada = format!("token {token_id} (t) of ada");
+    assert_eq!(by_id(&sent["ids"][0])["submitted_by"], ada, "the credential, not what the body claims");
+    assert_eq!(by_id(&by_alice["ids"][0])["submitted_by"], "configured token of alice");
+    let leaf = events.iter().find(|e| e["kind"] == "LEAF_OPERATION_COMPLETED").unwrap();
+    assert_eq!(leaf["user"], "alice", "the job's events are the submitter's");
+    assert_eq!(leaf["submitted_by"], ada, "but say who reported");
+    let login = events.iter().find(|e| e["kind"] == "AUTH_LOGIN_SUCCESS").unwrap();
+    assert_eq!(login["submitted_by"], "trail", "Trail's own record of a login");
+    assert!(events.iter().all(|e| e["submitted_by"].is_string()), "every event says who sent it: {feed}");
+    let csv = app.text_as(ALICE, "/api/v1/export?all_users=true&format=csv").await;
+    assert!(csv.lines().next().unwrap().contains(",submitted_by,") && csv.contains(&ada), "{csv}");
+}

@@ -15,6 +15,7 @@ pub async fn round_trip_keeps_every_field<S: Store>(store: Arc<S>) {
         "attributes": {"zeta": "last", "alpha": 1, "flag": true},
         "request_id": "req-1", "session_id": "sess-1", "job_id": "42", "parent_id": "41",
     }));
+    let body = EventBody { submitted_by: Some("token 7 (sync) of jürgen".into()), ..body };
     let ids = store.append(vec![body.clone()]).await.unwrap();
     let stored = store.get(ids[0]).await.unwrap().expect("stored event is found");
     assert_eq!(stored.body, body);

@@ -106,6 +106,7 @@ pub async fn run(args: EmitArgs) -> anyhow::Result<()> {
     } else {
         vec![args.to_input()?.validate(now)?]
     };
+    trail_core::request::refuse_trail_only(&events)?;
     let target = Target::open(&args.target, Access::Write).await?;
     for id in target.append(events).await? {
         println!("{id}");

@@ -44,7 +44,7 @@ const KINDS: [(&str, &str); 6] = [
     ("CONFIG_COMMITTED", "Configuration committed to"),
     ("DEVICE_EDITED", "Device edited:"),
     ("ARCHIVE_COMPLETED", "Archive completed for"),
-    ("AUTH_LOGIN_SUCCESS", "Login to"),
+    ("RESTORE_COMPLETED", "Configuration restored on"),
     ("OBJECT_UPDATED", "Updated node"),
     ("INVENTORY_SCAN_COMPLETED", "Inventory scan of"),
 ];
