@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use trail_core::identity::password::verify_nobody;
 use trail_core::identity::session::public_id;
 use trail_core::identity::{
-    Account, AccountState, AccountWrite, AddressThrottle, ApiToken, AuthPolicy, ClientAnswer, FailureReason,
+    Account, AccountState, AccountWrite, AddressThrottle, Admission, ApiToken, AuthPolicy, ClientAnswer, FailureReason,
     FailureRecord, Grantor, PasswordError, PasswordHash, Right, RightSet, Roles, Scope, Session, SessionPolicy,
     SessionState, UnknownNames, Username, UsernameError, token,
 };
@@ -58,8 +58,6 @@ pub struct Accounts {
     /// Unknown usernames' failures, so that they fail as accounts do.
     unknown: Mutex<UnknownNames>,
     stripes: Vec<tokio::sync::Mutex<()>>,
-    /// Slowed attempts of one address run one at a time.
-    address_stripes: Vec<tokio::sync::Mutex<()>>,
     clock: fn() -> Timestamp,
     sessions: SessionPolicy,
     /// Presented tokens resolved recently: authentication needs no query per request.
@@ -87,7 +85,6 @@ impl Accounts {
             throttle: Mutex::default(),
             unknown: Mutex::default(),
             stripes: (0..LOGIN_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
-            address_stripes: (0..LOGIN_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             clock: Timestamp::now,
             sessions: SessionPolicy::default(),
             resolved: Mutex::default(),

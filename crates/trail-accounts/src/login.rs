@@ -7,14 +7,34 @@ use super::*;
 pub enum LoginRefusal {
     InvalidCredentials,
     AccountLocked,
+    /// The attempt was not judged: the address has too many slowed attempts queued. It says
+    /// nothing of the credentials; try again after this many seconds.
+    TooManyAttempts {
+        retry_after_secs: u64,
+    },
 }
 
 impl LoginRefusal {
-    pub fn message(self) -> &'static str {
+    pub fn message(self) -> String {
         match self {
-            LoginRefusal::InvalidCredentials => "invalid credentials",
-            LoginRefusal::AccountLocked => "account locked",
+            LoginRefusal::InvalidCredentials => "invalid credentials".into(),
+            LoginRefusal::AccountLocked => "account locked".into(),
+            LoginRefusal::TooManyAttempts { retry_after_secs } => {
+                format!("too many login attempts from this address; try again in {retry_after_secs} seconds")
+            }
         }
+    }
+}
+
+/// An admitted attempt, in flight until dropped (see `AddressThrottle::finish`).
+struct InFlight<'a> {
+    throttle: &'a Mutex<AddressThrottle>,
+    address: IpAddr,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.throttle.lock().expect("throttle lock").finish(self.address);
     }
 }
 
@@ -36,14 +56,6 @@ impl Accounts {
         &self.stripes[stripe_of(username.as_str().bytes())]
     }
 
-    fn address_stripe(&self, address: IpAddr) -> &tokio::sync::Mutex<()> {
-        let octets = match address {
-            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-            IpAddr::V6(v6) => v6.octets(),
-        };
-        &self.address_stripes[stripe_of(octets.into_iter())]
-    }
-
     /// A login attempt from `client`. Every attempt is recorded (those of a throttled address
     /// as a count, see [`trail_core::identity::policy`]); the refusal says only "invalid
     /// credentials" or "account locked", for accounts and unknown names alike.
@@ -53,15 +65,19 @@ impl Accounts {
         password: &str,
         client: IpAddr,
     ) -> Result<Result<LoggedIn, LoginRefusal>, AccountError> {
-        let delay = self.throttle.lock().expect("throttle lock").delay(&self.policy, client, (self.clock)());
-        // A throttled address is slowed, one attempt at a time, never refused outright.
-        let _slowed = if delay.is_zero() {
-            None
-        } else {
-            let turn = self.address_stripe(client).lock().await;
-            tokio::time::sleep(delay.unsigned_abs()).await;
-            Some(turn)
+        // A throttled address is slowed, its attempts spaced out, never judged wrongly; no lock
+        // is held while one waits its turn.
+        let admission = self.throttle.lock().expect("throttle lock").admit(&self.policy, client, (self.clock)());
+        let _in_flight = match admission {
+            Admission::Busy(retry_after) => {
+                let retry_after_secs = retry_after.as_secs().max(1) as u64;
+                return Ok(Err(LoginRefusal::TooManyAttempts { retry_after_secs }));
+            }
+            _ => InFlight { throttle: &self.throttle, address: client },
         };
+        if let Admission::After(wait) = admission {
+            tokio::time::sleep(wait.unsigned_abs()).await;
+        }
         let now = (self.clock)();
         let shown = Username::parse(raw_username).map_or_else(|_| printable_name(raw_username), |u| u.to_string());
         // Trail records a login attempt: no credential has been shown yet.

@@ -8,6 +8,9 @@ pub(crate) type TokenCache = HashMap<[u8; 32], (std::time::Instant, Option<Token
 /// How long a resolved token is trusted before it is looked up again (revocation through this
 /// node clears the cache at once).
 const TOKEN_CACHE: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest token name: it is part of every event the token sends (`submitted_by`).
+const TOKEN_NAME_CHARS: usize = 64;
+
 /// `last_used_at` is written at most this often per token.
 pub(crate) const TOUCH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 
@@ -39,6 +42,12 @@ impl Accounts {
     ) -> Result<IssuedToken, AccountError> {
         grantor.may_issue(&scopes).map_err(AccountError::Forbidden)?;
         let owner = Username::parse(owner)?;
+        let length = name.chars().count();
+        if !(1..=TOKEN_NAME_CHARS).contains(&length) || name.chars().any(char::is_control) {
+            return Err(AccountError::Role(format!(
+                "a token's name is 1-{TOKEN_NAME_CHARS} characters without control characters, got {length}"
+            )));
+        }
         if scopes.is_empty() {
             return Err(AccountError::Role("a token needs at least one scope: ingest, read or admin".into()));
         }
@@ -58,8 +67,16 @@ impl Accounts {
         Ok(IssuedToken { id: stored.id, secret })
     }
 
-    /// Revokes a token at once.
-    pub async fn revoke_token(&self, actor: &Actor, token: &ApiToken) -> Result<EventId, AccountError> {
+    /// Revokes a token at once, if `grantor` may manage it.
+    pub async fn revoke_token(
+        &self,
+        actor: &Actor,
+        grantor: &Grantor,
+        token: &ApiToken,
+    ) -> Result<EventId, AccountError> {
+        if !grantor.may_manage(token) {
+            return Err(AccountError::Forbidden(format!("token {} has scopes this credential lacks", token.id)));
+        }
         let now = (self.clock)();
         let details = [("token", token.name.clone()), ("id", token.id.to_string())];
         let event = audit("TOKEN_REVOKED", actor, token.owner.as_str(), None, &details, now);
@@ -76,6 +93,18 @@ impl Accounts {
 
     pub async fn tokens(&self) -> Result<Vec<ApiToken>, AccountError> {
         Ok(self.store.tokens().await?)
+    }
+
+    /// The tokens a caller may list and revoke: see [`Accounts::may_manage`].
+    pub async fn manageable_tokens(
+        &self,
+        viewer: Option<&str>,
+        rights: &RightSet,
+        grantor: &Grantor,
+    ) -> Result<Vec<ApiToken>, AccountError> {
+        let mut tokens = self.store.tokens().await?;
+        tokens.retain(|token| Accounts::may_manage(viewer, rights, grantor, token));
+        Ok(tokens)
     }
 
     /// Resolves a presented secret: an active token of an existing, unlocked account, with its

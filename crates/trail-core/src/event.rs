@@ -29,9 +29,10 @@ pub mod submitted_by {
         format!("session of {user}")
     }
 
-    /// An API token issued through the API: its id, its name and its owner.
+    /// An API token issued through the API: its id, its name (quoted, so that no name can read
+    /// as another token's or another owner's) and its owner.
     pub fn token(id: i64, name: &str, owner: &str) -> String {
-        format!("token {id} ({name}) of {owner}")
+        format!("token {id} {name:?} of {owner}")
     }
 
     /// A token of the configuration file, for `user`.

@@ -62,16 +62,20 @@ pub fn events_from_json(bytes: &[u8], now: Timestamp) -> Result<Vec<EventBody>, 
 /// what platforms send can never pass for Trail's own record. (`import` restores Trail's own
 /// exports and does not ask.)
 pub fn refuse_trail_only(events: &[EventBody]) -> Result<(), BodyError> {
-    let own = |event: &EventBody| crate::catalog::lookup(&event.kind).is_some_and(|spec| spec.recorded_by_trail());
+    // Trail's own components are the `trail-*` processes: no sender may name one either.
+    let own = |event: &EventBody| {
+        event.process.starts_with("trail-")
+            || crate::catalog::lookup(&event.kind).is_some_and(|spec| spec.recorded_by_trail())
+    };
     match events.iter().position(own) {
         Some(index) => Err(BodyError::InvalidEvent {
             index,
             error: ValidationError::new(
                 "kind",
                 format!(
-                    "{} is recorded by Trail itself (its accounts, logins, sessions, tokens, audits and purges) \
-                     and cannot be sent; use a kind of your own, such as ACME.LOGIN",
-                    events[index].kind
+                    "{} (process {}) is recorded by Trail itself (its accounts, logins, sessions, tokens, audits \
+                     and purges) and cannot be sent; use a kind and a process of your own, such as ACME.LOGIN",
+                    events[index].kind, events[index].process
                 ),
             ),
         }),

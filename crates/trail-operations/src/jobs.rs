@@ -69,15 +69,15 @@ impl Operations {
         Ok(job)
     }
 
-    /// A leaf's status, as the integrating platform reports it.
-    /// A leaf's status, reported by the credential `submitted_by` (which its events name).
+    /// A leaf's status, as the integrating platform reports it, through the credential
+    /// `submitted_by` (which its events name).
     pub async fn report(
         &self,
         job: JobId,
         target: &str,
         status: Status,
         message: &str,
-        submitted_by: String,
+        submitted_by: &str,
     ) -> Result<LeafReport, OperationError> {
         if message.len() > limits::STATUS_MESSAGE_BYTES {
             return Err(OperationError::TooLarge(format!(
@@ -88,8 +88,8 @@ impl Operations {
         }
         let message = trail_core::operations::clean_text("status message", message)?;
         let time = (self.clock)();
-        let report = StatusReport { job, target: target.to_owned(), status, message, time, submitted_by };
-        let report = self.store.report_leaf(report).await?;
+        let report =
+            self.store.report_leaf(StatusReport::new(job, target, status, &message, time, submitted_by)).await?;
         let _ = self.updates.send(JobUpdate::of(&report.job.summary(), Some((target, status))));
         Ok(report)
     }

@@ -14,6 +14,7 @@ pub enum Code {
     CsrfFailed,
     InvalidCredentials,
     AccountLocked,
+    TooManyAttempts,
     InvalidAccount,
     InvalidOperation,
     MalformedJson,
@@ -36,6 +37,12 @@ pub const CODES: &[(Code, &str, u16, &str)] = &[
     (Code::CsrfFailed, "csrf_failed", 403, "A session's state-changing request lacks its CSRF token."),
     (Code::InvalidCredentials, "invalid_credentials", 401, "Login refused: the username or password is wrong."),
     (Code::AccountLocked, "account_locked", 403, "Login refused: the account is locked."),
+    (
+        Code::TooManyAttempts,
+        "too_many_attempts",
+        429,
+        "Login not tried: too many slowed attempts from this address are queued; the message says when to retry.",
+    ),
     (Code::InvalidAccount, "invalid_account", 422, "A username, password or role is not acceptable."),
     (
         Code::InvalidOperation,

@@ -12,18 +12,6 @@ pub const DEMO_EVENTS: usize = 3000;
 /// What the demonstration's events record as sent them.
 const DEMO: &str = "trail demo";
 
-/// A status report of the demonstration's jobs.
-fn report(
-    job: trail_core::operations::JobId,
-    target: &str,
-    status: trail_core::operations::Status,
-    message: &str,
-    time: jiff::Timestamp,
-) -> trail_core::operations::StatusReport {
-    let (target, message) = (target.to_owned(), message.to_owned());
-    trail_core::operations::StatusReport { job, target, status, message, time, submitted_by: DEMO.to_owned() }
-}
-
 const OPERATORS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 const DEVICES: [&str; 10] =
     ["edge1", "edge2", "edge3", "core1", "core2", "ams-pe1", "fra-pe2", "lon-rr1", "nyc-edge7", "zrh-süd1"];
@@ -165,7 +153,7 @@ pub async fn load_if_empty(store: &dyn Store) -> anyhow::Result<usize> {
 /// Three jobs: one finished with mixed results, one succeeded, one still running (for the
 /// status view), each with a log. Answers how many events they recorded.
 async fn load_jobs(store: &dyn Store) -> anyhow::Result<usize> {
-    use trail_core::operations::{LogEntry, NewJob, Status};
+    use trail_core::operations::{LogEntry, NewJob, Status, StatusReport};
     let at = |minutes: i64| -> anyhow::Result<jiff::Timestamp> {
         Ok("2026-10-30T08:00:00Z".parse::<jiff::Timestamp>()? + jiff::SignedDuration::from_mins(minutes))
     };
@@ -209,8 +197,8 @@ async fn load_jobs(store: &dyn Store) -> anyhow::Result<usize> {
         let mut log = Vec::new();
         for (i, (target, status, message)) in leaves.iter().enumerate() {
             let minute = start + 1 + i as i64;
-            recorded +=
-                store.report_leaf(report(job.id, target, Status::Running, "", at(minute)?)).await?.event_ids.len();
+            let report = StatusReport::new(job.id, target, Status::Running, "", at(minute)?, DEMO);
+            recorded += store.report_leaf(report).await?.event_ids.len();
             log.push(LogEntry {
                 time: at(minute)?,
                 target: Some((*target).to_owned()),
@@ -222,7 +210,7 @@ async fn load_jobs(store: &dyn Store) -> anyhow::Result<usize> {
                 text: format!("{target}> show configuration | display set\n{message}"),
             });
             if *status != Status::Running {
-                let report = report(job.id, target, *status, message, at(minute + 1)?);
+                let report = StatusReport::new(job.id, target, *status, message, at(minute + 1)?, DEMO);
                 recorded += store.report_leaf(report).await?.event_ids.len();
             }
         }

@@ -29,7 +29,13 @@ pub struct TargetArgs {
 }
 
 pub enum Target {
-    Remote { base: String, token: String, client: reqwest::Client },
+    /// `partial` is set once the server's feed hid or redacted an event for this token.
+    Remote {
+        base: String,
+        token: String,
+        client: reqwest::Client,
+        partial: std::sync::atomic::AtomicBool,
+    },
     Local(Arc<dyn Store>),
 }
 
@@ -69,6 +75,7 @@ struct Page {
 struct Feed {
     events: Vec<Event>,
     next_after: EventId,
+    whole: bool,
 }
 
 /// A search page as the CLI prints it.
@@ -101,6 +108,7 @@ impl Target {
                 base: server.trim_end_matches('/').to_owned(),
                 token,
                 client: reqwest::Client::new(),
+                partial: Default::default(),
             });
         }
         let database = Database::resolve(args.database.as_deref(), &args.data)?;
@@ -140,7 +148,7 @@ impl Target {
 
     /// Streams a server's answer into `out` (remote targets only); returns the bytes written.
     pub async fn download(&self, path: &str, out: &mut dyn std::io::Write) -> anyhow::Result<u64> {
-        let Target::Remote { base, client, token } = self else { anyhow::bail!("this needs a server (--server)") };
+        let Target::Remote { base, client, token, .. } = self else { anyhow::bail!("this needs a server (--server)") };
         let mut response = client.get(format!("{base}{path}")).bearer_auth(token).send().await?;
         if !response.status().is_success() {
             let status = response.status();
@@ -177,9 +185,7 @@ impl Target {
     pub async fn append(&self, events: Vec<EventBody>) -> anyhow::Result<Vec<EventId>> {
         match self {
             Target::Local(store) => {
-                // A command on the data directory: its operating-system user sent these.
-                let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-                let submitted_by = trail_core::event::submitted_by::local(&user);
+                let submitted_by = trail_core::event::submitted_by::local(&local_user());
                 let events = events.into_iter().map(|e| EventBody { submitted_by: Some(submitted_by.clone()), ..e });
                 Ok(store.append(events.collect()).await?)
             }
@@ -222,7 +228,7 @@ impl Target {
     pub async fn read_after(&self, after: EventId, limit: usize) -> anyhow::Result<Vec<Event>> {
         match self {
             Target::Local(store) => Ok(store.read_after(after, limit).await?),
-            Target::Remote { base, client, .. } => {
+            Target::Remote { base, client, partial, .. } => {
                 // The feed skips what this token may not see; pass over such gaps until events
                 // come, or the feed has nothing newer.
                 let mut after = after;
@@ -231,6 +237,9 @@ impl Target {
                         .get(format!("{base}/api/v1/feed"))
                         .query(&[("after", after), ("limit", limit.min(1000) as i64)]);
                     let feed = self.call::<Feed>(request).await?;
+                    if !feed.whole {
+                        partial.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if !feed.events.is_empty() || feed.next_after <= after {
                         return Ok(feed.events);
                     }
@@ -255,6 +264,12 @@ impl Target {
                 return Ok(());
             }
         }
+    }
+
+    /// Whether a server has hidden or redacted an event this target read: what was read is
+    /// then not the whole trail (the token lacks `read_all` or `details_all`).
+    pub fn saw_partial_view(&self) -> bool {
+        matches!(self, Target::Remote { partial, .. } if partial.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Where the chain resumes after a purge (S3), if one happened.
@@ -283,4 +298,10 @@ impl Target {
             }
         }
     }
+}
+
+/// Who runs a command on the data directory itself: the operating-system user, which the
+/// events it writes name (a local trail has no accounts to ask).
+pub fn local_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "local".into())
 }

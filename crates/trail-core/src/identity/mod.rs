@@ -12,8 +12,8 @@ pub mod username;
 pub use account::{Account, AccountWrite};
 pub use password::{PasswordError, PasswordHash};
 pub use policy::{
-    AccountState, AddressThrottle, Attempt, AuthEvent, AuthPolicy, ClientAnswer, FailureReason, FailureRecord,
-    LockedBy, StoredAccountState, ThrottleSummary, UnknownNames,
+    AccountState, AddressThrottle, Admission, Attempt, AuthEvent, AuthPolicy, ClientAnswer, FailureReason,
+    FailureRecord, LockedBy, StoredAccountState, ThrottleSummary, UnknownNames,
 };
 pub use rights::{Right, RightSet, Roles, Scope};
 pub use session::{Session, SessionPolicy, SessionState};

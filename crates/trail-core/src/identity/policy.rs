@@ -205,6 +205,37 @@ struct AddressFailures {
     times: VecDeque<Timestamp>,
     /// Failures since the address was throttled, not recorded one by one.
     unrecorded: u32,
+    /// Attempts admitted and not yet finished: a burst of parallel attempts counts at once.
+    pending: u32,
+    /// When the next slowed attempt's turn comes: slowed attempts are spaced, not parallel.
+    next_turn: Option<Timestamp>,
+}
+
+/// When an attempt from an address may be judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Now,
+    /// After this wait (the address is past its budget).
+    After(SignedDuration),
+    /// Not at all: the address's queue of slowed attempts reaches past
+    /// [`MAX_THROTTLE_QUEUE`]; it may try again after this.
+    Busy(SignedDuration),
+}
+
+/// How far ahead slowed attempts of one address may queue before more are turned away.
+pub const MAX_THROTTLE_QUEUE: SignedDuration = SignedDuration::from_secs(60);
+
+/// The throttle's key for an address: IPv4-mapped IPv6 as IPv4, and IPv6 by its /64 (one
+/// host holds a whole /64, so counting per address would let it rotate past the budget).
+fn bucket(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::V6(octets.into())
+        }
+        v4 => v4,
+    }
 }
 
 /// How a failure is to be recorded.
@@ -228,24 +259,51 @@ pub struct ThrottleSummary {
 const MAX_ADDRESSES: usize = 100_000;
 
 impl AddressThrottle {
-    /// How long an attempt from `address` waits before it is judged: zero within the budget,
-    /// then a second per failure past it, at most [`MAX_THROTTLE_DELAY`].
-    pub fn delay(&mut self, policy: &AuthPolicy, address: IpAddr, now: Timestamp) -> SignedDuration {
-        let Some(failures) = self.addresses.get_mut(&address) else { return SignedDuration::ZERO };
+    /// Admits an attempt from `address` (counted as in flight until [`AddressThrottle::finish`]):
+    /// at once within the budget; past it, each attempt waits its turn, spaced a second per
+    /// failure past the budget (at most [`MAX_THROTTLE_DELAY`]); when the turns reach further
+    /// than [`MAX_THROTTLE_QUEUE`], it is turned away (and not counted).
+    pub fn admit(&mut self, policy: &AuthPolicy, address: IpAddr, now: Timestamp) -> Admission {
+        let failures = self.entry(address);
         failures.age(policy, now);
-        let past = (failures.times.len() as u32 + 1).saturating_sub(policy.max_failures_per_address);
-        SignedDuration::from_secs(i64::from(past)).min(MAX_THROTTLE_DELAY)
+        failures.pending += 1;
+        let seen = failures.times.len() as u32 + failures.pending;
+        let past = seen.saturating_sub(policy.max_failures_per_address);
+        if past == 0 {
+            return Admission::Now;
+        }
+        let spacing = SignedDuration::from_secs(i64::from(past)).min(MAX_THROTTLE_DELAY);
+        let start = failures.next_turn.filter(|turn| *turn > now).unwrap_or(now);
+        if start.duration_since(now) > MAX_THROTTLE_QUEUE {
+            failures.pending -= 1;
+            return Admission::Busy(start.duration_since(now));
+        }
+        let turn = start + spacing;
+        failures.next_turn = Some(turn);
+        Admission::After(turn.duration_since(now))
     }
 
-    /// Counts a failure from `address`, and says how to record it.
-    pub fn record_failure(&mut self, policy: &AuthPolicy, address: IpAddr, now: Timestamp) -> FailureRecord {
-        if self.addresses.len() >= MAX_ADDRESSES && !self.addresses.contains_key(&address) {
+    /// An admitted attempt is over (judged, or abandoned).
+    pub fn finish(&mut self, address: IpAddr) {
+        if let Some(failures) = self.addresses.get_mut(&bucket(address)) {
+            failures.pending = failures.pending.saturating_sub(1);
+        }
+    }
+
+    fn entry(&mut self, address: IpAddr) -> &mut AddressFailures {
+        let key = bucket(address);
+        if self.addresses.len() >= MAX_ADDRESSES && !self.addresses.contains_key(&key) {
             let stalest = self.addresses.iter().min_by_key(|(_, f)| f.times.back().copied()).map(|(a, _)| *a);
             if let Some(stalest) = stalest {
                 self.addresses.remove(&stalest);
             }
         }
-        let failures = self.addresses.entry(address).or_default();
+        self.addresses.entry(key).or_default()
+    }
+
+    /// Counts a failure from `address`, and says how to record it.
+    pub fn record_failure(&mut self, policy: &AuthPolicy, address: IpAddr, now: Timestamp) -> FailureRecord {
+        let failures = self.entry(address);
         failures.age(policy, now);
         failures.times.push_back(now);
         let count = failures.times.len() as u32;
@@ -269,7 +327,7 @@ impl AddressThrottle {
                 summaries.push(ThrottleSummary { address: *address, unrecorded: failures.unrecorded });
                 failures.unrecorded = 0;
             }
-            !failures.times.is_empty() || failures.unrecorded > 0
+            !failures.times.is_empty() || failures.unrecorded > 0 || failures.pending > 0
         });
         summaries
     }
@@ -409,22 +467,51 @@ mod tests {
         let mut throttle = AddressThrottle::default();
         let (attacker, other): (IpAddr, IpAddr) = ("192.0.2.66".parse().unwrap(), "192.0.2.7".parse().unwrap());
         let mut records = Vec::new();
+        let mut attempt = |at: Timestamp| {
+            let admission = throttle.admit(&policy, attacker, at);
+            let record = throttle.record_failure(&policy, attacker, at);
+            throttle.finish(attacker);
+            (admission, record)
+        };
         for minute in 0..3 {
-            assert_eq!(throttle.delay(&policy, attacker, t(minute)), SignedDuration::ZERO);
-            records.push(throttle.record_failure(&policy, attacker, t(minute)));
+            let (admission, record) = attempt(t(minute));
+            assert_eq!(admission, Admission::Now);
+            records.push(record);
         }
         assert_eq!(records, [FailureRecord::Individually; 3]);
-        assert_eq!(throttle.delay(&policy, attacker, t(3)), SignedDuration::from_secs(1), "slowed, not refused");
-        assert_eq!(throttle.record_failure(&policy, attacker, t(3)), FailureRecord::ThrottleStarts { failures: 4 });
+        let (admission, record) = attempt(t(3));
+        assert_eq!(admission, Admission::After(SignedDuration::from_secs(1)), "slowed, not refused");
+        assert_eq!(record, FailureRecord::ThrottleStarts { failures: 4 });
         for _ in 0..26 {
-            assert_eq!(throttle.record_failure(&policy, attacker, t(4)), FailureRecord::Counted);
+            assert_eq!(attempt(t(4)).1, FailureRecord::Counted);
         }
-        assert_eq!(throttle.delay(&policy, attacker, t(5)), MAX_THROTTLE_DELAY, "the delay is bounded");
-        assert_eq!(throttle.delay(&policy, other, t(5)), SignedDuration::ZERO, "other addresses are unaffected");
+        assert_eq!(throttle.admit(&policy, other, t(5)), Admission::Now, "other addresses are unaffected");
+        let later = t(4) + SignedDuration::from_secs(300);
+        assert_eq!(throttle.admit(&policy, attacker, later), Admission::After(MAX_THROTTLE_DELAY), "bounded");
+        throttle.finish(attacker);
         assert_eq!(throttle.ended(&policy, t(10)), [], "the window has not ended");
         assert_eq!(throttle.ended(&policy, t(30)), [ThrottleSummary { address: attacker, unrecorded: 26 }]);
         assert_eq!(throttle.ended(&policy, t(31)), [], "summarised once");
-        assert_eq!(throttle.delay(&policy, attacker, t(31)), SignedDuration::ZERO, "failures age out");
+        assert_eq!(throttle.admit(&policy, attacker, t(31)), Admission::Now, "failures age out");
+    }
+
+    #[test]
+    fn parallel_attempts_are_counted_at_once_and_queue_no_further_than_a_minute() {
+        let policy = AuthPolicy { max_failures_per_address: 3, ..AuthPolicy::default() };
+        let mut throttle = AddressThrottle::default();
+        let attacker: IpAddr = "2001:db8::1".parse().unwrap();
+        let neighbour: IpAddr = "2001:db8::ffff".parse().unwrap();
+        let admissions: Vec<Admission> = (0..20).map(|_| throttle.admit(&policy, attacker, t(0))).collect();
+        assert_eq!(admissions[..3], [Admission::Now; 3], "a burst in flight counts at once");
+        assert_eq!(admissions[3], Admission::After(SignedDuration::from_secs(1)));
+        assert_eq!(admissions[4], Admission::After(SignedDuration::from_secs(3)), "turns are spaced");
+        assert!(admissions.iter().any(|a| matches!(a, Admission::Busy(_))), "the queue is bounded: {admissions:?}");
+        assert!(
+            matches!(throttle.admit(&policy, neighbour, t(0)), Admission::Busy(_)),
+            "one host's /64 is one address"
+        );
+        let mapped: IpAddr = "::ffff:192.0.2.66".parse().unwrap();
+        assert_eq!(bucket(mapped), "192.0.2.66".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -144,6 +144,13 @@ pub struct StatusReport {
     pub submitted_by: String,
 }
 
+impl StatusReport {
+    pub fn new(job: JobId, target: &str, status: Status, message: &str, time: Timestamp, by: &str) -> StatusReport {
+        let (target, message, submitted_by) = (target.to_owned(), message.to_owned(), by.to_owned());
+        StatusReport { job, target, status, message, time, submitted_by }
+    }
+}
+
 /// A job in a list: its leaves counted, not listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSummary {
@@ -344,6 +351,18 @@ pub struct LogPage {
     /// The time budget ran out before the page was full: the number of the first entry left
     /// unexamined (a next page goes on after the one before it).
     pub stopped_at: Option<i64>,
+}
+
+impl LogPage {
+    /// Where the next page of a query for `limit` entries starts (its `after`): after the
+    /// last entry examined, or `None` when the log has no more.
+    pub fn next_after(&self, limit: usize) -> Option<i64> {
+        match self.stopped_at {
+            Some(stopped) => Some(stopped - 1),
+            None if self.entries.len() == limit => self.entries.last().map(|e| e.seq),
+            None => None,
+        }
+    }
 }
 
 pub fn check_log_entry(entry: &LogEntry) -> Result<(), JobError> {

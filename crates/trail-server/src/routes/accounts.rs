@@ -132,6 +132,7 @@ pub async fn login(
             let code = match refusal {
                 LoginRefusal::InvalidCredentials => Code::InvalidCredentials,
                 LoginRefusal::AccountLocked => Code::AccountLocked,
+                LoginRefusal::TooManyAttempts { .. } => Code::TooManyAttempts,
             };
             Err(ApiError::new(code, refusal.message()))
         }
@@ -354,6 +355,7 @@ pub async fn form_login(
             let code = match refusal {
                 LoginRefusal::InvalidCredentials => "invalid_credentials",
                 LoginRefusal::AccountLocked => "account_locked",
+                LoginRefusal::TooManyAttempts { .. } => "too_many_attempts",
             };
             let mut headers = axum::http::HeaderMap::new();
             // Back to the form, keeping where the visitor was going.

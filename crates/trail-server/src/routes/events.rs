@@ -275,6 +275,9 @@ pub struct Feed {
     /// or not (events the caller may not see leave gaps). Equal to `after` when nothing newer
     /// has been committed.
     next_after: EventId,
+    /// Every event up to `next_after` is in `events`, whole: none was hidden or redacted for
+    /// this caller (what verifying the chain needs).
+    whole: bool,
 }
 
 /// Rows one feed request reads at most, so that a reader who may see few of them is answered
@@ -300,7 +303,7 @@ pub async fn feed(
     }
     let mut next_after = params.after.unwrap_or(0).max(0);
     record_feed_reading(&state, &viewer, client, next_after).await?;
-    let (mut events, mut scanned) = (Vec::new(), 0);
+    let (mut events, mut scanned, mut whole) = (Vec::new(), 0, true);
     while events.len() < limit && scanned < FEED_SCAN {
         let read = state.store.read_after(next_after, MAX_PAGE).await?;
         if read.is_empty() {
@@ -312,12 +315,15 @@ pub async fn feed(
                 break;
             }
             next_after = event.id;
-            if visible_to(&viewer, &event) {
-                events.push(redact_for(&viewer, event));
+            if !visible_to(&viewer, &event) {
+                whole = false;
+                continue;
             }
+            whole &= may_details(&viewer, &event);
+            events.push(redact_for(&viewer, event));
         }
     }
-    Ok(Json(Feed { events, next_after }))
+    Ok(Json(Feed { events, next_after, whole }))
 }
 
 /// How often one reader's feed reading is recorded.

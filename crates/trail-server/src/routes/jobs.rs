@@ -133,7 +133,7 @@ pub async fn report_status(
             format!("status {:?} is not one of queued, running, succeeded, failed, cancelled", report.status),
         )
     })?;
-    let done = state.operations.report(id, &target, status, &report.message, viewer.submitted_by()).await?;
+    let done = state.operations.report(id, &target, status, &report.message, &viewer.submitted_by()).await?;
     Ok(Json(Reported { job_status: done.job.status().name().to_owned(), event_ids: done.event_ids }))
 }
 
@@ -376,11 +376,7 @@ pub async fn get_log(
     };
     let page = state.operations.log(query).await?;
     let incomplete = page.stopped_at.is_some();
-    let next_after = match page.stopped_at {
-        Some(stopped) => Some(stopped - 1),
-        None if page.entries.len() == limit => page.entries.last().map(|e| e.seq),
-        None => None,
-    };
+    let next_after = page.next_after(limit);
     let entries = page
         .entries
         .into_iter()

@@ -10,7 +10,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use trail_accounts::Accounts;
 use trail_core::identity::{ApiToken, Right, Scope};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -102,10 +101,8 @@ pub async fn create_token(
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts",
     responses((status = 200, body = TokenList)), security(("bearer" = [])))]
 pub async fn list_tokens(State(state): State<AppState>, viewer: Viewer) -> Result<Json<TokenList>, ApiError> {
-    let tokens = state.accounts.tokens().await?;
-    let grantor = viewer.grantor();
-    let visible = tokens.iter().filter(|t| Accounts::may_manage(viewer.user.as_deref(), &viewer.rights, &grantor, t));
-    Ok(Json(TokenList { tokens: visible.map(TokenView::of).collect() }))
+    let tokens = state.accounts.manageable_tokens(viewer.user.as_deref(), &viewer.rights, &viewer.grantor()).await?;
+    Ok(Json(TokenList { tokens: tokens.iter().map(TokenView::of).collect() }))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -124,10 +121,11 @@ pub async fn revoke_token(
     ClientAddress(client): ClientAddress,
     Path(id): Path<i64>,
 ) -> Result<Json<Revoked>, ApiError> {
-    let tokens = state.accounts.tokens().await?;
+    let grantor = viewer.grantor();
+    let tokens = state.accounts.manageable_tokens(viewer.user.as_deref(), &viewer.rights, &grantor).await?;
     let token = tokens
         .iter()
-        .find(|t| t.id == id && Accounts::may_manage(viewer.user.as_deref(), &viewer.rights, &viewer.grantor(), t))
+        .find(|t| t.id == id)
         .ok_or_else(|| ApiError::new(Code::NotFound, format!("you have no token {id}")))?;
-    Ok(Json(Revoked { event_id: state.accounts.revoke_token(&actor(&viewer, client), token).await? }))
+    Ok(Json(Revoked { event_id: state.accounts.revoke_token(&actor(&viewer, client), &grantor, token).await? }))
 }

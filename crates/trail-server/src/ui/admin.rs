@@ -192,7 +192,9 @@ pub async fn policy(State(state): State<AppState>, ui: Ui) -> Response {
 }
 
 pub async fn tokens(State(state): State<AppState>, ui: Ui, Query(message): Query<Flash>) -> Response {
-    let tokens = state.accounts.tokens().await.unwrap_or_default();
+    let (viewer, grantor) = (&ui.viewer, ui.viewer.grantor());
+    let manageable = state.accounts.manageable_tokens(viewer.user.as_deref(), &viewer.rights, &grantor);
+    let tokens = manageable.await.unwrap_or_default();
     let me = ui.viewer.user.clone().unwrap_or_default();
     let content = html! {
         (header("/admin/tokens", Some(&message)))
@@ -267,11 +269,12 @@ pub async fn revoke_token(
     ClientAddress(client): ClientAddress,
     Path(id): Path<i64>,
 ) -> Response {
-    let tokens = state.accounts.tokens().await.unwrap_or_default();
-    let Some(token) = tokens.iter().find(|t| t.id == id) else {
+    let (viewer, grantor) = (&ui.viewer, ui.viewer.grantor());
+    let tokens = state.accounts.manageable_tokens(viewer.user.as_deref(), &viewer.rights, &grantor).await;
+    let Some(token) = tokens.unwrap_or_default().into_iter().find(|t| t.id == id) else {
         return back("/admin/tokens", Err(format!("There is no token {id}.")));
     };
-    let outcome = state.accounts.revoke_token(&actor(&ui.viewer, client), token).await;
+    let outcome = state.accounts.revoke_token(&actor(viewer, client), &grantor, &token).await;
     back("/admin/tokens", outcome.map(|_| format!("Revoked token {id}.")).map_err(|e| e.to_string()))
 }
 

@@ -94,10 +94,7 @@ pub async fn job(
     let may_read_log = ui.viewer.details_reach().covers(&job.submitter);
     let page = if may_read_log { state.operations.log(log).await.unwrap_or_default() } else { Default::default() };
     let entries = &page.entries;
-    let next = match page.stopped_at {
-        Some(stopped) => Some(stopped - 1),
-        None => (entries.len() == PAGE).then(|| entries.last().map(|e| e.seq)).flatten(),
-    };
+    let next = page.next_after(PAGE);
     let page_url = |after: Option<i64>| {
         let mut url = form_urlencoded::Serializer::new(String::new());
         if let Some(target) = &target {

@@ -21,6 +21,9 @@ pub async fn page(Query(query): Query<LoginQuery>) -> Response {
         Some("account_locked") => Some(
             "This account is locked after repeated failures, or by an administrator. Wait for it to unlock, or ask an administrator.",
         ),
+        Some("too_many_attempts") => {
+            Some("Too many login attempts came from your address. Wait a minute, then try again.")
+        }
         Some(_) => Some("The login failed. Try again."),
         None => None,
     };

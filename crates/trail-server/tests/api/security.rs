@@ -99,6 +99,8 @@ async fn the_feed_follows_the_rights_and_is_recorded() {
     assert!(!feed.to_string().contains("hidden detail"));
     let next_after = feed["next_after"].as_i64().unwrap();
     assert!(next_after >= 2, "{feed}");
+    assert_eq!(feed["whole"], false, "a redacted view says so (verify refuses it)");
+    assert_eq!(app.get("/api/v1/feed?after=0").await.1["whole"], true);
 
     let ingest = ada_token(&app, &["ingest"]).await;
     assert_eq!(app.get_as(&ingest, "/api/v1/feed").await.0, 403, "the feed needs the export right");
@@ -354,7 +356,7 @@ async fn every_event_records_who_sent_it() {
     let events = feed["events"].as_array().unwrap();
     let by_id = |id: &Value| events.iter().find(|e| &e["id"] == id).unwrap().clone();
     let token_id = app.get("/api/v1/tokens").await.1["tokens"][0]["id"].clone();
-    let ada = format!("token {token_id} (t) of ada");
+    let ada = format!("token {token_id} \"t\" of ada");
     assert_eq!(by_id(&sent["ids"][0])["submitted_by"], ada, "the credential, not what the body claims");
     assert_eq!(by_id(&by_alice["ids"][0])["submitted_by"], "configured token of alice");
     let leaf = events.iter().find(|e| e["kind"] == "LEAF_OPERATION_COMPLETED").unwrap();
@@ -364,5 +366,28 @@ async fn every_event_records_who_sent_it() {
     assert_eq!(login["submitted_by"], "trail", "Trail's own record of a login");
     assert!(events.iter().all(|e| e["submitted_by"].is_string()), "every event says who sent it: {feed}");
     let csv = app.text_as(ALICE, "/api/v1/export?all_users=true&format=csv").await;
-    assert!(csv.lines().next().unwrap().contains(",submitted_by,") && csv.contains(&ada), "{csv}");
+    let quoted = ada.replace('"', "\"\"");
+    assert!(csv.lines().next().unwrap().contains(",submitted_by,") && csv.contains(&quoted), "{csv}");
+}
+
+/// The web UI's token pages answer bearer tokens too: they list and revoke only the tokens
+/// the credential may manage, as the API does.
+#[tokio::test]
+async fn the_ui_token_pages_keep_a_token_within_its_scopes() {
+    let app = spawn_app().await;
+    let admin_only = ada_token(&app, &["admin"]).await;
+    let login =
+        json!({"username": "ada", "password": "ada-secret", "token": {"name": "wide", "scopes": ["admin", "read"]}});
+    app.post_raw("/api/v1/login", "", login.to_string()).await;
+    let (_, all) = app.get("/api/v1/tokens").await;
+    let wide = all["tokens"].as_array().unwrap().iter().find(|t| t["name"] == "wide").unwrap()["id"].clone();
+    let page = app.text_as(&admin_only, "/admin/tokens").await;
+    assert!(page.contains("ada") && !page.contains(">wide<"), "the wider token is not listed: {page}");
+    let revoke = app.client.post(format!("{}/admin/tokens/{wide}/revoke", app.base)).bearer_auth(&admin_only);
+    revoke.send().await.unwrap();
+    let (_, after) = app.get("/api/v1/tokens").await;
+    let still = after["tokens"].as_array().unwrap().iter().find(|t| t["name"] == "wide").unwrap().clone();
+    assert!(still["revoked_at"].is_null(), "the wider token stays: {still}");
+    let long = json!({"name": "n".repeat(65), "scopes": ["admin"]}).to_string();
+    assert_eq!(app.post_raw("/api/v1/tokens", &admin_only, long).await.0, 422, "token names are bounded");
 }

@@ -4,17 +4,11 @@ use super::*;
 use crate::{Store, StoreError};
 use std::sync::Arc;
 use trail_core::Pattern;
+use trail_core::operations::{Status, StatusReport};
 
 /// A status report as the platform running the job sends it.
-fn report(
-    job: trail_core::operations::JobId,
-    target: &str,
-    status: trail_core::operations::Status,
-    message: &str,
-    time: jiff::Timestamp,
-) -> trail_core::operations::StatusReport {
-    let (target, message) = (target.to_owned(), message.to_owned());
-    trail_core::operations::StatusReport { job, target, status, message, time, submitted_by: "platform".into() }
+fn report(job: i64, target: &str, status: Status, message: &str, time: jiff::Timestamp) -> StatusReport {
+    StatusReport::new(job, target, status, message, time, "platform")
 }
 
 fn new_job(name: &str, targets: &[&str]) -> trail_core::operations::NewJob {

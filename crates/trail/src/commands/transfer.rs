@@ -133,10 +133,18 @@ fn read_events(
 
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let format = FileFormat::for_path(&args.file, args.format);
-    // First pass: every event must be valid before any is stored.
+    // First pass: every event must be valid before any is stored; a server takes none of the
+    // kinds only Trail records, so such a file is refused whole before anything is sent.
+    let remote = args.target.server.is_some();
     let mut total = 0u64;
-    read_events(&args.file, format, |_| {
+    read_events(&args.file, format, |event| {
         total += 1;
+        if remote && let Err(refused) = trail_core::request::refuse_trail_only(std::slice::from_ref(&event)) {
+            bail!(
+                "event {total}: {refused}; a server takes no such events: import this file into a data \
+                 directory instead (--data, or --database)"
+            );
+        }
         Ok(())
     })
     .context("nothing was imported")?;

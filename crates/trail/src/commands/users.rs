@@ -138,7 +138,7 @@ async fn remote(target: &Target, action: UsersAction) -> anyhow::Result<()> {
 /// On the local data directory the actor is the operating-system user running the command.
 async fn local(store: Arc<dyn trail_store::Store>, action: UsersAction) -> anyhow::Result<()> {
     let accounts = Accounts::new(store, AuthPolicy::default(), Roles::default());
-    let user = std::env::var("USER").unwrap_or_else(|_| "local".into());
+    let user = crate::target::local_user();
     let submitted_by = trail_core::event::submitted_by::local(&user);
     let actor = Actor { user, client: None, session: None, submitted_by };
     match action {
