@@ -8,6 +8,7 @@ pub mod change;
 pub mod content;
 pub mod event;
 pub mod export;
+pub mod fold;
 pub mod identity;
 pub mod operations;
 pub mod pattern;

@@ -3,7 +3,7 @@
 //! anything else is hashed into the upper half of the key space. Hash collisions can only make an
 //! index propose an extra candidate, never miss one, because the exact matcher decides.
 
-use crate::pattern::fold_char;
+use crate::fold::fold_char;
 
 /// The key of three folded characters.
 pub fn key(a: char, b: char, c: char) -> u32 {

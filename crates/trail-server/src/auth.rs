@@ -7,7 +7,9 @@ use crate::AppState;
 use crate::error::{ApiError, Code};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use std::net::IpAddr;
 use subtle::ConstantTimeEq;
+use trail_accounts::events::Actor;
 use trail_core::identity::{Grantor, Right, RightSet, Scope, token};
 
 /// A token the server accepts, the user it acts as (none for the automation token) and its
@@ -76,6 +78,29 @@ pub enum Credential {
     IssuedToken { id: i64, name: String, scopes: Vec<Scope> },
     /// A token from the configuration (`tokens`, or `TRAIL_TOKEN` for automation).
     ConfiguredToken,
+}
+
+/// The actor of an administrative action: the caller (the automation token acts as
+/// `automation`), from their address.
+pub fn actor(viewer: &Viewer, client: IpAddr) -> Actor {
+    Actor {
+        user: viewer.user.clone().unwrap_or_else(|| "automation".into()),
+        client: Some(client),
+        session: viewer.session().map(str::to_owned),
+        submitted_by: viewer.submitted_by(),
+    }
+}
+
+/// Scopes by name, refused with the names that exist.
+pub fn parse_scopes(names: &[String]) -> Result<Vec<Scope>, ApiError> {
+    names
+        .iter()
+        .map(|name| {
+            Scope::parse(name).ok_or_else(|| {
+                ApiError::new(Code::InvalidAccount, format!("{name:?} is not a scope: use ingest, read or admin"))
+            })
+        })
+        .collect()
 }
 
 /// The name of the browser session cookie.

@@ -2,7 +2,7 @@
 
 use crate::{backend, corrupt};
 use trail_core::chain::{self, Hash};
-use trail_core::pattern::fold;
+use trail_core::fold::fold;
 use trail_core::{Event, EventBody, EventId, Outcome, Severity, time};
 use trail_store::StoreError;
 

@@ -1,13 +1,12 @@
 //! Login (`/api/v1/login`) and account administration (`/api/v1/accounts`).
 
 use crate::AppState;
-use crate::auth::Viewer;
+use crate::auth::{Viewer, actor};
 use crate::error::{ApiError, Code, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
 use trail_accounts::events::Actor;
 use trail_accounts::{AccountError, LoginRefusal};
 use trail_core::identity::Account;
@@ -21,17 +20,6 @@ impl From<AccountError> for ApiError {
             AccountError::Forbidden(message) => ApiError::new(Code::Forbidden, message),
             other => ApiError::new(Code::InvalidAccount, other.to_string()),
         }
-    }
-}
-
-/// The actor of an administrative action: the caller (the automation token acts as
-/// `automation`), from their address.
-pub fn actor(viewer: &Viewer, client: IpAddr) -> Actor {
-    Actor {
-        user: viewer.user.clone().unwrap_or_else(|| "automation".into()),
-        client: Some(client),
-        session: viewer.session().map(str::to_owned),
-        submitted_by: viewer.submitted_by(),
     }
 }
 
@@ -97,7 +85,7 @@ pub async fn login(
         Ok(logged_in) => {
             let token = match request.token {
                 Some(wanted) => {
-                    let scopes = crate::routes::tokens::parse_scopes(&wanted.scopes)?;
+                    let scopes = crate::auth::parse_scopes(&wanted.scopes)?;
                     let owner = logged_in.account.username.to_string();
                     let actor = Actor {
                         user: owner.clone(),

@@ -159,7 +159,7 @@ pub async fn details(
         ));
     }
     if !own {
-        let actor = crate::routes::accounts::actor(viewer, client);
+        let actor = crate::auth::actor(viewer, client);
         let details = [("event_user", event.body.user.clone())];
         let audit = trail_accounts::events::audit(
             "AUDIT_DETAILS_VIEWED",
@@ -347,7 +347,7 @@ async fn record_feed_reading(
         }
         readers.insert(reader, now);
     }
-    let actor = crate::routes::accounts::actor(viewer, client);
+    let actor = crate::auth::actor(viewer, client);
     let details = [("after", after.to_string())];
     let audit =
         trail_accounts::events::audit("AUDIT_EXPORT", &actor, "events as feed", None, &details, (state.clock)());

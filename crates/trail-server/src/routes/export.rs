@@ -70,7 +70,7 @@ pub async fn export(
     }
     // The export is a snapshot: the events up to now, not the audit event below or later ones.
     let head = state.store.stats().await?.head;
-    let actor = crate::routes::accounts::actor(&viewer, client);
+    let actor = crate::auth::actor(&viewer, client);
     let what = format!("events as {}", if csv { "CSV" } else { "NDJSON" });
     let details = [("filter", raw.unwrap_or_default())];
     let audit = trail_accounts::events::audit("AUDIT_EXPORT", &actor, &what, None, &details, (state.clock)());

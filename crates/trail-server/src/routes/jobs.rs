@@ -37,7 +37,7 @@ impl From<OperationError> for ApiError {
 /// body's `request_id`).
 pub fn origin(viewer: &Viewer, client: IpAddr, headers: &HeaderMap, request_id: Option<String>) -> Origin {
     let header = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let actor = crate::routes::accounts::actor(viewer, client);
+    let actor = crate::auth::actor(viewer, client);
     Origin {
         user: actor.user,
         client: actor.client.map(|c| c.to_string()),

@@ -3,14 +3,14 @@
 
 use crate::AppState;
 use crate::auth::Viewer;
+use crate::auth::{actor, parse_scopes};
 use crate::client::ClientAddress;
 use crate::error::{ApiError, Code, ErrorBody};
-use crate::routes::accounts::actor;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use trail_core::identity::{ApiToken, Right, Scope};
+use trail_core::identity::{ApiToken, Right};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
@@ -58,17 +58,6 @@ impl TokenView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenList {
     tokens: Vec<TokenView>,
-}
-
-pub fn parse_scopes(names: &[String]) -> Result<Vec<Scope>, ApiError> {
-    names
-        .iter()
-        .map(|name| {
-            Scope::parse(name).ok_or_else(|| {
-                ApiError::new(Code::InvalidAccount, format!("{name:?} is not a scope: use ingest, read or admin"))
-            })
-        })
-        .collect()
 }
 
 /// Issues a token. Its secret is in this answer only.

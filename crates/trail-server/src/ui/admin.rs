@@ -3,8 +3,8 @@
 
 use super::{Ui, problem};
 use crate::AppState;
+use crate::auth::actor;
 use crate::client::ClientAddress;
-use crate::routes::accounts::actor;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -242,7 +242,7 @@ pub async fn create_token(
     let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let value = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
     let scopes: Vec<String> = fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
-    let scopes = match crate::routes::tokens::parse_scopes(&scopes) {
+    let scopes = match crate::auth::parse_scopes(&scopes) {
         Ok(scopes) => scopes,
         Err(error) => return back("/admin/tokens", Err(error.message)),
     };
