@@ -177,14 +177,25 @@ impl Budget {
     /// Whether the time is up before the row at `position` is examined. The clock is read every
     /// 64 rows; once up, it stays up.
     pub fn exhausted_at(&mut self, position: i64) -> bool {
-        self.rows = self.rows.wrapping_add(1);
-        if self.stopped_at.is_none()
-            && self.rows.is_multiple_of(64)
-            && self.deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline)
-        {
-            self.stopped_at = Some(position);
+        if self.spent() {
+            self.stop_at(position);
         }
         self.stopped_at.is_some()
+    }
+
+    /// Counts a row about to be examined and answers whether the time is up; the caller then
+    /// says where it stopped ([`Budget::stop_at`]). For backends that would otherwise decode
+    /// every row's position just in case.
+    pub fn spent(&mut self) -> bool {
+        self.rows = self.rows.wrapping_add(1);
+        self.stopped_at.is_some()
+            || (self.rows.is_multiple_of(64)
+                && self.deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline))
+    }
+
+    /// Where the search stopped: the first row left unexamined (the first stop stands).
+    pub fn stop_at(&mut self, position: i64) {
+        self.stopped_at.get_or_insert(position);
     }
 }
 

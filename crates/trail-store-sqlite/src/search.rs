@@ -55,7 +55,9 @@ fn text_matches(filter: &Filter, row: &rusqlite::Row<'_>) -> rusqlite::Result<bo
     if filter.message.is_none() {
         return Ok(true);
     }
-    Ok(filter.message_matches(row.get_ref(2)?.as_str()?, row.get_ref(10)?.as_str()?))
+    // The author matters only when the reader's reach into details depends on it.
+    let author = if filter.searches_whole_messages() { "" } else { row.get_ref(2)?.as_str()? };
+    Ok(filter.message_matches(author, row.get_ref(10)?.as_str()?))
 }
 
 /// Visits matching events with ids in `[low, high]`, newest first. Returns false when `visit`
@@ -76,7 +78,11 @@ fn scan(
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query(params_from_iter(values))?;
     while let Some(row) = rows.next()? {
-        if budget.exhausted_at(row.get(0)?) || (text_matches(filter, row)? && !visit(row)?) {
+        if budget.spent() {
+            budget.stop_at(row.get(0)?);
+            return Ok(false);
+        }
+        if text_matches(filter, row)? && !visit(row)? {
             return Ok(false);
         }
     }
