@@ -31,7 +31,7 @@ use trail_core::identity::{
     SessionState, UnknownNames, Username, UsernameError, token,
 };
 use trail_core::{EventBody, EventId};
-use trail_store::{Store, StoreError};
+use trail_store::{AccountStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -51,7 +51,7 @@ pub enum AccountError {
 }
 
 pub struct Accounts {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AccountStore>,
     policy: AuthPolicy,
     roles: Roles,
     throttle: Mutex<AddressThrottle>,
@@ -77,7 +77,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, policy: AuthPolicy, roles: Roles) -> Accounts {
+    pub fn new(store: Arc<dyn AccountStore>, policy: AuthPolicy, roles: Roles) -> Accounts {
         Accounts {
             store,
             policy,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use trail_accounts::{AccountError, Accounts, LoginRefusal, events::Actor};
 use trail_core::Severity;
 use trail_core::identity::{AuthPolicy, Roles};
-use trail_store::Store;
+use trail_store::prelude::*;
 use trail_store_sqlite::SqliteStore;
 
 /// The tests' clock, in minutes since the epoch (a fn pointer cannot capture).

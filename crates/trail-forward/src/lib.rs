@@ -22,7 +22,7 @@ pub use status::{DestinationReport, LastError};
 use status::DestinationStatus;
 use std::sync::Arc;
 use tokio::sync::watch;
-use trail_store::Store;
+use trail_store::ForwardingStore;
 
 /// A destination's configuration could not be used: says which destination and what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ impl ConfigError {
 pub struct Forwarding {
     statuses: Vec<Arc<DestinationStatus>>,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    store: Option<Arc<dyn Store>>,
+    store: Option<Arc<dyn ForwardingStore>>,
 }
 
 impl Forwarding {
@@ -55,7 +55,7 @@ impl Forwarding {
     /// (or, for a new destination, sets) each cursor, then starts one task per destination.
     /// They run until `shutdown` turns true.
     pub async fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ForwardingStore>,
         configs: Vec<DestinationConfig>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Forwarding, ConfigError> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use trail_core::{Event, EventId};
-use trail_store::Store;
+use trail_store::ForwardingStore;
 
 /// Events read per batch: the bound on what a destination holds in memory.
 const BATCH: usize = 512;
@@ -63,7 +63,7 @@ pub(crate) fn build_sink(config: &DestinationConfig) -> Result<Box<dyn Sink>, Co
 /// The saved cursor, or for a destination seen the first time its starting point, saved at
 /// once (so "newest" means newest when it was first configured, not at every restart).
 pub(crate) async fn initial_cursor(
-    store: &dyn Store,
+    store: &dyn ForwardingStore,
     config: &DestinationConfig,
 ) -> Result<EventId, trail_store::StoreError> {
     if let Some(cursor) = store.forward_cursor(config.name()).await? {
@@ -78,7 +78,7 @@ pub(crate) async fn initial_cursor(
 }
 
 pub(crate) struct Runner {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ForwardingStore>,
     name: String,
     durable: EventId,
     selection: Selection,
@@ -90,7 +90,7 @@ pub(crate) struct Runner {
 
 impl Runner {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ForwardingStore>,
         config: DestinationConfig,
         durable: EventId,
         sink: Box<dyn Sink>,

@@ -140,7 +140,7 @@ impl Operations {
             }
         };
         let record = ContentRecord { device: device.clone(), kind, content, time, on_change };
-        let outcome = self.store.record_content(record).await?;
+        let outcome = self.contents.record_content(record).await?;
         match outcome.event_id {
             Some(id) => Ok(Recorded::Event(id)),
             None => Ok(Recorded::Unchanged { last_seen: time }),
@@ -148,14 +148,14 @@ impl Operations {
     }
 
     async fn append(&self, event: trail_core::EventBody) -> Result<Recorded, OperationError> {
-        let ids = self.store.append(vec![event]).await?;
+        let ids = self.contents.append(vec![event]).await?;
         Ok(Recorded::Event(ids[0]))
     }
 
     /// A device's latest archive and inventory.
     pub async fn device(&self, device: &str) -> Result<[Option<DeviceState>; 2], OperationError> {
         let state = |kind| async move {
-            let stored = self.store.content_state(device, kind).await?;
+            let stored = self.contents.content_state(device, kind).await?;
             Ok::<_, OperationError>(stored.map(|s| DeviceState {
                 hash: s.hash,
                 changed_at: trail_core::time::format_rfc3339(s.changed_at),

@@ -64,7 +64,7 @@ impl Operations {
         };
         job.check()?;
         origin.check()?;
-        let job = self.store.create_job(job).await?;
+        let job = self.jobs.create_job(job).await?;
         let _ = self.updates.send(JobUpdate::of(&job.summary(), None));
         Ok(job)
     }
@@ -89,23 +89,23 @@ impl Operations {
         let message = trail_core::operations::clean_text("status message", message)?;
         let time = (self.clock)();
         let report =
-            self.store.report_leaf(StatusReport::new(job, target, status, &message, time, submitted_by)).await?;
+            self.jobs.report_leaf(StatusReport::new(job, target, status, &message, time, submitted_by)).await?;
         let _ = self.updates.send(JobUpdate::of(&report.job.summary(), Some((target, status))));
         Ok(report)
     }
 
     pub async fn job(&self, id: JobId) -> Result<Job, OperationError> {
-        let job = self.store.job(id).await?;
+        let job = self.jobs.job(id).await?;
         job.ok_or_else(|| trail_core::operations::JobError::UnknownJob(id).into())
     }
 
     pub async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<JobSummary>, OperationError> {
-        Ok(self.store.jobs(before, limit.clamp(1, 1000)).await?)
+        Ok(self.jobs.jobs(before, limit.clamp(1, 1000)).await?)
     }
 
     /// Jobs not yet finished, newest first (V8), among the newest `scan` jobs.
     pub async fn in_progress(&self, scan: usize) -> Result<Vec<JobUpdate>, OperationError> {
-        let jobs = self.store.jobs(None, scan).await?;
+        let jobs = self.jobs.jobs(None, scan).await?;
         Ok(jobs.iter().filter(|j| !j.status().is_final()).map(|j| JobUpdate::of(j, None)).collect())
     }
 
@@ -132,11 +132,11 @@ impl Operations {
         for (i, entry) in entries.iter().enumerate() {
             check_log_entry(entry).map_err(|e| OperationError::Invalid(format!("line {}: {e}", i + 1)))?;
         }
-        Ok(self.store.append_job_log(job, entries).await?)
+        Ok(self.jobs.append_job_log(job, entries).await?)
     }
 
     pub async fn log(&self, query: LogQuery) -> Result<LogPage, OperationError> {
         self.job(query.job).await?;
-        Ok(self.store.job_log(LogQuery { limit: query.limit.clamp(1, 1000), ..query }).await?)
+        Ok(self.jobs.job_log(LogQuery { limit: query.limit.clamp(1, 1000), ..query }).await?)
     }
 }

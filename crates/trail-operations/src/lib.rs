@@ -11,7 +11,7 @@ pub use jobs::{JobUpdate, LogLine};
 
 use std::sync::Arc;
 use trail_core::operations::JobError;
-use trail_store::{Store, StoreError};
+use trail_store::{ContentStore, JobStore, StoreError};
 
 /// Why an operation was refused, or failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +42,18 @@ impl From<JobError> for OperationError {
 const UPDATES: usize = 1024;
 
 pub struct Operations {
-    store: Arc<dyn Store>,
+    jobs: Arc<dyn JobStore>,
+    contents: Arc<dyn ContentStore>,
     updates: tokio::sync::broadcast::Sender<JobUpdate>,
     clock: fn() -> jiff::Timestamp,
 }
 
 impl Operations {
-    pub fn new(store: Arc<dyn Store>) -> Operations {
-        Operations { store, updates: tokio::sync::broadcast::Sender::new(UPDATES), clock: jiff::Timestamp::now }
+    /// The service over the jobs and the device contents of a store (usually one store, given
+    /// twice).
+    pub fn new(jobs: Arc<dyn JobStore>, contents: Arc<dyn ContentStore>) -> Operations {
+        let updates = tokio::sync::broadcast::Sender::new(UPDATES);
+        Operations { jobs, contents, updates, clock: jiff::Timestamp::now }
     }
 
     /// Every job's changes as they happen (V8), for live status views.

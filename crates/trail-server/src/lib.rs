@@ -80,7 +80,7 @@ impl AppState {
             clock: jiff::Timestamp::now,
             secure_cookies: false,
             forwarding: Arc::new(trail_forward::Forwarding::none()),
-            operations: Arc::new(trail_operations::Operations::new(store.clone())),
+            operations: Arc::new(trail_operations::Operations::new(store.clone(), store.clone())),
             trusted_proxies: Arc::default(),
             feed_readers: Arc::default(),
         }

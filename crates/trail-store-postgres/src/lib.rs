@@ -33,7 +33,10 @@ use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredCont
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
 use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery, time};
-use trail_store::{ForwardingLease, LeafReport, Store, StoreError, StoreStats};
+use trail_store::{
+    AccountStore, ContentStore, EventLog, ForwardingLease, ForwardingStore, JobStore, LeafReport, RetentionStore,
+    StoreError, StoreStats,
+};
 use writer::{Command, Writer};
 
 const POOL_SIZE: usize = 16;
@@ -155,7 +158,7 @@ impl PgStore {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl EventLog for PgStore {
     async fn append(&self, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -194,10 +197,39 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn correlated(
+        &self,
+        job_id: Option<String>,
+        request_id: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM events WHERE id IN (SELECT id FROM events WHERE job_id = $1 \
+             UNION SELECT id FROM events WHERE request_id = $2) ORDER BY id LIMIT $3",
+            rows::COLUMNS
+        );
+        let rows = self.client().await?.query(&sql, &[&job_id, &request_id, &(limit as i64)]).await.map_err(pg)?;
+        rows.iter().map(rows::event_from_row).collect()
+    }
+
+    fn watch_head(&self) -> watch::Receiver<EventId> {
+        self.head.subscribe()
+    }
+}
+
+#[async_trait]
+impl ContentStore for PgStore {
     async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError> {
         self.send(|reply| Command::RecordContent { record, reply }).await
     }
 
+    async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
+        contents::latest(&self.client().await?, device, kind).await
+    }
+}
+
+#[async_trait]
+impl AccountStore for PgStore {
     async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
         self.send(|reply| Command::Account { write, events, reply }).await
     }
@@ -225,11 +257,10 @@ impl Store for PgStore {
     async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
         accounts::sessions(&self.client().await?).await
     }
+}
 
-    async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
-        contents::latest(&self.client().await?, device, kind).await
-    }
-
+#[async_trait]
+impl JobStore for PgStore {
     async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
         self.send(|reply| Command::CreateJob { job, reply }).await
     }
@@ -253,22 +284,10 @@ impl Store for PgStore {
     async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError> {
         jobs::log(&self.client().await?, &query).await
     }
+}
 
-    async fn correlated(
-        &self,
-        job_id: Option<String>,
-        request_id: Option<String>,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM events WHERE id IN (SELECT id FROM events WHERE job_id = $1 \
-             UNION SELECT id FROM events WHERE request_id = $2) ORDER BY id LIMIT $3",
-            rows::COLUMNS
-        );
-        let rows = self.client().await?.query(&sql, &[&job_id, &request_id, &(limit as i64)]).await.map_err(pg)?;
-        rows.iter().map(rows::event_from_row).collect()
-    }
-
+#[async_trait]
+impl RetentionStore for PgStore {
     async fn purge(
         &self,
         cutoff: jiff::Timestamp,
@@ -282,7 +301,10 @@ impl Store for PgStore {
     async fn prune_marker(&self) -> Result<Option<trail_core::chain::PruneMarker>, StoreError> {
         retention::marker(&self.client().await?).await
     }
+}
 
+#[async_trait]
+impl ForwardingStore for PgStore {
     async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError> {
         let row = self
             .client()
@@ -305,10 +327,6 @@ impl Store for PgStore {
             .await
             .map_err(pg)?;
         Ok(())
-    }
-
-    fn watch_head(&self) -> watch::Receiver<EventId> {
-        self.head.subscribe()
     }
 
     async fn forwarding_lease(&self, destination: &str) -> Result<ForwardingLease, StoreError> {

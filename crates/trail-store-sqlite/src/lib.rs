@@ -26,7 +26,9 @@ use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
 use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::LeafReport;
-use trail_store::{Store, StoreError, StoreStats};
+use trail_store::{
+    AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, StoreError, StoreStats,
+};
 use writer::{Command, Progress, Writer};
 
 /// Requests waiting for the writer beyond this make senders wait: the back-pressure bound.
@@ -235,74 +237,12 @@ impl Drop for SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl EventLog for SqliteStore {
     async fn append(&self, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         self.request(|reply| Command::Append { events, reply }).await
-    }
-
-    async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError> {
-        self.request(|reply| Command::RecordContent { record, reply }).await
-    }
-
-    async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
-        self.request(|reply| Command::Account { write, events, reply }).await
-    }
-
-    async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
-        let username = username.clone();
-        self.read(move |conn| accounts::get(conn, &username)).await
-    }
-
-    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        self.read(|conn| accounts::all(conn)).await
-    }
-
-    async fn token_by_digest(&self, digest: [u8; 32]) -> Result<Option<ApiToken>, StoreError> {
-        self.read(move |conn| accounts::token_by_digest(conn, &digest)).await
-    }
-
-    async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        self.read(|conn| accounts::tokens(conn)).await
-    }
-
-    async fn session(&self, digest: [u8; 32]) -> Result<Option<Session>, StoreError> {
-        self.read(move |conn| accounts::session(conn, &digest)).await
-    }
-
-    async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
-        self.read(|conn| accounts::sessions(conn)).await
-    }
-
-    async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
-        let device = device.to_owned();
-        self.read(move |conn| contents::latest(conn, &device, kind)).await
-    }
-
-    async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
-        self.request(|reply| Command::CreateJob { job, reply }).await
-    }
-
-    async fn report_leaf(&self, report: StatusReport) -> Result<LeafReport, StoreError> {
-        self.request(|reply| Command::ReportLeaf { report, reply }).await
-    }
-
-    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        self.read(move |conn| jobs::get(conn, id)).await
-    }
-
-    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<JobSummary>, StoreError> {
-        self.read(move |conn| jobs::list(conn, before, limit)).await
-    }
-
-    async fn append_job_log(&self, job: JobId, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError> {
-        self.request(|reply| Command::AppendLog { job, entries, reply }).await
-    }
-
-    async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError> {
-        self.read(move |conn| jobs::log(conn, &query)).await
     }
 
     async fn correlated(
@@ -320,56 +260,6 @@ impl Store for SqliteStore {
             rows.collect()
         })
         .await
-    }
-
-    async fn purge(
-        &self,
-        cutoff: jiff::Timestamp,
-        batch: usize,
-        user: &str,
-    ) -> Result<trail_core::retention::PurgeReport, StoreError> {
-        let batch = batch.max(1);
-        let mut purged = 0;
-        loop {
-            let removed = self.request(|reply| Command::PurgeBatch { cutoff, batch, reply }).await?;
-            purged += removed;
-            if removed < batch as u64 {
-                break;
-            }
-        }
-        trail_store::record_purge(self, user, cutoff, purged).await
-    }
-
-    async fn prune_marker(&self) -> Result<Option<trail_core::chain::PruneMarker>, StoreError> {
-        let stored: Option<(EventId, Vec<u8>)> = self
-            .read(|conn| {
-                conn.prepare_cached("SELECT through, hash FROM prune_marker WHERE only = 1")?
-                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .await?;
-        stored
-            .map(|(through, hash)| {
-                let hash =
-                    hash.try_into().map_err(|_| StoreError::Corrupt("the prune marker's hash is malformed".into()))?;
-                Ok(trail_core::chain::PruneMarker { through, hash })
-            })
-            .transpose()
-    }
-
-    async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError> {
-        let destination = destination.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT delivered_through FROM forward_cursors WHERE destination = ?1")?
-                .query_row([destination], |row| row.get(0))
-                .optional()
-        })
-        .await
-    }
-
-    async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
-        let destination = destination.to_owned();
-        self.request(|reply| Command::SaveCursor { destination, delivered_through, reply }).await
     }
 
     fn watch_head(&self) -> tokio::sync::watch::Receiver<EventId> {
@@ -421,5 +311,132 @@ impl Store for SqliteStore {
         let (reply, answer) = oneshot::channel();
         indexer.send(IndexMessage::CatchUp(reply)).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+#[async_trait]
+impl ContentStore for SqliteStore {
+    async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError> {
+        self.request(|reply| Command::RecordContent { record, reply }).await
+    }
+
+    async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
+        let device = device.to_owned();
+        self.read(move |conn| contents::latest(conn, &device, kind)).await
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
+        self.request(|reply| Command::Account { write, events, reply }).await
+    }
+
+    async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
+        let username = username.clone();
+        self.read(move |conn| accounts::get(conn, &username)).await
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.read(|conn| accounts::all(conn)).await
+    }
+
+    async fn token_by_digest(&self, digest: [u8; 32]) -> Result<Option<ApiToken>, StoreError> {
+        self.read(move |conn| accounts::token_by_digest(conn, &digest)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.read(|conn| accounts::tokens(conn)).await
+    }
+
+    async fn session(&self, digest: [u8; 32]) -> Result<Option<Session>, StoreError> {
+        self.read(move |conn| accounts::session(conn, &digest)).await
+    }
+
+    async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
+        self.read(|conn| accounts::sessions(conn)).await
+    }
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
+        self.request(|reply| Command::CreateJob { job, reply }).await
+    }
+
+    async fn report_leaf(&self, report: StatusReport) -> Result<LeafReport, StoreError> {
+        self.request(|reply| Command::ReportLeaf { report, reply }).await
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.read(move |conn| jobs::get(conn, id)).await
+    }
+
+    async fn jobs(&self, before: Option<JobId>, limit: usize) -> Result<Vec<JobSummary>, StoreError> {
+        self.read(move |conn| jobs::list(conn, before, limit)).await
+    }
+
+    async fn append_job_log(&self, job: JobId, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError> {
+        self.request(|reply| Command::AppendLog { job, entries, reply }).await
+    }
+
+    async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError> {
+        self.read(move |conn| jobs::log(conn, &query)).await
+    }
+}
+
+#[async_trait]
+impl RetentionStore for SqliteStore {
+    async fn purge(
+        &self,
+        cutoff: jiff::Timestamp,
+        batch: usize,
+        user: &str,
+    ) -> Result<trail_core::retention::PurgeReport, StoreError> {
+        let batch = batch.max(1);
+        let mut purged = 0;
+        loop {
+            let removed = self.request(|reply| Command::PurgeBatch { cutoff, batch, reply }).await?;
+            purged += removed;
+            if removed < batch as u64 {
+                break;
+            }
+        }
+        trail_store::record_purge(self, user, cutoff, purged).await
+    }
+
+    async fn prune_marker(&self) -> Result<Option<trail_core::chain::PruneMarker>, StoreError> {
+        let stored: Option<(EventId, Vec<u8>)> = self
+            .read(|conn| {
+                conn.prepare_cached("SELECT through, hash FROM prune_marker WHERE only = 1")?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .await?;
+        stored
+            .map(|(through, hash)| {
+                let hash =
+                    hash.try_into().map_err(|_| StoreError::Corrupt("the prune marker's hash is malformed".into()))?;
+                Ok(trail_core::chain::PruneMarker { through, hash })
+            })
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl ForwardingStore for SqliteStore {
+    async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError> {
+        let destination = destination.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT delivered_through FROM forward_cursors WHERE destination = ?1")?
+                .query_row([destination], |row| row.get(0))
+                .optional()
+        })
+        .await
+    }
+
+    async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
+        let destination = destination.to_owned();
+        self.request(|reply| Command::SaveCursor { destination, delivered_through, reply }).await
     }
 }

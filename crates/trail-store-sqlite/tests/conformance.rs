@@ -1,5 +1,6 @@
 //! The storage conformance suite, run against the SQLite backend.
 
+use trail_store::prelude::*;
 use trail_store_sqlite::SqliteStore;
 
 async fn new_store() -> (SqliteStore, tempfile::TempDir) {
@@ -12,7 +13,7 @@ trail_store::conformance_suite!(new_store);
 
 #[tokio::test]
 async fn one_writer_per_database_and_readers_beside_it() {
-    use trail_store::{Store, StoreError};
+    use trail_store::StoreError;
     let (store, dir) = new_store().await;
     let path = dir.path().join("trail.db");
     let second = SqliteStore::open(&path).err().expect("a second writer is refused");
@@ -30,7 +31,6 @@ async fn one_writer_per_database_and_readers_beside_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_commits() {
     use std::sync::Arc;
-    use trail_store::Store;
     let (store, _dir) = new_store().await;
     let store = Arc::new(store);
     let requests = 200;
@@ -56,7 +56,6 @@ async fn concurrent_requests_share_commits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contents_are_stored_once_per_hash() {
     use trail_core::content::{ContentKind, ContentRecord};
-    use trail_store::Store;
     let (store, dir) = new_store().await;
     for (device, body) in [("edge1", "A"), ("edge1", "B"), ("edge1", "A"), ("edge2", "A"), ("edge2", "A")] {
         let record = ContentRecord {
@@ -82,7 +81,6 @@ async fn contents_are_stored_once_per_hash() {
 /// after the restart the chain continues from the purge's marker, never from id 0 again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trail_purged_empty_continues_its_chain_after_a_restart() {
-    use trail_store::Store;
     let (store, dir) = new_store().await;
     let path = dir.path().join("trail.db");
     let old = trail_store::conformance::event(

@@ -5,7 +5,7 @@
 use trail_core::query::{Filter, UserFilter};
 use trail_core::time::{DateFilter, parse_time_zone};
 use trail_core::{Cursor, Event, EventBody, Pattern, SearchQuery};
-use trail_store::Store;
+use trail_store::prelude::*;
 use trail_store_sqlite::SqliteStore;
 
 fn body(n: u64) -> EventBody {

@@ -66,8 +66,10 @@ pub struct StoreStats {
     pub unindexed: u64,
 }
 
+/// The event log (E1, S2, V1-V5): events appended, read and searched; what every other part of
+/// the store records its changes in.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait EventLog: Send + Sync + 'static {
     /// Stores the events as one atomic batch and returns their ids, in order, only once the
     /// batch is durable (S2). Each event is chained to the one before it (S4).
     async fn append(&self, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError>;
@@ -91,6 +93,23 @@ pub trait Store: Send + Sync + 'static {
     /// Waits until background indexes cover every committed event (tests, benchmarks).
     async fn catch_up_indexes(&self) -> Result<(), StoreError>;
 
+    /// Events sharing a job id or a request id with the given ones, oldest first: the
+    /// correlation from a user's request to its job, leaves and device results, and back.
+    async fn correlated(
+        &self,
+        job_id: Option<String>,
+        request_id: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// The newest committed event id, changing after every commit: forwarders and live views
+    /// wait on it instead of polling.
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<EventId>;
+}
+
+/// Device contents (E4): the latest content of each device, recorded with its event.
+#[async_trait]
+pub trait ContentStore: EventLog {
     /// E4: records a device's content. When it is the first of its kind for the device or
     /// differs from the latest, it becomes the latest and the event `record.on_change` builds
     /// from the previous content is appended, in one transaction: the baseline never moves
@@ -98,6 +117,13 @@ pub trait Store: Send + Sync + 'static {
     /// made. Contents are stored once per hash.
     async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError>;
 
+    /// A device's latest content of one kind.
+    async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError>;
+}
+
+/// Accounts, API tokens and browser sessions (A1, A2), each change written with its events.
+#[async_trait]
+pub trait AccountStore: EventLog {
     /// Applies a change to the accounts and appends the events recording it, in one transaction:
     /// an account never changes without its events, and refused changes store nothing
     /// ([`StoreError::Conflict`] when the username is taken, or gone).
@@ -119,10 +145,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every open session, oldest first (for the expiry sweep).
     async fn sessions(&self) -> Result<Vec<Session>, StoreError>;
+}
 
-    /// A device's latest content of one kind.
-    async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError>;
-
+/// Jobs, their leaves and their logs (V7, V8).
+#[async_trait]
+pub trait JobStore: EventLog {
     /// Creates a job with a queued leaf per target and appends its JOB_SUBMITTED event, in one
     /// transaction.
     async fn create_job(&self, job: NewJob) -> Result<Job, StoreError>;
@@ -144,16 +171,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// One page of a job's log, oldest first.
     async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError>;
+}
 
-    /// Events sharing a job id or a request id with the given ones, oldest first: the
-    /// correlation from a user's request to its job, leaves and device results, and back.
-    async fn correlated(
-        &self,
-        job_id: Option<String>,
-        request_id: Option<String>,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError>;
-
+/// Retention (S3): purging a prefix of the chain, and where verification resumes.
+#[async_trait]
+pub trait RetentionStore: EventLog {
     /// Purges the events older than `cutoff` (S3): the longest prefix of the chain, by id, whose
     /// events are all older, and never past what a forwarding destination has yet to deliver.
     /// Rows go in transactions of at most `batch` events (PostgreSQL drops whole monthly
@@ -169,17 +191,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// The marker of the last purge, if any: verification resumes from it.
     async fn prune_marker(&self) -> Result<Option<trail_core::chain::PruneMarker>, StoreError>;
+}
 
+/// Forwarding (F4): each destination's durable cursor, and the lease to forward it.
+#[async_trait]
+pub trait ForwardingStore: EventLog {
     /// How far a forwarding destination has delivered (F4): the id of the last event it no
     /// longer needs to send, or `None` for a destination never seen before.
     async fn forward_cursor(&self, destination: &str) -> Result<Option<EventId>, StoreError>;
 
     /// Durably moves a destination's cursor; a restart resumes after it.
     async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError>;
-
-    /// The newest committed event id, changing after every commit: forwarders and live views
-    /// wait on it instead of polling.
-    fn watch_head(&self) -> tokio::sync::watch::Receiver<EventId>;
 
     /// Waits until this process may forward `destination`, and answers the lease (F4: exactly
     /// one node forwards each destination at a time). A store only one process can write needs
@@ -188,6 +210,22 @@ pub trait Store: Send + Sync + 'static {
         let _ = destination;
         Ok(ForwardingLease::exclusive())
     }
+}
+
+/// The whole store, every concern: what the binary opens and the server holds. The services take
+/// only the part they use: `trail-accounts` an [`AccountStore`], `trail-operations` a
+/// [`JobStore`] and a [`ContentStore`], `trail-forward` a [`ForwardingStore`]; each part keeps
+/// the [`EventLog`], which every change is recorded in.
+pub trait Store: EventLog + ContentStore + AccountStore + JobStore + RetentionStore + ForwardingStore {}
+
+impl<T> Store for T where
+    T: EventLog + ContentStore + AccountStore + JobStore + RetentionStore + ForwardingStore + ?Sized
+{
+}
+
+/// Every part of the store, for code that uses a concrete store's methods (tests, tools).
+pub mod prelude {
+    pub use super::{AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, Store};
 }
 
 /// The right to forward one destination, held until dropped.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use trail_core::EventBody;
 use trail_forward::{DestinationConfig, Forwarding};
-use trail_store::Store;
+use trail_store::prelude::*;
 use trail_store_sqlite::SqliteStore;
 
 /// Polls `check` until it holds, or fails after `limit` with `what`.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use trail_core::chain::{self, Verifier};
 use trail_core::{EventBody, EventInput};
-use trail_store::Store;
+use trail_store::prelude::*;
 use trail_store_postgres::PgStore;
 use trail_store_postgres::testing::TestSchema;
 

@@ -3,7 +3,7 @@
 
 use trail_core::chain::{self, Verifier};
 use trail_core::{EventBody, EventInput};
-use trail_store::Store;
+use trail_store::prelude::*;
 use trail_store_postgres::testing::TestSchema;
 
 fn dated(time: &str, n: usize) -> EventBody {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use trail_core::chain::{self, PruneMarker};
 use trail_core::operations::LogQuery;
-use trail_store::Store;
+use trail_store::prelude::*;
 use trail_store_postgres::PgStore;
 use trail_store_sqlite::SqliteStore;
 

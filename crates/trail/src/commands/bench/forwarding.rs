@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use trail_core::{Event, EventBody, EventInput};
 use trail_forward::peers::{FreeRadius, Rsyslog, program};
-use trail_store::Store;
+use trail_store::prelude::*;
 use trail_store_sqlite::SqliteStore;
 
 /// An rsyslog that writes, per message, the time it arrived and its structured data.
