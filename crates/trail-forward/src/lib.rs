@@ -6,7 +6,6 @@
 //! accounting client). The runner only moves the cursor past what the sink confirms, so a crash,
 //! a restart or a peer outage resends rather than loses. No HTTP here: the server shows the
 //! [`DestinationReport`]s this crate produces.
-#![forbid(unsafe_code)]
 
 pub mod config;
 #[cfg(feature = "peers")]

@@ -8,7 +8,6 @@
 //!   live views wake on any node's writes.
 //! - Each forwarding destination is leased to one node at a time (`lease.rs`).
 //! - Events live in monthly partitions, so a purge drops whole months (`retention.rs`).
-#![forbid(unsafe_code)]
 
 mod accounts;
 mod contents;

@@ -1,7 +1,6 @@
 //! The embedded SQLite backend (S1): the events in one WAL-mode file with one writer thread
 //! (group commit, the hash chain; see [`writer`]), a search index in a second, derived file kept
 //! by its own thread (see [`index`]), and a small pool of read connections for searches.
-#![forbid(unsafe_code)]
 
 mod accounts;
 mod blocks;

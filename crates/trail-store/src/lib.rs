@@ -2,7 +2,6 @@
 //!
 //! The trait speaks only domain types (no SQL, no connection handles), so the SQLite and
 //! PostgreSQL backends are interchangeable behind it; only the binary picks one.
-#![forbid(unsafe_code)]
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -1,6 +1,5 @@
 //! `trail`: the one binary. It parses the command line, picks the backend and hands over to the
 //! library crates; nothing here knows HTTP or SQL.
-#![forbid(unsafe_code)]
 
 mod commands;
 mod config;
