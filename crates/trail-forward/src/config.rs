@@ -1,8 +1,8 @@
 //! Destinations as declared in the configuration file (`[[destinations]]`), and the selection
 //! each one forwards (F2: minimum severity, kinds, processes).
 
-use crate::ConfigError;
 use crate::radius::RadiusConfig;
+use crate::sink::{ConfigError, Sink};
 use crate::syslog::SyslogConfig;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -25,6 +25,16 @@ pub struct DestinationConfig {
 pub enum Protocol {
     Syslog(SyslogConfig),
     Radius(RadiusConfig),
+}
+
+impl Protocol {
+    /// The destination's sink, built from its configuration.
+    pub(crate) fn sink(&self, name: &str) -> Result<Box<dyn Sink>, ConfigError> {
+        match self {
+            Protocol::Syslog(config) => config.sink(name),
+            Protocol::Radius(config) => config.sink(name),
+        }
+    }
 }
 
 /// The keys every destination has.

@@ -12,10 +12,12 @@ pub mod config;
 pub mod peers;
 pub mod radius;
 mod runner;
+mod sink;
 mod status;
 pub mod syslog;
 
 pub use config::{DestinationConfig, Selection, StartAt};
+pub use sink::ConfigError;
 pub use status::{DestinationReport, LastError};
 
 use status::DestinationStatus;
@@ -24,19 +26,6 @@ use tokio::sync::watch;
 use trail_store::ForwardingStore;
 
 /// A destination's configuration could not be used: says which destination and what to fix.
-#[derive(Debug, thiserror::Error)]
-#[error("destination {destination:?}: {problem}")]
-pub struct ConfigError {
-    pub destination: String,
-    pub problem: String,
-}
-
-impl ConfigError {
-    pub fn new(destination: &str, problem: impl Into<String>) -> ConfigError {
-        ConfigError { destination: destination.to_owned(), problem: problem.into() }
-    }
-}
-
 /// The running destinations of one server.
 pub struct Forwarding {
     statuses: Vec<Arc<DestinationStatus>>,
@@ -61,7 +50,7 @@ impl Forwarding {
         config::check_unique_names(&configs)?;
         let mut prepared = Vec::with_capacity(configs.len());
         for config in configs {
-            let sink = runner::build_sink(&config)?;
+            let sink = config.protocol.sink(config.name())?;
             prepared.push((config, sink));
         }
         let (mut statuses, mut tasks) = (Vec::new(), Vec::new());

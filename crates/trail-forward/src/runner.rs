@@ -3,11 +3,10 @@
 //! cursor only past what the sink confirms. After a failure it resends from the cursor, so
 //! delivery is at least once and in order, and memory stays bounded however long the backlog.
 
-use crate::config::Protocol;
 use crate::config::Selection;
+use crate::sink::Sink;
 use crate::status::DestinationStatus;
-use crate::{ConfigError, DestinationConfig, StartAt};
-use async_trait::async_trait;
+use crate::{DestinationConfig, StartAt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -19,46 +18,6 @@ const BATCH: usize = 512;
 /// How often an idle destination looks at what has settled.
 const IDLE_TICK: Duration = Duration::from_millis(200);
 const RETRY_MIN: Duration = Duration::from_millis(100);
-
-/// Why a send failed, in words for the status and the log.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SendFailed(pub String);
-
-impl SendFailed {
-    pub fn io(what: &str, error: std::io::Error) -> SendFailed {
-        SendFailed(format!("{what}: {error}"))
-    }
-}
-
-/// A transport with its encoder.
-#[async_trait]
-pub(crate) trait Sink: Send + Sync {
-    /// Sends `events` (the selected events of a batch that ends at id `through`), in order.
-    /// Answers the id through which delivery is confirmed, which may lag `through` when the
-    /// transport confirms late (TCP).
-    async fn send(&mut self, events: &[Event], through: EventId) -> Result<Option<EventId>, SendFailed>;
-
-    /// Called while idle: what has been confirmed since.
-    async fn settle(&mut self) -> Result<Option<EventId>, SendFailed> {
-        Ok(None)
-    }
-
-    /// Drops the connection and whatever it had not confirmed, after a failure.
-    fn reset(&mut self);
-
-    /// At shutdown: closes cleanly, and answers what the peer is then known to have.
-    async fn close(&mut self) -> Option<EventId> {
-        None
-    }
-}
-
-pub(crate) fn build_sink(config: &DestinationConfig) -> Result<Box<dyn Sink>, ConfigError> {
-    match &config.protocol {
-        Protocol::Syslog(c) => crate::syslog::sink(&config.name, c),
-        Protocol::Radius(c) => crate::radius::sink(&config.name, c),
-    }
-}
 
 /// The saved cursor, or for a destination seen the first time its starting point, saved at
 /// once (so "newest" means newest when it was first configured, not at every restart).

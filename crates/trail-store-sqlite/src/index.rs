@@ -11,7 +11,7 @@
 //! Events the index has not reached yet are scanned directly (see `search.rs`).
 
 use crate::blocks::{self, BIG_WORDS, BLOCKS_PER_MINI, MINI_EVENTS, MINI_WORDS, MINIS_PER_BIG};
-use crate::writer::Progress;
+use crate::progress::Progress;
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;

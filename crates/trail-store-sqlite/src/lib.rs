@@ -8,6 +8,7 @@ mod contents;
 mod export;
 mod index;
 mod jobs;
+mod progress;
 mod rows;
 mod schema;
 mod search;
@@ -15,6 +16,7 @@ mod writer;
 
 use async_trait::async_trait;
 use index::{IndexMessage, Indexer};
+use progress::Progress;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -28,7 +30,7 @@ use trail_store::LeafReport;
 use trail_store::{
     AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, StoreError, StoreStats,
 };
-use writer::{Command, Progress, Writer};
+use writer::{Command, Writer};
 
 /// Requests waiting for the writer beyond this make senders wait: the back-pressure bound.
 const WRITE_QUEUE: usize = 4096;

@@ -14,12 +14,13 @@ use crate::accounts;
 use crate::contents;
 use crate::index::IndexMessage;
 use crate::jobs;
+use crate::progress::Progress;
 use crate::rows::outcome_code;
 use crate::schema::EVENT_COLUMNS;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
 use trail_core::chain::{self, Hash};
 use trail_core::content::{ContentOutcome, ContentRecord, content_hash};
@@ -163,32 +164,6 @@ fn built<T>(build: impl FnOnce() -> T) -> rusqlite::Result<T> {
 /// Tells a caller that nothing of its request was stored, and why.
 fn refuse<T>(reply: oneshot::Sender<Result<T, StoreError>>, error: &rusqlite::Error) {
     let _ = reply.send(Err(StoreError::Backend(error.to_string())));
-}
-
-/// Positions the writer publishes for readers and stats.
-pub struct Progress {
-    pub head: AtomicI64,
-    /// The same head, for those who wait for it to move.
-    pub head_changes: tokio::sync::watch::Sender<EventId>,
-    pub indexed_through: AtomicI64,
-    /// Group commits so far: fewer than append requests when requests share fsyncs.
-    pub commits: AtomicI64,
-}
-
-impl Progress {
-    pub fn starting_at(head: EventId) -> Progress {
-        Progress {
-            head: AtomicI64::new(head),
-            head_changes: tokio::sync::watch::Sender::new(head),
-            indexed_through: AtomicI64::new(0),
-            commits: AtomicI64::new(0),
-        }
-    }
-
-    pub fn publish_head(&self, head: EventId) {
-        self.head.store(head, Ordering::SeqCst);
-        self.head_changes.send_if_modified(|seen| std::mem::replace(seen, head) != head);
-    }
 }
 
 pub struct Writer {

@@ -51,6 +51,13 @@ pub struct RetentionConfig {
     pub batch: Option<usize>,
 }
 
+/// Whether a command writes; local writers take the database's writer lock.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
 /// `[auth]`: the authentication policy and session lifetimes; every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,10 +180,10 @@ impl Database {
 
     /// Opens the store. A SQLite trail has one writing process, so a command that only reads
     /// opens it beside a running server; PostgreSQL takes any number of both.
-    pub async fn open(&self, access: crate::target::Access) -> anyhow::Result<Arc<dyn Store>> {
+    pub async fn open(&self, access: Access) -> anyhow::Result<Arc<dyn Store>> {
         Ok(match (self, access) {
-            (Database::Sqlite(path), crate::target::Access::Write) => Arc::new(SqliteStore::open(path)?),
-            (Database::Sqlite(path), crate::target::Access::Read) => Arc::new(SqliteStore::open_read_only(path)?),
+            (Database::Sqlite(path), Access::Write) => Arc::new(SqliteStore::open(path)?),
+            (Database::Sqlite(path), Access::Read) => Arc::new(SqliteStore::open_read_only(path)?),
             (Database::Postgres(url), _) => Arc::new(PgStore::connect(url, None).await?),
         })
     }

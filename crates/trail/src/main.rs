@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod credentials;
 mod demo;
 mod output;
 mod target;

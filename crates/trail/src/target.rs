@@ -9,6 +9,7 @@ use trail_core::query::SearchParams;
 use trail_core::{Event, EventBody, EventId, SearchPage};
 use trail_store::Store;
 
+pub use crate::config::Access;
 use crate::config::Database;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -37,13 +38,6 @@ pub enum Target {
         partial: std::sync::atomic::AtomicBool,
     },
     Local(Arc<dyn Store>),
-}
-
-/// Whether a command writes; local writers take the database's writer lock.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Read,
-    Write,
 }
 
 #[derive(Deserialize)]
@@ -101,7 +95,7 @@ impl From<SearchPage<Event>> for Found {
 impl Target {
     pub async fn open(args: &TargetArgs, access: Access) -> anyhow::Result<Target> {
         if let Some(server) = &args.server {
-            let Some(token) = args.token.clone().or_else(|| crate::commands::tokens::stored_token(server)) else {
+            let Some(token) = args.token.clone().or_else(|| crate::credentials::stored_token(server)) else {
                 bail!("--server needs a token: pass --token, set TRAIL_TOKEN, or run `trail login`");
             };
             return Ok(Target::Remote {

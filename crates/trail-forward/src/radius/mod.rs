@@ -16,8 +16,8 @@ pub mod packet;
 pub use accounting::DICTIONARY;
 pub use config::RadiusConfig;
 
-use crate::ConfigError;
-use crate::runner::{SendFailed, Sink};
+use crate::sink::ConfigError;
+use crate::sink::{SendFailed, Sink};
 use async_trait::async_trait;
 use client::{RadiusClient, Timing};
 use futures_util::StreamExt;
@@ -38,21 +38,24 @@ pub(crate) struct RadiusSink {
     client: Option<Arc<RadiusClient>>,
 }
 
-pub(crate) fn sink(name: &str, config: &RadiusConfig) -> Result<Box<dyn Sink>, ConfigError> {
-    let problem = |p: String| ConfigError::new(name, p);
-    if config.secret.is_empty() {
-        return Err(problem("secret is empty: set the secret shared with the accounting servers".to_owned()));
+impl RadiusConfig {
+    /// The destination's client, failing over across its servers.
+    pub(crate) fn sink(&self, name: &str) -> Result<Box<dyn Sink>, ConfigError> {
+        let problem = |p: String| ConfigError::new(name, p);
+        if self.secret.is_empty() {
+            return Err(problem("secret is empty: set the secret shared with the accounting servers".to_owned()));
+        }
+        Ok(Box::new(RadiusSink {
+            name: name.to_owned(),
+            servers: self.addresses().map_err(problem)?,
+            secret: self.secret.as_bytes().to_vec(),
+            timing: self.timing(),
+            nas_identifier: self.nas_identifier.clone().unwrap_or_else(|| "trail".to_owned()),
+            vendor: self.vendor_id.unwrap_or(32473),
+            in_flight: self.in_flight().map_err(problem)?,
+            client: None,
+        }))
     }
-    Ok(Box::new(RadiusSink {
-        name: name.to_owned(),
-        servers: config.addresses().map_err(problem)?,
-        secret: config.secret.as_bytes().to_vec(),
-        timing: config.timing(),
-        nas_identifier: config.nas_identifier.clone().unwrap_or_else(|| "trail".to_owned()),
-        vendor: config.vendor_id.unwrap_or(32473),
-        in_flight: config.in_flight().map_err(problem)?,
-        client: None,
-    }))
 }
 
 impl RadiusSink {

@@ -12,16 +12,19 @@ mod transport;
 pub use config::{Facility, Format, Framing, SyslogConfig};
 pub use encoder::Encoder;
 
-use crate::ConfigError;
-use crate::runner::Sink;
+use crate::sink::ConfigError;
+use crate::sink::Sink;
 
-pub(crate) fn sink(name: &str, config: &SyslogConfig) -> Result<Box<dyn Sink>, ConfigError> {
-    let problem = |p: String| ConfigError::new(name, p);
-    let endpoint = config::Endpoint::parse(&config.url).map_err(problem)?;
-    let encoder = Encoder::new(config, endpoint.transport).map_err(problem)?;
-    let tls = match endpoint.transport {
-        config::Transport::Tls => Some(tls::connector(config, &endpoint.host).map_err(problem)?),
-        _ => None,
-    };
-    Ok(Box::new(transport::SyslogSink::new(endpoint, encoder, config.framing, tls)))
+impl SyslogConfig {
+    /// The destination's transport with its encoder.
+    pub(crate) fn sink(&self, name: &str) -> Result<Box<dyn Sink>, ConfigError> {
+        let problem = |p: String| ConfigError::new(name, p);
+        let endpoint = config::Endpoint::parse(&self.url).map_err(problem)?;
+        let encoder = Encoder::new(self, endpoint.transport).map_err(problem)?;
+        let tls = match endpoint.transport {
+            config::Transport::Tls => Some(tls::connector(self, &endpoint.host).map_err(problem)?),
+            _ => None,
+        };
+        Ok(Box::new(transport::SyslogSink::new(endpoint, encoder, self.framing, tls)))
+    }
 }

@@ -11,7 +11,7 @@
 use super::config::{Endpoint, Framing, Transport};
 use super::encoder::Encoder;
 use super::tls::Connector;
-use crate::runner::{SendFailed, Sink};
+use crate::sink::{SendFailed, Sink};
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use std::collections::VecDeque;
