@@ -3,7 +3,10 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use trail_accounts::AccountError;
+use trail_core::query::QueryError;
 use trail_core::request::BodyError;
+use trail_operations::OperationError;
 use trail_store::StoreError;
 
 /// Every error code the API answers with. Codes are part of the contract: add, never rename.
@@ -131,9 +134,42 @@ impl From<StoreError> for ApiError {
             StoreError::Closed | StoreError::Locked(_) => Code::Unavailable,
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::NotFound(_) => Code::NotFound,
-            StoreError::Backend(_) | StoreError::Corrupt(_) => Code::Internal,
+            StoreError::Backend { .. } | StoreError::Corrupt(_) => Code::Internal,
         };
         ApiError::new(code, error.to_string())
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> ApiError {
+        match error {
+            AccountError::Store(store) => store.into(),
+            AccountError::Forbidden(message) => ApiError::new(Code::Forbidden, message),
+            other => ApiError::new(Code::InvalidAccount, other.to_string()),
+        }
+    }
+}
+
+impl From<OperationError> for ApiError {
+    fn from(error: OperationError) -> ApiError {
+        match error {
+            OperationError::Invalid(message) => {
+                ApiError::new(Code::InvalidOperation, format!("{message}; nothing was stored"))
+            }
+            OperationError::TooLarge(message) => {
+                ApiError::new(Code::PayloadTooLarge, format!("{message}; nothing was stored"))
+            }
+            OperationError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> ApiError {
+        match error {
+            QueryError::Cursor(message) => ApiError::new(Code::InvalidCursor, message),
+            QueryError::Invalid(message) => ApiError::new(Code::InvalidQuery, message),
+        }
     }
 }
 

@@ -43,7 +43,7 @@ const POOL_SIZE: usize = 16;
 const WRITE_QUEUE: usize = 4096;
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(error.to_string())
+    StoreError::backend(error.to_string())
 }
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -53,8 +53,11 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 /// PostgreSQL's own words: tokio-postgres shows only "db error" for a server's refusal.
 fn pg(error: tokio_postgres::Error) -> StoreError {
     match error.as_db_error() {
-        Some(db) => StoreError::Backend(format!("PostgreSQL: {} ({})", db.message(), db.code().code())),
-        None => backend(error),
+        Some(db) => {
+            let message = format!("PostgreSQL: {} ({})", db.message(), db.code().code());
+            StoreError::caused(message, error)
+        }
+        None => StoreError::caused(error.to_string(), error),
     }
 }
 

@@ -158,7 +158,7 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreErr
         .map_err(pg)?;
     let version: i32 = transaction.query_one("SELECT version FROM trail_schema", &[]).await.map_err(pg)?.get(0);
     if version as usize > MIGRATIONS.len() {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "the database is at schema version {version}, newer than this trail ({}); upgrade trail",
             MIGRATIONS.len()
         )));

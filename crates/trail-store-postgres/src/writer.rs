@@ -67,7 +67,7 @@ impl Done {
     }
 
     fn fail(self, error: &StoreError) {
-        let error = || StoreError::Backend(format!("nothing was stored: {error}"));
+        let error = || StoreError::backend(format!("nothing was stored: {error}"));
         match self {
             Done::Ids(reply, _) => drop(reply.send(Err(error()))),
             Done::Content(reply, _) => drop(reply.send(Err(error()))),
@@ -137,7 +137,7 @@ impl Group<'_> {
 /// Runs an event builder so that a panic in it fails the request, never the writer task.
 fn built<T>(build: impl FnOnce() -> T) -> Result<T, StoreError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
-        .map_err(|_| StoreError::Backend("building the event failed".into()))
+        .map_err(|_| StoreError::backend("building the event failed"))
 }
 
 pub struct Writer {

@@ -212,7 +212,7 @@ impl Indexer {
             if !waiting.is_empty() {
                 let outcome = self.flush_partial().map_err(|e| e.to_string());
                 for reply in waiting.drain(..) {
-                    let _ = reply.send(outcome.clone().map_err(StoreError::Backend));
+                    let _ = reply.send(outcome.clone().map_err(StoreError::backend));
                 }
             }
             match messages.recv_timeout(IDLE_FLUSH) {
@@ -233,7 +233,7 @@ impl Indexer {
     fn fail(&mut self, error: &rusqlite::Error, waiting: &mut Vec<oneshot::Sender<Result<(), StoreError>>>) {
         tracing::error!(%error, "indexing failed; searches scan the unindexed events meanwhile");
         for reply in waiting.drain(..) {
-            let _ = reply.send(Err(StoreError::Backend(error.to_string())));
+            let _ = reply.send(Err(StoreError::backend(error.to_string())));
         }
         std::thread::sleep(Duration::from_secs(1));
         if let Err(error) = self.resume() {

@@ -55,7 +55,7 @@ pub struct SqliteStore {
 }
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(error.to_string())
+    StoreError::backend(error.to_string())
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
@@ -144,7 +144,7 @@ impl SqliteStore {
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         if !path.exists() {
-            return Err(backend(format!("there is no trail at {}; check --data", path.display())));
+            return Err(backend(format!("there is no trail at {}", path.display())));
         }
         let index_path = index_path(&path);
         let conn =
@@ -210,7 +210,7 @@ impl SqliteStore {
     }
 
     fn read_only() -> StoreError {
-        backend("this trail was opened read-only; write through the running server (--server)")
+        backend("this trail was opened read-only; write through the running server")
     }
 
     /// Sends a command to the writer and waits for its answer.

@@ -163,7 +163,7 @@ fn built<T>(build: impl FnOnce() -> T) -> rusqlite::Result<T> {
 
 /// Tells a caller that nothing of its request was stored, and why.
 fn refuse<T>(reply: oneshot::Sender<Result<T, StoreError>>, error: &rusqlite::Error) {
-    let _ = reply.send(Err(StoreError::Backend(error.to_string())));
+    let _ = reply.send(Err(StoreError::backend(error.to_string())));
 }
 
 pub struct Writer {
@@ -177,7 +177,7 @@ pub struct Writer {
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {
-    StoreError::Backend(error.to_string())
+    StoreError::caused(error.to_string(), error)
 }
 
 impl Writer {

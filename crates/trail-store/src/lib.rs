@@ -17,13 +17,16 @@ use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 /// A storage failure. Input problems never get this far: events are validated at the edge.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the database failed: {0}")]
-    Backend(String),
+    /// The database failed; `source` is the error it gave, when there is one.
+    #[error("the database failed: {message}")]
+    Backend {
+        message: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("the store is shutting down; retry against a running server")]
     Closed,
-    #[error(
-        "{0} is in use by another trail process (a running server?); stop it, or send the command to it with --server"
-    )]
+    #[error("{0} is in use by another trail process (a running server?)")]
     Locked(String),
     /// The request contradicts what is stored (a username taken, an account that is gone).
     #[error("{0}")]
@@ -33,6 +36,18 @@ pub enum StoreError {
     NotFound(String),
     #[error("the stored data is damaged: {0}; run `trail verify` to find the first bad event")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// A database failure described in words.
+    pub fn backend(message: impl Into<String>) -> StoreError {
+        StoreError::Backend { message: message.into(), source: None }
+    }
+
+    /// A database failure, keeping the error it came from.
+    pub fn caused(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Backend { message: message.into(), source: Some(Box::new(source)) }
+    }
 }
 
 /// A job's refusal: an unknown job or target is not found, anything else contradicts what is

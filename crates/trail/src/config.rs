@@ -181,10 +181,26 @@ impl Database {
     /// Opens the store. A SQLite trail has one writing process, so a command that only reads
     /// opens it beside a running server; PostgreSQL takes any number of both.
     pub async fn open(&self, access: Access) -> anyhow::Result<Arc<dyn Store>> {
-        Ok(match (self, access) {
-            (Database::Sqlite(path), Access::Write) => Arc::new(SqliteStore::open(path)?),
-            (Database::Sqlite(path), Access::Read) => Arc::new(SqliteStore::open_read_only(path)?),
-            (Database::Postgres(url), _) => Arc::new(PgStore::connect(url, None).await?),
+        let opened: Result<Arc<dyn Store>, trail_store::StoreError> = match (self, access) {
+            (Database::Sqlite(path), Access::Write) => SqliteStore::open(path).map(|s| Arc::new(s) as Arc<dyn Store>),
+            (Database::Sqlite(path), Access::Read) => {
+                SqliteStore::open_read_only(path).map(|s| Arc::new(s) as Arc<dyn Store>)
+            }
+            (Database::Postgres(url), _) => PgStore::connect(url, None).await.map(|s| Arc::new(s) as Arc<dyn Store>),
+        };
+        // The store's words name no flag; the command line adds what to do about it here.
+        opened.map_err(|error| {
+            let hint = match &error {
+                trail_store::StoreError::Locked(_) => Some("stop it, or send the command to it with --server"),
+                trail_store::StoreError::Backend { message, .. } if message.starts_with("there is no trail at") => {
+                    Some("check --data (or --database)")
+                }
+                _ => None,
+            };
+            match hint {
+                Some(hint) => anyhow::anyhow!("{error}; {hint}"),
+                None => anyhow::Error::new(error),
+            }
         })
     }
 

@@ -148,7 +148,12 @@ fn remote_commands_use_the_server_and_its_viewer() {
         );
         1
     } else {
-        assert!(stderr(&local_write).contains("in use by another trail process"), "{}", stderr(&local_write));
+        assert!(
+            stderr(&local_write).contains("in use by another trail process")
+                && stderr(&local_write).contains("with --server"),
+            "{}",
+            stderr(&local_write)
+        );
         0
     };
     let local_read = events_json(&ok(d, &["search", "--json", "--action", "update"], &[]));

@@ -190,7 +190,7 @@ pub fn status_of(counts: &[usize; 5]) -> Status {
 pub enum JobError {
     #[error("{0}")]
     Invalid(String),
-    #[error("there is no job {0}; list jobs with GET /api/v1/jobs")]
+    #[error("there is no job {0}")]
     UnknownJob(JobId),
     #[error("job {job} has no target {target:?}; its targets are fixed when it is submitted")]
     UnknownTarget { job: JobId, target: String },

@@ -7,21 +7,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use trail_accounts::LoginRefusal;
 use trail_accounts::events::Actor;
-use trail_accounts::{AccountError, LoginRefusal};
 use trail_core::identity::Account;
 
 use crate::client::ClientAddress;
-
-impl From<AccountError> for ApiError {
-    fn from(error: AccountError) -> ApiError {
-        match error {
-            AccountError::Store(store) => store.into(),
-            AccountError::Forbidden(message) => ApiError::new(Code::Forbidden, message),
-            other => ApiError::new(Code::InvalidAccount, other.to_string()),
-        }
-    }
-}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {

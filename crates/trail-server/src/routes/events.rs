@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use trail_core::identity::Right;
-use trail_core::query::{MAX_PAGE, QueryError, SearchParams};
+use trail_core::query::{MAX_PAGE, SearchParams};
 use trail_core::{Event, EventId, UserFilter, request};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -84,10 +84,7 @@ pub async fn list_events(
     viewer: Viewer,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let query = params?.0.into_query(viewer.user.as_deref(), viewer.details_reach()).map_err(|error| match error {
-        QueryError::Cursor(message) => ApiError::new(Code::InvalidCursor, message),
-        QueryError::Invalid(message) => ApiError::new(Code::InvalidQuery, message),
-    })?;
+    let query = params?.0.into_query(viewer.user.as_deref(), viewer.details_reach())?;
     let own = matches!(&query.filter.user, UserFilter::Only(user) if Some(user) == viewer.user.as_ref());
     if !own && !viewer.may(Right::ReadAll) {
         return Err(ApiError::new(

@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::Response;
 use serde::Deserialize;
 use trail_core::identity::Right;
-use trail_core::query::{QueryError, SearchParams};
+use trail_core::query::SearchParams;
 use trail_core::{EventId, Filter, UserFilter};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -57,13 +57,7 @@ pub async fn export(
         Some("csv") => true,
         Some(other) => return Err(ApiError::new(Code::InvalidQuery, format!("format {other:?}: use ndjson or csv"))),
     };
-    let filter: Filter = params?
-        .0
-        .into_query(viewer.user.as_deref(), viewer.details_reach())
-        .map_err(|error| match error {
-            QueryError::Cursor(message) | QueryError::Invalid(message) => ApiError::new(Code::InvalidQuery, message),
-        })?
-        .filter;
+    let filter: Filter = params?.0.into_query(viewer.user.as_deref(), viewer.details_reach())?.filter;
     let own = matches!(&filter.user, UserFilter::Only(user) if Some(user) == viewer.user.as_ref());
     if !own && !viewer.may(Right::ReadAll) {
         return Err(ApiError::new(Code::Forbidden, "exporting other users' entries needs the right `read_all`"));

@@ -17,21 +17,7 @@ use trail_core::identity::Right;
 use trail_core::operations::results::Origin;
 use trail_core::operations::{Job, JobId, JobSummary, LogQuery, Status};
 use trail_core::{EventId, Pattern};
-use trail_operations::{JobUpdate, LogLine, OperationError};
-
-impl From<OperationError> for ApiError {
-    fn from(error: OperationError) -> ApiError {
-        match error {
-            OperationError::Invalid(message) => {
-                ApiError::new(Code::InvalidOperation, format!("{message}; nothing was stored"))
-            }
-            OperationError::TooLarge(message) => {
-                ApiError::new(Code::PayloadTooLarge, format!("{message}; nothing was stored"))
-            }
-            OperationError::Store(store) => store.into(),
-        }
-    }
-}
+use trail_operations::{JobUpdate, LogLine};
 
 /// Who is acting, from where, in which session and for which request (`X-Request-Id`, or the
 /// body's `request_id`).
