@@ -157,7 +157,16 @@ impl SearchQuery {
     pub fn new(filter: Filter, limit: usize, cursor: Option<Cursor>) -> SearchQuery {
         SearchQuery { filter, limit, cursor, deadline: None }
     }
+
+    /// The budget of counting newer entries, which runs after the page: a time of its own, so
+    /// a page that used up its deadline still counts (none when the query has no deadline).
+    pub fn newer_count_budget(&self) -> Budget {
+        Budget::until(self.deadline.map(|_| std::time::Instant::now() + NEWER_COUNT_BUDGET))
+    }
 }
+
+/// How long counting the entries newer than a browsing's snapshot may take.
+pub const NEWER_COUNT_BUDGET: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How long a search may look (see [`SEARCH_BUDGET`]), and where it stopped when the time ran
 /// out. Backends ask it before examining each row, in the order they examine rows.
@@ -205,7 +214,8 @@ pub struct SearchPage<E> {
     pub events: Vec<E>,
     pub next_cursor: Option<Cursor>,
     /// How many matching entries were added after the snapshot (V5), counted up to
-    /// [`NEWER_COUNT_CAP`].
+    /// [`NEWER_COUNT_CAP`], and for at most [`NEWER_COUNT_BUDGET`] (a lower bound when that
+    /// ran out).
     pub newer: u64,
     /// The deadline came before the page was full: `events` is what was found, and
     /// `next_cursor` goes on from where the search stopped.

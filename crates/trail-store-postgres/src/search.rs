@@ -182,7 +182,7 @@ pub async fn search(
     } else {
         budget.stopped_at.map(|stopped| Cursor { snapshot, before: stopped + 1 })
     };
-    let mut counting = Budget::until(query.deadline);
+    let mut counting = query.newer_count_budget();
     let newer = count(&tx, &query.filter, (snapshot + 1, head), NEWER_COUNT_CAP as usize, &mut counting).await?;
     tx.commit().await.map_err(pg)?;
     Ok(SearchPage { events, next_cursor, newer, incomplete })

@@ -196,7 +196,7 @@ pub fn search(conn: &mut Connection, query: &SearchQuery) -> rusqlite::Result<Se
     };
     let mut newer = 0;
     let newest = head(&tx)?;
-    matching(&tx, &query.filter, (snapshot + 1, newest), &mut Budget::until(query.deadline), &mut |_| {
+    matching(&tx, &query.filter, (snapshot + 1, newest), &mut query.newer_count_budget(), &mut |_| {
         newer += 1;
         Ok(newer < NEWER_COUNT_CAP)
     })?;

@@ -310,6 +310,11 @@ pub async fn a_spent_budget_answers_what_it_found_and_goes_on<S: Store>(store: A
     assert_eq!(seen, expected, "every event once, newest first");
     let whole = store.search(query(Filter::all(), 200, None)).await.unwrap();
     assert!(!whole.incomplete && whole.events.len() == 200, "no deadline, no stop");
+    // Counting what came after the snapshot has a time of its own: a spent page still counts.
+    store.append((0..100).map(|i| simple("a", "n", &format!("later {i}"))).collect()).await.unwrap();
+    let mut spent = query(Filter::all(), 200, Some(cursor));
+    spent.deadline = Some(std::time::Instant::now());
+    assert_eq!(store.search(spent).await.unwrap().newer, 100, "the newer entries are all counted");
 }
 
 async fn search_all_from<S: Store>(store: &S, filter: Filter, mut cursor: Cursor) -> Vec<EventId> {
