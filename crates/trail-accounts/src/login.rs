@@ -83,11 +83,11 @@ impl Accounts {
         // Trail records a login attempt: no credential has been shown yet.
         let actor = Actor { user: shown.clone(), client: Some(client), ..Actor::system() };
         let Ok(username) = Username::parse(raw_username) else {
-            return self.unknown_user(&actor, &shown, password, now).await;
+            return self.unknown_user(&actor, &shown, password, now, false).await;
         };
         let _serial = self.stripe(&username).lock().await;
         let Some(account) = self.store.account(&username).await? else {
-            return self.unknown_user(&actor, &shown, password, now).await;
+            return self.unknown_user(&actor, &shown, password, now, false).await;
         };
         let (hash, attempt_password) = (account.password.clone(), password.to_owned());
         let password_ok = blocking(move || hash.verify(&attempt_password)).await;
@@ -102,7 +102,11 @@ impl Accounts {
             self.forget_tokens();
         }
         match self.store.write_account(AccountWrite::State(username, attempt.state.clone()), recorded).await {
-            Err(StoreError::Conflict(_)) => return self.unknown_user(&actor, &shown, "", now).await,
+            // The account went meanwhile: a failed attempt was counted against the address already.
+            Err(StoreError::Conflict(_)) => {
+                let counted = attempt.answer != ClientAnswer::Accepted;
+                return self.unknown_user(&actor, &shown, "", now, counted).await;
+            }
             other => other?,
         };
         match attempt.answer {
@@ -125,12 +129,13 @@ impl Accounts {
         shown: &str,
         password: &str,
         now: Timestamp,
+        counted: bool,
     ) -> Result<Result<LoggedIn, LoginRefusal>, AccountError> {
         let password = password.to_owned();
         blocking(move || verify_nobody(&password)).await;
         let answer = self.unknown.lock().expect("unknown names lock").attempt(&self.policy, shown, now);
         let failure = login_failure(actor, shown, FailureReason::UnknownUser, now);
-        let recorded = self.failure_recorded(vec![failure], actor, now);
+        let recorded = if counted { vec![failure] } else { self.failure_recorded(vec![failure], actor, now) };
         if !recorded.is_empty() {
             self.store.append(recorded).await?;
         }
