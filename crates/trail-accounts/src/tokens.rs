@@ -91,10 +91,6 @@ impl Accounts {
         self.resolved.lock().expect("token cache").clear();
     }
 
-    pub async fn tokens(&self) -> Result<Vec<ApiToken>, AccountError> {
-        Ok(self.store.tokens().await?)
-    }
-
     /// The tokens a caller may list and revoke: see [`Accounts::may_manage`].
     pub async fn manageable_tokens(
         &self,
@@ -146,7 +142,7 @@ impl Accounts {
 
     /// Whether `viewer` (by name, rights and credential) may manage `token`: their own, or any
     /// with `administer`, and only one whose scopes the credential holds.
-    pub fn may_manage(viewer: Option<&str>, rights: &RightSet, grantor: &Grantor, token: &ApiToken) -> bool {
+    fn may_manage(viewer: Option<&str>, rights: &RightSet, grantor: &Grantor, token: &ApiToken) -> bool {
         (rights.contains(&Right::Administer) || viewer == Some(token.owner.as_str())) && grantor.may_manage(token)
     }
 }

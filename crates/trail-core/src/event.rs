@@ -107,6 +107,11 @@ impl Kind {
     }
 }
 
+/// Line 1 of a message: what lists show, and all of it a reader without its details sees.
+pub fn summary_of(message: &str) -> &str {
+    message.lines().next().unwrap_or("")
+}
+
 /// A validated event, ready to be stored: everything but the id and the hash.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,7 +148,7 @@ pub struct EventBody {
 impl EventBody {
     /// Line 1 of the message: the summary that lists show.
     pub fn summary(&self) -> &str {
-        self.message.lines().next().unwrap_or("")
+        summary_of(&self.message)
     }
 }
 

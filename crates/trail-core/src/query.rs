@@ -51,7 +51,7 @@ impl DetailsReach {
 
     /// The part of an entry's message by `author` that a reader may see, and so search.
     pub fn visible<'a>(&self, author: &str, message: &'a str) -> &'a str {
-        if self.covers(author) { message } else { message.lines().next().unwrap_or("") }
+        if self.covers(author) { message } else { crate::event::summary_of(message) }
     }
 }
 
@@ -139,6 +139,11 @@ impl Cursor {
 /// with a cursor that goes on from where it stopped. Matching costs the text's length times the
 /// pattern's; this bounds what one request can cost, whatever the trail holds.
 pub const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The deadline of a search that starts now.
+pub fn search_deadline() -> Option<std::time::Instant> {
+    Some(std::time::Instant::now() + SEARCH_BUDGET)
+}
 
 /// One search request.
 #[derive(Debug, Clone)]
@@ -302,7 +307,7 @@ impl SearchParams {
                 .transpose()
         };
         Ok(SearchQuery {
-            deadline: Some(std::time::Instant::now() + SEARCH_BUDGET),
+            deadline: search_deadline(),
             filter: Filter {
                 user,
                 action: pattern("action", self.action)?,

@@ -144,7 +144,7 @@ impl SqliteStore {
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         if !path.exists() {
-            return Err(backend(format!("there is no trail at {}", path.display())));
+            return Err(StoreError::NoTrail(path.display().to_string()));
         }
         let index_path = index_path(&path);
         let conn =

@@ -24,6 +24,9 @@ pub enum StoreError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// Reading was asked of a trail that does not exist.
+    #[error("there is no trail at {0}")]
+    NoTrail(String),
     #[error("the store is shutting down; retry against a running server")]
     Closed,
     #[error("{0} is in use by another trail process (a running server?)")]

@@ -192,9 +192,7 @@ impl Database {
         opened.map_err(|error| {
             let hint = match &error {
                 trail_store::StoreError::Locked(_) => Some("stop it, or send the command to it with --server"),
-                trail_store::StoreError::Backend { message, .. } if message.starts_with("there is no trail at") => {
-                    Some("check --data (or --database)")
-                }
+                trail_store::StoreError::NoTrail(_) => Some("check --data (or --database)"),
                 _ => None,
             };
             match hint {

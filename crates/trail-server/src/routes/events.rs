@@ -334,7 +334,7 @@ async fn record_feed_reading(
     client: std::net::IpAddr,
     after: EventId,
 ) -> Result<(), ApiError> {
-    let reader = format!("{:?}/{:?}", viewer.user, viewer.credential);
+    let reader = viewer.submitted_by();
     {
         let mut readers = state.feed_readers.lock().expect("feed readers");
         let now = std::time::Instant::now();

@@ -358,7 +358,7 @@ pub async fn get_log(
             .map_err(|e| ApiError::new(Code::InvalidQuery, format!("q: {e}")))?,
         after: params.after.unwrap_or(0),
         limit,
-        deadline: Some(std::time::Instant::now() + trail_core::query::SEARCH_BUDGET),
+        deadline: trail_core::query::search_deadline(),
     };
     let page = state.operations.log(query).await?;
     let incomplete = page.stopped_at.is_some();

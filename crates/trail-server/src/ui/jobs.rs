@@ -89,7 +89,7 @@ pub async fn job(
         contains,
         after: query.after.unwrap_or(0),
         limit: PAGE,
-        deadline: Some(std::time::Instant::now() + trail_core::query::SEARCH_BUDGET),
+        deadline: trail_core::query::search_deadline(),
     };
     let may_read_log = ui.viewer.details_reach().covers(&job.submitter);
     let page = if may_read_log { state.operations.log(log).await.unwrap_or_default() } else { Default::default() };
