@@ -3,7 +3,7 @@
 use crate::{corrupt, pg};
 use deadpool_postgres::GenericClient;
 use trail_core::operations::{
-    Job, JobError, JobId, JobSummary, Leaf, LogEntry, LogPage, LogQuery, NewJob, Status, StoredLogEntry,
+    Job, JobId, JobSummary, Leaf, LogEntry, LogPage, LogQuery, NewJob, Status, StoredLogEntry,
 };
 use trail_core::query::Budget;
 use trail_core::time;
@@ -135,41 +135,35 @@ pub async fn list(
         .collect()
 }
 
-/// Appends entries to a job's log, numbered after its last; the job's row is locked meanwhile,
-/// so that nodes appending to one job at once number apart.
-pub async fn append_log(
-    client: &mut deadpool_postgres::Object,
-    job: JobId,
-    entries: &[LogEntry],
-) -> Result<Vec<i64>, StoreError> {
-    let tx = client.transaction().await.map_err(pg)?;
-    if tx.query_opt("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", &[&job]).await.map_err(pg)?.is_none() {
-        return Err(JobError::UnknownJob(job).into());
+/// The job's targets when it exists, its row locked to the commit, so that nodes appending to
+/// one job's log at once number apart.
+pub async fn targets_locked(client: &impl GenericClient, job: JobId) -> Result<Option<Vec<String>>, StoreError> {
+    if client.query_opt("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", &[&job]).await.map_err(pg)?.is_none() {
+        return Ok(None);
     }
-    let targets: Vec<String> = tx
-        .query("SELECT target FROM job_targets WHERE job_id = $1", &[&job])
+    let rows = client.query("SELECT target FROM job_targets WHERE job_id = $1", &[&job]).await.map_err(pg)?;
+    Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
+}
+
+/// Appends entries to a job's log, numbered after its last (under [`targets_locked`]'s lock).
+pub async fn append_log(client: &impl GenericClient, job: JobId, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
+    let last: i64 = client
+        .query_one("SELECT coalesce(max(seq), 0) FROM job_logs WHERE job_id = $1", &[&job])
         .await
         .map_err(pg)?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    if let Some(target) = entries.iter().filter_map(|e| e.target.as_ref()).find(|t| !targets.contains(t)) {
-        return Err(JobError::UnknownTarget { job, target: target.clone() }.into());
-    }
-    let last: i64 =
-        tx.query_one("SELECT coalesce(max(seq), 0) FROM job_logs WHERE job_id = $1", &[&job]).await.map_err(pg)?.get(0);
+        .get(0);
     let numbers: Vec<i64> = (1..=entries.len() as i64).map(|n| last + n).collect();
     let target: Vec<Option<&str>> = entries.iter().map(|e| e.target.as_deref()).collect();
     let times: Vec<i64> = entries.iter().map(|e| time::to_micros(e.time)).collect();
     let texts: Vec<&str> = entries.iter().map(|e| e.text.as_str()).collect();
-    tx.execute(
-        "INSERT INTO job_logs (job_id, seq, target, time, text) \
-         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::bigint[], $5::text[])",
-        &[&job, &numbers, &target, &times, &texts],
-    )
-    .await
-    .map_err(pg)?;
-    tx.commit().await.map_err(pg)?;
+    client
+        .execute(
+            "INSERT INTO job_logs (job_id, seq, target, time, text) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::bigint[], $5::text[])",
+            &[&job, &numbers, &target, &times, &texts],
+        )
+        .await
+        .map_err(pg)?;
     Ok(numbers)
 }
 

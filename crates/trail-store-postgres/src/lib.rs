@@ -22,21 +22,26 @@ mod search;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tx;
 mod writer;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio_postgres::NoTls;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
 use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport};
-use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery, time};
+use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
+use trail_store::write::{
+    AppendEvents, AppendJobLog, CreateJob, RecordContent, ReportLeaf, SaveCursor, WriteAccount, WriteQueue,
+};
 use trail_store::{
     AccountStore, ContentStore, EventLog, ForwardingLease, ForwardingStore, JobStore, LeafReport, RetentionStore,
     StoreError, StoreStats,
 };
-use writer::{Command, Writer};
+use tx::WriteTx;
+use writer::Writer;
 
 const POOL_SIZE: usize = 16;
 /// Requests waiting for this node's writer beyond this make senders wait.
@@ -100,7 +105,7 @@ pub fn redact(url: &str) -> String {
 
 pub struct PgStore {
     pool: Pool,
-    commands: mpsc::Sender<Command>,
+    writes: WriteQueue<WriteTx>,
     head: watch::Sender<EventId>,
     config: tokio_postgres::Config,
     channel: String,
@@ -124,28 +129,19 @@ impl PgStore {
         // The listener reads the head once it hears commits, so none falls between the two.
         let head = watch::Sender::new(0);
         let listening = notify::listen(&config, &channel, head.clone()).await?;
-        let (commands, receiver) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(Writer::new(pool.clone(), channel.clone()).run(receiver));
-        Ok(PgStore { pool, commands, head, config, channel, _listening: listening })
+        let (writes, queue) = WriteQueue::new(WRITE_QUEUE);
+        tokio::spawn(Writer::new(pool.clone(), channel.clone()).run(queue));
+        Ok(PgStore { pool, writes, head, config, channel, _listening: listening })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| backend(format!("cannot reach PostgreSQL: {e}")))
     }
 
-    async fn send<T>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
-    ) -> Result<T, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands.send(command(reply)).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
     /// Stores events with the ids, hashes and times they already have, for `trail migrate`:
     /// each must continue the chain from the head, or none is stored.
     pub async fn import(&self, events: &[Event]) -> Result<(), StoreError> {
-        writer::import(&mut self.client().await?, events, &self.channel).await
+        writer::import(&self.pool, events, &self.channel).await
     }
 
     /// Replaces what this database keeps beside its events, for `trail migrate`.
@@ -165,7 +161,7 @@ impl EventLog for PgStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        self.send(|reply| Command::Append { events, reply }).await
+        self.writes.submit(AppendEvents(events)).await
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
@@ -222,7 +218,7 @@ impl EventLog for PgStore {
 #[async_trait]
 impl ContentStore for PgStore {
     async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError> {
-        self.send(|reply| Command::RecordContent { record, reply }).await
+        self.writes.submit(RecordContent(record)).await
     }
 
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
@@ -233,7 +229,7 @@ impl ContentStore for PgStore {
 #[async_trait]
 impl AccountStore for PgStore {
     async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
-        self.send(|reply| Command::Account { write, events, reply }).await
+        self.writes.submit(WriteAccount { write, events }).await
     }
 
     async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
@@ -264,11 +260,11 @@ impl AccountStore for PgStore {
 #[async_trait]
 impl JobStore for PgStore {
     async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
-        self.send(|reply| Command::CreateJob { job, reply }).await
+        self.writes.submit(CreateJob(job)).await
     }
 
     async fn report_leaf(&self, report: StatusReport) -> Result<LeafReport, StoreError> {
-        self.send(|reply| Command::ReportLeaf { report, reply }).await
+        self.writes.submit(ReportLeaf(report)).await
     }
 
     async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
@@ -280,7 +276,7 @@ impl JobStore for PgStore {
     }
 
     async fn append_job_log(&self, job: JobId, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError> {
-        jobs::append_log(&mut self.client().await?, job, &entries).await
+        self.writes.submit(AppendJobLog { job, entries }).await
     }
 
     async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError> {
@@ -318,17 +314,7 @@ impl ForwardingStore for PgStore {
     }
 
     async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
-        let now = time::to_micros(jiff::Timestamp::now());
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO forward_cursors VALUES ($1, $2, $3) \
-                 ON CONFLICT (destination) DO UPDATE SET delivered_through = $2, updated_at = $3",
-                &[&destination, &delivered_through, &now],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(())
+        self.writes.submit(SaveCursor { destination: destination.to_owned(), delivered_through }).await
     }
 
     async fn forwarding_lease(&self, destination: &str) -> Result<ForwardingLease, StoreError> {

@@ -117,7 +117,7 @@ impl Rows {
     }
 
     /// The same rows by `COPY ... FROM STDIN BINARY`.
-    pub async fn copy_in(&self, client: &tokio_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    pub async fn copy_in(&self, client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
         use tokio_postgres::types::{ToSql, Type};
         let sink = client.copy_in(&format!("COPY events ({INSERT_COLUMNS}) FROM STDIN BINARY")).await?;
         let types = [

@@ -9,9 +9,11 @@ mod export;
 mod index;
 mod jobs;
 mod progress;
+mod purge_batch;
 mod rows;
 mod schema;
 mod search;
+mod tx;
 mod writer;
 
 use async_trait::async_trait;
@@ -21,16 +23,19 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
 use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::LeafReport;
+use trail_store::write::{
+    AppendEvents, AppendJobLog, CreateJob, RecordContent, ReportLeaf, SaveCursor, WriteAccount, WriteQueue,
+};
 use trail_store::{
     AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, StoreError, StoreStats,
 };
-use writer::{Command, Writer};
+use tx::WriteTx;
+use writer::Writer;
 
 /// Requests waiting for the writer beyond this make senders wait: the back-pressure bound.
 const WRITE_QUEUE: usize = 4096;
@@ -41,7 +46,7 @@ pub struct SqliteStore {
     path: PathBuf,
     index_path: PathBuf,
     /// `None` for a read-only store.
-    commands: Option<mpsc::Sender<Command>>,
+    writes: Option<WriteQueue<WriteTx>>,
     indexer: Option<std::sync::mpsc::SyncSender<IndexMessage>>,
     /// The writer and indexer threads, joined on drop so that nothing writes once the lock is
     /// released.
@@ -115,23 +120,23 @@ impl SqliteStore {
         let index_path = index_path(&path);
         let progress = Arc::new(Progress::starting_at(0));
         let (wake, messages) = std::sync::mpsc::sync_channel(64);
-        let writer = Writer::new(conn, progress.clone(), wake.clone())?;
+        let writer = Writer::new(WriteTx::open(conn)?, progress.clone(), wake.clone());
         let indexer = Indexer::new(
             open_connection(&path).map_err(cannot_open)?,
             open_connection(&index_path).map_err(backend)?,
             progress.clone(),
         )
         .map_err(|e| backend(format!("cannot open the search index {}: {e}", index_path.display())))?;
-        let (commands, receiver) = mpsc::channel(WRITE_QUEUE);
+        let (writes, queue) = WriteQueue::new(WRITE_QUEUE);
         let spawn = |name: &str| std::thread::Builder::new().name(name.into());
         let threads = vec![
-            spawn("trail-sqlite-writer").spawn(move || writer.run(receiver)).map_err(backend)?,
+            spawn("trail-sqlite-writer").spawn(move || writer.run(queue)).map_err(backend)?,
             spawn("trail-sqlite-indexer").spawn(move || indexer.run(messages)).map_err(backend)?,
         ];
         Ok(SqliteStore {
             path,
             index_path,
-            commands: Some(commands),
+            writes: Some(writes),
             indexer: Some(wake),
             threads,
             _lock: Some(lock),
@@ -162,7 +167,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path,
             index_path,
-            commands: None,
+            writes: None,
             indexer: None,
             threads: Vec::new(),
             _lock: None,
@@ -213,15 +218,9 @@ impl SqliteStore {
         backend("this trail was opened read-only; write through the running server")
     }
 
-    /// Sends a command to the writer and waits for its answer.
-    async fn request<T>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
-    ) -> Result<T, StoreError> {
-        let commands = self.commands.as_ref().ok_or_else(SqliteStore::read_only)?;
-        let (reply, answer) = oneshot::channel();
-        commands.send(command(reply)).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+    /// The writer's queue, unless this store only reads.
+    fn writes(&self) -> Result<&WriteQueue<WriteTx>, StoreError> {
+        self.writes.as_ref().ok_or_else(SqliteStore::read_only)
     }
 }
 
@@ -229,7 +228,7 @@ impl Drop for SqliteStore {
     /// Closes the channels, lets the writer finish its queue and the indexer its batch, and
     /// waits for both before the lock goes.
     fn drop(&mut self) {
-        self.commands.take();
+        self.writes.take();
         self.indexer.take();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
@@ -243,7 +242,7 @@ impl EventLog for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        self.request(|reply| Command::Append { events, reply }).await
+        self.writes()?.submit(AppendEvents(events)).await
     }
 
     async fn correlated(
@@ -309,7 +308,7 @@ impl EventLog for SqliteStore {
 
     async fn catch_up_indexes(&self) -> Result<(), StoreError> {
         let indexer = self.indexer.as_ref().ok_or_else(SqliteStore::read_only)?;
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = tokio::sync::oneshot::channel();
         indexer.send(IndexMessage::CatchUp(reply)).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -318,7 +317,7 @@ impl EventLog for SqliteStore {
 #[async_trait]
 impl ContentStore for SqliteStore {
     async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError> {
-        self.request(|reply| Command::RecordContent { record, reply }).await
+        self.writes()?.submit(RecordContent(record)).await
     }
 
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
@@ -330,7 +329,7 @@ impl ContentStore for SqliteStore {
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
-        self.request(|reply| Command::Account { write, events, reply }).await
+        self.writes()?.submit(WriteAccount { write, events }).await
     }
 
     async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
@@ -362,11 +361,11 @@ impl AccountStore for SqliteStore {
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
-        self.request(|reply| Command::CreateJob { job, reply }).await
+        self.writes()?.submit(CreateJob(job)).await
     }
 
     async fn report_leaf(&self, report: StatusReport) -> Result<LeafReport, StoreError> {
-        self.request(|reply| Command::ReportLeaf { report, reply }).await
+        self.writes()?.submit(ReportLeaf(report)).await
     }
 
     async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
@@ -378,7 +377,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn append_job_log(&self, job: JobId, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError> {
-        self.request(|reply| Command::AppendLog { job, entries, reply }).await
+        self.writes()?.submit(AppendJobLog { job, entries }).await
     }
 
     async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError> {
@@ -397,7 +396,7 @@ impl RetentionStore for SqliteStore {
         let batch = batch.max(1);
         let mut purged = 0;
         loop {
-            let removed = self.request(|reply| Command::PurgeBatch { cutoff, batch, reply }).await?;
+            let removed = self.writes()?.submit(purge_batch::PurgeBatch { cutoff, batch }).await?;
             purged += removed;
             if removed < batch as u64 {
                 break;
@@ -438,6 +437,6 @@ impl ForwardingStore for SqliteStore {
 
     async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
         let destination = destination.to_owned();
-        self.request(|reply| Command::SaveCursor { destination, delivered_through, reply }).await
+        self.writes()?.submit(SaveCursor { destination, delivered_through }).await
     }
 }

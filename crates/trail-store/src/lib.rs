@@ -7,6 +7,7 @@
 pub mod conformance;
 pub mod group;
 pub mod state;
+pub mod write;
 
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};

@@ -121,3 +121,33 @@ async fn nodes_see_each_others_commits_users_and_cursors() {
     second.save_forward_cursor("siem", 2).await.unwrap();
     assert_eq!(first.forward_cursor("siem").await.unwrap(), Some(2));
 }
+
+/// Plain appends are inserted together; one that PostgreSQL refuses (a NUL in its text, which
+/// only a caller bypassing validation could send) is refused alone, and the rest of its group
+/// lands, chained without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_the_database_refuses_fails_alone() {
+    let schema = TestSchema::new().await;
+    let log = Arc::new(schema.store().await);
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut body = event(&format!("t{t}"));
+                if t % 4 == 0 {
+                    body.message = "nul \0 inside".to_owned();
+                    assert!(log.append(vec![body]).await.is_err(), "PostgreSQL refuses a NUL in text");
+                    return Vec::new();
+                }
+                log.append(vec![body]).await.unwrap()
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await.unwrap());
+    }
+    acknowledged.sort();
+    assert_eq!(acknowledged, (1..=12).collect::<Vec<_>>(), "the refused ones leave no gap");
+    assert_eq!(verify(&log).await, 12);
+}

@@ -74,3 +74,48 @@ pub async fn content_kinds_and_devices_are_apart<S: Store>(store: Arc<S>) {
     assert_eq!(store.content_state("edge2", ContentKind::Archive).await.unwrap().unwrap().content, "same text");
     assert!(store.content_state("edge2", ContentKind::Inventory).await.unwrap().is_none());
 }
+
+/// Requests that fail (a change event whose builder panics) while others write at the same
+/// time, so that they share group commits: each failure is rolled back alone, with the chain's
+/// position, and everything else lands, chained without a gap.
+pub async fn a_failing_request_is_rolled_back_alone<S: Store>(store: Arc<S>) {
+    let tasks: Vec<_> = (0..24)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                if t % 3 == 0 {
+                    let mut broken = content(&format!("broken{t}"), ContentKind::Archive, "v1", "2026-06-01T00:00:00Z");
+                    broken.on_change = Box::new(|_| panic!("a builder that fails"));
+                    let refused = store.record_content(broken).await;
+                    assert!(refused.is_err(), "a failing builder fails its request: {:?}", refused.map(|o| o.hash));
+                    Vec::new()
+                } else if t % 3 == 1 {
+                    let device = format!("edge{t}");
+                    let recorded = store
+                        .record_content(content(&device, ContentKind::Archive, "v1", "2026-06-01T00:00:00Z"))
+                        .await
+                        .unwrap();
+                    recorded.event_id.into_iter().collect()
+                } else {
+                    store.append((0..5).map(|i| simple("a", "n", &format!("t{t} e{i}"))).collect()).await.unwrap()
+                }
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await.unwrap());
+    }
+    acknowledged.sort();
+    let events = store.read_after(0, 1000).await.unwrap();
+    assert_eq!(ids(&events), acknowledged, "every acknowledged event is stored, and nothing else");
+    assert_eq!(acknowledged, (1..=acknowledged.len() as i64).collect::<Vec<_>>(), "no gap where a request failed");
+    let mut verifier = Verifier::new();
+    for e in &events {
+        verifier.check(e.id, &e.body, &chain::from_hex(&e.hash).unwrap()).unwrap();
+    }
+    for t in (0..24).step_by(3) {
+        let state = store.content_state(&format!("broken{t}"), ContentKind::Archive).await.unwrap();
+        assert!(state.is_none(), "a failed content record leaves no content behind");
+    }
+}

@@ -35,6 +35,7 @@ macro_rules! conformance_suite {
             all_filters_hold_at_once, message_filters_reach_only_visible_details, a_spent_budget_answers_what_it_found_and_goes_on,
             searches_agree_with_the_matcher_over_many_events, read_after_is_ascending, known_users_are_listed, missing_event_is_none,
             content_changes_make_events_and_repeats_do_not, content_kinds_and_devices_are_apart,
+            a_failing_request_is_rolled_back_alone,
             accounts_are_created_changed_and_listed, refused_account_changes_store_nothing,
             a_password_change_ends_other_sessions_and_may_revoke_tokens,
             lock_states_round_trip, forward_cursors_move_and_stay_apart, head_watch_follows_commits,

@@ -1,0 +1,303 @@
+//! This node's writer inside a group's transaction: the chain's position under the sequencer,
+//! and the storage every write request goes through (`trail_store::write::storage`), said in
+//! PostgreSQL's terms.
+//!
+//! **The sequencer.** Ids are assigned in one order and must commit in the same order, or a
+//! reader paging by id (a snapshot, a forwarding cursor, the chain's verifier) could pass an id
+//! whose transaction commits later and never see it. So every transaction that appends, on every
+//! node, first locks the one-row chain head (`FOR UPDATE`), then reads and moves it: ids and
+//! hashes continue from the last commit, and the lock is released only by the commit.
+//!
+//! The transaction owns its pooled connection and says `BEGIN`, `SAVEPOINT` and `COMMIT` itself
+//! (a borrowed `Transaction` could not travel through the write requests' trait); a connection
+//! dropped before its transaction ended is closed, never handed back to the pool mid-way.
+
+use crate::rows::{Rows, hash_from};
+use crate::schema::{self, month_of};
+use crate::{accounts, contents, jobs, pg};
+use async_trait::async_trait;
+use deadpool_postgres::Object;
+use std::collections::{BTreeSet, HashSet};
+use trail_core::chain::{self, Hash};
+use trail_core::content::{ContentKind, StoredContent};
+use trail_core::identity::AccountWrite;
+use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
+use trail_core::{EventBody, EventId, time};
+use trail_store::StoreError;
+use trail_store::write::storage::{AccountsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
+
+/// The chain's position inside a transaction: moved by each request, put back when one rolls
+/// back.
+#[derive(Clone)]
+pub struct Position {
+    pub id: EventId,
+    pub hash: Hash,
+    month: i32,
+    /// Users of the events written so far, for `known_users`.
+    users: BTreeSet<String>,
+    /// Partitions created in this transaction (kept only if it commits).
+    created: BTreeSet<i32>,
+}
+
+/// A pooled connection inside a transaction.
+struct InTransaction {
+    client: Option<Object>,
+}
+
+impl std::ops::Deref for InTransaction {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        self.client.as_ref().expect("held until the transaction ends")
+    }
+}
+
+impl Drop for InTransaction {
+    /// Still here: the transaction did not end (an error on the way, a panic). The connection
+    /// is closed rather than pooled with a transaction open.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
+pub struct WriteTx {
+    conn: InTransaction,
+    /// Where the chain stands, once the sequencer is held.
+    position: Option<Position>,
+    /// The head when the sequencer was taken.
+    start: EventId,
+    now_month: i32,
+    /// Partitions known to exist before this transaction.
+    partitions: HashSet<i32>,
+}
+
+impl WriteTx {
+    /// Opens a transaction on `client`; with `sequenced`, holding the sequencer, so that it may
+    /// append events.
+    pub async fn begin(client: Object, partitions: HashSet<i32>, sequenced: bool) -> Result<WriteTx, StoreError> {
+        let conn = InTransaction { client: Some(client) };
+        conn.batch_execute("BEGIN").await.map_err(pg)?;
+        let mut tx =
+            WriteTx { conn, position: None, start: 0, now_month: month_of(jiff::Timestamp::now()), partitions };
+        if sequenced {
+            tx.take_sequencer().await?;
+        }
+        Ok(tx)
+    }
+
+    /// Takes the sequencer (the chain head's row lock, held to the commit) and reads where the
+    /// chain stands: a writer that waited reads the head its predecessor committed.
+    async fn take_sequencer(&mut self) -> Result<(), StoreError> {
+        let statement = self
+            .conn
+            .prepare_cached("SELECT last_id, last_hash, last_month FROM chain_head FOR UPDATE")
+            .await
+            .map_err(pg)?;
+        let head = self.conn.query_one(&statement, &[]).await.map_err(pg)?;
+        let position = Position {
+            id: head.get(0),
+            hash: hash_from(head.get(1), "the chain head")?,
+            month: head.get(2),
+            users: BTreeSet::new(),
+            created: BTreeSet::new(),
+        };
+        self.start = position.id;
+        self.position = Some(position);
+        Ok(())
+    }
+
+    /// Where the chain stands; `None` without the sequencer.
+    pub fn position(&self) -> Option<Position> {
+        self.position.clone()
+    }
+
+    /// Puts the chain back where it stood before what was rolled back.
+    pub fn roll_back_to(&mut self, position: Option<Position>) {
+        self.position = position;
+    }
+
+    pub async fn savepoint(&self, name: &str) -> Result<(), StoreError> {
+        self.conn.batch_execute(&format!("SAVEPOINT {name}")).await.map_err(pg)
+    }
+
+    pub async fn release(&self, name: &str) -> Result<(), StoreError> {
+        self.conn.batch_execute(&format!("RELEASE SAVEPOINT {name}")).await.map_err(pg)
+    }
+
+    pub async fn roll_back_savepoint(&self, name: &str) -> Result<(), StoreError> {
+        self.conn.batch_execute(&format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")).await.map_err(pg)
+    }
+
+    /// Commits, moving the head, the known users and announcing the head on `channel` when
+    /// events were appended. Answers how many were, and the partitions now known to exist.
+    pub async fn commit(mut self, channel: &str) -> Result<(u64, HashSet<i32>), StoreError> {
+        let mut partitions = std::mem::take(&mut self.partitions);
+        let mut stored = 0;
+        if let Some(position) = self.position.take() {
+            // A transaction that stored no event (an unchanged content, a session touched)
+            // leaves the head, the users and the other nodes alone.
+            if position.id != self.start {
+                self.finish(&position, channel).await?;
+                stored = (position.id - self.start) as u64;
+            }
+            partitions.extend(position.created);
+        }
+        self.conn.batch_execute("COMMIT").await.map_err(pg)?;
+        self.end();
+        Ok((stored, partitions))
+    }
+
+    /// Rolls back; a connection that cannot is closed.
+    pub async fn roll_back(mut self) {
+        if self.conn.batch_execute("ROLLBACK").await.is_ok() {
+            self.end();
+        }
+    }
+
+    /// The transaction is over: the connection goes back to the pool.
+    fn end(&mut self) {
+        drop(self.conn.client.take());
+    }
+
+    /// Moves the head and the known users, and announces the head at the commit.
+    async fn finish(&self, position: &Position, channel: &str) -> Result<(), StoreError> {
+        let users: Vec<&str> = position.users.iter().map(String::as_str).collect();
+        self.conn
+            .execute("INSERT INTO known_users SELECT * FROM UNNEST($1::text[]) ON CONFLICT DO NOTHING", &[&users])
+            .await
+            .map_err(pg)?;
+        self.conn
+            .execute(
+                "UPDATE chain_head SET last_id = $1, last_hash = $2, last_month = $3",
+                &[&position.id, &&position.hash[..], &position.month],
+            )
+            .await
+            .map_err(pg)?;
+        // Delivered at the commit to every node listening: their forwarders and live views wake.
+        self.conn.execute("SELECT pg_notify($1, $2)", &[&channel, &position.id.to_string()]).await.map_err(pg)?;
+        Ok(())
+    }
+
+    /// Numbers, chains and places `events` after the current position, into `rows`.
+    pub fn number(&mut self, events: &[EventBody], rows: &mut Rows) -> Result<Vec<EventId>, StoreError> {
+        let now_month = self.now_month;
+        let position = self.position.as_mut().ok_or_else(|| {
+            StoreError::backend("events were appended in a transaction without the sequencer; nothing was stored")
+        })?;
+        let mut ids = Vec::with_capacity(events.len());
+        for body in events {
+            position.id += 1;
+            position.hash = chain::link(&position.hash, position.id, body);
+            // Monotone, so that each partition holds one range of ids; never past this month.
+            position.month = position.month.max(month_of(body.time).min(now_month));
+            rows.push(position.id, position.month, body, &position.hash)?;
+            position.users.insert(body.user.clone());
+            ids.push(position.id);
+        }
+        Ok(ids)
+    }
+
+    /// Inserts numbered `rows`, creating the partitions of months not seen before.
+    pub async fn insert(&mut self, rows: &Rows) -> Result<(), StoreError> {
+        let months: BTreeSet<i32> = rows.month.iter().copied().collect();
+        for month in months {
+            let created = self.position.as_ref().is_some_and(|p| p.created.contains(&month));
+            if !self.partitions.contains(&month) && !created {
+                self.conn.batch_execute(&schema::create_partition(month)).await.map_err(pg)?;
+                if let Some(position) = self.position.as_mut() {
+                    position.created.insert(month);
+                }
+            }
+        }
+        rows.copy_in(&self.conn).await.map_err(pg)
+    }
+}
+
+#[async_trait]
+impl EventsTx for WriteTx {
+    async fn append(&mut self, events: &[EventBody]) -> Result<Vec<EventId>, StoreError> {
+        let mut rows = Rows::default();
+        let ids = self.number(events, &mut rows)?;
+        self.insert(&rows).await?;
+        Ok(ids)
+    }
+}
+
+#[async_trait]
+impl ContentsTx for WriteTx {
+    async fn latest_content(&mut self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
+        contents::latest(&*self.conn, device, kind).await
+    }
+
+    async fn touch_content(&mut self, device: &str, kind: ContentKind, seen_at: i64) -> Result<(), StoreError> {
+        contents::touch(&*self.conn, device, kind, seen_at).await
+    }
+
+    async fn replace_content(
+        &mut self,
+        device: &str,
+        kind: ContentKind,
+        hash: &str,
+        content: &str,
+        changed_at: i64,
+    ) -> Result<(), StoreError> {
+        contents::replace(&*self.conn, device, kind, hash, content, changed_at).await
+    }
+}
+
+#[async_trait]
+impl AccountsTx for WriteTx {
+    async fn apply_account(&mut self, write: &AccountWrite) -> Result<bool, StoreError> {
+        accounts::apply(&*self.conn, write).await
+    }
+}
+
+#[async_trait]
+impl JobsTx for WriteTx {
+    async fn insert_job(&mut self, job: &NewJob) -> Result<JobId, StoreError> {
+        jobs::insert(&*self.conn, job).await
+    }
+
+    async fn set_submit_event(&mut self, job: JobId, event: EventId) -> Result<(), StoreError> {
+        jobs::set_submit_event(&*self.conn, job, event).await
+    }
+
+    async fn set_completed_event(&mut self, job: JobId, event: EventId) -> Result<(), StoreError> {
+        jobs::set_completed_event(&*self.conn, job, event).await
+    }
+
+    async fn job(&mut self, id: JobId) -> Result<Option<Job>, StoreError> {
+        jobs::get(&*self.conn, id).await
+    }
+
+    async fn save_leaf(&mut self, job: JobId, leaf: &Leaf) -> Result<(), StoreError> {
+        jobs::save_leaf(&*self.conn, job, leaf).await
+    }
+
+    /// Locks the job's row: nodes appending to one job's log at once number apart.
+    async fn job_targets(&mut self, job: JobId) -> Result<Option<Vec<String>>, StoreError> {
+        jobs::targets_locked(&*self.conn, job).await
+    }
+
+    async fn append_log(&mut self, job: JobId, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
+        jobs::append_log(&*self.conn, job, entries).await
+    }
+}
+
+#[async_trait]
+impl ForwardingTx for WriteTx {
+    async fn save_cursor(&mut self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
+        let now = time::to_micros(jiff::Timestamp::now());
+        self.conn
+            .execute(
+                "INSERT INTO forward_cursors VALUES ($1, $2, $3) \
+                 ON CONFLICT (destination) DO UPDATE SET delivered_through = $2, updated_at = $3",
+                &[&destination, &delivered_through, &now],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+}

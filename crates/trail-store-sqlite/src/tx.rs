@@ -1,0 +1,213 @@
+//! The writer's connection inside a group's transaction, with the chain's position: the storage
+//! every write request goes through (`trail_store::write::storage`), said in SQLite's terms.
+//!
+//! SQLite's calls block and never wait on anything else, so each `async` method here is ready
+//! the first time it is polled; the writer thread polls requests once (see `writer.rs`).
+
+use crate::rows::outcome_code;
+use crate::schema::EVENT_COLUMNS;
+use crate::{accounts, contents, jobs};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashSet;
+use trail_core::chain::{self, Hash};
+use trail_core::content::{ContentKind, StoredContent};
+use trail_core::identity::AccountWrite;
+use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
+use trail_core::{EventBody, EventId, time};
+use trail_store::StoreError;
+use trail_store::write::storage::{AccountsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
+
+pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::caused(error.to_string(), error)
+}
+
+/// Where the chain stands: the last event's id and hash.
+pub type Position = (EventId, Hash);
+
+pub struct WriteTx {
+    pub(crate) conn: Connection,
+    last_id: EventId,
+    last_hash: Hash,
+    /// Users already in `known_users`, so most events skip that insert.
+    known_users: HashSet<String>,
+}
+
+impl WriteTx {
+    /// The writer's connection, continuing the chain from its last event (or from the last
+    /// purge's marker when every event was purged).
+    pub fn open(conn: Connection) -> Result<WriteTx, StoreError> {
+        let head: Option<(EventId, Vec<u8>)> = conn
+            .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(backend)?;
+        let head = match head {
+            Some(head) => Some(head),
+            None => conn
+                .query_row("SELECT through, hash FROM prune_marker WHERE only = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(backend)?,
+        };
+        let (last_id, last_hash) = match head {
+            Some((id, hash)) => {
+                (id, hash.try_into().map_err(|_| StoreError::Corrupt(format!("event {id} has a malformed hash")))?)
+            }
+            None => (0, chain::GENESIS),
+        };
+        Ok(WriteTx { conn, last_id, last_hash, known_users: HashSet::new() })
+    }
+
+    pub fn position(&self) -> Position {
+        (self.last_id, self.last_hash)
+    }
+
+    /// Puts the chain back where it stood before what was rolled back. The users remembered
+    /// since may have gone with it, so they are forgotten too.
+    pub fn roll_back_to(&mut self, position: Position) {
+        (self.last_id, self.last_hash) = position;
+        self.known_users.clear();
+    }
+
+    pub fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn.execute_batch(sql).map_err(backend)
+    }
+
+    /// Whether SQLite has dropped the transaction itself (disk full, an I/O error).
+    pub fn transaction_lost(&self) -> bool {
+        self.conn.is_autocommit()
+    }
+
+    fn insert_events(&mut self, events: &[EventBody]) -> rusqlite::Result<Vec<EventId>> {
+        let mut insert = self.conn.prepare_cached(&format!(
+            "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        ))?;
+        let mut remember_user = self.conn.prepare_cached("INSERT OR IGNORE INTO known_users(user) VALUES (?1)")?;
+        let mut ids = Vec::with_capacity(events.len());
+        for body in events {
+            let id = self.last_id + 1;
+            let hash = chain::link(&self.last_hash, id, body);
+            let attributes = serde_json::to_string(&body.attributes)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            let change = body
+                .change
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            insert.execute(params![
+                id,
+                time::to_micros(body.time),
+                body.user,
+                body.client,
+                body.process,
+                body.kind,
+                body.action,
+                body.name,
+                body.severity.code(),
+                outcome_code(body.outcome),
+                body.message,
+                attributes,
+                body.request_id,
+                body.session_id,
+                body.job_id,
+                body.parent_id,
+                change,
+                &hash[..],
+                body.submitted_by,
+            ])?;
+            if !self.known_users.contains(&body.user) {
+                remember_user.execute([&body.user])?;
+                // Remembered before the commit; every rollback clears the cache, so a user is
+                // never remembered without its row.
+                self.known_users.insert(body.user.clone());
+            }
+            self.last_id = id;
+            self.last_hash = hash;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+}
+
+#[async_trait]
+impl EventsTx for WriteTx {
+    async fn append(&mut self, events: &[EventBody]) -> Result<Vec<EventId>, StoreError> {
+        self.insert_events(events).map_err(backend)
+    }
+}
+
+#[async_trait]
+impl ContentsTx for WriteTx {
+    async fn latest_content(&mut self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
+        contents::latest(&self.conn, device, kind).map_err(backend)
+    }
+
+    async fn touch_content(&mut self, device: &str, kind: ContentKind, seen_at: i64) -> Result<(), StoreError> {
+        contents::touch(&self.conn, device, kind, seen_at).map_err(backend)
+    }
+
+    async fn replace_content(
+        &mut self,
+        device: &str,
+        kind: ContentKind,
+        hash: &str,
+        content: &str,
+        changed_at: i64,
+    ) -> Result<(), StoreError> {
+        contents::replace(&self.conn, device, kind, hash, content, changed_at).map_err(backend)
+    }
+}
+
+#[async_trait]
+impl AccountsTx for WriteTx {
+    async fn apply_account(&mut self, write: &AccountWrite) -> Result<bool, StoreError> {
+        accounts::apply(&self.conn, write).map_err(backend)
+    }
+}
+
+#[async_trait]
+impl JobsTx for WriteTx {
+    async fn insert_job(&mut self, job: &NewJob) -> Result<JobId, StoreError> {
+        jobs::insert(&self.conn, job).map_err(backend)
+    }
+
+    async fn set_submit_event(&mut self, job: JobId, event: EventId) -> Result<(), StoreError> {
+        jobs::set_submit_event(&self.conn, job, event).map_err(backend)
+    }
+
+    async fn set_completed_event(&mut self, job: JobId, event: EventId) -> Result<(), StoreError> {
+        jobs::set_completed_event(&self.conn, job, event).map_err(backend)
+    }
+
+    async fn job(&mut self, id: JobId) -> Result<Option<Job>, StoreError> {
+        jobs::get(&self.conn, id).map_err(backend)
+    }
+
+    async fn save_leaf(&mut self, job: JobId, leaf: &Leaf) -> Result<(), StoreError> {
+        jobs::save_leaf(&self.conn, job, leaf).map_err(backend)
+    }
+
+    /// The single writer already orders every append to a job's log.
+    async fn job_targets(&mut self, job: JobId) -> Result<Option<Vec<String>>, StoreError> {
+        jobs::targets(&self.conn, job).map_err(backend)
+    }
+
+    async fn append_log(&mut self, job: JobId, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
+        jobs::append_log(&self.conn, job, entries).map_err(backend)
+    }
+}
+
+#[async_trait]
+impl ForwardingTx for WriteTx {
+    async fn save_cursor(&mut self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
+        let now = time::to_micros(jiff::Timestamp::now());
+        self.conn
+            .prepare_cached(
+                "INSERT INTO forward_cursors (destination, delivered_through, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (destination) DO UPDATE SET delivered_through = ?2, updated_at = ?3",
+            )
+            .and_then(|mut statement| statement.execute(params![destination, delivered_through, now]))
+            .map(drop)
+            .map_err(backend)
+    }
+}

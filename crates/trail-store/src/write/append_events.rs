@@ -1,0 +1,28 @@
+//! Events appended as one atomic batch (E1, S2).
+
+use super::storage::EventsTx;
+use super::{Apply, WriteRequest};
+use crate::StoreError;
+use async_trait::async_trait;
+use trail_core::{EventBody, EventId};
+
+pub struct AppendEvents(pub Vec<EventBody>);
+
+impl WriteRequest for AppendEvents {
+    type Answer = Vec<EventId>;
+
+    fn weight(&self) -> usize {
+        self.0.len()
+    }
+
+    fn events_stored(ids: &Vec<EventId>) -> u64 {
+        ids.len() as u64
+    }
+}
+
+#[async_trait]
+impl<Tx: EventsTx + ?Sized> Apply<Tx> for AppendEvents {
+    async fn apply(self, tx: &mut Tx) -> Result<Vec<EventId>, StoreError> {
+        tx.append(&self.0).await
+    }
+}
