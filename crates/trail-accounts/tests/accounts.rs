@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use trail_accounts::{AccountError, Accounts, LoginRefusal, events::Actor};
+use trail_core::EventId;
 use trail_core::Severity;
 use trail_core::identity::{AuthPolicy, Roles};
 use trail_store::prelude::*;
@@ -44,7 +45,7 @@ async fn fixture() -> Fixture {
 }
 
 async fn all_events(store: &SqliteStore) -> Vec<trail_core::Event> {
-    store.read_after(0, 10_000).await.unwrap()
+    store.read_after(EventId::ZERO, 10_000).await.unwrap()
 }
 
 async fn kinds(store: &SqliteStore) -> Vec<String> {

@@ -32,7 +32,7 @@ pub fn link(previous: &Hash, id: EventId, body: &EventBody) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(DOMAIN);
     hasher.update(previous);
-    hasher.update(id.to_le_bytes());
+    hasher.update(id.get().to_le_bytes());
     hasher.update(time::to_micros(body.time).to_le_bytes());
     for text in [&body.user, &body.process, &body.kind, &body.action, &body.name, &body.message] {
         put_bytes(&mut hasher, text.as_bytes());
@@ -90,7 +90,7 @@ impl Default for Verifier {
 
 impl Verifier {
     pub fn new() -> Verifier {
-        Verifier { previous: GENESIS, last_id: 0, checked: 0 }
+        Verifier { previous: GENESIS, last_id: EventId::ZERO, checked: 0 }
     }
 
     /// A chain whose events through `id` were purged (S3): it resumes from the marker the
@@ -141,12 +141,12 @@ mod prune_tests {
         }))
         .unwrap();
         let body = input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap();
-        let first = link(&GENESIS, 1, &body);
-        let second = link(&first, 2, &body);
-        let mut resumed = Verifier::after(&PruneMarker { through: 1, hash: first });
-        assert_eq!(resumed.check(2, &body, &second), Ok(()));
-        let mut wrong = Verifier::after(&PruneMarker { through: 1, hash: GENESIS });
-        assert_eq!(wrong.check(2, &body, &second), Err(ChainBreak::HashMismatch { id: 2 }));
+        let first = link(&GENESIS, EventId::new(1), &body);
+        let second = link(&first, EventId::new(2), &body);
+        let mut resumed = Verifier::after(&PruneMarker { through: EventId::new(1), hash: first });
+        assert_eq!(resumed.check(EventId::new(2), &body, &second), Ok(()));
+        let mut wrong = Verifier::after(&PruneMarker { through: EventId::new(1), hash: GENESIS });
+        assert_eq!(wrong.check(EventId::new(2), &body, &second), Err(ChainBreak::HashMismatch { id: EventId::new(2) }));
     }
 
     /// Who sent an event is covered: changing it, adding it or removing it breaks the link,
@@ -158,10 +158,10 @@ mod prune_tests {
         let before = input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap();
         let sent = |by: &str| EventBody { submitted_by: Some(by.to_owned()), ..before.clone() };
         let hashes = [
-            link(&GENESIS, 1, &before),
-            link(&GENESIS, 1, &sent("trail")),
-            link(&GENESIS, 1, &sent("token 1 (x) of a")),
-            link(&GENESIS, 1, &sent("")),
+            link(&GENESIS, EventId::new(1), &before),
+            link(&GENESIS, EventId::new(1), &sent("trail")),
+            link(&GENESIS, EventId::new(1), &sent("token 1 (x) of a")),
+            link(&GENESIS, EventId::new(1), &sent("")),
         ];
         for (i, hash) in hashes.iter().enumerate() {
             assert!(hashes[i + 1..].iter().all(|other| other != hash), "{i}");

@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// Event ids: positive, monotonic, never reused.
-pub type EventId = i64;
+pub use crate::ids::EventId;
 
 /// Ordered key/value attributes (object order is kept end to end).
 pub type Attributes = Map<String, Value>;

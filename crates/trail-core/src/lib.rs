@@ -9,6 +9,7 @@ pub mod event;
 pub mod export;
 pub mod fold;
 pub mod identity;
+pub mod ids;
 pub mod operations;
 pub mod pattern;
 pub mod query;
@@ -19,7 +20,8 @@ pub mod time;
 pub mod trigram;
 
 pub use change::{Change, ChangeOp, VariableChange};
-pub use event::{Attributes, Event, EventBody, EventId, EventInput, ValidationError};
+pub use event::{Attributes, Event, EventBody, EventInput, ValidationError};
+pub use ids::{EventId, JobId};
 pub use pattern::Pattern;
 pub use query::{Cursor, DetailsReach, Filter, SearchPage, SearchQuery, UserFilter};
 pub use severity::{Outcome, Severity};

@@ -128,7 +128,7 @@ impl Cursor {
         let (snapshot, before) = text.split_once('.').ok_or_else(bad)?;
         let snapshot: EventId = snapshot.parse().map_err(|_| bad())?;
         let before: EventId = before.parse().map_err(|_| bad())?;
-        if snapshot < 0 || before < 1 || before > snapshot + 1 {
+        if snapshot < EventId::ZERO || before < EventId::new(1) || before > snapshot + 1 {
             return Err(bad());
         }
         Ok(Cursor { snapshot, before })
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {
-        let c = Cursor { snapshot: 500, before: 401 };
+        let c = Cursor { snapshot: EventId::new(500), before: EventId::new(401) };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         for bad in ["", "1", "a.b", "5.9", "-1.0", "1;DROP TABLE events"] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");

@@ -172,6 +172,7 @@ pub fn check_unique_names(configs: &[DestinationConfig]) -> Result<(), ConfigErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trail_core::EventId;
 
     #[test]
     fn selection_by_severity_kind_and_process() {
@@ -181,7 +182,11 @@ mod tests {
                 "message": "m"
             }))
             .unwrap();
-            Event { id: 1, body: input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap(), hash: String::new() }
+            Event {
+                id: EventId::new(1),
+                body: input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap(),
+                hash: String::new(),
+            }
         };
         let selection = Selection {
             min_severity: Some(Severity::Notice),

@@ -23,6 +23,7 @@ pub use status::{DestinationReport, LastError};
 use status::DestinationStatus;
 use std::sync::Arc;
 use tokio::sync::watch;
+use trail_core::EventId;
 use trail_store::ForwardingStore;
 
 /// A destination's configuration could not be used: says which destination and what to fix.
@@ -70,7 +71,7 @@ impl Forwarding {
     pub fn reports(&self) -> Vec<DestinationReport> {
         let head = match &self.store {
             Some(store) => *store.watch_head().borrow(),
-            None => 0,
+            None => EventId::ZERO,
         };
         self.statuses.iter().map(|status| status.report(head)).collect()
     }

@@ -29,7 +29,7 @@ pub(crate) async fn initial_cursor(
         return Ok(cursor);
     }
     let start = match config.start {
-        StartAt::Oldest => 0,
+        StartAt::Oldest => EventId::ZERO,
         StartAt::Newest => store.stats().await?.head,
     };
     store.save_forward_cursor(config.name(), start).await?;

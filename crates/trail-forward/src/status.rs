@@ -62,9 +62,9 @@ impl DestinationStatus {
     }
 
     pub fn delivered(&self, through: EventId, head: EventId) {
-        self.delivered_through.store(through, Ordering::SeqCst);
+        self.delivered_through.store(through.get(), Ordering::SeqCst);
         let labels = [("destination", self.name.clone())];
-        metrics::gauge!("trail_forward_delivered_through", &labels).set(through as f64);
+        metrics::gauge!("trail_forward_delivered_through", &labels).set(through.get() as f64);
         metrics::gauge!("trail_forward_backlog", &labels).set((head - through).max(0) as f64);
     }
 
@@ -88,7 +88,7 @@ impl DestinationStatus {
 
     /// The report as of now; the backlog gauge follows, so a scrape sees it current.
     pub fn report(&self, head: EventId) -> DestinationReport {
-        let delivered_through = self.delivered_through.load(Ordering::SeqCst);
+        let delivered_through = EventId::new(self.delivered_through.load(Ordering::SeqCst));
         metrics::gauge!("trail_forward_backlog", "destination" => self.name.clone())
             .set((head - delivered_through).max(0) as f64);
         DestinationReport {

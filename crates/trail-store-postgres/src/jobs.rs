@@ -2,6 +2,7 @@
 
 use crate::{corrupt, pg};
 use deadpool_postgres::GenericClient;
+use trail_core::EventId;
 use trail_core::operations::{
     Job, JobId, JobSummary, Leaf, LogEntry, LogPage, LogQuery, NewJob, Status, StoredLogEntry,
 };
@@ -24,26 +25,32 @@ pub async fn insert(client: &impl GenericClient, job: &NewJob) -> Result<JobId, 
         )
         .await
         .map_err(pg)?;
-    let id: JobId = row.get(0);
+    let id: JobId = JobId::new(row.get(0));
     let positions: Vec<i32> = (0..job.targets.len() as i32).collect();
     client
         .execute(
             "INSERT INTO job_targets (job_id, position, target, status, message, updated_at) \
              SELECT $1, position, target, 'queued', '', $3 FROM UNNEST($2::text[], $4::integer[]) AS t(target, position)",
-            &[&id, &job.targets, &at, &positions],
+            &[&id.get(), &job.targets, &at, &positions],
         )
         .await
         .map_err(pg)?;
     Ok(id)
 }
 
-pub async fn set_submit_event(client: &impl GenericClient, id: JobId, event: i64) -> Result<(), StoreError> {
-    client.execute("UPDATE jobs SET submit_event_id = $2 WHERE id = $1", &[&id, &event]).await.map_err(pg)?;
+pub async fn set_submit_event(client: &impl GenericClient, id: JobId, event: EventId) -> Result<(), StoreError> {
+    client
+        .execute("UPDATE jobs SET submit_event_id = $2 WHERE id = $1", &[&id.get(), &event.get()])
+        .await
+        .map_err(pg)?;
     Ok(())
 }
 
-pub async fn set_completed_event(client: &impl GenericClient, id: JobId, event: i64) -> Result<(), StoreError> {
-    client.execute("UPDATE jobs SET completed_event_id = $2 WHERE id = $1", &[&id, &event]).await.map_err(pg)?;
+pub async fn set_completed_event(client: &impl GenericClient, id: JobId, event: EventId) -> Result<(), StoreError> {
+    client
+        .execute("UPDATE jobs SET completed_event_id = $2 WHERE id = $1", &[&id.get(), &event.get()])
+        .await
+        .map_err(pg)?;
     Ok(())
 }
 
@@ -52,7 +59,14 @@ pub async fn save_leaf(client: &impl GenericClient, id: JobId, leaf: &Leaf) -> R
         .execute(
             "UPDATE job_targets SET status = $3, message = $4, updated_at = $5, event_id = $6 \
              WHERE job_id = $1 AND target = $2",
-            &[&id, &leaf.target, &leaf.status.name(), &leaf.message, &time::to_micros(leaf.updated_at), &leaf.event_id],
+            &[
+                &id.get(),
+                &leaf.target,
+                &leaf.status.name(),
+                &leaf.message,
+                &time::to_micros(leaf.updated_at),
+                &leaf.event_id.map(EventId::get),
+            ],
         )
         .await
         .map_err(pg)?;
@@ -64,7 +78,7 @@ pub async fn get(client: &impl GenericClient, id: JobId) -> Result<Option<Job>, 
         .query_opt(
             "SELECT name, submitter, submitted_at, request_id, session_id, submit_event_id, completed_event_id \
              FROM jobs WHERE id = $1",
-            &[&id],
+            &[&id.get()],
         )
         .await
         .map_err(pg)?
@@ -74,7 +88,7 @@ pub async fn get(client: &impl GenericClient, id: JobId) -> Result<Option<Job>, 
     let leaves = client
         .query(
             "SELECT target, status, message, updated_at, event_id FROM job_targets WHERE job_id = $1 ORDER BY position",
-            &[&id],
+            &[&id.get()],
         )
         .await
         .map_err(pg)?;
@@ -86,7 +100,7 @@ pub async fn get(client: &impl GenericClient, id: JobId) -> Result<Option<Job>, 
                 status: status(r.get(1))?,
                 message: r.get(2),
                 updated_at: time::from_micros(r.get(3)),
-                event_id: r.get(4),
+                event_id: r.get::<_, Option<i64>>(4).map(EventId::new),
             })
         })
         .collect::<Result<_, StoreError>>()?;
@@ -97,9 +111,9 @@ pub async fn get(client: &impl GenericClient, id: JobId) -> Result<Option<Job>, 
         submitted_at: time::from_micros(row.get(2)),
         request_id: row.get(3),
         session_id: row.get(4),
-        submit_event_id: row.get(5),
+        submit_event_id: EventId::new(row.get(5)),
         leaves,
-        completed_event_id: row.get(6),
+        completed_event_id: row.get::<_, Option<i64>>(6).map(EventId::new),
     }))
 }
 
@@ -113,7 +127,7 @@ pub async fn list(
             "SELECT j.id, j.name, j.submitter, j.submitted_at, \
                     (SELECT array_agg(status) FROM job_targets t WHERE t.job_id = j.id) \
              FROM jobs j WHERE j.id < $1 ORDER BY j.id DESC LIMIT $2",
-            &[&before.unwrap_or(i64::MAX), &(limit as i64)],
+            &[&before.unwrap_or(JobId::MAX).get(), &(limit as i64)],
         )
         .await
         .map_err(pg)?;
@@ -125,7 +139,7 @@ pub async fn list(
                 counts[leaf.index()] += 1;
             }
             Ok(JobSummary {
-                id: r.get(0),
+                id: JobId::new(r.get(0)),
                 name: r.get(1),
                 submitter: r.get(2),
                 submitted_at: time::from_micros(r.get(3)),
@@ -138,17 +152,17 @@ pub async fn list(
 /// The job's targets when it exists, its row locked to the commit, so that nodes appending to
 /// one job's log at once number apart.
 pub async fn targets_locked(client: &impl GenericClient, job: JobId) -> Result<Option<Vec<String>>, StoreError> {
-    if client.query_opt("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", &[&job]).await.map_err(pg)?.is_none() {
+    if client.query_opt("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", &[&job.get()]).await.map_err(pg)?.is_none() {
         return Ok(None);
     }
-    let rows = client.query("SELECT target FROM job_targets WHERE job_id = $1", &[&job]).await.map_err(pg)?;
+    let rows = client.query("SELECT target FROM job_targets WHERE job_id = $1", &[&job.get()]).await.map_err(pg)?;
     Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
 }
 
 /// Appends entries to a job's log, numbered after its last (under [`targets_locked`]'s lock).
 pub async fn append_log(client: &impl GenericClient, job: JobId, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
     let last: i64 = client
-        .query_one("SELECT coalesce(max(seq), 0) FROM job_logs WHERE job_id = $1", &[&job])
+        .query_one("SELECT coalesce(max(seq), 0) FROM job_logs WHERE job_id = $1", &[&job.get()])
         .await
         .map_err(pg)?
         .get(0);
@@ -160,7 +174,7 @@ pub async fn append_log(client: &impl GenericClient, job: JobId, entries: &[LogE
         .execute(
             "INSERT INTO job_logs (job_id, seq, target, time, text) \
              SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::bigint[], $5::text[])",
-            &[&job, &numbers, &target, &times, &texts],
+            &[&job.get(), &numbers, &target, &times, &texts],
         )
         .await
         .map_err(pg)?;
@@ -182,7 +196,7 @@ pub async fn log(client: &impl GenericClient, query: &LogQuery) -> Result<LogPag
             .query(
                 "SELECT seq, target, time, text FROM job_logs WHERE job_id = $1 AND seq > $2 \
                  AND ($3::text IS NULL OR target = $3) ORDER BY seq LIMIT $4",
-                &[&query.job, &after, &query.target, &SLICE],
+                &[&query.job.get(), &after, &query.target, &SLICE],
             )
             .await
             .map_err(pg)?;

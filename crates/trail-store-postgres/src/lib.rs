@@ -68,7 +68,7 @@ fn pg(error: tokio_postgres::Error) -> StoreError {
 
 /// The newest committed id.
 async fn read_head(client: &impl deadpool_postgres::GenericClient) -> Result<EventId, StoreError> {
-    Ok(client.query_one("SELECT last_id FROM chain_head", &[]).await.map_err(pg)?.get(0))
+    Ok(EventId::new(client.query_one("SELECT last_id FROM chain_head", &[]).await.map_err(pg)?.get(0)))
 }
 
 /// The connection settings: the URL, and the schema when one is given.
@@ -127,7 +127,7 @@ impl PgStore {
         let channel = notify::head_channel(&client).await?;
         drop(client);
         // The listener reads the head once it hears commits, so none falls between the two.
-        let head = watch::Sender::new(0);
+        let head = watch::Sender::new(EventId::ZERO);
         let listening = notify::listen(&config, &channel, head.clone()).await?;
         let (writes, queue) = WriteQueue::new(WRITE_QUEUE);
         tokio::spawn(Writer::new(pool.clone(), channel.clone()).run(queue));
@@ -166,7 +166,7 @@ impl EventLog for PgStore {
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
         let sql = format!("SELECT {} FROM events WHERE id = $1", rows::COLUMNS);
-        let row = self.client().await?.query_opt(&sql, &[&id]).await.map_err(pg)?;
+        let row = self.client().await?.query_opt(&sql, &[&id.get()]).await.map_err(pg)?;
         row.as_ref().map(rows::event_from_row).transpose()
     }
 
@@ -176,7 +176,7 @@ impl EventLog for PgStore {
 
     async fn read_after(&self, after: EventId, limit: usize) -> Result<Vec<Event>, StoreError> {
         let sql = format!("SELECT {} FROM events WHERE id > $1 ORDER BY id LIMIT $2", rows::COLUMNS);
-        let rows = self.client().await?.query(&sql, &[&after, &(limit as i64)]).await.map_err(pg)?;
+        let rows = self.client().await?.query(&sql, &[&after.get(), &(limit as i64)]).await.map_err(pg)?;
         rows.iter().map(rows::event_from_row).collect()
     }
 
@@ -310,7 +310,7 @@ impl ForwardingStore for PgStore {
             .query_opt("SELECT delivered_through FROM forward_cursors WHERE destination = $1", &[&destination])
             .await
             .map_err(pg)?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.map(|r| EventId::new(r.get(0))))
     }
 
     async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {

@@ -29,7 +29,7 @@ pub async fn insert_methods(
         // The month's partition, as the writer would have made it.
         let month = month_of(jiff::Timestamp::now());
         client.batch_execute(&create_partition(month)).await.map_err(pg)?;
-        let (mut id, mut hash): (EventId, chain::Hash) = (0, chain::GENESIS);
+        let (mut id, mut hash): (EventId, chain::Hash) = (EventId::ZERO, chain::GENESIS);
         let started = Instant::now();
         for chunk in events.chunks(batch.max(1)) {
             let mut rows = Rows::default();

@@ -79,7 +79,8 @@ async fn listen_once(
     let quoted = channel.replace('"', "\"\"");
     client.batch_execute(&format!("LISTEN \"{quoted}\"")).await.map_err(pg)?;
     // Listening now: whatever committed before (at start, or while disconnected) is in the head.
-    let committed: EventId = client.query_one("SELECT last_id FROM chain_head", &[]).await.map_err(pg)?.get(0);
+    let committed: EventId =
+        EventId::new(client.query_one("SELECT last_id FROM chain_head", &[]).await.map_err(pg)?.get(0));
     advance(head, committed);
     if let Some(ready) = ready.take() {
         let _ = ready.send(Ok(()));

@@ -12,7 +12,8 @@ use trail_store::StoreError;
 
 pub async fn marker(client: &impl GenericClient) -> Result<Option<PruneMarker>, StoreError> {
     let row = client.query_opt("SELECT through, hash FROM prune_marker", &[]).await.map_err(pg)?;
-    row.map(|r| Ok(PruneMarker { through: r.get(0), hash: hash_from(r.get(1), "the prune marker")? })).transpose()
+    row.map(|r| Ok(PruneMarker { through: EventId::new(r.get(0)), hash: hash_from(r.get(1), "the prune marker")? }))
+        .transpose()
 }
 
 /// The last id to purge: the end of the longest prefix after the marker whose events are all
@@ -20,13 +21,21 @@ pub async fn marker(client: &impl GenericClient) -> Result<Option<PruneMarker>, 
 /// to the head are all committed (the sequencer), so this stays true while others append.
 async fn purge_through(client: &impl GenericClient, cutoff: i64, after: EventId) -> Result<EventId, StoreError> {
     let head = read_head(client).await?;
-    let undelivered: Option<EventId> =
-        client.query_one("SELECT min(delivered_through) FROM forward_cursors", &[]).await.map_err(pg)?.get(0);
-    let first_young: Option<EventId> = client
-        .query_one("SELECT min(id) FROM events WHERE id > $1 AND id <= $2 AND time >= $3", &[&after, &head, &cutoff])
+    let undelivered = client
+        .query_one("SELECT min(delivered_through) FROM forward_cursors", &[])
         .await
         .map_err(pg)?
-        .get(0);
+        .get::<_, Option<i64>>(0)
+        .map(EventId::new);
+    let first_young = client
+        .query_one(
+            "SELECT min(id) FROM events WHERE id > $1 AND id <= $2 AND time >= $3",
+            &[&after.get(), &head.get(), &cutoff],
+        )
+        .await
+        .map_err(pg)?
+        .get::<_, Option<i64>>(0)
+        .map(EventId::new);
     Ok(first_young.map_or(head, |id| id - 1).min(undelivered.unwrap_or(EventId::MAX)))
 }
 
@@ -47,12 +56,12 @@ async fn partitions(client: &impl GenericClient) -> Result<Vec<i32>, StoreError>
 
 async fn move_marker(client: &impl GenericClient, through: EventId) -> Result<(), StoreError> {
     let hash: Vec<u8> =
-        client.query_one("SELECT hash FROM events WHERE id = $1", &[&through]).await.map_err(pg)?.get(0);
+        client.query_one("SELECT hash FROM events WHERE id = $1", &[&through.get()]).await.map_err(pg)?.get(0);
     client
         .execute(
             "INSERT INTO prune_marker VALUES (1, $1, $2, $3) \
              ON CONFLICT (singleton) DO UPDATE SET through = $1, hash = $2, purged_at = $3",
-            &[&through, &hash, &time::to_micros(jiff::Timestamp::now())],
+            &[&through.get(), &hash, &time::to_micros(jiff::Timestamp::now())],
         )
         .await
         .map_err(pg)?;
@@ -66,7 +75,7 @@ pub async fn purge(
     cutoff: jiff::Timestamp,
     batch: usize,
 ) -> Result<u64, StoreError> {
-    let start = marker(client).await?.map_or(0, |m| m.through);
+    let start = marker(client).await?.map_or(EventId::ZERO, |m| m.through);
     let through = purge_through(client, time::to_micros(cutoff), start).await?;
     let mut from = start;
     // The newest month's partition is where this month's events go: never dropped.
@@ -74,8 +83,12 @@ pub async fn purge(
     for month in partitions(client).await?.into_iter().filter(|m| *m < open) {
         let table = partition_name(month);
         let tx = client.transaction().await.map_err(pg)?;
-        let last: Option<EventId> =
-            tx.query_one(&format!("SELECT max(id) FROM {table}"), &[]).await.map_err(pg)?.get(0);
+        let last = tx
+            .query_one(&format!("SELECT max(id) FROM {table}"), &[])
+            .await
+            .map_err(pg)?
+            .get::<_, Option<i64>>(0)
+            .map(EventId::new);
         match last {
             Some(last) if last <= through => {
                 move_marker(&tx, last).await?;
@@ -90,10 +103,10 @@ pub async fn purge(
     }
     // What is left of the prefix lies in the oldest remaining partition: deleted in batches.
     while from < through {
-        let upto = through.min(from.saturating_add(batch as i64));
+        let upto = through.min(from + batch as i64);
         let tx = client.transaction().await.map_err(pg)?;
         move_marker(&tx, upto).await?;
-        tx.execute("DELETE FROM events WHERE id > $1 AND id <= $2", &[&from, &upto]).await.map_err(pg)?;
+        tx.execute("DELETE FROM events WHERE id > $1 AND id <= $2", &[&from.get(), &upto.get()]).await.map_err(pg)?;
         tx.commit().await.map_err(pg)?;
         from = upto;
     }

@@ -50,7 +50,7 @@ impl Rows {
 
     /// Adds one event, already numbered, chained and placed in its month.
     pub fn push(&mut self, id: EventId, month: i32, body: &EventBody, hash: &Hash) -> Result<(), StoreError> {
-        self.id.push(id);
+        self.id.push(id.get());
         self.month.push(month);
         self.time.push(time::to_micros(body.time));
         self.user.push(body.user.clone());
@@ -208,7 +208,7 @@ pub fn event_from_row(row: &tokio_postgres::Row) -> Result<Event, StoreError> {
         submitted_by: row.get(18),
     };
     let hash = hash_from(hash, &format!("event {id}"))?;
-    Ok(Event { id, body, hash: chain::to_hex(&hash) })
+    Ok(Event { id: EventId::new(id), body, hash: chain::to_hex(&hash) })
 }
 
 /// A stored hash, or why it is damaged.

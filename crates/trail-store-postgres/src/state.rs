@@ -2,6 +2,7 @@
 //! replaces what the database held, so that a migration run again converges.
 
 use crate::{accounts, backend, contents, pg};
+use trail_core::EventId;
 use trail_core::identity::AccountWrite;
 use trail_core::time;
 use trail_store::StoreError;
@@ -53,15 +54,15 @@ pub async fn replace(client: &mut deadpool_postgres::Object, state: &TrailState)
             "INSERT INTO jobs (id, name, submitter, submitted_at, request_id, session_id, client, submit_event_id, \
              completed_event_id) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
-                &job.id,
+                &job.id.get(),
                 &job.name,
                 &job.submitter,
                 &time::to_micros(job.submitted_at),
                 &job.request_id,
                 &job.session_id,
                 &record.client,
-                &job.submit_event_id,
-                &job.completed_event_id,
+                &job.submit_event_id.get(),
+                &job.completed_event_id.map(EventId::get),
             ],
         )
         .await
@@ -71,13 +72,13 @@ pub async fn replace(client: &mut deadpool_postgres::Object, state: &TrailState)
                 "INSERT INTO job_targets (job_id, position, target, status, message, updated_at, event_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
-                    &job.id,
+                    &job.id.get(),
                     &(position as i32),
                     &leaf.target,
                     &leaf.status.name(),
                     &leaf.message,
                     &time::to_micros(leaf.updated_at),
-                    &leaf.event_id,
+                    &leaf.event_id.map(EventId::get),
                 ],
             )
             .await
@@ -87,7 +88,7 @@ pub async fn replace(client: &mut deadpool_postgres::Object, state: &TrailState)
     for (destination, through) in &state.cursors {
         tx.execute(
             "INSERT INTO forward_cursors VALUES ($1, $2, $3)",
-            &[destination, through, &time::to_micros(jiff::Timestamp::now())],
+            &[destination, &through.get(), &time::to_micros(jiff::Timestamp::now())],
         )
         .await
         .map_err(pg)?;

@@ -79,8 +79,13 @@ impl WriteTx {
     pub async fn begin(client: Object, partitions: HashSet<i32>, sequenced: bool) -> Result<WriteTx, StoreError> {
         let conn = InTransaction { client: Some(client) };
         conn.batch_execute("BEGIN").await.map_err(pg)?;
-        let mut tx =
-            WriteTx { conn, position: None, start: 0, now_month: month_of(jiff::Timestamp::now()), partitions };
+        let mut tx = WriteTx {
+            conn,
+            position: None,
+            start: EventId::ZERO,
+            now_month: month_of(jiff::Timestamp::now()),
+            partitions,
+        };
         if sequenced {
             tx.take_sequencer().await?;
         }
@@ -97,7 +102,7 @@ impl WriteTx {
             .map_err(pg)?;
         let head = self.conn.query_one(&statement, &[]).await.map_err(pg)?;
         let position = Position {
-            id: head.get(0),
+            id: EventId::new(head.get(0)),
             hash: hash_from(head.get(1), "the chain head")?,
             month: head.get(2),
             users: BTreeSet::new(),
@@ -171,7 +176,7 @@ impl WriteTx {
         self.conn
             .execute(
                 "UPDATE chain_head SET last_id = $1, last_hash = $2, last_month = $3",
-                &[&position.id, &&position.hash[..], &position.month],
+                &[&position.id.get(), &&position.hash[..], &position.month],
             )
             .await
             .map_err(pg)?;
@@ -294,7 +299,7 @@ impl ForwardingTx for WriteTx {
             .execute(
                 "INSERT INTO forward_cursors VALUES ($1, $2, $3) \
                  ON CONFLICT (destination) DO UPDATE SET delivered_through = $2, updated_at = $3",
-                &[&destination, &delivered_through, &now],
+                &[&destination, &delivered_through.get(), &now],
             )
             .await
             .map_err(pg)?;

@@ -213,19 +213,20 @@ pub async fn start_after(
     marker: &chain::PruneMarker,
 ) -> Result<(), StoreError> {
     let tx = client.transaction().await.map_err(pg)?;
-    let head: EventId = tx.query_one("SELECT last_id FROM chain_head FOR UPDATE", &[]).await.map_err(pg)?.get(0);
-    if head != 0 {
+    let head: EventId =
+        EventId::new(tx.query_one("SELECT last_id FROM chain_head FOR UPDATE", &[]).await.map_err(pg)?.get(0));
+    if head != EventId::ZERO {
         return Err(StoreError::Conflict(format!(
             "the database already holds events (through id {head}); migrate into an empty one"
         )));
     }
     let now = trail_core::time::to_micros(jiff::Timestamp::now());
-    tx.execute("UPDATE chain_head SET last_id = $1, last_hash = $2", &[&marker.through, &&marker.hash[..]])
+    tx.execute("UPDATE chain_head SET last_id = $1, last_hash = $2", &[&marker.through.get(), &&marker.hash[..]])
         .await
         .map_err(pg)?;
     tx.execute(
         "INSERT INTO prune_marker VALUES (1, $1, $2, $3) ON CONFLICT (singleton) DO UPDATE SET through = $1, hash = $2",
-        &[&marker.through, &&marker.hash[..], &now],
+        &[&marker.through.get(), &&marker.hash[..], &now],
     )
     .await
     .map_err(pg)?;

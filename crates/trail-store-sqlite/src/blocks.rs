@@ -6,8 +6,6 @@
 //! whose message has that trigram. Small blocks keep the rows a selective search reads few; the
 //! sparse encoding keeps rare keys small, and the whole index stays a few percent of the events.
 
-use trail_core::EventId;
-
 pub const BLOCK_EVENTS: i64 = 16;
 pub const BLOCKS_PER_MINI: i64 = 256;
 pub const MINI_EVENTS: i64 = BLOCK_EVENTS * BLOCKS_PER_MINI;
@@ -16,11 +14,11 @@ pub const MINIS_PER_BIG: i64 = 16;
 pub const MINI_WORDS: usize = (BLOCKS_PER_MINI / 64) as usize;
 pub const BIG_WORDS: usize = MINI_WORDS * MINIS_PER_BIG as usize;
 
-pub fn block_of(id: EventId) -> i64 {
+pub fn block_of(id: i64) -> i64 {
     (id - 1) / BLOCK_EVENTS
 }
 
-pub fn mini_of(id: EventId) -> i64 {
+pub fn mini_of(id: i64) -> i64 {
     (id - 1) / MINI_EVENTS
 }
 
@@ -30,7 +28,7 @@ pub fn first_block(level: i64, number: i64) -> i64 {
 }
 
 /// The ids of a block.
-pub fn block_ids(block: i64) -> (EventId, EventId) {
+pub fn block_ids(block: i64) -> (i64, i64) {
     (block * BLOCK_EVENTS + 1, (block + 1) * BLOCK_EVENTS)
 }
 

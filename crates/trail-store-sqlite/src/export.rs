@@ -2,6 +2,8 @@
 
 use crate::{accounts, jobs};
 use rusqlite::Connection;
+use trail_core::EventId;
+use trail_core::JobId;
 use trail_core::content::{ContentKind, StoredContent};
 use trail_core::time;
 use trail_store::state::{DeviceContent, JobRecord, TrailState};
@@ -44,12 +46,14 @@ pub fn state(conn: &Connection) -> rusqlite::Result<TrailState> {
         job_rows.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
     let mut records = Vec::with_capacity(job_rows.len());
     for (id, client) in job_rows {
-        let job = jobs::get(conn, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        let job = jobs::get(conn, JobId::new(id))?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         records.push(JobRecord { job, client });
     }
     let mut cursors =
         conn.prepare("SELECT destination, delivered_through FROM forward_cursors ORDER BY destination")?;
-    let cursors = cursors.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let cursors = cursors
+        .query_map([], |row| Ok((row.get(0)?, row.get(1).map(EventId::new)?)))?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(TrailState {
         accounts: accounts::all(conn)?,
         tokens,

@@ -19,7 +19,6 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use trail_core::EventId;
 use trail_store::StoreError;
 
 /// Events read per batch.
@@ -52,14 +51,14 @@ INSERT OR IGNORE INTO meta(name, value) VALUES ('indexed_through', 0);
 /// The ids and times a chunk covers.
 #[derive(Clone, Copy, Debug)]
 struct Zone {
-    first_id: EventId,
-    last_id: EventId,
+    first_id: i64,
+    last_id: i64,
     min_time: i64,
     max_time: i64,
 }
 
 impl Zone {
-    fn of(id: EventId, time: i64) -> Zone {
+    fn of(id: i64, time: i64) -> Zone {
         Zone { first_id: id, last_id: id, min_time: time, max_time: time }
     }
 
@@ -80,7 +79,7 @@ pub fn prepare(index: &Connection) -> rusqlite::Result<()> {
     index.execute_batch(SCHEMA)
 }
 
-pub fn indexed_through(index: &Connection) -> rusqlite::Result<EventId> {
+pub fn indexed_through(index: &Connection) -> rusqlite::Result<i64> {
     index.query_row("SELECT value FROM meta WHERE name = 'indexed_through'", [], |r| r.get(0))
 }
 
@@ -96,8 +95,8 @@ pub struct Indexer {
     big: FxHashMap<u32, [u64; BIG_WORDS]>,
     big_zone: Option<Zone>,
     /// The last id taken into memory, and the last one persisted.
-    through: EventId,
-    persisted: EventId,
+    through: i64,
+    persisted: i64,
 }
 
 impl Indexer {
@@ -126,7 +125,7 @@ impl Indexer {
     /// never written are dropped and that chunk is redone; an index ahead of the events (a
     /// restored event database) is discarded.
     fn resume(&mut self) -> rusqlite::Result<()> {
-        let head: EventId = self.events.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
+        let head: i64 = self.events.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
         let mut through = indexed_through(&self.index)?;
         let tx = self.index.transaction()?;
         if through > head {
@@ -248,7 +247,7 @@ impl Indexer {
         let mut rows = statement.query(params![self.through, BATCH])?;
         let mut closed = Vec::new();
         while let Some(row) = rows.next()? {
-            let id: EventId = row.get(0)?;
+            let id: i64 = row.get(0)?;
             let time: i64 = row.get(1)?;
             let mini = blocks::mini_of(id);
             if mini != self.mini_number {
@@ -327,7 +326,7 @@ impl Indexer {
         Ok(())
     }
 
-    fn mark_persisted(&mut self, through: EventId) {
+    fn mark_persisted(&mut self, through: i64) {
         self.persisted = through;
         self.progress.indexed_through.store(through, Ordering::SeqCst);
     }
@@ -359,15 +358,15 @@ fn write_chunk(
 pub struct Chunk {
     pub level: i64,
     pub number: i64,
-    pub first_id: EventId,
-    pub last_id: EventId,
+    pub first_id: i64,
+    pub last_id: i64,
     pub min_time: i64,
     pub max_time: i64,
 }
 
 /// The index's chunks overlapping `[low, high]`, newest first. Reads the `idx` schema of a
 /// reader connection.
-pub fn chunks(conn: &Connection, low: EventId, high: EventId) -> rusqlite::Result<Vec<Chunk>> {
+pub fn chunks(conn: &Connection, low: i64, high: i64) -> rusqlite::Result<Vec<Chunk>> {
     let mut statement = conn.prepare_cached(
         "SELECT level, number, first_id, last_id, min_time, max_time FROM idx.chunks \
          WHERE last_id >= ?1 AND first_id <= ?2 ORDER BY first_id DESC",
@@ -418,7 +417,7 @@ pub fn candidate_blocks(conn: &Connection, chunk: &Chunk, keys: &[u32]) -> rusql
 }
 
 /// How far the index reaches, read through a reader's `idx` schema.
-pub fn indexed_through_attached(conn: &Connection) -> rusqlite::Result<EventId> {
+pub fn indexed_through_attached(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT value FROM idx.meta WHERE name = 'indexed_through'", [], |r| r.get(0))
 }
 

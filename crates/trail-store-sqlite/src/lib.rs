@@ -118,7 +118,7 @@ impl SqliteStore {
         let mut conn = open_connection(&path).map_err(cannot_open)?;
         schema::migrate(&mut conn).map_err(backend)?;
         let index_path = index_path(&path);
-        let progress = Arc::new(Progress::starting_at(0));
+        let progress = Arc::new(Progress::starting_at(EventId::ZERO));
         let (wake, messages) = std::sync::mpsc::sync_channel(64);
         let writer = Writer::new(WriteTx::open(conn)?, progress.clone(), wake.clone());
         let indexer = Indexer::new(
@@ -269,7 +269,7 @@ impl EventLog for SqliteStore {
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
         self.read(move |conn| {
             conn.prepare_cached(&format!("SELECT {} FROM events WHERE id = ?1", schema::EVENT_COLUMNS))?
-                .query_row([id], rows::event_from_row)
+                .query_row([id.get()], rows::event_from_row)
                 .optional()
         })
         .await
@@ -285,7 +285,7 @@ impl EventLog for SqliteStore {
                 "SELECT {} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
                 schema::EVENT_COLUMNS
             ))?;
-            let rows = statement.query_map(rusqlite::params![after, limit as i64], rows::event_from_row)?;
+            let rows = statement.query_map(rusqlite::params![after.get(), limit as i64], rows::event_from_row)?;
             rows.collect()
         })
         .await
@@ -303,7 +303,7 @@ impl EventLog for SqliteStore {
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         let head = self.progress.head.load(Ordering::SeqCst);
         let indexed = self.progress.indexed_through.load(Ordering::SeqCst);
-        Ok(StoreStats { head, unindexed: (head - indexed).max(0) as u64 })
+        Ok(StoreStats { head: EventId::new(head), unindexed: (head - indexed).max(0) as u64 })
     }
 
     async fn catch_up_indexes(&self) -> Result<(), StoreError> {
@@ -409,7 +409,7 @@ impl RetentionStore for SqliteStore {
         let stored: Option<(EventId, Vec<u8>)> = self
             .read(|conn| {
                 conn.prepare_cached("SELECT through, hash FROM prune_marker WHERE only = 1")?
-                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row([], |r| Ok((r.get(0).map(EventId::new)?, r.get(1)?)))
                     .optional()
             })
             .await?;
@@ -429,7 +429,7 @@ impl ForwardingStore for SqliteStore {
         let destination = destination.to_owned();
         self.read(move |conn| {
             conn.prepare_cached("SELECT delivered_through FROM forward_cursors WHERE destination = ?1")?
-                .query_row([destination], |row| row.get(0))
+                .query_row([destination], |row| row.get(0).map(EventId::new))
                 .optional()
         })
         .await

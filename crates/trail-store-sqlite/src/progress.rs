@@ -18,7 +18,7 @@ pub struct Progress {
 impl Progress {
     pub fn starting_at(head: EventId) -> Progress {
         Progress {
-            head: AtomicI64::new(head),
+            head: AtomicI64::new(head.get()),
             head_changes: tokio::sync::watch::Sender::new(head),
             indexed_through: AtomicI64::new(0),
             commits: AtomicI64::new(0),
@@ -26,7 +26,7 @@ impl Progress {
     }
 
     pub fn publish_head(&self, head: EventId) {
-        self.head.store(head, Ordering::SeqCst);
+        self.head.store(head.get(), Ordering::SeqCst);
         self.head_changes.send_if_modified(|seen| std::mem::replace(seen, head) != head);
     }
 }

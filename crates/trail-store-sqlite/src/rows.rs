@@ -1,6 +1,7 @@
 //! Conversions between stored rows and domain events.
 
 use rusqlite::Row;
+use trail_core::EventId;
 use trail_core::{Event, EventBody, Outcome, Severity, chain, time};
 
 pub fn outcome_code(outcome: Option<Outcome>) -> Option<i64> {
@@ -40,5 +41,5 @@ pub fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         submitted_by: row.get(18)?,
     };
     let hash: chain::Hash = hash.try_into().map_err(|_| corrupt(17, "hash is not 32 bytes"))?;
-    Ok(Event { id: row.get(0)?, body, hash: chain::to_hex(&hash) })
+    Ok(Event { id: row.get(0).map(EventId::new)?, body, hash: chain::to_hex(&hash) })
 }

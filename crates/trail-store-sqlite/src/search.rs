@@ -60,12 +60,12 @@ fn text_matches(filter: &Filter, row: &rusqlite::Row<'_>) -> rusqlite::Result<bo
     Ok(filter.message_matches(author, row.get_ref(10)?.as_str()?))
 }
 
-/// Visits matching events with ids in `[low, high]`, newest first. Returns false when `visit`
-/// asked to stop.
+/// Visits matching events with ids in `[low, high]` (as stored: the index's terms), newest
+/// first. Returns false when `visit` asked to stop.
 fn scan(
     conn: &Connection,
     filter: &Filter,
-    (low, high): (EventId, EventId),
+    (low, high): (i64, i64),
     budget: &mut Budget,
     visit: &mut Visit<'_>,
 ) -> rusqlite::Result<bool> {
@@ -99,7 +99,7 @@ fn visit_chunk(
     filter: &Filter,
     keys: &[u32],
     chunk: &Chunk,
-    (low, high): (EventId, EventId),
+    (low, high): (i64, i64),
     budget: &mut Budget,
     visit: &mut Visit<'_>,
 ) -> rusqlite::Result<bool> {
@@ -110,7 +110,7 @@ fn visit_chunk(
     let Some(words) = index::candidate_blocks(conn, chunk, keys)? else { return Ok(true) };
     let first_block = blocks::first_block(chunk.level, chunk.number);
     // Runs of consecutive candidate blocks, newest first, are scanned as one range each.
-    let mut run: Option<(EventId, EventId)> = None;
+    let mut run: Option<(i64, i64)> = None;
     for (w, word) in words.iter().enumerate().rev() {
         let mut bits = *word;
         while bits != 0 {
@@ -143,7 +143,7 @@ fn visit_chunk(
 fn matching(
     conn: &Connection,
     filter: &Filter,
-    (low, high): (EventId, EventId),
+    (low, high): (i64, i64),
     budget: &mut Budget,
     visit: &mut Visit<'_>,
 ) -> rusqlite::Result<()> {
@@ -168,7 +168,7 @@ fn matching(
 }
 
 pub fn head(conn: &Connection) -> rusqlite::Result<EventId> {
-    conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))
+    conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0).map(EventId::new))
 }
 
 /// One page of a search, read in one transaction so head, index and rows agree.
@@ -183,7 +183,7 @@ pub fn search(conn: &mut Connection, query: &SearchQuery) -> rusqlite::Result<Se
     let mut events = Vec::with_capacity(limit + 1);
     let mut budget = Budget::until(query.deadline);
     // One more than a page, to know whether a next page exists.
-    matching(&tx, &query.filter, (1, before - 1), &mut budget, &mut |row| {
+    matching(&tx, &query.filter, (1, before.get() - 1), &mut budget, &mut |row| {
         events.push(event_from_row(row)?);
         Ok(events.len() <= limit)
     })?;
@@ -192,11 +192,11 @@ pub fn search(conn: &mut Connection, query: &SearchQuery) -> rusqlite::Result<Se
         events.truncate(limit);
         events.last().map(|last| Cursor { snapshot, before: last.id })
     } else {
-        budget.stopped_at.map(|stopped| Cursor { snapshot, before: stopped + 1 })
+        budget.stopped_at.map(|stopped| Cursor { snapshot, before: EventId::new(stopped + 1) })
     };
     let mut newer = 0;
     let newest = head(&tx)?;
-    matching(&tx, &query.filter, (snapshot + 1, newest), &mut query.newer_count_budget(), &mut |_| {
+    matching(&tx, &query.filter, (snapshot.get() + 1, newest.get()), &mut query.newer_count_budget(), &mut |_| {
         newer += 1;
         Ok(newer < NEWER_COUNT_CAP)
     })?;

@@ -38,13 +38,17 @@ impl WriteTx {
     /// purge's marker when every event was purged).
     pub fn open(conn: Connection) -> Result<WriteTx, StoreError> {
         let head: Option<(EventId, Vec<u8>)> = conn
-            .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| {
+                Ok((r.get(0).map(EventId::new)?, r.get(1)?))
+            })
             .optional()
             .map_err(backend)?;
         let head = match head {
             Some(head) => Some(head),
             None => conn
-                .query_row("SELECT through, hash FROM prune_marker WHERE only = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row("SELECT through, hash FROM prune_marker WHERE only = 1", [], |r| {
+                    Ok((r.get(0).map(EventId::new)?, r.get(1)?))
+                })
                 .optional()
                 .map_err(backend)?,
         };
@@ -52,7 +56,7 @@ impl WriteTx {
             Some((id, hash)) => {
                 (id, hash.try_into().map_err(|_| StoreError::Corrupt(format!("event {id} has a malformed hash")))?)
             }
-            None => (0, chain::GENESIS),
+            None => (EventId::ZERO, chain::GENESIS),
         };
         Ok(WriteTx { conn, last_id, last_hash, known_users: HashSet::new() })
     }
@@ -95,7 +99,7 @@ impl WriteTx {
                 .transpose()
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             insert.execute(params![
-                id,
+                id.get(),
                 time::to_micros(body.time),
                 body.user,
                 body.client,
@@ -206,7 +210,7 @@ impl ForwardingTx for WriteTx {
                 "INSERT INTO forward_cursors (destination, delivered_through, updated_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (destination) DO UPDATE SET delivered_through = ?2, updated_at = ?3",
             )
-            .and_then(|mut statement| statement.execute(params![destination, delivered_through, now]))
+            .and_then(|mut statement| statement.execute(params![destination, delivered_through.get(), now]))
             .map(drop)
             .map_err(backend)
     }

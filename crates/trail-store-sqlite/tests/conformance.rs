@@ -1,5 +1,6 @@
 //! The storage conformance suite, run against the SQLite backend.
 
+use trail_core::EventId;
 use trail_store::prelude::*;
 use trail_store_sqlite::SqliteStore;
 
@@ -74,7 +75,7 @@ async fn contents_are_stored_once_per_hash() {
     let db = rusqlite::Connection::open(dir.path().join("trail.db")).unwrap();
     let stored: i64 = db.query_row("SELECT count(*) FROM contents", [], |r| r.get(0)).unwrap();
     assert_eq!(stored, 2, "A and B, each once");
-    assert_eq!(store.read_after(0, 10).await.unwrap().len(), 4, "edge1: A, B, A; edge2: A");
+    assert_eq!(store.read_after(EventId::ZERO, 10).await.unwrap().len(), 4, "edge1: A, B, A; edge2: A");
 }
 
 /// A purge that removed every event, and a crash before its RETENTION_PURGED event was written:
@@ -91,13 +92,13 @@ async fn a_trail_purged_empty_continues_its_chain_after_a_restart() {
     drop(store);
     // The state a crash between the last batch and the purge's event leaves: no event at all.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("DELETE FROM events WHERE id = ?1", [report.event_id.unwrap()]).unwrap();
+    conn.execute("DELETE FROM events WHERE id = ?1", [report.event_id.unwrap().get()]).unwrap();
     drop(conn);
     let reopened = SqliteStore::open(&path).unwrap();
     let ids = reopened.append(vec![old]).await.unwrap();
-    assert_eq!(ids, vec![3], "after the purged 1 and 2");
+    assert_eq!(ids, vec![EventId::new(3)], "after the purged 1 and 2");
     let mut verifier = trail_core::chain::Verifier::after(&report.marker.unwrap());
-    for event in reopened.read_after(0, 100).await.unwrap() {
+    for event in reopened.read_after(EventId::ZERO, 100).await.unwrap() {
         verifier.check(event.id, &event.body, &trail_core::chain::from_hex(&event.hash).unwrap()).unwrap();
     }
     assert_eq!(verifier.checked(), 1);

@@ -2,6 +2,7 @@
 //! out of order, and a restart in the middle. Every search must equal the exact filter applied
 //! to every event.
 
+use trail_core::EventId;
 use trail_core::query::{Filter, UserFilter};
 use trail_core::time::{DateFilter, parse_time_zone};
 use trail_core::{Cursor, Event, EventBody, Pattern, SearchQuery};
@@ -60,10 +61,10 @@ fn filters() -> Vec<(&'static str, Filter)> {
     ]
 }
 
-async fn brute_force(store: &SqliteStore, filter: &Filter) -> Vec<i64> {
+async fn brute_force(store: &SqliteStore, filter: &Filter) -> Vec<EventId> {
     let mut all: Vec<Event> = Vec::new();
     loop {
-        let after = all.last().map_or(0, |e| e.id);
+        let after = all.last().map_or(EventId::ZERO, |e| e.id);
         let batch = store.read_after(after, 10_000).await.unwrap();
         if batch.is_empty() {
             break;
@@ -73,7 +74,7 @@ async fn brute_force(store: &SqliteStore, filter: &Filter) -> Vec<i64> {
     all.iter().rev().filter(|e| filter.matches(&e.body)).map(|e| e.id).collect()
 }
 
-async fn searched(store: &SqliteStore, filter: &Filter, pages: usize) -> Vec<i64> {
+async fn searched(store: &SqliteStore, filter: &Filter, pages: usize) -> Vec<EventId> {
     let mut out = Vec::new();
     let mut cursor: Option<Cursor> = None;
     for _ in 0..pages {
@@ -90,7 +91,7 @@ async fn searched(store: &SqliteStore, filter: &Filter, pages: usize) -> Vec<i64
 async fn check_all(store: &SqliteStore, stage: &str) {
     for (name, filter) in filters() {
         let expected = brute_force(store, &filter).await;
-        let wanted: Vec<i64> = expected.into_iter().take(200).collect();
+        let wanted: Vec<EventId> = expected.into_iter().take(200).collect();
         assert_eq!(searched(store, &filter, 4).await, wanted, "{stage}: {name} (four pages of 50)");
     }
 }

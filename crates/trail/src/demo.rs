@@ -3,6 +3,7 @@
 //! diffs. `trail serve --demo` loads it into an empty trail; the benchmark reuses the generator.
 
 use serde_json::{Value, json};
+use trail_core::EventId;
 use trail_core::catalog::BUILT_IN;
 use trail_core::{Change, ChangeOp, EventBody, EventInput, VariableChange};
 use trail_store::Store;
@@ -130,7 +131,7 @@ pub fn event(rng: &mut Rng, index: usize, time: jiff::Timestamp) -> EventBody {
 
 /// Loads the demo into an empty store; returns how many events were loaded (0 if not empty).
 pub async fn load_if_empty(store: &dyn Store) -> anyhow::Result<usize> {
-    if store.stats().await?.head > 0 {
+    if store.stats().await?.head > EventId::ZERO {
         return Ok(0);
     }
     let start: jiff::Timestamp = "2026-06-01T06:00:00Z".parse()?;

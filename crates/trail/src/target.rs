@@ -229,7 +229,7 @@ impl Target {
                 loop {
                     let request = client
                         .get(format!("{base}/api/v1/feed"))
-                        .query(&[("after", after), ("limit", limit.min(1000) as i64)]);
+                        .query(&[("after", after.get()), ("limit", limit.min(1000) as i64)]);
                     let feed = self.call::<Feed>(request).await?;
                     if !feed.whole {
                         partial.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -277,7 +277,7 @@ impl Target {
                     return Ok(None);
                 };
                 let hash = trail_core::chain::from_hex(hash).context("the server's prune marker is malformed")?;
-                Ok(Some(trail_core::chain::PruneMarker { through, hash }))
+                Ok(Some(trail_core::chain::PruneMarker { through: EventId::new(through), hash }))
             }
         }
     }
@@ -288,7 +288,7 @@ impl Target {
             Target::Local(store) => Ok(store.stats().await?.head),
             Target::Remote { .. } => {
                 let params = SearchParams { all_users: Some(true), limit: Some(1), ..SearchParams::default() };
-                Ok(self.search(params).await?.events.first().map_or(0, |e| e.id))
+                Ok(self.search(params).await?.events.first().map_or(EventId::ZERO, |e| e.id))
             }
         }
     }

@@ -11,8 +11,7 @@ pub mod results;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// Job ids: positive, assigned by the store.
-pub type JobId = i64;
+pub use crate::ids::JobId;
 
 pub mod limits {
     pub const NAME_CHARS: usize = 256;
@@ -382,16 +381,17 @@ pub fn check_log_entry(entry: &LogEntry) -> Result<(), JobError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EventId;
 
     fn job(targets: &[&str]) -> Job {
         Job {
-            id: 7,
+            id: JobId::new(7),
             name: "archive edge routers".into(),
             submitter: "alice".into(),
             submitted_at: Timestamp::UNIX_EPOCH,
             request_id: None,
             session_id: None,
-            submit_event_id: 1,
+            submit_event_id: EventId::new(1),
             leaves: targets
                 .iter()
                 .map(|t| Leaf {

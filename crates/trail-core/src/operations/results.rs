@@ -355,7 +355,7 @@ mod tests {
             changed_at: Timestamp::UNIX_EPOCH,
             seen_at: Timestamp::UNIX_EPOCH,
         };
-        let origin = Origin { user: "alice".into(), job: Some((7, 3)), ..Origin::default() };
+        let origin = Origin { user: "alice".into(), job: Some((JobId::new(7), EventId::new(3))), ..Origin::default() };
         let event = archive_changed(
             "edge1",
             Some(&previous),

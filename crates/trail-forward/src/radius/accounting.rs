@@ -135,10 +135,11 @@ pub fn record(event: &Event, nas_identifier: &str, vendor: u32) -> Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trail_core::EventId;
 
     fn event(id: i64, json: serde_json::Value) -> Event {
         let input: trail_core::EventInput = serde_json::from_value(json).unwrap();
-        Event { id, body: input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap(), hash: String::new() }
+        Event { id: EventId::new(id), body: input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap(), hash: String::new() }
     }
 
     #[test]

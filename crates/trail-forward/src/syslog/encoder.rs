@@ -262,6 +262,7 @@ pub fn timestamp_5424(time: jiff::Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trail_core::EventId;
 
     fn config(extra: &str) -> SyslogConfig {
         toml::from_str(&format!("url = \"tcp://127.0.0.1:1\"\nhostname = \"node1\"\n{extra}")).unwrap()
@@ -270,7 +271,7 @@ mod tests {
     fn event(json: serde_json::Value) -> Event {
         let input: trail_core::EventInput = serde_json::from_value(json).unwrap();
         let body = input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap();
-        Event { id: 42, body, hash: String::new() }
+        Event { id: EventId::new(42), body, hash: String::new() }
     }
 
     fn login() -> Event {

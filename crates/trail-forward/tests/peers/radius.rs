@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use std::time::Duration;
+use trail_core::EventId;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -19,7 +20,7 @@ fn value<'a>(record: &'a [(String, String)], name: &str) -> Option<&'a str> {
     record.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-fn records_of(radius: &FreeRadius, event_id: i64) -> Vec<Vec<(String, String)>> {
+fn records_of(radius: &FreeRadius, event_id: EventId) -> Vec<Vec<(String, String)>> {
     let id = event_id.to_string();
     radius.records().into_iter().filter(|r| value(r, "Trail-Event-Id") == Some(&id)).collect()
 }
@@ -97,7 +98,11 @@ async fn a_silent_server_sees_retransmissions_then_the_record_is_delivered() {
             "time": "2026-11-21T10:00:00Z", "message": "Device edge9 added"}))])
         .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(trail.forwarding().reports()[0].delivered_through, 0, "not delivered while the server is silent");
+    assert_eq!(
+        trail.forwarding().reports()[0].delivered_through,
+        EventId::ZERO,
+        "not delivered while the server is silent"
+    );
     radius.resume();
     eventually(WAIT, "delivery", || (trail.forwarding().reports()[0].delivered_through == ids[0]).then_some(())).await;
     // Each retransmission was a new packet (new identifier, updated Acct-Delay-Time), so the
@@ -144,7 +149,7 @@ async fn a_hundred_and_more_in_flight_share_the_identifier_space() {
         .collect();
     let ids = trail.append(events).await;
     eventually(WAIT, "1200 records", || (radius.records().len() >= 1200).then_some(())).await;
-    let mut recorded: Vec<i64> =
+    let mut recorded: Vec<EventId> =
         radius.records().iter().filter_map(|r| value(r, "Trail-Event-Id")?.parse().ok()).collect();
     recorded.sort();
     recorded.dedup();

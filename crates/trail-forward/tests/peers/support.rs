@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use trail_core::EventBody;
+use trail_core::EventId;
 use trail_forward::{DestinationConfig, Forwarding};
 use trail_store::prelude::*;
 use trail_store_sqlite::SqliteStore;
@@ -52,7 +53,7 @@ impl Trail {
         &self.forwarding.as_ref().unwrap().0
     }
 
-    pub async fn append(&self, events: Vec<EventBody>) -> Vec<i64> {
+    pub async fn append(&self, events: Vec<EventBody>) -> Vec<EventId> {
         self.store.append(events).await.unwrap()
     }
 

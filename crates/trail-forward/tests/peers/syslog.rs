@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use std::time::Duration;
+use trail_core::EventId;
 use trail_core::catalog::BUILT_IN;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -27,7 +28,7 @@ fn every_kind() -> Vec<trail_core::EventBody> {
 }
 
 /// The line rsyslog's `parsed` template writes for the event stored under `id`.
-fn expected_line(id: i64, body: &trail_core::EventBody) -> String {
+fn expected_line(id: EventId, body: &trail_core::EventBody) -> String {
     let spec = trail_core::catalog::lookup(&body.kind).unwrap();
     let facility = if body.kind.starts_with("AUTH_") { 10 } else { 16 };
     format!(
@@ -106,19 +107,19 @@ async fn tls_refuses_a_server_with_the_wrong_name() {
     trail.append(every_kind()).await;
     let error = eventually(WAIT, "a certificate error", || trail.forwarding().reports()[0].last_error.clone()).await;
     assert!(error.message.contains("certificate"), "{}", error.message);
-    assert_eq!(trail.forwarding().reports()[0].delivered_through, 0);
+    assert_eq!(trail.forwarding().reports()[0].delivered_through, EventId::ZERO);
     assert!(rsyslog.parsed().is_empty(), "nothing goes to a server that fails the check");
     trail.shut_down().await;
 }
 
 /// The ids in the `id="N"` of each line, in arrival order.
-pub fn arrived_ids(rsyslog: &Rsyslog) -> Vec<i64> {
+pub fn arrived_ids(rsyslog: &Rsyslog) -> Vec<EventId> {
     rsyslog.parsed().iter().filter_map(|line| line.split("id=\"").nth(1)?.split('"').next()?.parse().ok()).collect()
 }
 
 /// Every id in `1..=last` arrived, and first arrivals are in id order (resends may repeat a
 /// few, never reorder).
-pub fn all_in_order(ids: &[i64], last: i64) -> bool {
+pub fn all_in_order(ids: &[EventId], last: i64) -> bool {
     let mut first_seen = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for id in ids {
@@ -126,7 +127,7 @@ pub fn all_in_order(ids: &[i64], last: i64) -> bool {
             first_seen.push(*id);
         }
     }
-    first_seen == (1..=last).collect::<Vec<_>>()
+    first_seen == (1..=last).map(EventId::new).collect::<Vec<_>>()
 }
 
 fn numbered(n: usize, from: usize) -> Vec<trail_core::EventBody> {

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use trail_accounts::LoginRefusal;
 use trail_accounts::events::Actor;
+use trail_core::EventId;
 use trail_core::identity::Account;
 
 use crate::client::ClientAddress;
@@ -143,7 +144,7 @@ pub struct NewAccount {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Recorded {
     /// The event recording the change.
-    event_id: i64,
+    event_id: EventId,
 }
 
 /// Adds an account. The event names the administrator and the account, never the password.
@@ -186,7 +187,7 @@ pub struct NewPassword {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PasswordSet {
-    event_id: i64,
+    event_id: EventId,
     /// The account's browser sessions that the change ended (all but the caller's own).
     sessions_ended: usize,
     /// Its API tokens revoked (with `revoke_tokens` only).

@@ -12,6 +12,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use trail_core::EventId;
 use trail_core::Outcome;
 use trail_core::content::ContentKind;
 use trail_core::operations::JobId;
@@ -71,7 +72,7 @@ pub struct CommitRequest {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EventCreated {
-    event_id: i64,
+    event_id: EventId,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

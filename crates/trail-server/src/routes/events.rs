@@ -10,6 +10,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use trail_core::JobId;
 use trail_core::identity::Right;
 use trail_core::query::{MAX_PAGE, SearchParams};
 use trail_core::{Event, EventId, UserFilter, request};
@@ -215,7 +216,7 @@ pub async fn related_to(
     viewer: &Viewer,
     event: &Event,
 ) -> Result<(Option<trail_core::operations::Job>, Vec<Event>), ApiError> {
-    let job_of = |e: &Event| e.body.job_id.as_deref().and_then(|j| j.parse::<i64>().ok());
+    let job_of = |e: &Event| e.body.job_id.as_deref().and_then(|j| j.parse::<JobId>().ok());
     let mut job = match job_of(event) {
         Some(job) => state.store.job(job).await?,
         None => None,
@@ -224,7 +225,7 @@ pub async fn related_to(
     let mut events = state.store.correlated(event.body.job_id.clone(), request, RELATED).await?;
     events.retain(|e| visible_to(viewer, e));
     // A request's jobs bring their results, which carry the job but not the request.
-    let mut jobs: Vec<i64> = events.iter().filter_map(job_of).collect();
+    let mut jobs: Vec<JobId> = events.iter().filter_map(job_of).collect();
     jobs.sort_unstable();
     jobs.dedup();
     for other in jobs.iter().copied().filter(|j| Some(*j) != job_of(event)).take(RELATED_JOBS) {
@@ -298,7 +299,7 @@ pub async fn feed(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::new(Code::InvalidQuery, format!("limit must be 1-{MAX_PAGE}, got {limit}")));
     }
-    let mut next_after = params.after.unwrap_or(0).max(0);
+    let mut next_after = params.after.unwrap_or(EventId::ZERO).max(EventId::ZERO);
     record_feed_reading(&state, &viewer, client, next_after).await?;
     let (mut events, mut scanned, mut whole) = (Vec::new(), 0, true);
     while events.len() < limit && scanned < FEED_SCAN {

@@ -71,7 +71,7 @@ pub async fn export(
     state.store.append(vec![audit]).await?;
 
     let header_line = csv.then(|| format!("{}\n", trail_core::export::CSV_HEADER.join(",")));
-    let start = (state, viewer, filter, 0 as EventId, header_line, false);
+    let start = (state, viewer, filter, EventId::ZERO, header_line, false);
     let pages =
         futures_util::stream::unfold(start, move |(state, viewer, filter, after, header_line, done)| async move {
             if done || after >= head {

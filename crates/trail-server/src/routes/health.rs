@@ -25,7 +25,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(stats) = state.store.stats().await {
-        metrics::gauge!("trail_head_event_id").set(stats.head as f64);
+        metrics::gauge!("trail_head_event_id").set(stats.head.get() as f64);
         metrics::gauge!("trail_unindexed_events").set(stats.unindexed as f64);
     }
     // Reports refresh the forwarding backlog gauges.

@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use trail_core::EventId;
 use trail_core::identity::{ApiToken, Right};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -96,7 +97,7 @@ pub async fn list_tokens(State(state): State<AppState>, viewer: Viewer) -> Resul
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Revoked {
-    event_id: i64,
+    event_id: EventId,
 }
 
 /// Revokes a token at once: one's own, or any with `administer`.

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use trail_core::Event;
+use trail_core::EventId;
 
 /// The message, a line at a time: added and removed lines marked (and still readable without
 /// colour, by their + and -), hunk headers muted.
@@ -131,7 +132,7 @@ pub async fn page(
     ui.page(&format!("Entry {}", event.id), content)
 }
 
-fn related_table(ui: &Ui, related: &[Event], current: i64) -> Markup {
+fn related_table(ui: &Ui, related: &[Event], current: EventId) -> Markup {
     html! {
         div.table-wrap { table #related {
             thead { tr { th { "Time" } th { "User" } th { "Kind" } th { "Name" } th { "Message" } } }

@@ -2,9 +2,10 @@
 
 use crate::helpers::*;
 use serde_json::{Value, json};
+use trail_core::EventId;
 
 async fn kinds(app: &TestApp) -> Vec<Value> {
-    let events = app.store.read_after(0, 1000).await.unwrap();
+    let events = app.store.read_after(EventId::ZERO, 1000).await.unwrap();
     events.into_iter().map(|e| serde_json::to_value(e).unwrap()).collect()
 }
 

@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use serde_json::{Value, json};
+use trail_core::EventId;
 
 async fn token_for(app: &TestApp, by: &str, scopes: &[&str]) -> (u16, Value) {
     app.post_raw("/api/v1/tokens", by, json!({"name": "t", "scopes": scopes}).to_string()).await
@@ -297,7 +298,7 @@ async fn only_a_trusted_proxy_names_the_client() {
     let clients = |app: &TestApp| {
         let store = app.store.clone();
         async move {
-            let events = store.read_after(0, 100).await.unwrap();
+            let events = store.read_after(EventId::ZERO, 100).await.unwrap();
             events
                 .into_iter()
                 .filter(|e| e.body.kind == "AUTH_LOGIN_FAILURE")

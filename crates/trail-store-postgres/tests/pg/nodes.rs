@@ -2,6 +2,7 @@
 //! id never skips an event that commits late, and every node hears every commit.
 
 use std::sync::Arc;
+use trail_core::EventId;
 use trail_core::chain::{self, Verifier};
 use trail_core::{EventBody, EventInput};
 use trail_store::prelude::*;
@@ -20,9 +21,9 @@ fn event(message: &str) -> EventBody {
 async fn verify(log: &PgStore) -> u64 {
     let (mut verifier, mut after) = (Verifier::new(), 0);
     loop {
-        let events = log.read_after(after, 1000).await.unwrap();
+        let events = log.read_after(EventId::new(after), 1000).await.unwrap();
         let Some(last) = events.last() else { return verifier.checked() };
-        after = last.id;
+        after = last.id.get();
         for event in &events {
             verifier.check(event.id, &event.body, &chain::from_hex(&event.hash).unwrap()).unwrap();
         }
@@ -34,15 +35,15 @@ async fn appends_round_trip_and_chain() {
     let schema = TestSchema::new().await;
     let log = schema.store().await;
     let ids = log.append(vec![event("one"), event("two\nlines")]).await.unwrap();
-    assert_eq!(ids, vec![1, 2]);
-    let stored = log.get(2).await.unwrap().unwrap();
+    assert_eq!(ids, vec![EventId::new(1), EventId::new(2)]);
+    let stored = log.get(EventId::new(2)).await.unwrap().unwrap();
     assert_eq!(stored.body, event("two\nlines").clone_with_time(stored.body.time));
-    assert_eq!(log.stats().await.unwrap().head, 2);
-    assert!(log.get(3).await.unwrap().is_none());
+    assert_eq!(log.stats().await.unwrap().head, EventId::new(2));
+    assert!(log.get(EventId::new(3)).await.unwrap().is_none());
     assert_eq!(verify(&log).await, 2);
     // A second node on the same database continues the same chain.
     let other = schema.store().await;
-    assert_eq!(other.append(vec![event("three")]).await.unwrap(), vec![3]);
+    assert_eq!(other.append(vec![event("three")]).await.unwrap(), vec![EventId::new(3)]);
     assert_eq!(verify(&log).await, 3);
 }
 
@@ -72,8 +73,8 @@ async fn two_nodes_writing_at_once_never_let_a_reader_skip() {
             let total = (writers * batches * per_batch) as i64;
             while seen.len() < total as usize {
                 let after = seen.last().copied().unwrap_or(0);
-                for event in log.read_after(after, 500).await.unwrap() {
-                    seen.push(event.id);
+                for event in log.read_after(EventId::new(after), 500).await.unwrap() {
+                    seen.push(event.id.get());
                 }
                 tokio::task::yield_now().await;
             }
@@ -108,7 +109,7 @@ async fn nodes_see_each_others_commits_users_and_cursors() {
     let first = schema.store().await;
     let second = schema.store().await;
     let mut head = second.watch_head();
-    assert_eq!(*head.borrow_and_update(), 0);
+    assert_eq!(*head.borrow_and_update(), EventId::ZERO);
     let ids = first.append(vec![event("from the first node")]).await.unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(10), head.changed()).await.unwrap().unwrap();
     assert_eq!(*head.borrow(), ids[0], "the second node heard the first one's commit");
@@ -117,9 +118,9 @@ async fn nodes_see_each_others_commits_users_and_cursors() {
     second.append(vec![bob]).await.unwrap();
     assert_eq!(first.known_users().await.unwrap(), ["alice", "bob"]);
     assert_eq!(first.forward_cursor("siem").await.unwrap(), None);
-    first.save_forward_cursor("siem", 1).await.unwrap();
-    second.save_forward_cursor("siem", 2).await.unwrap();
-    assert_eq!(first.forward_cursor("siem").await.unwrap(), Some(2));
+    first.save_forward_cursor("siem", EventId::new(1)).await.unwrap();
+    second.save_forward_cursor("siem", EventId::new(2)).await.unwrap();
+    assert_eq!(first.forward_cursor("siem").await.unwrap(), Some(EventId::new(2)));
 }
 
 /// Plain appends are inserted together; one that PostgreSQL refuses (a NUL in its text, which
@@ -148,6 +149,6 @@ async fn an_append_the_database_refuses_fails_alone() {
         acknowledged.extend(task.await.unwrap());
     }
     acknowledged.sort();
-    assert_eq!(acknowledged, (1..=12).collect::<Vec<_>>(), "the refused ones leave no gap");
+    assert_eq!(acknowledged, (1..=12).map(EventId::new).collect::<Vec<_>>(), "the refused ones leave no gap");
     assert_eq!(verify(&log).await, 12);
 }

@@ -1,6 +1,7 @@
 //! S3 on PostgreSQL: a purge drops whole monthly partitions, deletes the rest of the prefix in
 //! batches, and leaves a trail that verifies from the marker.
 
+use trail_core::EventId;
 use trail_core::chain::{self, Verifier};
 use trail_core::{EventBody, EventInput};
 use trail_store::prelude::*;
@@ -55,9 +56,9 @@ async fn a_purge_drops_whole_months_then_deletes_in_batches() {
     let now = partitions(&schema).await;
     assert_eq!(&now[..2], &months[2..], "January and February were dropped whole; March was cut by rows");
     assert_eq!(now.len(), 3, "and this month's partition holds the purge's own event: {now:?}");
-    assert!(store.get(*last_purged).await.unwrap().is_none() && store.get(last_purged + 1).await.unwrap().is_some());
+    assert!(store.get(*last_purged).await.unwrap().is_none() && store.get(*last_purged + 1).await.unwrap().is_some());
     let mut verifier = Verifier::after(&marker);
-    for event in store.read_after(0, 10_000).await.unwrap() {
+    for event in store.read_after(EventId::ZERO, 10_000).await.unwrap() {
         verifier.check(event.id, &event.body, &chain::from_hex(&event.hash).unwrap()).unwrap();
     }
     assert_eq!(verifier.checked(), 202, "the rest of March, the late event, April and the purge event verify");
@@ -67,5 +68,5 @@ async fn a_purge_drops_whole_months_then_deletes_in_batches() {
     let report = store.purge(april_3, 64, "retention").await.unwrap();
     assert_eq!(report.purged, 201);
     assert_eq!(partitions(&schema).await, now[2..], "only this month's partition is left");
-    assert_eq!(store.read_after(0, 10).await.unwrap().len(), 2, "the two purge events");
+    assert_eq!(store.read_after(EventId::ZERO, 10).await.unwrap().len(), 2, "the two purge events");
 }

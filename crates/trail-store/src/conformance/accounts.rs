@@ -52,7 +52,8 @@ pub async fn accounts_are_created_changed_and_listed<S: Store>(store: Arc<S>) {
     assert_eq!((changed.password, changed.roles), (new_hash, vec!["auditor".to_owned()]));
     store.write_account(AccountWrite::Delete(name.clone()), vec![user_event("USER_DELETED", "alice")]).await.unwrap();
     assert_eq!(store.account(&name).await.unwrap(), None);
-    let kinds: Vec<String> = store.read_after(0, 10).await.unwrap().into_iter().map(|e| e.body.kind).collect();
+    let kinds: Vec<String> =
+        store.read_after(EventId::ZERO, 10).await.unwrap().into_iter().map(|e| e.body.kind).collect();
     assert_eq!(kinds, ["USER_ADDED", "USER_PASSWORD_CHANGED", "USER_DELETED"]);
 }
 
@@ -82,7 +83,11 @@ pub async fn refused_account_changes_store_nothing<S: Store>(store: Arc<S>) {
             "{refused:?}"
         );
     }
-    assert_eq!(store.read_after(0, 10).await.unwrap().len(), 1, "only the first creation's event is stored");
+    assert_eq!(
+        store.read_after(EventId::ZERO, 10).await.unwrap().len(),
+        1,
+        "only the first creation's event is stored"
+    );
 }
 
 pub async fn lock_states_round_trip<S: Store>(store: Arc<S>) {

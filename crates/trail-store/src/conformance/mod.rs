@@ -19,7 +19,7 @@ pub use search::*;
 
 use trail_core::query::Filter;
 use trail_core::time;
-use trail_core::{Cursor, Event, EventBody, EventId, EventInput, Pattern, SearchQuery};
+use trail_core::{Cursor, Event, EventBody, EventId, EventInput, JobId, Pattern, SearchQuery};
 
 /// Generates one `#[tokio::test]` per case. `$make` is an async function returning
 /// `(store, guard)`; the guard keeps whatever the store needs (a temporary directory, a
@@ -74,6 +74,26 @@ pub(crate) fn query(filter: Filter, limit: usize, cursor: Option<Cursor>) -> Sea
 
 pub(crate) fn ids(events: &[Event]) -> Vec<EventId> {
     events.iter().map(|e| e.id).collect()
+}
+
+/// Waits for every task's acknowledged ids, checks that exactly those events are stored and that
+/// they chain, and answers them in order.
+pub(crate) async fn stored_exactly<S: crate::Store>(
+    store: &S,
+    tasks: Vec<tokio::task::JoinHandle<Vec<EventId>>>,
+) -> Vec<EventId> {
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await.unwrap());
+    }
+    acknowledged.sort();
+    let events = store.read_after(EventId::ZERO, 1000).await.unwrap();
+    assert_eq!(ids(&events), acknowledged, "every acknowledged event is stored once, and nothing else");
+    let mut verifier = trail_core::chain::Verifier::new();
+    for e in &events {
+        verifier.check(e.id, &e.body, &trail_core::chain::from_hex(&e.hash).unwrap()).unwrap();
+    }
+    acknowledged
 }
 
 pub(crate) fn message_filter(pattern: &str) -> Filter {

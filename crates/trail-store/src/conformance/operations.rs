@@ -8,7 +8,7 @@ use trail_core::operations::{Status, StatusReport};
 
 /// A status report as the platform running the job sends it.
 fn report(job: i64, target: &str, status: Status, message: &str, time: jiff::Timestamp) -> StatusReport {
-    StatusReport::new(job, target, status, message, time, "platform")
+    StatusReport::new(JobId::new(job), target, status, message, time, "platform")
 }
 
 fn new_job(name: &str, targets: &[&str]) -> trail_core::operations::NewJob {
@@ -34,13 +34,13 @@ pub async fn jobs_follow_their_leaves_and_record_finals<S: Store>(store: Arc<S>)
         ("JOB_SUBMITTED", Some(job.id.to_string()))
     );
     let now = at("2026-06-15T12:01:00Z");
-    let started = store.report_leaf(report(job.id, "edge1", Running, "", now)).await.unwrap();
+    let started = store.report_leaf(report(job.id.get(), "edge1", Running, "", now)).await.unwrap();
     assert_eq!(started.event_ids.len(), 1, "the job's start is recorded once");
-    assert!(store.report_leaf(report(job.id, "edge2", Running, "", now)).await.unwrap().event_ids.is_empty());
-    let done = store.report_leaf(report(job.id, "edge1", Succeeded, "archived", now)).await.unwrap();
+    assert!(store.report_leaf(report(job.id.get(), "edge2", Running, "", now)).await.unwrap().event_ids.is_empty());
+    let done = store.report_leaf(report(job.id.get(), "edge1", Succeeded, "archived", now)).await.unwrap();
     assert_eq!(done.event_ids.len(), 1);
-    store.report_leaf(report(job.id, "edge2", Failed, "timeout", now)).await.unwrap();
-    let last = store.report_leaf(report(job.id, "edge3", Cancelled, "", now)).await.unwrap();
+    store.report_leaf(report(job.id.get(), "edge2", Failed, "timeout", now)).await.unwrap();
+    let last = store.report_leaf(report(job.id.get(), "edge3", Cancelled, "", now)).await.unwrap();
     assert_eq!(last.event_ids.len(), 2, "the last leaf and the whole operation");
     let stored = store.job(job.id).await.unwrap().unwrap();
     assert_eq!(stored.status(), Failed);
@@ -63,13 +63,16 @@ pub async fn refused_reports_store_nothing<S: Store>(store: Arc<S>) {
     use trail_core::operations::Status::*;
     let job = store.create_job(new_job("restore", &["edge1"])).await.unwrap();
     let now = at("2026-06-15T12:01:00Z");
-    store.report_leaf(report(job.id, "edge1", Succeeded, "", now)).await.unwrap();
+    store.report_leaf(report(job.id.get(), "edge1", Succeeded, "", now)).await.unwrap();
     let head = store.stats().await.unwrap().head;
-    let finished = store.report_leaf(report(job.id, "edge1", Running, "", now)).await.unwrap_err();
+    let finished = store.report_leaf(report(job.id.get(), "edge1", Running, "", now)).await.unwrap_err();
     assert!(matches!(&finished, StoreError::Conflict(m) if m.contains("already finished")), "{finished}");
-    assert!(matches!(store.report_leaf(report(job.id, "edge9", Running, "", now)).await, Err(StoreError::NotFound(_))));
     assert!(matches!(
-        store.report_leaf(report(job.id + 100, "edge1", Running, "", now)).await,
+        store.report_leaf(report(job.id.get(), "edge9", Running, "", now)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.report_leaf(report((job.id + 100).get(), "edge1", Running, "", now)).await,
         Err(StoreError::NotFound(_))
     ));
     let entry = trail_core::operations::LogEntry { time: now, target: Some("edge9".into()), text: "x".into() };

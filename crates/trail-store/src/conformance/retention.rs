@@ -7,12 +7,12 @@ use trail_core::chain::{self, Verifier};
 
 pub async fn forward_cursors_move_and_stay_apart<S: Store>(store: Arc<S>) {
     assert_eq!(store.forward_cursor("siem").await.unwrap(), None, "a new destination has no cursor");
-    store.save_forward_cursor("siem", 0).await.unwrap();
-    assert_eq!(store.forward_cursor("siem").await.unwrap(), Some(0));
-    store.save_forward_cursor("siem", 41).await.unwrap();
-    store.save_forward_cursor("aaa", 7).await.unwrap();
-    assert_eq!(store.forward_cursor("siem").await.unwrap(), Some(41));
-    assert_eq!(store.forward_cursor("aaa").await.unwrap(), Some(7));
+    store.save_forward_cursor("siem", EventId::ZERO).await.unwrap();
+    assert_eq!(store.forward_cursor("siem").await.unwrap(), Some(EventId::ZERO));
+    store.save_forward_cursor("siem", EventId::new(41)).await.unwrap();
+    store.save_forward_cursor("aaa", EventId::new(7)).await.unwrap();
+    assert_eq!(store.forward_cursor("siem").await.unwrap(), Some(EventId::new(41)));
+    assert_eq!(store.forward_cursor("aaa").await.unwrap(), Some(EventId::new(7)));
 }
 
 pub async fn purges_remove_the_old_prefix_and_the_rest_verifies<S: Store>(store: Arc<S>) {
@@ -45,7 +45,7 @@ pub async fn purges_remove_the_old_prefix_and_the_rest_verifies<S: Store>(store:
         let store = store.clone();
         async move {
             let mut verifier = Verifier::after(&marker);
-            for event in store.read_after(0, 1000).await.unwrap() {
+            for event in store.read_after(EventId::ZERO, 1000).await.unwrap() {
                 verifier.check(event.id, &event.body, &chain::from_hex(&event.hash).unwrap()).unwrap();
             }
             verifier.checked()

@@ -63,7 +63,7 @@ pub async fn user_filter<S: Store>(store: Arc<S>) {
     let ids = store.append(batch).await.unwrap();
     let bob = Filter { user: UserFilter::Only("bob".into()), ..Filter::all() };
     let found = search_all(&*store, bob, 4).await;
-    let expected: Vec<EventId> = ids.iter().rev().copied().filter(|id| (id - ids[0]) % 3 == 1).collect();
+    let expected: Vec<EventId> = ids.iter().rev().copied().filter(|id| (*id - ids[0]) % 3 == 1).collect();
     assert_eq!(found, expected);
     let nobody = Filter { user: UserFilter::Only("Bob".into()), ..Filter::all() };
     assert!(search_all(&*store, nobody, 10).await.is_empty(), "user names are exact");
@@ -277,7 +277,7 @@ pub async fn message_filters_reach_only_visible_details<S: Store>(store: Arc<S>)
     let found = |filter: Filter| async { search_all(&*store, filter, 10).await };
     let mut newest_first = stored.clone();
     newest_first.reverse();
-    let alices: Vec<EventId> = newest_first.iter().copied().filter(|id| (id - stored[0]) % 2 == 0).collect();
+    let alices: Vec<EventId> = newest_first.iter().copied().filter(|id| (*id - stored[0]) % 2 == 0).collect();
     assert_eq!(found(reach(DetailsReach::Everyone, "s3cret")).await, newest_first);
     assert_eq!(found(reach(DetailsReach::Nobody, "s3cret")).await, Vec::<EventId>::new(), "line 2 is out of reach");
     assert_eq!(found(reach(DetailsReach::Nobody, "s3c%")).await, Vec::<EventId>::new());

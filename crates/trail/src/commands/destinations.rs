@@ -5,6 +5,7 @@ use crate::config::FileConfig;
 use crate::target::{Access, Target, TargetArgs};
 use reqwest::Method;
 use std::path::PathBuf;
+use trail_core::EventId;
 use trail_forward::DestinationReport;
 use trail_store::Store;
 
@@ -69,7 +70,7 @@ async fn local_reports(store: &dyn Store, config: Option<PathBuf>) -> anyhow::Re
     let head = store.stats().await?.head;
     let mut reports = Vec::new();
     for destination in &file.destinations {
-        let delivered_through = store.forward_cursor(destination.name()).await?.unwrap_or(0);
+        let delivered_through = store.forward_cursor(destination.name()).await?.unwrap_or(EventId::ZERO);
         reports.push(DestinationReport {
             name: destination.name().to_owned(),
             type_name: destination.type_name().to_owned(),

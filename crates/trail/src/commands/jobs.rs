@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use trail_core::JobId;
 
 #[derive(clap::Args, Debug)]
 pub struct JobsArgs {
@@ -33,10 +34,10 @@ enum JobsAction {
         limit: usize,
     },
     /// One job with every target's status
-    Show { id: i64 },
+    Show { id: JobId },
     /// A job's log, oldest first
     Log {
-        id: i64,
+        id: JobId,
         /// Only this target's lines
         #[arg(long)]
         target: Option<String>,
@@ -171,7 +172,7 @@ struct ResultArgs {
     name: String,
     /// The job this result belongs to
     #[arg(long)]
-    job: Option<i64>,
+    job: Option<JobId>,
     /// The user's request behind it
     #[arg(long)]
     request_id: Option<String>,

@@ -9,6 +9,7 @@ use crate::target::Target;
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 use std::sync::Arc;
+use trail_core::EventId;
 use trail_core::chain::{self, PruneMarker};
 use trail_core::operations::LogQuery;
 use trail_store::prelude::*;
@@ -49,7 +50,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<i32> {
     let verdict = verify::walk(&Target::Local(target.clone()), &indicatif::ProgressBar::hidden()).await?;
     let expected = match source.get(head).await? {
         Some(event) => (event.id, chain::from_hex(&event.hash).context("the SQLite trail's head hash is malformed")?),
-        None => marker.map_or((0, chain::GENESIS), |m| (m.through, m.hash)),
+        None => marker.map_or((EventId::ZERO, chain::GENESIS), |m| (m.through, m.hash)),
     };
     println!("migrated {copied} events and {moved}");
     if let Some((id, problem)) = verdict.broken {
@@ -77,14 +78,14 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<i32> {
 
 /// Where copying starts: after the last event already in PostgreSQL, which must be this
 /// trail's, or after the SQLite trail's purge marker when PostgreSQL is empty.
-async fn resume_point(source: &SqliteStore, target: &PgStore, marker: Option<&PruneMarker>) -> anyhow::Result<i64> {
+async fn resume_point(source: &SqliteStore, target: &PgStore, marker: Option<&PruneMarker>) -> anyhow::Result<EventId> {
     let held = target.stats().await?.head;
-    if held == 0 {
+    if held == EventId::ZERO {
         if let Some(marker) = marker {
             target.start_after(marker).await?;
             return Ok(marker.through);
         }
-        return Ok(0);
+        return Ok(EventId::ZERO);
     }
     let same = match (source.get(held).await?, target.get(held).await?) {
         (Some(ours), Some(theirs)) => ours.hash == theirs.hash,
@@ -102,7 +103,7 @@ async fn resume_point(source: &SqliteStore, target: &PgStore, marker: Option<&Pr
 async fn copy_events(
     source: &SqliteStore,
     target: &PgStore,
-    (mut after, head): (i64, i64),
+    (mut after, head): (EventId, EventId),
     batch: usize,
 ) -> anyhow::Result<u64> {
     let bar = verify::progress_bar((head - after).max(0) as u64, "migrating");

@@ -4,6 +4,7 @@
 use crate::target::{Access, Target, TargetArgs};
 use reqwest::Method;
 use serde_json::json;
+use trail_core::EventId;
 
 #[derive(clap::Args, Debug)]
 pub struct PurgeArgs {
@@ -30,7 +31,7 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<()> {
         Target::Remote { .. } => {
             let body = json!({"older_than_days": args.older_than_days, "batch": args.batch});
             let answer = target.call_json(Method::POST, "/api/v1/retention/purge", Some(body)).await?;
-            (answer["purged"].as_u64().unwrap_or(0), answer["pruned_through"].as_i64())
+            (answer["purged"].as_u64().unwrap_or(0), answer["pruned_through"].as_i64().map(EventId::new))
         }
     };
     match through {

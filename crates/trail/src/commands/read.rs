@@ -171,7 +171,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let target = Target::open(&args.target, Access::Read).await?;
     let mut printer = args.output.printer(&args.tz)?;
     let head = target.head().await?;
-    let start = (head - args.lines as EventId).max(0);
+    let start = (head - args.lines as i64).max(EventId::ZERO);
     let mut last = start;
     loop {
         let events = target.read_after(last, 1000).await?;

@@ -7,6 +7,7 @@ use crate::target::{Access, Target, TargetArgs};
 use anyhow::{Context, bail};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use trail_core::EventId;
 use trail_core::request::event_from_json_line;
 use trail_core::{EventBody, EventInput};
 
@@ -58,7 +59,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
-    let bar = progress_bar(target.head().await?.max(0) as u64, "exporting");
+    let bar = progress_bar(target.head().await?.get().max(0) as u64, "exporting");
     let mut printer =
         Printer::new(if format == FileFormat::Csv { Format::Csv } else { Format::Json }, out, jiff::tz::TimeZone::UTC)?;
     write_events(&target, &mut printer, &bar).await?;
@@ -70,7 +71,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
 /// Prints every event of `target` in id order, counting them on `bar`.
 pub async fn write_events(target: &Target, printer: &mut Printer, bar: &indicatif::ProgressBar) -> anyhow::Result<()> {
     target
-        .each_chunk_after(0, |events| {
+        .each_chunk_after(EventId::ZERO, |events| {
             for event in events {
                 printer.print(event)?;
             }

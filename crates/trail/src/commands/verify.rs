@@ -35,7 +35,7 @@ pub struct Verdict {
 pub async fn walk(target: &Target, bar: &ProgressBar) -> anyhow::Result<Verdict> {
     let head = target.head().await?;
     let marker = target.prune_marker().await?;
-    let start = marker.map_or(0, |m| m.through);
+    let start = marker.map_or(EventId::ZERO, |m| m.through);
     bar.set_length((head - start).max(0) as u64);
     let mut verifier = marker.as_ref().map_or_else(Verifier::new, Verifier::after);
     let mut broken: Option<(EventId, String)> = None;

@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use trail_core::EventId;
 use trail_core::{Event, EventBody, EventInput};
 use trail_forward::peers::{FreeRadius, Rsyslog, program};
 use trail_store::prelude::*;
@@ -84,7 +85,7 @@ async fn preloaded(data: &Path, count: u64) -> anyhow::Result<Vec<Event>> {
     }
     let mut stored = Vec::with_capacity(count as usize);
     while stored.len() < count as usize {
-        let after = stored.last().map_or(0, |e: &Event| e.id);
+        let after = stored.last().map_or(EventId::ZERO, |e: &Event| e.id);
         stored.extend(store.read_after(after, 10_000).await?);
     }
     Ok(stored)
