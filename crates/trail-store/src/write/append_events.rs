@@ -1,7 +1,7 @@
 //! Events appended as one atomic batch (E1, S2).
 
+use super::request::{Apply, WriteRequest};
 use super::storage::EventsTx;
-use super::{Apply, WriteRequest};
 use crate::StoreError;
 use async_trait::async_trait;
 use trail_core::{EventBody, EventId};

@@ -1,8 +1,8 @@
 //! Entries appended to a job's log (V7), apart from the audit trail; an unknown job or target
 //! writes nothing.
 
+use super::request::{Apply, WriteRequest};
 use super::storage::JobsTx;
-use super::{Apply, WriteRequest};
 use crate::StoreError;
 use async_trait::async_trait;
 use trail_core::operations::{JobError, JobId, LogEntry};

@@ -1,7 +1,7 @@
 //! A job created (V8): a queued leaf per target, and its JOB_SUBMITTED event.
 
+use super::request::{Apply, WriteRequest, built};
 use super::storage::JobsTx;
-use super::{Apply, WriteRequest, built};
 use crate::StoreError;
 use async_trait::async_trait;
 use trail_core::operations::{Job, NewJob, results};

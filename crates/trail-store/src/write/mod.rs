@@ -17,8 +17,10 @@
 mod append_events;
 mod append_job_log;
 mod create_job;
+mod queue;
 mod record_content;
 mod report_leaf;
+mod request;
 mod save_cursor;
 pub mod storage;
 mod write_account;
@@ -26,180 +28,9 @@ mod write_account;
 pub use append_events::AppendEvents;
 pub use append_job_log::AppendJobLog;
 pub use create_job::CreateJob;
+pub use queue::{Queue, WriteQueue};
 pub use record_content::RecordContent;
 pub use report_leaf::ReportLeaf;
+pub use request::{Apply, Outcome, Pending, Queued, WriteRequest};
 pub use save_cursor::SaveCursor;
 pub use write_account::WriteAccount;
-
-use crate::StoreError;
-use async_trait::async_trait;
-use std::any::Any;
-use tokio::sync::{mpsc, oneshot};
-
-/// One kind of write.
-pub trait WriteRequest: Sized + Send + 'static {
-    /// What the request answers once its group has committed.
-    type Answer: Send + 'static;
-
-    /// How many events it may write (or remove): groups are bounded by the sum.
-    fn weight(&self) -> usize;
-
-    /// Whether it may append events to the chain. A group in which none does leaves the chain's
-    /// head alone (on PostgreSQL, it does not take the sequencer).
-    fn appends_events(&self) -> bool {
-        true
-    }
-
-    /// How many events an answer says were stored, for the metrics.
-    fn events_stored(answer: &Self::Answer) -> u64;
-}
-
-/// What a request does inside a transaction of type `Tx` (whatever storage it needs, as the
-/// bounds of its impl say). An error rolls back this request alone: a refusal (a conflict, an
-/// unknown job) or a database failure.
-#[async_trait]
-pub trait Apply<Tx: ?Sized + Send>: WriteRequest {
-    async fn apply(self, tx: &mut Tx) -> Result<Self::Answer, StoreError>;
-}
-
-/// A request waiting for the writer, whatever its kind, with where its answer goes.
-#[async_trait]
-pub trait Pending<Tx: ?Sized + Send>: Send {
-    fn weight(&self) -> usize;
-
-    fn appends_events(&self) -> bool;
-
-    /// Runs the request; its outcome is answered only once the group's fate is known.
-    async fn apply(self: Box<Self>, tx: &mut Tx) -> Box<dyn Outcome>;
-
-    /// Answers a request that never ran: its group failed first.
-    fn refuse(self: Box<Self>, error: &StoreError);
-
-    /// For a writer that treats one kind apart (PostgreSQL inserts plain appends together).
-    fn as_any(&self) -> &dyn Any;
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
-}
-
-/// A request's outcome, held until its group commits or fails.
-pub trait Outcome: Send {
-    /// The request's own failure, if it failed (and was rolled back).
-    fn error(&self) -> Option<&StoreError>;
-
-    fn events_stored(&self) -> u64;
-
-    /// The group committed: the request gets its outcome.
-    fn answer(self: Box<Self>);
-
-    /// The group failed after the request ran: nothing of it was stored.
-    fn refuse(self: Box<Self>, error: &StoreError);
-}
-
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// What a caller is told when its request's group failed.
-fn unstored(error: &StoreError) -> StoreError {
-    StoreError::backend(format!("nothing was stored: {error}"))
-}
-
-/// A request and where its answer goes.
-pub struct Queued<R: WriteRequest> {
-    pub request: R,
-    reply: Reply<R::Answer>,
-}
-
-#[async_trait]
-impl<Tx, R> Pending<Tx> for Queued<R>
-where
-    Tx: ?Sized + Send,
-    R: Apply<Tx>,
-{
-    fn weight(&self) -> usize {
-        self.request.weight()
-    }
-
-    fn appends_events(&self) -> bool {
-        self.request.appends_events()
-    }
-
-    async fn apply(self: Box<Self>, tx: &mut Tx) -> Box<dyn Outcome> {
-        let Queued { request, reply } = *self;
-        let result = request.apply(tx).await;
-        Box::new(Answered { stored: result.as_ref().map_or(0, R::events_stored), result, reply })
-    }
-
-    fn refuse(self: Box<Self>, error: &StoreError) {
-        let _ = self.reply.send(Err(unstored(error)));
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
-        self
-    }
-}
-
-impl<R: WriteRequest> Queued<R> {
-    /// Answers directly, for a writer that ran the request its own way.
-    pub fn answered(self, result: Result<R::Answer, StoreError>) -> Box<dyn Outcome> {
-        Box::new(Answered { stored: result.as_ref().map_or(0, R::events_stored), result, reply: self.reply })
-    }
-}
-
-/// A request's result, waiting for the commit.
-struct Answered<A> {
-    result: Result<A, StoreError>,
-    stored: u64,
-    reply: Reply<A>,
-}
-
-impl<A: Send + 'static> Outcome for Answered<A> {
-    fn error(&self) -> Option<&StoreError> {
-        self.result.as_ref().err()
-    }
-
-    fn events_stored(&self) -> u64 {
-        self.stored
-    }
-
-    fn answer(self: Box<Self>) {
-        let _ = self.reply.send(self.result);
-    }
-
-    fn refuse(self: Box<Self>, error: &StoreError) {
-        let _ = self.reply.send(Err(unstored(error)));
-    }
-}
-
-/// The requests waiting for one writer, whose transaction is a `Tx`.
-pub type Queue<Tx> = mpsc::Receiver<Box<dyn Pending<Tx>>>;
-
-/// Where a store sends its write requests.
-pub struct WriteQueue<Tx: ?Sized + Send> {
-    sender: mpsc::Sender<Box<dyn Pending<Tx>>>,
-}
-
-impl<Tx: ?Sized + Send + 'static> WriteQueue<Tx> {
-    /// A queue of at most `bound` waiting requests (beyond it, senders wait: back-pressure), and
-    /// the writer's end of it.
-    pub fn new(bound: usize) -> (WriteQueue<Tx>, Queue<Tx>) {
-        let (sender, receiver) = mpsc::channel(bound);
-        (WriteQueue { sender }, receiver)
-    }
-
-    /// Sends the request to the writer and waits for its answer, given once its group commits.
-    pub async fn submit<R: Apply<Tx>>(&self, request: R) -> Result<R::Answer, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.sender.send(Box::new(Queued { request, reply })).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-}
-
-/// Runs an event builder (the caller's code) so that a panic in it fails the request, never
-/// the writer.
-pub(crate) fn built<T>(build: impl FnOnce() -> T) -> Result<T, StoreError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
-        .map_err(|_| StoreError::backend("building the event failed"))
-}

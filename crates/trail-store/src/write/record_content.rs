@@ -1,8 +1,8 @@
 //! A device's content recorded (E4): new or changed content becomes the device's latest, with
 //! its event; unchanged content only moves the time it was last seen.
 
+use super::request::{Apply, WriteRequest, built};
 use super::storage::ContentsTx;
-use super::{Apply, WriteRequest, built};
 use crate::StoreError;
 use async_trait::async_trait;
 use trail_core::content::{ContentOutcome, ContentRecord, content_hash};

@@ -1,8 +1,8 @@
 //! A status report on one leaf of a job (V8), applied by the core's rules, with the events the
 //! transition records; a refused report writes nothing.
 
+use super::request::{Apply, WriteRequest, built};
 use super::storage::JobsTx;
-use super::{Apply, WriteRequest, built};
 use crate::{LeafReport, StoreError};
 use async_trait::async_trait;
 use trail_core::operations::{JobError, StatusReport, results};

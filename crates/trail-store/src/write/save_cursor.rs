@@ -1,7 +1,7 @@
 //! A forwarding destination's cursor moved (F4): a restart resumes after it.
 
+use super::request::{Apply, WriteRequest};
 use super::storage::ForwardingTx;
-use super::{Apply, WriteRequest};
 use crate::StoreError;
 use async_trait::async_trait;
 use trail_core::EventId;

@@ -1,7 +1,7 @@
 //! An account change with the events recording it (A1, A2), or a refusal that writes nothing.
 
+use super::request::{Apply, WriteRequest};
 use super::storage::AccountsTx;
-use super::{Apply, WriteRequest};
 use crate::StoreError;
 use async_trait::async_trait;
 use trail_core::identity::AccountWrite;
