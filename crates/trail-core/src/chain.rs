@@ -12,18 +12,58 @@ const DOMAIN: &[u8] = b"trail-chain-v1";
 
 pub type Hash = [u8; 32];
 
-fn put_bytes(hasher: &mut Sha256, bytes: &[u8]) {
-    hasher.update((bytes.len() as u64).to_le_bytes());
-    hasher.update(bytes);
+/// Where an event's canonical bytes go: a hash being computed, or a buffer.
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]);
 }
 
-fn put_optional(hasher: &mut Sha256, value: Option<&str>) {
+impl Sink for Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+fn put_bytes(sink: &mut impl Sink, bytes: &[u8]) {
+    sink.put(&(bytes.len() as u64).to_le_bytes());
+    sink.put(bytes);
+}
+
+fn put_optional(sink: &mut impl Sink, value: Option<&str>) {
     match value {
-        None => hasher.update([0u8]),
+        None => sink.put(&[0u8]),
         Some(text) => {
-            hasher.update([1u8]);
-            put_bytes(hasher, text.as_bytes());
+            sink.put(&[1u8]);
+            put_bytes(sink, text.as_bytes());
         }
+    }
+}
+
+/// Event `id` with `body` as bytes: every stored field, in a fixed, length-prefixed order. What
+/// both the chain and the Merkle tree's leaves cover.
+pub fn canonical(id: EventId, body: &EventBody, sink: &mut impl Sink) {
+    sink.put(&id.get().to_le_bytes());
+    sink.put(&time::to_micros(body.time).to_le_bytes());
+    for text in [&body.user, &body.process, &body.kind, &body.action, &body.name, &body.message] {
+        put_bytes(sink, text.as_bytes());
+    }
+    sink.put(&[body.severity.code(), body.outcome.map_or(0, |o| o as u8 + 1)]);
+    put_optional(sink, body.client.as_deref());
+    put_bytes(sink, serde_json::to_string(&body.attributes).unwrap_or_default().as_bytes());
+    for id in [&body.request_id, &body.session_id, &body.job_id, &body.parent_id] {
+        put_optional(sink, id.as_deref());
+    }
+    let change = body.change.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default());
+    put_optional(sink, change.as_deref());
+    // Appended only when present, so events stored before it existed keep their hashes; the
+    // fields before it have a fixed shape, so its presence cannot be mistaken for another field.
+    if let Some(submitted_by) = &body.submitted_by {
+        put_bytes(sink, submitted_by.as_bytes());
     }
 }
 
@@ -32,24 +72,7 @@ pub fn link(previous: &Hash, id: EventId, body: &EventBody) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(DOMAIN);
     hasher.update(previous);
-    hasher.update(id.get().to_le_bytes());
-    hasher.update(time::to_micros(body.time).to_le_bytes());
-    for text in [&body.user, &body.process, &body.kind, &body.action, &body.name, &body.message] {
-        put_bytes(&mut hasher, text.as_bytes());
-    }
-    hasher.update([body.severity.code(), body.outcome.map_or(0, |o| o as u8 + 1)]);
-    put_optional(&mut hasher, body.client.as_deref());
-    put_bytes(&mut hasher, serde_json::to_string(&body.attributes).unwrap_or_default().as_bytes());
-    for id in [&body.request_id, &body.session_id, &body.job_id, &body.parent_id] {
-        put_optional(&mut hasher, id.as_deref());
-    }
-    let change = body.change.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default());
-    put_optional(&mut hasher, change.as_deref());
-    // Appended only when present, so events stored before it existed keep their hashes; the
-    // fields before it have a fixed shape, so its presence cannot be mistaken for another field.
-    if let Some(submitted_by) = &body.submitted_by {
-        put_bytes(&mut hasher, submitted_by.as_bytes());
-    }
+    canonical(id, body, &mut hasher);
     hasher.finalize().into()
 }
 
@@ -170,6 +193,25 @@ mod prune_tests {
             to_hex(&hashes[0]),
             "b07dcf6abf4342ea092f720936d72b22db94c4a5ee3b5278f9ad8835358dab2d",
             "the hash the chain gave this event before senders were recorded"
+        );
+    }
+
+    /// Every field set, as a trail written before the tree existed stored it (`trail import`
+    /// then `trail export`): the chain's hashes never change under a trail already written.
+    #[test]
+    fn a_full_event_keeps_the_hash_it_was_stored_with() {
+        let input: crate::EventInput = serde_json::from_value(serde_json::json!({
+            "time": "2026-06-15T12:00:00.123456Z", "user": "alice", "client": "10.0.0.1", "process": "nms",
+            "kind": "DEVICE_EDITED", "action": "edit", "name": "edge1", "severity": "notice",
+            "outcome": "success", "message": "Changed edge1\nline two", "attributes": {"ticket": "CHG1", "n": 2},
+            "request_id": "r1", "session_id": "s1", "job_id": "7", "parent_id": "p1"
+        }))
+        .unwrap();
+        let mut body = input.validate(jiff::Timestamp::UNIX_EPOCH).unwrap();
+        body.submitted_by = Some("local command by local".into());
+        assert_eq!(
+            to_hex(&link(&GENESIS, EventId::new(1), &body)),
+            "2d78dc0a19666f07f13f34654c71cb0c66c7f8f017f90cb72314fff7f4da0891"
         );
     }
 }

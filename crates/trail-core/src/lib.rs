@@ -17,6 +17,7 @@ pub mod request;
 pub mod retention;
 pub mod severity;
 pub mod time;
+pub mod tree;
 pub mod trigram;
 
 pub use change::{Change, ChangeOp, VariableChange};

@@ -22,6 +22,7 @@ mod search;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tree;
 mod tx;
 mod writer;
 
@@ -38,7 +39,7 @@ use trail_store::write::{
 };
 use trail_store::{
     AccountStore, ContentStore, EventLog, ForwardingLease, ForwardingStore, JobStore, LeafReport, RetentionStore,
-    StoreError, StoreStats,
+    StoreError, StoreStats, TreeStore,
 };
 use tx::WriteTx;
 use writer::Writer;
@@ -124,6 +125,7 @@ impl PgStore {
         let mut client =
             pool.get().await.map_err(|e| backend(format!("cannot connect to PostgreSQL at {}: {e}", redact(url))))?;
         schema::migrate(&mut client).await?;
+        tree::build_missing(&mut client).await?;
         let channel = notify::head_channel(&client).await?;
         drop(client);
         // The listener reads the head once it hears commits, so none falls between the two.
@@ -150,8 +152,12 @@ impl PgStore {
     }
 
     /// Starts an empty database's chain after a purged trail's marker, for `trail migrate`.
-    pub async fn start_after(&self, marker: &trail_core::chain::PruneMarker) -> Result<(), StoreError> {
-        writer::start_after(&mut self.client().await?, marker).await
+    pub async fn start_after(
+        &self,
+        marker: &trail_core::chain::PruneMarker,
+        tree_rows: &[(u64, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        writer::start_after(&mut self.client().await?, marker, tree_rows).await
     }
 }
 
@@ -319,5 +325,12 @@ impl ForwardingStore for PgStore {
 
     async fn forwarding_lease(&self, destination: &str) -> Result<ForwardingLease, StoreError> {
         lease::acquire(&self.config, destination).await
+    }
+}
+
+#[async_trait]
+impl TreeStore for PgStore {
+    async fn tree_hashes(&self, indexes: Vec<u64>) -> Result<Vec<trail_core::tree::Hash>, StoreError> {
+        tree::hashes(&self.client().await?, &indexes).await
     }
 }

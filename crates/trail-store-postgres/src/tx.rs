@@ -14,7 +14,7 @@
 
 use crate::rows::{Rows, hash_from};
 use crate::schema::{self, month_of};
-use crate::{accounts, contents, jobs, pg};
+use crate::{accounts, contents, jobs, pg, tree};
 use async_trait::async_trait;
 use deadpool_postgres::Object;
 use std::collections::{BTreeSet, HashSet};
@@ -22,6 +22,7 @@ use trail_core::chain::{self, Hash};
 use trail_core::content::{ContentKind, StoredContent};
 use trail_core::identity::AccountWrite;
 use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
+use trail_core::tree::Frontier;
 use trail_core::{EventBody, EventId, time};
 use trail_store::StoreError;
 use trail_store::write::storage::{AccountsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
@@ -37,6 +38,8 @@ pub struct Position {
     users: BTreeSet<String>,
     /// Partitions created in this transaction (kept only if it commits).
     created: BTreeSet<i32>,
+    /// The Merkle tree's right edge.
+    frontier: Frontier,
 }
 
 /// A pooled connection inside a transaction.
@@ -101,12 +104,14 @@ impl WriteTx {
             .await
             .map_err(pg)?;
         let head = self.conn.query_one(&statement, &[]).await.map_err(pg)?;
+        let id = EventId::new(head.get(0));
         let position = Position {
-            id: EventId::new(head.get(0)),
+            id,
             hash: hash_from(head.get(1), "the chain head")?,
             month: head.get(2),
             users: BTreeSet::new(),
             created: BTreeSet::new(),
+            frontier: tree::frontier(&*self.conn, trail_core::tree::size_through(id)).await?,
         };
         self.start = position.id;
         self.position = Some(position);
@@ -198,6 +203,7 @@ impl WriteTx {
             // Monotone, so that each partition holds one range of ids; never past this month.
             position.month = position.month.max(month_of(body.time).min(now_month));
             rows.push(position.id, position.month, body, &position.hash)?;
+            tree::grow(&mut position.frontier, rows, position.id, body);
             position.users.insert(body.user.clone());
             ids.push(position.id);
         }
@@ -216,7 +222,8 @@ impl WriteTx {
                 }
             }
         }
-        rows.copy_in(&self.conn).await.map_err(pg)
+        rows.copy_in(&self.conn).await.map_err(pg)?;
+        tree::insert(&*self.conn, rows).await
     }
 }
 

@@ -206,12 +206,21 @@ pub async fn import(pool: &Pool, events: &[trail_core::Event], channel: &str) ->
     tx.commit(channel).await.map(drop)
 }
 
-/// `trail migrate` of a purged trail: the chain starts after the source's marker. Only an
+/// `trail migrate` of a purged trail: the chain starts after the source's marker, and the tree
+/// with the rows of the purged leaves (`tree_rows`, every leaf before the marker's). Only an
 /// empty database may start so.
 pub async fn start_after(
     client: &mut deadpool_postgres::Object,
     marker: &chain::PruneMarker,
+    tree_rows: &[(u64, Vec<u8>)],
 ) -> Result<(), StoreError> {
+    let leaves = trail_core::tree::size_through(marker.through);
+    if tree_rows.len() as u64 != leaves || tree_rows.iter().enumerate().any(|(i, (leaf, _))| *leaf != i as u64) {
+        return Err(StoreError::Corrupt(format!(
+            "the purged trail's tree has {} of its {leaves} leaves; it cannot be carried",
+            tree_rows.len()
+        )));
+    }
     let tx = client.transaction().await.map_err(pg)?;
     let head: EventId =
         EventId::new(tx.query_one("SELECT last_id FROM chain_head FOR UPDATE", &[]).await.map_err(pg)?.get(0));
@@ -230,5 +239,11 @@ pub async fn start_after(
     )
     .await
     .map_err(pg)?;
+    let rows = crate::rows::Rows {
+        tree_leaf: tree_rows.iter().map(|(leaf, _)| *leaf as i64).collect(),
+        tree_hashes: tree_rows.iter().map(|(_, hashes)| hashes.clone()).collect(),
+        ..Default::default()
+    };
+    crate::tree::insert(&tx, &rows).await?;
     tx.commit().await.map_err(pg)
 }

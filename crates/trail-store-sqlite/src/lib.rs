@@ -13,6 +13,7 @@ mod purge_batch;
 mod rows;
 mod schema;
 mod search;
+mod tree;
 mod tx;
 mod writer;
 
@@ -32,7 +33,7 @@ use trail_store::write::{
     AppendEvents, AppendJobLog, CreateJob, RecordContent, ReportLeaf, SaveCursor, WriteAccount, WriteQueue,
 };
 use trail_store::{
-    AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, StoreError, StoreStats,
+    AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, StoreError, StoreStats, TreeStore,
 };
 use tx::WriteTx;
 use writer::Writer;
@@ -174,6 +175,17 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(vec![conn])),
             progress,
         })
+    }
+
+    /// The Merkle tree's rows of the leaves before `leaf` (a purged prefix's), in leaf order,
+    /// for `trail migrate`.
+    pub async fn tree_rows_before(&self, leaf: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare("SELECT leaf, hashes FROM tree_nodes WHERE leaf < ?1 ORDER BY leaf")?;
+            let rows = statement.query_map([leaf as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+            rows.collect()
+        })
+        .await
     }
 
     /// Everything beside the events, for `trail migrate`.
@@ -438,5 +450,12 @@ impl ForwardingStore for SqliteStore {
     async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
         let destination = destination.to_owned();
         self.writes()?.submit(SaveCursor { destination, delivered_through }).await
+    }
+}
+
+#[async_trait]
+impl TreeStore for SqliteStore {
+    async fn tree_hashes(&self, indexes: Vec<u64>) -> Result<Vec<trail_core::tree::Hash>, StoreError> {
+        self.read(move |conn| Ok(tree::hashes(conn, &indexes))).await?
     }
 }

@@ -138,6 +138,12 @@ CREATE TABLE prune_marker (
 -- before this have none.
 ALTER TABLE events ADD COLUMN submitted_by TEXT;
 "#,
+    r#"
+-- S4: the Merkle tree's stored hashes, a row per leaf (event id - 1): the leaf's hash, then each
+-- subtree it completed (trail_core::tree::row_of). Derived from the events, but a purge keeps
+-- them, so that roots and proofs about purged events still hold.
+CREATE TABLE tree_nodes (leaf INTEGER PRIMARY KEY, hashes BLOB NOT NULL);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

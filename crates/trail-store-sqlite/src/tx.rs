@@ -6,7 +6,7 @@
 
 use crate::rows::outcome_code;
 use crate::schema::EVENT_COLUMNS;
-use crate::{accounts, contents, jobs};
+use crate::{accounts, contents, jobs, tree};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
@@ -14,6 +14,7 @@ use trail_core::chain::{self, Hash};
 use trail_core::content::{ContentKind, StoredContent};
 use trail_core::identity::AccountWrite;
 use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
+use trail_core::tree::Frontier;
 use trail_core::{EventBody, EventId, time};
 use trail_store::StoreError;
 use trail_store::write::storage::{AccountsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
@@ -22,13 +23,19 @@ pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
     StoreError::caused(error.to_string(), error)
 }
 
-/// Where the chain stands: the last event's id and hash.
-pub type Position = (EventId, Hash);
+/// Where the chain and the tree stand: the last event's id and hash, and the tree's right edge.
+#[derive(Clone)]
+pub struct Position {
+    pub last_id: EventId,
+    last_hash: Hash,
+    frontier: Frontier,
+}
 
 pub struct WriteTx {
     pub(crate) conn: Connection,
     last_id: EventId,
     last_hash: Hash,
+    frontier: Frontier,
     /// Users already in `known_users`, so most events skip that insert.
     known_users: HashSet<String>,
 }
@@ -58,17 +65,18 @@ impl WriteTx {
             }
             None => (EventId::ZERO, chain::GENESIS),
         };
-        Ok(WriteTx { conn, last_id, last_hash, known_users: HashSet::new() })
+        let frontier = tree::frontier(&conn, trail_core::tree::size_through(last_id))?;
+        Ok(WriteTx { conn, last_id, last_hash, frontier, known_users: HashSet::new() })
     }
 
     pub fn position(&self) -> Position {
-        (self.last_id, self.last_hash)
+        Position { last_id: self.last_id, last_hash: self.last_hash, frontier: self.frontier.clone() }
     }
 
-    /// Puts the chain back where it stood before what was rolled back. The users remembered
-    /// since may have gone with it, so they are forgotten too.
+    /// Puts the chain and the tree back where they stood before what was rolled back. The users
+    /// remembered since may have gone with it, so they are forgotten too.
     pub fn roll_back_to(&mut self, position: Position) {
-        (self.last_id, self.last_hash) = position;
+        (self.last_id, self.last_hash, self.frontier) = (position.last_id, position.last_hash, position.frontier);
         self.known_users.clear();
     }
 
@@ -125,6 +133,8 @@ impl WriteTx {
                 // never remembered without its row.
                 self.known_users.insert(body.user.clone());
             }
+            let made = self.frontier.push(trail_core::tree::leaf_hash(id, body));
+            tree::store(&self.conn, trail_core::tree::leaf_index(id), &made)?;
             self.last_id = id;
             self.last_hash = hash;
             ids.push(id);

@@ -29,7 +29,7 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(tx: WriteTx, progress: Arc<Progress>, indexer: std::sync::mpsc::SyncSender<IndexMessage>) -> Writer {
-        progress.publish_head(tx.position().0);
+        progress.publish_head(tx.position().last_id);
         Writer { tx, progress, indexer }
     }
 
@@ -57,7 +57,7 @@ impl Writer {
         })();
         match outcome {
             Ok(()) => {
-                self.progress.publish_head(self.tx.position().0);
+                self.progress.publish_head(self.tx.position().last_id);
                 self.progress.commits.fetch_add(1, Ordering::SeqCst);
                 metrics::counter!("trail_store_commits_total").increment(1);
                 let stored = done.iter().map(|outcome| outcome.events_stored()).sum();

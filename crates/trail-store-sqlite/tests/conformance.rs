@@ -90,9 +90,12 @@ async fn a_trail_purged_empty_continues_its_chain_after_a_restart() {
     store.append(vec![old.clone(), old.clone()]).await.unwrap();
     let report = store.purge(jiff::Timestamp::now(), 10, "retention").await.unwrap();
     drop(store);
-    // The state a crash between the last batch and the purge's event leaves: no event at all.
+    // The state a crash between the last batch and the purge's event leaves: no event at all,
+    // and no tree leaf for it (they commit together).
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("DELETE FROM events WHERE id = ?1", [report.event_id.unwrap().get()]).unwrap();
+    let purge_event = report.event_id.unwrap();
+    conn.execute("DELETE FROM events WHERE id = ?1", [purge_event.get()]).unwrap();
+    conn.execute("DELETE FROM tree_nodes WHERE leaf = ?1", [purge_event.get() - 1]).unwrap();
     drop(conn);
     let reopened = SqliteStore::open(&path).unwrap();
     let ids = reopened.append(vec![old]).await.unwrap();
@@ -102,4 +105,33 @@ async fn a_trail_purged_empty_continues_its_chain_after_a_restart() {
         verifier.check(event.id, &event.body, &trail_core::chain::from_hex(&event.hash).unwrap()).unwrap();
     }
     assert_eq!(verifier.checked(), 1);
+}
+
+/// A trail written before the tree existed (no tree rows) gets its tree from its events when
+/// opened, with the roots an auditor computes from them; one whose newest events were removed
+/// outside Trail, leaving their tree rows, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tree_is_built_over_events_stored_before_it() {
+    let (store, dir) = new_store().await;
+    let path = dir.path().join("trail.db");
+    let event = |i: i32| {
+        trail_store::conformance::event(
+            serde_json::json!({"user": "a", "kind": "DEVICE_EDITED", "message": format!("m{i}")}),
+        )
+    };
+    store.append((0..11).map(event).collect()).await.unwrap();
+    let expected = trail_store::tree::root(&store, 11).await.unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM tree_nodes", []).unwrap();
+    drop(conn);
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(trail_store::tree::root(&reopened, 11).await.unwrap(), expected, "rebuilt from the events");
+    reopened.append(vec![event(11)]).await.unwrap();
+    drop(reopened);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM events WHERE id = 12", []).unwrap();
+    drop(conn);
+    let refused = SqliteStore::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(refused.contains("removed outside Trail"), "{refused}");
 }

@@ -7,6 +7,7 @@
 pub mod conformance;
 pub mod group;
 pub mod state;
+pub mod tree;
 pub mod write;
 
 use async_trait::async_trait;
@@ -230,20 +231,34 @@ pub trait ForwardingStore: EventLog {
     }
 }
 
+/// The Merkle tree over the events (S4): the writers store its hashes with each event (a row per
+/// leaf, `trail_core::tree::row_of`), and a purge keeps them; [`tree`] reads roots and proofs.
+#[async_trait]
+pub trait TreeStore: EventLog {
+    /// The stored hashes at these stored indexes, in the same order; [`StoreError::NotFound`]
+    /// when the tree holds no such hash.
+    async fn tree_hashes(&self, indexes: Vec<u64>) -> Result<Vec<trail_core::tree::Hash>, StoreError>;
+}
+
 /// The whole store, every concern: what the binary opens and the server holds. The services take
 /// only the part they use: `trail-accounts` an [`AccountStore`], `trail-operations` a
 /// [`JobStore`] and a [`ContentStore`], `trail-forward` a [`ForwardingStore`]; each part keeps
 /// the [`EventLog`], which every change is recorded in.
-pub trait Store: EventLog + ContentStore + AccountStore + JobStore + RetentionStore + ForwardingStore {}
+pub trait Store:
+    EventLog + ContentStore + AccountStore + JobStore + RetentionStore + ForwardingStore + TreeStore
+{
+}
 
 impl<T> Store for T where
-    T: EventLog + ContentStore + AccountStore + JobStore + RetentionStore + ForwardingStore + ?Sized
+    T: EventLog + ContentStore + AccountStore + JobStore + RetentionStore + ForwardingStore + TreeStore + ?Sized
 {
 }
 
 /// Every part of the store, for code that uses a concrete store's methods (tests, tools).
 pub mod prelude {
-    pub use super::{AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, Store};
+    pub use super::{
+        AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, Store, TreeStore,
+    };
 }
 
 /// The right to forward one destination, held until dropped.

@@ -9,6 +9,7 @@ mod events;
 mod operations;
 mod retention;
 mod search;
+mod tree;
 
 pub use accounts::*;
 pub use contents::*;
@@ -16,6 +17,7 @@ pub use events::*;
 pub use operations::*;
 pub use retention::*;
 pub use search::*;
+pub use tree::*;
 
 use trail_core::query::Filter;
 use trail_core::time;
@@ -41,7 +43,8 @@ macro_rules! conformance_suite {
             lock_states_round_trip, forward_cursors_move_and_stay_apart, head_watch_follows_commits,
             jobs_follow_their_leaves_and_record_finals, refused_reports_store_nothing, job_logs_page_and_search,
             correlated_events_walk_from_request_to_results,
-            purges_remove_the_old_prefix_and_the_rest_verifies, purges_wait_for_forwarding);
+            purges_remove_the_old_prefix_and_the_rest_verifies, purges_wait_for_forwarding,
+            the_tree_covers_every_event_and_a_purge_keeps_it);
     };
     (@cases $make:path; $($case:ident),*) => {
         $(

@@ -82,7 +82,8 @@ async fn resume_point(source: &SqliteStore, target: &PgStore, marker: Option<&Pr
     let held = target.stats().await?.head;
     if held == EventId::ZERO {
         if let Some(marker) = marker {
-            target.start_after(marker).await?;
+            let tree_rows = source.tree_rows_before(trail_core::tree::size_through(marker.through)).await?;
+            target.start_after(marker, &tree_rows).await?;
             return Ok(marker.through);
         }
         return Ok(EventId::ZERO);
