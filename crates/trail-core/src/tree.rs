@@ -201,6 +201,11 @@ impl MemoryHashes {
     pub fn leaves(&self) -> u64 {
         self.leaves
     }
+
+    /// Every stored hash, in the layout's order.
+    pub fn hashes(&self) -> &[Hash] {
+        &self.hashes
+    }
 }
 
 impl HashReader for MemoryHashes {
@@ -212,12 +217,110 @@ impl HashReader for MemoryHashes {
     }
 }
 
-/// Where stored hash `index` lives when each leaf's hashes are kept together, as the backends
-/// keep them (a row per leaf: its own hash, then each subtree it completed): the leaf, and the
-/// position in its row.
+/// Leaves whose stored hashes the backends keep in one row: a contiguous run of the stored
+/// layout, so that a writer adds a row per 16 events rather than one per event.
+pub const LEAVES_PER_ROW: u64 = 16;
+
+/// Where stored hash `index` lives: its row, and its position in the row.
 pub fn row_of(index: u64) -> (u64, usize) {
     let (level, n) = tlog_tiles::split_stored_hash_index(index);
-    (((n + 1) << level) - 1, usize::from(level))
+    let leaf = ((n + 1) << level) - 1;
+    let row = leaf / LEAVES_PER_ROW;
+    (row, (index - first_stored_index(row * LEAVES_PER_ROW)) as usize)
+}
+
+/// How many leaves the rows hold when the last row, `row`, holds `hashes` hashes.
+pub fn leaves_stored(row: u64, hashes: u64) -> Option<u64> {
+    let total = first_stored_index(row * LEAVES_PER_ROW) + hashes;
+    (row * LEAVES_PER_ROW..=(row + 1) * LEAVES_PER_ROW).find(|&leaves| stored_count(leaves) == total)
+}
+
+/// What a writer keeps of the tree: the right edge, the row being filled (with the hashes it
+/// already holds), and the rows grown since they were last written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Growth {
+    frontier: Frontier,
+    row_hashes: Vec<Hash>,
+    written: Vec<(u64, Vec<Hash>)>,
+    dirty: bool,
+}
+
+/// Where a [`Growth`] stood, to go back to when what followed is rolled back.
+#[derive(Debug, Clone)]
+pub struct GrowthMark {
+    frontier: Frontier,
+    row_hashes: usize,
+    written: usize,
+    dirty: bool,
+}
+
+impl Growth {
+    /// The tree of `size` leaves whose hashes are `stored`.
+    pub fn resume(size: u64, stored: &impl HashReader) -> Result<Growth, TreeError> {
+        let frontier = Frontier::resume(size, stored)?;
+        let first = first_stored_index(size / LEAVES_PER_ROW * LEAVES_PER_ROW);
+        let indexes: Vec<u64> = (first..stored_count(size)).collect();
+        let row_hashes = if indexes.is_empty() { Vec::new() } else { stored.read_hashes(&indexes)? };
+        Ok(Growth { frontier, row_hashes, written: Vec::new(), dirty: false })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// Adds the next leaf.
+    pub fn push(&mut self, leaf: Hash) {
+        let row = self.frontier.size() / LEAVES_PER_ROW;
+        self.row_hashes.extend(self.frontier.push(leaf));
+        self.dirty = true;
+        if self.frontier.size().is_multiple_of(LEAVES_PER_ROW) {
+            self.written.push((row, std::mem::take(&mut self.row_hashes)));
+            self.dirty = false;
+        }
+    }
+
+    /// The rows to write since the last [`Growth::written`], each whole: those completed, then
+    /// the one being filled if it changed. Rows are written over (the one being filled grows in
+    /// place).
+    pub fn rows_to_write(&self) -> Vec<(u64, Vec<Hash>)> {
+        let mut rows = self.written.clone();
+        if self.dirty {
+            rows.push((self.frontier.size() / LEAVES_PER_ROW, self.row_hashes.clone()));
+        }
+        rows
+    }
+
+    /// The rows to write are durable: they need not be written again.
+    pub fn written(&mut self) {
+        self.written.clear();
+        self.dirty = false;
+    }
+
+    pub fn mark(&self) -> GrowthMark {
+        GrowthMark {
+            frontier: self.frontier.clone(),
+            row_hashes: self.row_hashes.len(),
+            written: self.written.len(),
+            dirty: self.dirty,
+        }
+    }
+
+    /// Goes back to `mark`, forgetting the leaves added since (with no [`Growth::written`] in
+    /// between).
+    pub fn roll_back_to(&mut self, mark: GrowthMark) {
+        if self.written.len() > mark.written {
+            // A row completed since: the one filled then is its first.
+            self.row_hashes = std::mem::take(&mut self.written[mark.written].1);
+            self.written.truncate(mark.written);
+        }
+        self.row_hashes.truncate(mark.row_hashes);
+        self.frontier = mark.frontier;
+        self.dirty = mark.dirty;
+    }
 }
 
 /// Learns which stored hashes a computation reads, so that a store can fetch them first (its

@@ -5,7 +5,7 @@
 use ct_merkle::mem_backed_tree::MemoryBackedTree;
 use ct_merkle::{ConsistencyProof, InclusionProof, RootHash};
 use sha2::Sha256;
-use trail_core::tree::{self, Frontier, Hash, MemoryHashes};
+use trail_core::tree::{self, Frontier, Growth, Hash, MemoryHashes};
 use trail_core::{EventBody, EventId, EventInput};
 
 /// The leaves of RFC 6962's test tree (certificate-transparency's `merkle_tree_test`), and the
@@ -139,5 +139,44 @@ fn the_frontier_stores_what_the_layout_expects_and_resumes_from_it() {
         stored.push(leaf).unwrap();
         assert_eq!(tree::first_stored_index(i + 1), tree::stored_count(i + 1), "leaf {i}'s hashes end the layout");
         assert_eq!(Frontier::resume(i + 1, &stored).unwrap(), frontier, "resumed at {}", i + 1);
+    }
+}
+
+/// Rows as a writer writes them (16 leaves each, rewritten while filling, written at each
+/// commit) make up the stored layout exactly; a rolled-back request leaves no trace in them; a
+/// writer resumes from the rows at any size.
+#[test]
+fn rows_written_by_a_growing_tree_make_up_the_layout() {
+    let mut stored = MemoryHashes::default();
+    let mut growth = Growth::default();
+    let mut rows: std::collections::BTreeMap<u64, Vec<Hash>> = Default::default();
+    let leaf = |i: u64| tree::leaf_hash(EventId::new(i as i64 + 1), &event(i as usize));
+    let mut next = 0u64;
+    for request in 0..60u64 {
+        let mark = growth.mark();
+        let count = request % 7 + 1;
+        for i in 0..count {
+            growth.push(leaf(next + i));
+        }
+        if request % 5 == 3 {
+            growth.roll_back_to(mark);
+            assert_eq!(growth.size(), next, "the rolled-back leaves are gone");
+            continue;
+        }
+        for i in 0..count {
+            stored.push(leaf(next + i)).unwrap();
+        }
+        next += count;
+        if request % 3 == 0 {
+            rows.extend(growth.rows_to_write());
+            growth.written();
+            let flat: Vec<Hash> = rows.values().flatten().copied().collect();
+            assert_eq!(flat, stored.hashes(), "the rows after {next} leaves");
+            let (row, position) = tree::row_of(flat.len() as u64 - 1);
+            assert_eq!((row, position + 1), (*rows.keys().last().unwrap(), rows.values().last().unwrap().len()));
+            assert_eq!(tree::leaves_stored(row, position as u64 + 1), Some(next));
+            let resumed = Growth::resume(next, &stored).unwrap();
+            assert_eq!(resumed.root(), growth.root(), "resumed at {next}");
+        }
     }
 }

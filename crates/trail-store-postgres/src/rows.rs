@@ -36,9 +36,6 @@ pub struct Rows {
     pub change: Vec<Option<String>>,
     pub hash: Vec<Vec<u8>>,
     pub submitted_by: Vec<Option<String>>,
-    /// The tree's rows for these events (`tree_nodes`), inserted beside them.
-    pub tree_leaf: Vec<i64>,
-    pub tree_hashes: Vec<Vec<u8>>,
 }
 
 /// The columns [`Rows`] writes, in its order.

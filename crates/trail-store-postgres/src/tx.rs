@@ -22,7 +22,7 @@ use trail_core::chain::{self, Hash};
 use trail_core::content::{ContentKind, StoredContent};
 use trail_core::identity::AccountWrite;
 use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
-use trail_core::tree::Frontier;
+use trail_core::tree::Growth;
 use trail_core::{EventBody, EventId, time};
 use trail_store::StoreError;
 use trail_store::write::storage::{AccountsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
@@ -38,8 +38,8 @@ pub struct Position {
     users: BTreeSet<String>,
     /// Partitions created in this transaction (kept only if it commits).
     created: BTreeSet<i32>,
-    /// The Merkle tree's right edge.
-    frontier: Frontier,
+    /// The Merkle tree.
+    tree: Growth,
 }
 
 /// A pooled connection inside a transaction.
@@ -111,7 +111,7 @@ impl WriteTx {
             month: head.get(2),
             users: BTreeSet::new(),
             created: BTreeSet::new(),
-            frontier: tree::frontier(&*self.conn, trail_core::tree::size_through(id)).await?,
+            tree: tree::growth(&*self.conn, trail_core::tree::size_through(id)).await?,
         };
         self.start = position.id;
         self.position = Some(position);
@@ -203,7 +203,7 @@ impl WriteTx {
             // Monotone, so that each partition holds one range of ids; never past this month.
             position.month = position.month.max(month_of(body.time).min(now_month));
             rows.push(position.id, position.month, body, &position.hash)?;
-            tree::grow(&mut position.frontier, rows, position.id, body);
+            position.tree.push(trail_core::tree::leaf_hash(position.id, body));
             position.users.insert(body.user.clone());
             ids.push(position.id);
         }
@@ -223,7 +223,10 @@ impl WriteTx {
             }
         }
         rows.copy_in(&self.conn).await.map_err(pg)?;
-        tree::insert(&*self.conn, rows).await
+        match self.position.as_mut() {
+            Some(position) => tree::write_grown(&*self.conn, &mut position.tree).await,
+            None => Ok(()),
+        }
     }
 }
 

@@ -215,10 +215,12 @@ pub async fn start_after(
     tree_rows: &[(u64, Vec<u8>)],
 ) -> Result<(), StoreError> {
     let leaves = trail_core::tree::size_through(marker.through);
-    if tree_rows.len() as u64 != leaves || tree_rows.iter().enumerate().any(|(i, (leaf, _))| *leaf != i as u64) {
+    let carried =
+        tree_rows.last().and_then(|(row, bytes)| trail_core::tree::leaves_stored(*row, bytes.len() as u64 / 32));
+    let in_order = tree_rows.iter().enumerate().all(|(i, (row, _))| *row == i as u64);
+    if leaves > 0 && (carried != Some(leaves) || !in_order) {
         return Err(StoreError::Corrupt(format!(
-            "the purged trail's tree has {} of its {leaves} leaves; it cannot be carried",
-            tree_rows.len()
+            "the purged trail's tree rows do not hold its {leaves} leaves; it cannot be carried"
         )));
     }
     let tx = client.transaction().await.map_err(pg)?;
@@ -239,11 +241,6 @@ pub async fn start_after(
     )
     .await
     .map_err(pg)?;
-    let rows = crate::rows::Rows {
-        tree_leaf: tree_rows.iter().map(|(leaf, _)| *leaf as i64).collect(),
-        tree_hashes: tree_rows.iter().map(|(_, hashes)| hashes.clone()).collect(),
-        ..Default::default()
-    };
-    crate::tree::insert(&tx, &rows).await?;
+    crate::tree::write(&tx, tree_rows).await?;
     tx.commit().await.map_err(pg)
 }

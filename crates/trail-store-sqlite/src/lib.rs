@@ -177,15 +177,10 @@ impl SqliteStore {
         })
     }
 
-    /// The Merkle tree's rows of the leaves before `leaf` (a purged prefix's), in leaf order,
-    /// for `trail migrate`.
+    /// The Merkle tree's rows holding the leaves before `leaf` (a purged prefix's), the last cut
+    /// there, for `trail migrate`.
     pub async fn tree_rows_before(&self, leaf: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        self.read(move |conn| {
-            let mut statement = conn.prepare("SELECT leaf, hashes FROM tree_nodes WHERE leaf < ?1 ORDER BY leaf")?;
-            let rows = statement.query_map([leaf as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
-            rows.collect()
-        })
-        .await
+        self.read(move |conn| tree::rows_before(conn, leaf)).await
     }
 
     /// Everything beside the events, for `trail migrate`.

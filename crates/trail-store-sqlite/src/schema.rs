@@ -139,10 +139,10 @@ CREATE TABLE prune_marker (
 ALTER TABLE events ADD COLUMN submitted_by TEXT;
 "#,
     r#"
--- S4: the Merkle tree's stored hashes, a row per leaf (event id - 1): the leaf's hash, then each
--- subtree it completed (trail_core::tree::row_of). Derived from the events, but a purge keeps
--- them, so that roots and proofs about purged events still hold.
-CREATE TABLE tree_nodes (leaf INTEGER PRIMARY KEY, hashes BLOB NOT NULL);
+-- S4: the Merkle tree's stored hashes, a row per 16 leaves (event id - 1): a run of the stored
+-- layout (trail_core::tree::row_of). Derived from the events, but a purge keeps them, so that
+-- roots and proofs about purged events still hold.
+CREATE TABLE tree_rows (number INTEGER PRIMARY KEY, hashes BLOB NOT NULL);
 "#,
 ];
 

@@ -14,7 +14,7 @@ use trail_core::chain::{self, Hash};
 use trail_core::content::{ContentKind, StoredContent};
 use trail_core::identity::AccountWrite;
 use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
-use trail_core::tree::Frontier;
+use trail_core::tree::{Growth, GrowthMark};
 use trail_core::{EventBody, EventId, time};
 use trail_store::StoreError;
 use trail_store::write::storage::{AccountsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
@@ -28,14 +28,15 @@ pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
 pub struct Position {
     pub last_id: EventId,
     last_hash: Hash,
-    frontier: Frontier,
+    tree: GrowthMark,
 }
 
 pub struct WriteTx {
     pub(crate) conn: Connection,
     last_id: EventId,
     last_hash: Hash,
-    frontier: Frontier,
+    /// The Merkle tree, its rows written before each commit.
+    tree: Growth,
     /// Users already in `known_users`, so most events skip that insert.
     known_users: HashSet<String>,
 }
@@ -65,23 +66,34 @@ impl WriteTx {
             }
             None => (EventId::ZERO, chain::GENESIS),
         };
-        let frontier = tree::frontier(&conn, trail_core::tree::size_through(last_id))?;
-        Ok(WriteTx { conn, last_id, last_hash, frontier, known_users: HashSet::new() })
+        let tree = tree::growth(&conn, trail_core::tree::size_through(last_id))?;
+        Ok(WriteTx { conn, last_id, last_hash, tree, known_users: HashSet::new() })
     }
 
     pub fn position(&self) -> Position {
-        Position { last_id: self.last_id, last_hash: self.last_hash, frontier: self.frontier.clone() }
+        Position { last_id: self.last_id, last_hash: self.last_hash, tree: self.tree.mark() }
     }
 
     /// Puts the chain and the tree back where they stood before what was rolled back. The users
     /// remembered since may have gone with it, so they are forgotten too.
     pub fn roll_back_to(&mut self, position: Position) {
-        (self.last_id, self.last_hash, self.frontier) = (position.last_id, position.last_hash, position.frontier);
+        (self.last_id, self.last_hash) = (position.last_id, position.last_hash);
+        self.tree.roll_back_to(position.tree);
         self.known_users.clear();
     }
 
     pub fn execute(&self, sql: &str) -> Result<(), StoreError> {
         self.conn.execute_batch(sql).map_err(backend)
+    }
+
+    /// Writes the tree's rows grown since the last commit: the writer's last step before it.
+    pub fn write_tree(&self) -> Result<(), StoreError> {
+        tree::write(&self.conn, self.tree.rows_to_write()).map_err(backend)
+    }
+
+    /// The group committed, with the tree's rows.
+    pub fn committed(&mut self) {
+        self.tree.written();
     }
 
     /// Whether SQLite has dropped the transaction itself (disk full, an I/O error).
@@ -133,8 +145,7 @@ impl WriteTx {
                 // never remembered without its row.
                 self.known_users.insert(body.user.clone());
             }
-            let made = self.frontier.push(trail_core::tree::leaf_hash(id, body));
-            tree::store(&self.conn, trail_core::tree::leaf_index(id), &made)?;
+            self.tree.push(trail_core::tree::leaf_hash(id, body));
             self.last_id = id;
             self.last_hash = hash;
             ids.push(id);

@@ -53,10 +53,12 @@ impl Writer {
             for request in pending.by_ref() {
                 self.in_savepoint(request, &mut done)?;
             }
+            self.tx.write_tree()?;
             self.tx.execute("COMMIT")
         })();
         match outcome {
             Ok(()) => {
+                self.tx.committed();
                 self.progress.publish_head(self.tx.position().last_id);
                 self.progress.commits.fetch_add(1, Ordering::SeqCst);
                 metrics::counter!("trail_store_commits_total").increment(1);

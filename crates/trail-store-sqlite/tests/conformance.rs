@@ -95,7 +95,8 @@ async fn a_trail_purged_empty_continues_its_chain_after_a_restart() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     let purge_event = report.event_id.unwrap();
     conn.execute("DELETE FROM events WHERE id = ?1", [purge_event.get()]).unwrap();
-    conn.execute("DELETE FROM tree_nodes WHERE leaf = ?1", [purge_event.get() - 1]).unwrap();
+    let kept = trail_core::tree::stored_count(purge_event.get() as u64 - 1) * 32;
+    conn.execute("UPDATE tree_rows SET hashes = substr(hashes, 1, ?1) WHERE number = 0", [kept as i64]).unwrap();
     drop(conn);
     let reopened = SqliteStore::open(&path).unwrap();
     let ids = reopened.append(vec![old]).await.unwrap();
@@ -123,7 +124,7 @@ async fn the_tree_is_built_over_events_stored_before_it() {
     let expected = trail_store::tree::root(&store, 11).await.unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("DELETE FROM tree_nodes", []).unwrap();
+    conn.execute("DELETE FROM tree_rows", []).unwrap();
     drop(conn);
     let reopened = SqliteStore::open(&path).unwrap();
     assert_eq!(trail_store::tree::root(&reopened, 11).await.unwrap(), expected, "rebuilt from the events");

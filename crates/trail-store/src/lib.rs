@@ -231,8 +231,9 @@ pub trait ForwardingStore: EventLog {
     }
 }
 
-/// The Merkle tree over the events (S4): the writers store its hashes with each event (a row per
-/// leaf, `trail_core::tree::row_of`), and a purge keeps them; [`tree`] reads roots and proofs.
+/// The Merkle tree over the events (S4): the writers store its hashes in the events'
+/// transaction (a row per 16 leaves, `trail_core::tree::row_of`), and a purge keeps them;
+/// [`tree`] reads roots and proofs.
 #[async_trait]
 pub trait TreeStore: EventLog {
     /// The stored hashes at these stored indexes, in the same order; [`StoreError::NotFound`]

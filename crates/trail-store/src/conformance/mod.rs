@@ -93,9 +93,13 @@ pub(crate) async fn stored_exactly<S: crate::Store>(
     let events = store.read_after(EventId::ZERO, 1000).await.unwrap();
     assert_eq!(ids(&events), acknowledged, "every acknowledged event is stored once, and nothing else");
     let mut verifier = trail_core::chain::Verifier::new();
+    let mut frontier = trail_core::tree::Frontier::new();
     for e in &events {
         verifier.check(e.id, &e.body, &trail_core::chain::from_hex(&e.hash).unwrap()).unwrap();
+        let _ = frontier.push(trail_core::tree::leaf_hash(e.id, &e.body));
     }
+    let root = crate::tree::root(store, frontier.size()).await.unwrap();
+    assert_eq!(root, frontier.root(), "the stored tree covers exactly these events");
     acknowledged
 }
 
