@@ -76,6 +76,15 @@ pub fn link(previous: &Hash, id: EventId, body: &EventBody) -> Hash {
     hasher.finalize().into()
 }
 
+/// [`link`] of an event already encoded by [`canonical`].
+pub fn link_canonical(previous: &Hash, canonical: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(DOMAIN);
+    hasher.update(previous);
+    hasher.update(canonical);
+    hasher.finalize().into()
+}
+
 pub fn to_hex(hash: &Hash) -> String {
     hex::encode(hash)
 }

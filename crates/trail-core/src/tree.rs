@@ -72,6 +72,18 @@ pub fn leaf_hash(id: EventId, body: &EventBody) -> Hash {
     tlog_tiles::Hash(hasher.finalize().into())
 }
 
+/// Event `id`'s chain link after `previous` and its leaf hash, encoding the event once.
+pub fn link_and_leaf(previous: &chain::Hash, id: EventId, body: &EventBody) -> (chain::Hash, Hash) {
+    thread_local! {
+        static CANONICAL: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(1024));
+    }
+    CANONICAL.with_borrow_mut(|bytes| {
+        bytes.clear();
+        chain::canonical(id, body, bytes);
+        (chain::link_canonical(previous, bytes), leaf_hash_of_bytes(bytes))
+    })
+}
+
 /// Where the hashes written with leaf `index` begin in the stored layout; they follow one
 /// another from there.
 pub fn first_stored_index(index: u64) -> u64 {

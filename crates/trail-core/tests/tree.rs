@@ -71,6 +71,9 @@ fn roots_and_proofs_agree_with_an_independent_implementation() {
         let body = event(i);
         let leaf = tree::leaf_hash(id, &body);
         assert_eq!(leaf, tree::leaf_hash_of_bytes(&tree::canonical_bytes(id, &body)), "streamed and whole agree");
+        let previous = [i as u8; 32];
+        let both = tree::link_and_leaf(&previous, id, &body);
+        assert_eq!(both, (trail_core::chain::link(&previous, id, &body), leaf), "encoded once, the same hashes");
         stored.push(leaf).unwrap();
         let _ = frontier.push(leaf);
         theirs.push(tree::canonical_bytes(id, &body));

@@ -18,7 +18,7 @@ use crate::{accounts, contents, jobs, pg, tree};
 use async_trait::async_trait;
 use deadpool_postgres::Object;
 use std::collections::{BTreeSet, HashSet};
-use trail_core::chain::{self, Hash};
+use trail_core::chain::Hash;
 use trail_core::content::{ContentKind, StoredContent};
 use trail_core::identity::AccountWrite;
 use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
@@ -199,11 +199,12 @@ impl WriteTx {
         let mut ids = Vec::with_capacity(events.len());
         for body in events {
             position.id += 1;
-            position.hash = chain::link(&position.hash, position.id, body);
+            let (hash, leaf) = trail_core::tree::link_and_leaf(&position.hash, position.id, body);
+            position.hash = hash;
             // Monotone, so that each partition holds one range of ids; never past this month.
             position.month = position.month.max(month_of(body.time).min(now_month));
             rows.push(position.id, position.month, body, &position.hash)?;
-            position.tree.push(trail_core::tree::leaf_hash(position.id, body));
+            position.tree.push(leaf);
             position.users.insert(body.user.clone());
             ids.push(position.id);
         }

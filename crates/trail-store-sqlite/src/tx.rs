@@ -109,7 +109,7 @@ impl WriteTx {
         let mut ids = Vec::with_capacity(events.len());
         for body in events {
             let id = self.last_id + 1;
-            let hash = chain::link(&self.last_hash, id, body);
+            let (hash, leaf) = trail_core::tree::link_and_leaf(&self.last_hash, id, body);
             let attributes = serde_json::to_string(&body.attributes)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             let change = body
@@ -145,7 +145,7 @@ impl WriteTx {
                 // never remembered without its row.
                 self.known_users.insert(body.user.clone());
             }
-            self.tree.push(trail_core::tree::leaf_hash(id, body));
+            self.tree.push(leaf);
             self.last_id = id;
             self.last_hash = hash;
             ids.push(id);
