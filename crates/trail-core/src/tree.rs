@@ -6,11 +6,14 @@
 //! (inclusion), and that a tree of one size is a prefix of a larger one (consistency).
 //!
 //! Stored hashes follow the layout of Crosby and Wallach that Go's `sumdb/tlog` uses (two per
-//! event on average; see [`first_stored_index`]): what is stored is derived from the events and
-//! can be rebuilt from them. The hashing, the layout and the proofs are `tlog_tiles`' (a port of
+//! event on average; see [`first_stored_index`]), kept by the backends in rows of
+//! [`LEAVES_PER_ROW`] leaves ([`row_of`]). They are derived from the events (a trail written
+//! before the tree gets them from its events), but a purge keeps them: purged events cannot give
+//! them again. The hashing, the layout and the proofs are `tlog_tiles`' (a port of
 //! `sumdb/tlog`); the tests check them against `ct-merkle`, an independent implementation, and
 //! against RFC 6962's published vectors. [`Frontier`] keeps only a tree's right edge, for roots
-//! computed while walking events (verification, imports) without any storage.
+//! computed while walking events (verification, imports) without any storage; [`Growth`] adds
+//! the row being filled, for writers, which never read the tree back.
 
 use crate::chain;
 use crate::event::{EventBody, EventId};
