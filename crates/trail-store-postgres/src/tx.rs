@@ -65,6 +65,14 @@ impl Drop for InTransaction {
     }
 }
 
+/// What a writer carries from one transaction to the next: the partitions known to exist, and
+/// the tree as it committed, used again while no other node has appended since.
+#[derive(Default)]
+pub struct Carried {
+    pub partitions: HashSet<i32>,
+    pub tree: Option<Growth>,
+}
+
 pub struct WriteTx {
     conn: InTransaction,
     /// Where the chain stands, once the sequencer is held.
@@ -74,12 +82,14 @@ pub struct WriteTx {
     now_month: i32,
     /// Partitions known to exist before this transaction.
     partitions: HashSet<i32>,
+    /// The tree as the previous transaction committed it.
+    carried_tree: Option<Growth>,
 }
 
 impl WriteTx {
     /// Opens a transaction on `client`; with `sequenced`, holding the sequencer, so that it may
     /// append events.
-    pub async fn begin(client: Object, partitions: HashSet<i32>, sequenced: bool) -> Result<WriteTx, StoreError> {
+    pub async fn begin(client: Object, carried: Carried, sequenced: bool) -> Result<WriteTx, StoreError> {
         let conn = InTransaction { client: Some(client) };
         conn.batch_execute("BEGIN").await.map_err(pg)?;
         let mut tx = WriteTx {
@@ -87,7 +97,8 @@ impl WriteTx {
             position: None,
             start: EventId::ZERO,
             now_month: month_of(jiff::Timestamp::now()),
-            partitions,
+            partitions: carried.partitions,
+            carried_tree: carried.tree,
         };
         if sequenced {
             tx.take_sequencer().await?;
@@ -111,7 +122,7 @@ impl WriteTx {
             month: head.get(2),
             users: BTreeSet::new(),
             created: BTreeSet::new(),
-            tree: tree::growth(&*self.conn, trail_core::tree::size_through(id)).await?,
+            tree: self.tree_at(trail_core::tree::size_through(id)).await?,
         };
         self.start = position.id;
         self.position = Some(position);
@@ -140,10 +151,21 @@ impl WriteTx {
         self.conn.batch_execute(&format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")).await.map_err(pg)
     }
 
+    /// The tree at `size` leaves: the one carried over when no other node has appended since,
+    /// else read back.
+    async fn tree_at(&mut self, size: u64) -> Result<Growth, StoreError> {
+        match self.carried_tree.take() {
+            Some(carried) if carried.size() == size => Ok(carried),
+            _ => tree::growth(&*self.conn, size).await,
+        }
+    }
+
     /// Commits, moving the head, the known users and announcing the head on `channel` when
-    /// events were appended. Answers how many were, and the partitions now known to exist.
-    pub async fn commit(mut self, channel: &str) -> Result<(u64, HashSet<i32>), StoreError> {
+    /// events were appended. Answers how many were, and what the next transaction may carry on
+    /// with.
+    pub async fn commit(mut self, channel: &str) -> Result<(u64, Carried), StoreError> {
         let mut partitions = std::mem::take(&mut self.partitions);
+        let mut tree = self.carried_tree.take();
         let mut stored = 0;
         if let Some(position) = self.position.take() {
             // A transaction that stored no event (an unchanged content, a session touched)
@@ -153,10 +175,11 @@ impl WriteTx {
                 stored = (position.id - self.start) as u64;
             }
             partitions.extend(position.created);
+            tree = Some(position.tree);
         }
         self.conn.batch_execute("COMMIT").await.map_err(pg)?;
         self.end();
-        Ok((stored, partitions))
+        Ok((stored, Carried { partitions, tree }))
     }
 
     /// Rolls back; a connection that cannot is closed.

@@ -10,10 +10,9 @@
 //! (`trail_store::write`); the writer only singles out plain appends, to insert them at once.
 
 use crate::rows::Rows;
-use crate::tx::WriteTx;
+use crate::tx::{Carried, WriteTx};
 use crate::{backend, pg};
 use deadpool_postgres::Pool;
-use std::collections::HashSet;
 use trail_core::{EventId, chain};
 use trail_store::write::{AppendEvents, Outcome, Pending, Queue, Queued};
 use trail_store::{StoreError, group};
@@ -25,13 +24,13 @@ pub struct Writer {
     pool: Pool,
     /// The channel on which commits announce the new head to every node.
     channel: String,
-    /// Partitions known to exist.
-    partitions: HashSet<i32>,
+    /// What the last transaction leaves the next: known partitions, the tree.
+    carried: Carried,
 }
 
 impl Writer {
     pub fn new(pool: Pool, channel: String) -> Writer {
-        Writer { pool, channel, partitions: HashSet::new() }
+        Writer { pool, channel, carried: Carried::default() }
     }
 
     /// Runs until every sender is gone.
@@ -47,7 +46,7 @@ impl Writer {
         let (appends, others): (Vec<Append>, Vec<Request>) = split_appends(group);
         let sequenced = !appends.is_empty() || others.iter().any(|request| request.appends_events());
         let begun = match self.pool.get().await {
-            Ok(client) => WriteTx::begin(client, std::mem::take(&mut self.partitions), sequenced).await,
+            Ok(client) => WriteTx::begin(client, std::mem::take(&mut self.carried), sequenced).await,
             Err(error) => Err(backend(format!("cannot reach PostgreSQL: {error}"))),
         };
         let outcome = match begun {
@@ -64,15 +63,15 @@ impl Writer {
             }
         };
         match outcome {
-            Ok((stored, partitions)) => {
-                self.partitions = partitions;
+            Ok((stored, carried)) => {
+                self.carried = carried;
                 metrics::counter!("trail_store_commits_total").increment(1);
                 metrics::counter!("trail_events_stored_total").increment(stored);
                 done.into_iter().for_each(Outcome::answer);
             }
             Err(error) => {
-                // Whatever the failure, partitions are looked up again.
-                self.partitions.clear();
+                // Whatever the failure, partitions and the tree are looked up again.
+                self.carried = Carried::default();
                 tracing::error!(%error, "group commit failed; nothing of it was stored");
                 done.into_iter().for_each(|outcome| outcome.refuse(&error));
             }
@@ -186,7 +185,7 @@ async fn insert_together(tx: &mut WriteTx, appends: &[Append]) -> Result<Vec<Vec
 /// that does not verify is refused whole.
 pub async fn import(pool: &Pool, events: &[trail_core::Event], channel: &str) -> Result<(), StoreError> {
     let client = pool.get().await.map_err(|e| backend(format!("cannot reach PostgreSQL: {e}")))?;
-    let mut tx = WriteTx::begin(client, HashSet::new(), true).await?;
+    let mut tx = WriteTx::begin(client, Carried::default(), true).await?;
     let mut rows = Rows::default();
     for event in events {
         let ids = tx.number(std::slice::from_ref(&event.body), &mut rows)?;

@@ -99,6 +99,16 @@ async fn two_nodes_writing_at_once_never_let_a_reader_skip() {
     let total = (writers * batches * per_batch) as i64;
     assert_eq!(seen, (1..=total).collect::<Vec<_>>(), "the reader saw every id, in order, none skipped");
     assert_eq!(verify(&nodes[1]).await, total as u64);
+    // Each node carries its tree from one commit to the next only while the other has not
+    // appended: the stored tree is still exactly the events'.
+    let mut frontier = trail_core::tree::Frontier::new();
+    for event in nodes[0].read_after(EventId::ZERO, 10_000).await.unwrap() {
+        let _ = frontier.push(trail_core::tree::leaf_hash(event.id, &event.body));
+    }
+    for node in &nodes {
+        let root = trail_store::tree::root(&**node, total as u64).await.unwrap();
+        assert_eq!(root, frontier.root(), "the stored tree covers both nodes' events");
+    }
 }
 
 /// Every node's head follows every node's commits (for forwarders and live views); users and
