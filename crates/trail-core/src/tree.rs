@@ -244,6 +244,17 @@ pub fn row_of(index: u64) -> (u64, usize) {
     (row, (index - first_stored_index(row * LEAVES_PER_ROW)) as usize)
 }
 
+/// A row's hashes as stored: 32 bytes each, in order.
+pub fn row_bytes(hashes: &[Hash]) -> Vec<u8> {
+    hashes.iter().flat_map(|hash| hash.0).collect()
+}
+
+/// The hash at `position` of a stored row, if the row reaches it.
+pub fn hash_in_row(row: &[u8], position: usize) -> Option<Hash> {
+    let bytes = row.get(position * 32..(position + 1) * 32)?;
+    Some(tlog_tiles::Hash(bytes.try_into().ok()?))
+}
+
 /// How many leaves the rows hold when the last row, `row`, holds `hashes` hashes.
 pub fn leaves_stored(row: u64, hashes: u64) -> Option<u64> {
     let total = first_stored_index(row * LEAVES_PER_ROW) + hashes;

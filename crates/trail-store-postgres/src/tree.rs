@@ -20,13 +20,10 @@ pub async fn hashes(client: &impl GenericClient, indexes: &[u64]) -> Result<Vec<
         .iter()
         .zip(places)
         .map(|(index, (row, position))| {
-            let bytes = by_number
+            by_number
                 .get(&(row as i64))
-                .and_then(|row| row.get(position * 32..(position + 1) * 32))
-                .ok_or_else(|| StoreError::NotFound(format!("the tree holds no hash {index}")))?;
-            let mut hash = tree::EMPTY_ROOT;
-            hash.0.copy_from_slice(bytes);
-            Ok(hash)
+                .and_then(|row| tree::hash_in_row(row, position))
+                .ok_or_else(|| StoreError::NotFound(format!("the tree holds no hash {index}")))
         })
         .collect()
 }
@@ -59,11 +56,8 @@ pub async fn write(client: &impl GenericClient, rows: &[(u64, Vec<u8>)]) -> Resu
 
 /// Writes the rows `growth` grew since they were last written.
 pub async fn write_grown(client: &impl GenericClient, growth: &mut Growth) -> Result<(), StoreError> {
-    let rows: Vec<(u64, Vec<u8>)> = growth
-        .rows_to_write()
-        .into_iter()
-        .map(|(number, hashes)| (number, hashes.iter().flat_map(|hash| hash.0).collect()))
-        .collect();
+    let rows: Vec<(u64, Vec<u8>)> =
+        growth.rows_to_write().into_iter().map(|(number, hashes)| (number, tree::row_bytes(&hashes))).collect();
     write(client, &rows).await?;
     growth.written();
     Ok(())

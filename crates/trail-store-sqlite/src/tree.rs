@@ -9,13 +9,6 @@ use std::cell::RefCell;
 use trail_core::tree::{self, Growth, Hash, HashReader, LEAVES_PER_ROW, ReaderError};
 use trail_store::StoreError;
 
-fn hash_at(row: &[u8], position: usize) -> Option<Hash> {
-    let bytes = row.get(position * 32..(position + 1) * 32)?;
-    let mut hash = tree::EMPTY_ROOT;
-    hash.0.copy_from_slice(bytes);
-    Some(hash)
-}
-
 /// The hashes at these stored indexes, in order.
 pub fn hashes(conn: &Connection, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
     let mut statement = conn.prepare_cached("SELECT hashes FROM tree_rows WHERE number = ?1").map_err(backend)?;
@@ -27,7 +20,7 @@ pub fn hashes(conn: &Connection, indexes: &[u64]) -> Result<Vec<Hash>, StoreErro
             let bytes: Option<Vec<u8>> = statement.query_row([row as i64], |r| r.get(0)).optional().map_err(backend)?;
             cached = bytes.map(|bytes| (row, bytes));
         }
-        let hash = cached.as_ref().and_then(|(_, bytes)| hash_at(bytes, position));
+        let hash = cached.as_ref().and_then(|(_, bytes)| tree::hash_in_row(bytes, position));
         found.push(hash.ok_or_else(|| StoreError::NotFound(format!("the tree holds no hash {index}")))?);
     }
     Ok(found)
@@ -37,8 +30,7 @@ pub fn hashes(conn: &Connection, indexes: &[u64]) -> Result<Vec<Hash>, StoreErro
 pub fn write(conn: &Connection, rows: Vec<(u64, Vec<Hash>)>) -> rusqlite::Result<()> {
     let mut statement = conn.prepare_cached("INSERT OR REPLACE INTO tree_rows (number, hashes) VALUES (?1, ?2)")?;
     for (number, hashes) in rows {
-        let bytes: Vec<u8> = hashes.iter().flat_map(|hash| hash.0).collect();
-        statement.execute(params![number as i64, bytes])?;
+        statement.execute(params![number as i64, tree::row_bytes(&hashes)])?;
     }
     Ok(())
 }
