@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod chain;
 pub mod change;
+pub mod checkpoint;
 pub mod content;
 pub mod event;
 pub mod export;

@@ -24,6 +24,11 @@ pub use tlog_tiles::{Error as ReaderError, HashReader, RecordProof as InclusionP
 /// A node's hash: a leaf's, an inner node's or a root's.
 pub type Hash = tlog_tiles::Hash;
 
+/// A hash from its 32 bytes, as stored.
+pub fn hash_from(bytes: [u8; 32]) -> Hash {
+    tlog_tiles::Hash(bytes)
+}
+
 /// The root of the empty tree: the hash of nothing.
 pub const EMPTY_ROOT: Hash = tlog_tiles::EMPTY_HASH;
 

@@ -1,20 +1,20 @@
-//! F4 across nodes: one node forwards each destination at a time, holding a session-level
-//! advisory lock on a connection of its own. When that node dies, its connection closes, the
+//! Work one node does at a time (F4: forwarding a destination; S4: signing checkpoints), held as
+//! a session-level advisory lock on a connection of its own. When that node dies, its connection closes, the
 //! server releases the lock, and the next node to ask takes over from the saved cursor.
 
 use crate::pg;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_postgres::NoTls;
-use trail_store::{ForwardingLease, StoreError};
+use trail_store::{Lease, StoreError};
 
 /// How often a node without the lease asks again, and how often the holder checks that its
 /// connection is alive.
 const ASK_EVERY: Duration = Duration::from_millis(500);
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
-/// Waits for the lease on `destination` in this schema.
-pub async fn acquire(config: &tokio_postgres::Config, destination: &str) -> Result<ForwardingLease, StoreError> {
+/// Waits for the lease named `work` in this schema.
+pub async fn acquire(config: &tokio_postgres::Config, work: &str) -> Result<Lease, StoreError> {
     let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
     let (lost_sender, lost) = watch::channel(false);
     let connection_lost = lost_sender.clone();
@@ -24,9 +24,9 @@ pub async fn acquire(config: &tokio_postgres::Config, destination: &str) -> Resu
         }
         connection_lost.send_replace(true);
     });
-    let key = "SELECT pg_try_advisory_lock(hashtextextended('trail-forward/' || current_schema() || '/' || $1, 0))";
+    let key = "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || '/' || $1, 0))";
     loop {
-        let taken: bool = client.query_one(key, &[&destination]).await.map_err(pg)?.get(0);
+        let taken: bool = client.query_one(key, &[&work]).await.map_err(pg)?.get(0);
         if taken {
             break;
         }
@@ -46,5 +46,5 @@ pub async fn acquire(config: &tokio_postgres::Config, destination: &str) -> Resu
             }
         }
     });
-    Ok(ForwardingLease::new(lost, Box::new(client)))
+    Ok(Lease::new(lost, Box::new(client)))
 }

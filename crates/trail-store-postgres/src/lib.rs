@@ -10,6 +10,7 @@
 //! - Events live in monthly partitions, so a purge drops whole months (`retention.rs`).
 
 mod accounts;
+mod checkpoints;
 mod contents;
 mod jobs;
 mod lease;
@@ -30,16 +31,18 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{oneshot, watch};
 use tokio_postgres::NoTls;
+use trail_core::checkpoint::{RecordedCheckpoint, SignedCheckpoint};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
 use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::write::{
-    AppendEvents, AppendJobLog, CreateJob, RecordContent, ReportLeaf, SaveCursor, WriteAccount, WriteQueue,
+    AppendEvents, AppendJobLog, CreateJob, RecordCheckpoint, RecordContent, ReportLeaf, SaveCursor, WriteAccount,
+    WriteQueue,
 };
 use trail_store::{
-    AccountStore, ContentStore, EventLog, ForwardingLease, ForwardingStore, JobStore, LeafReport, RetentionStore,
-    StoreError, StoreStats, TreeStore,
+    AccountStore, CheckpointStore, ContentStore, EventLog, ForwardingStore, JobStore, LeafReport, Lease,
+    RetentionStore, StoreError, StoreStats, TreeStore,
 };
 use tx::WriteTx;
 use writer::Writer;
@@ -323,8 +326,8 @@ impl ForwardingStore for PgStore {
         self.writes.submit(SaveCursor { destination: destination.to_owned(), delivered_through }).await
     }
 
-    async fn forwarding_lease(&self, destination: &str) -> Result<ForwardingLease, StoreError> {
-        lease::acquire(&self.config, destination).await
+    async fn forwarding_lease(&self, destination: &str) -> Result<Lease, StoreError> {
+        lease::acquire(&self.config, &format!("trail-forward/{destination}")).await
     }
 }
 
@@ -332,5 +335,28 @@ impl ForwardingStore for PgStore {
 impl TreeStore for PgStore {
     async fn tree_hashes(&self, indexes: Vec<u64>) -> Result<Vec<trail_core::tree::Hash>, StoreError> {
         tree::hashes(&self.client().await?, &indexes).await
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for PgStore {
+    async fn record_checkpoint(
+        &self,
+        signed: SignedCheckpoint,
+        event: EventBody,
+    ) -> Result<RecordedCheckpoint, StoreError> {
+        self.writes.submit(RecordCheckpoint { signed, event }).await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<RecordedCheckpoint>, StoreError> {
+        checkpoints::latest(&self.client().await?).await
+    }
+
+    async fn checkpoint_covering(&self, size: u64) -> Result<Option<RecordedCheckpoint>, StoreError> {
+        checkpoints::covering(&self.client().await?, size).await
+    }
+
+    async fn signing_lease(&self) -> Result<Lease, StoreError> {
+        lease::acquire(&self.config, "trail-sign").await
     }
 }

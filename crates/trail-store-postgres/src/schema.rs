@@ -145,6 +145,17 @@ ALTER TABLE events ADD COLUMN submitted_by TEXT;
 -- roots and proofs about purged events still hold.
 CREATE TABLE tree_rows (number BIGINT PRIMARY KEY, hashes BYTEA NOT NULL);
 "#,
+    r#"
+-- S4: signed checkpoints, each beside the CHECKPOINT event that recorded it (a purge keeps them,
+-- as it keeps the tree).
+CREATE TABLE checkpoints (
+    size       BIGINT PRIMARY KEY,    -- the tree's leaves
+    root       BYTEA NOT NULL,
+    note       TEXT NOT NULL,         -- the signed note, with every signature
+    event_id   BIGINT NOT NULL,
+    signed_at  BIGINT NOT NULL
+);
+"#,
 ];
 
 use crate::pg;

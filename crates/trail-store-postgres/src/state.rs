@@ -1,7 +1,7 @@
 //! `trail migrate`: a trail's state beside its events, written whole in one transaction. It
 //! replaces what the database held, so that a migration run again converges.
 
-use crate::{accounts, backend, contents, pg};
+use crate::{accounts, backend, checkpoints, contents, pg};
 use trail_core::EventId;
 use trail_core::identity::AccountWrite;
 use trail_core::time;
@@ -13,7 +13,7 @@ pub async fn replace(client: &mut deadpool_postgres::Object, state: &TrailState)
     tx.batch_execute(
         "DELETE FROM job_logs; DELETE FROM job_targets; DELETE FROM jobs; DELETE FROM sessions; \
          DELETE FROM api_tokens; DELETE FROM accounts; DELETE FROM device_contents; DELETE FROM contents; \
-         DELETE FROM forward_cursors;",
+         DELETE FROM forward_cursors; DELETE FROM checkpoints;",
     )
     .await
     .map_err(pg)?;
@@ -92,6 +92,9 @@ pub async fn replace(client: &mut deadpool_postgres::Object, state: &TrailState)
         )
         .await
         .map_err(pg)?;
+    }
+    for checkpoint in &state.checkpoints {
+        checkpoints::insert(&tx, checkpoint).await?;
     }
     // New tokens and jobs are numbered after the migrated ones.
     tx.batch_execute(

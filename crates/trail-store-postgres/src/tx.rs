@@ -14,18 +14,19 @@
 
 use crate::rows::{Rows, hash_from};
 use crate::schema::{self, month_of};
-use crate::{accounts, contents, jobs, pg, tree};
+use crate::{accounts, checkpoints, contents, jobs, pg, tree};
 use async_trait::async_trait;
 use deadpool_postgres::Object;
 use std::collections::{BTreeSet, HashSet};
 use trail_core::chain::Hash;
+use trail_core::checkpoint::RecordedCheckpoint;
 use trail_core::content::{ContentKind, StoredContent};
 use trail_core::identity::AccountWrite;
 use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
 use trail_core::tree::Growth;
 use trail_core::{EventBody, EventId, time};
 use trail_store::StoreError;
-use trail_store::write::storage::{AccountsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
+use trail_store::write::storage::{AccountsTx, CheckpointsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
 
 /// The chain's position inside a transaction: moved by each request, put back when one rolls
 /// back.
@@ -322,6 +323,13 @@ impl JobsTx for WriteTx {
 
     async fn append_log(&mut self, job: JobId, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
         jobs::append_log(&*self.conn, job, entries).await
+    }
+}
+
+#[async_trait]
+impl CheckpointsTx for WriteTx {
+    async fn insert_checkpoint(&mut self, checkpoint: &RecordedCheckpoint) -> Result<(), StoreError> {
+        checkpoints::insert(&*self.conn, checkpoint).await
     }
 }
 

@@ -61,5 +61,6 @@ pub fn state(conn: &Connection) -> rusqlite::Result<TrailState> {
         contents,
         jobs: records,
         cursors,
+        checkpoints: crate::checkpoints::all(conn)?,
     })
 }

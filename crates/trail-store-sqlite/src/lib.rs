@@ -4,6 +4,7 @@
 
 mod accounts;
 mod blocks;
+mod checkpoints;
 mod contents;
 mod export;
 mod index;
@@ -24,16 +25,19 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use trail_core::checkpoint::{RecordedCheckpoint, SignedCheckpoint};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
 use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::LeafReport;
 use trail_store::write::{
-    AppendEvents, AppendJobLog, CreateJob, RecordContent, ReportLeaf, SaveCursor, WriteAccount, WriteQueue,
+    AppendEvents, AppendJobLog, CreateJob, RecordCheckpoint, RecordContent, ReportLeaf, SaveCursor, WriteAccount,
+    WriteQueue,
 };
 use trail_store::{
-    AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, StoreError, StoreStats, TreeStore,
+    AccountStore, CheckpointStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, StoreError,
+    StoreStats, TreeStore,
 };
 use tx::WriteTx;
 use writer::Writer;
@@ -452,5 +456,24 @@ impl ForwardingStore for SqliteStore {
 impl TreeStore for SqliteStore {
     async fn tree_hashes(&self, indexes: Vec<u64>) -> Result<Vec<trail_core::tree::Hash>, StoreError> {
         self.read(move |conn| Ok(tree::hashes(conn, &indexes))).await?
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for SqliteStore {
+    async fn record_checkpoint(
+        &self,
+        signed: SignedCheckpoint,
+        event: EventBody,
+    ) -> Result<RecordedCheckpoint, StoreError> {
+        self.writes()?.submit(RecordCheckpoint { signed, event }).await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<RecordedCheckpoint>, StoreError> {
+        self.read(|conn| checkpoints::latest(conn)).await
+    }
+
+    async fn checkpoint_covering(&self, size: u64) -> Result<Option<RecordedCheckpoint>, StoreError> {
+        self.read(move |conn| checkpoints::covering(conn, size)).await
     }
 }

@@ -144,6 +144,17 @@ ALTER TABLE events ADD COLUMN submitted_by TEXT;
 -- roots and proofs about purged events still hold.
 CREATE TABLE tree_rows (number INTEGER PRIMARY KEY, hashes BLOB NOT NULL);
 "#,
+    r#"
+-- S4: signed checkpoints, each beside the CHECKPOINT event that recorded it (a purge keeps them,
+-- as it keeps the tree).
+CREATE TABLE checkpoints (
+    size       INTEGER PRIMARY KEY,   -- the tree's leaves
+    root       BLOB NOT NULL,
+    note       TEXT NOT NULL,         -- the signed note, with every signature
+    event_id   INTEGER NOT NULL,
+    signed_at  INTEGER NOT NULL
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

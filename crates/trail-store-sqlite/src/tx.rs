@@ -6,18 +6,19 @@
 
 use crate::rows::outcome_code;
 use crate::schema::EVENT_COLUMNS;
-use crate::{accounts, contents, jobs, tree};
+use crate::{accounts, checkpoints, contents, jobs, tree};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
 use trail_core::chain::{self, Hash};
+use trail_core::checkpoint::RecordedCheckpoint;
 use trail_core::content::{ContentKind, StoredContent};
 use trail_core::identity::AccountWrite;
 use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
 use trail_core::tree::{Growth, GrowthMark};
 use trail_core::{EventBody, EventId, time};
 use trail_store::StoreError;
-use trail_store::write::storage::{AccountsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
+use trail_store::write::storage::{AccountsTx, CheckpointsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
 
 pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
     StoreError::caused(error.to_string(), error)
@@ -219,6 +220,13 @@ impl JobsTx for WriteTx {
 
     async fn append_log(&mut self, job: JobId, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
         jobs::append_log(&self.conn, job, entries).map_err(backend)
+    }
+}
+
+#[async_trait]
+impl CheckpointsTx for WriteTx {
+    async fn insert_checkpoint(&mut self, checkpoint: &RecordedCheckpoint) -> Result<(), StoreError> {
+        checkpoints::insert(&self.conn, checkpoint).map_err(backend)
     }
 }
 

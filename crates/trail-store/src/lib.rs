@@ -225,9 +225,9 @@ pub trait ForwardingStore: EventLog {
     /// Waits until this process may forward `destination`, and answers the lease (F4: exactly
     /// one node forwards each destination at a time). A store only one process can write needs
     /// no more than the default, a lease held at once and never lost.
-    async fn forwarding_lease(&self, destination: &str) -> Result<ForwardingLease, StoreError> {
+    async fn forwarding_lease(&self, destination: &str) -> Result<Lease, StoreError> {
         let _ = destination;
-        Ok(ForwardingLease::exclusive())
+        Ok(Lease::exclusive())
     }
 }
 
@@ -241,29 +241,66 @@ pub trait TreeStore: EventLog {
     async fn tree_hashes(&self, indexes: Vec<u64>) -> Result<Vec<trail_core::tree::Hash>, StoreError>;
 }
 
+/// Signed checkpoints (S4): each kept beside the CHECKPOINT event that records it, and the lease
+/// to sign them.
+#[async_trait]
+pub trait CheckpointStore: TreeStore {
+    /// Appends the CHECKPOINT event and keeps the checkpoint beside it, in one transaction.
+    async fn record_checkpoint(
+        &self,
+        signed: trail_core::checkpoint::SignedCheckpoint,
+        event: EventBody,
+    ) -> Result<trail_core::checkpoint::RecordedCheckpoint, StoreError>;
+
+    /// The newest checkpoint.
+    async fn latest_checkpoint(&self) -> Result<Option<trail_core::checkpoint::RecordedCheckpoint>, StoreError>;
+
+    /// The oldest checkpoint of at least `size` leaves: the first to cover leaf `size - 1`.
+    async fn checkpoint_covering(
+        &self,
+        size: u64,
+    ) -> Result<Option<trail_core::checkpoint::RecordedCheckpoint>, StoreError>;
+
+    /// Waits until this process may sign checkpoints, and answers the lease: one node signs at
+    /// a time. As for forwarding, a store only one process can write needs no more.
+    async fn signing_lease(&self) -> Result<Lease, StoreError> {
+        Ok(Lease::exclusive())
+    }
+}
+
 /// The whole store, every concern: what the binary opens and the server holds. The services take
 /// only the part they use: `trail-accounts` an [`AccountStore`], `trail-operations` a
 /// [`JobStore`] and a [`ContentStore`], `trail-forward` a [`ForwardingStore`]; each part keeps
 /// the [`EventLog`], which every change is recorded in.
 pub trait Store:
-    EventLog + ContentStore + AccountStore + JobStore + RetentionStore + ForwardingStore + TreeStore
+    EventLog + ContentStore + AccountStore + JobStore + RetentionStore + ForwardingStore + TreeStore + CheckpointStore
 {
 }
 
 impl<T> Store for T where
-    T: EventLog + ContentStore + AccountStore + JobStore + RetentionStore + ForwardingStore + TreeStore + ?Sized
+    T: EventLog
+        + ContentStore
+        + AccountStore
+        + JobStore
+        + RetentionStore
+        + ForwardingStore
+        + TreeStore
+        + CheckpointStore
+        + ?Sized
 {
 }
 
 /// Every part of the store, for code that uses a concrete store's methods (tests, tools).
 pub mod prelude {
     pub use super::{
-        AccountStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, Store, TreeStore,
+        AccountStore, CheckpointStore, ContentStore, EventLog, ForwardingStore, JobStore, RetentionStore, Store,
+        TreeStore,
     };
 }
 
-/// The right to forward one destination, held until dropped.
-pub struct ForwardingLease {
+/// The right to do one thing alone among the nodes sharing a trail (forward one destination, sign
+/// checkpoints), held until dropped.
+pub struct Lease {
     /// Turns true if the lease is lost (its database connection broke): stop sending at once,
     /// and ask again.
     pub lost: tokio::sync::watch::Receiver<bool>,
@@ -271,15 +308,15 @@ pub struct ForwardingLease {
     _holder: Box<dyn std::any::Any + Send + Sync>,
 }
 
-impl ForwardingLease {
+impl Lease {
     pub fn new(lost: tokio::sync::watch::Receiver<bool>, holder: Box<dyn std::any::Any + Send + Sync>) -> Self {
-        ForwardingLease { lost, _holder: holder }
+        Lease { lost, _holder: holder }
     }
 
     /// A lease that is never lost.
     pub fn exclusive() -> Self {
         let (keep, lost) = tokio::sync::watch::channel(false);
-        ForwardingLease { lost, _holder: Box::new(keep) }
+        Lease { lost, _holder: Box::new(keep) }
     }
 }
 

@@ -7,7 +7,7 @@ use trail_core::content::{ContentKind, StoredContent};
 use trail_core::identity::{Account, ApiToken, Session};
 use trail_core::operations::Job;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrailState {
     pub accounts: Vec<Account>,
     /// Each token with the digest of its secret (the secret itself is never stored).
@@ -17,6 +17,8 @@ pub struct TrailState {
     pub jobs: Vec<JobRecord>,
     /// Each forwarding destination's cursor.
     pub cursors: Vec<(String, EventId)>,
+    /// Signed checkpoints, oldest first (their CHECKPOINT events travel with the events).
+    pub checkpoints: Vec<trail_core::checkpoint::RecordedCheckpoint>,
 }
 
 /// A device's latest content of one kind.

@@ -44,7 +44,7 @@ macro_rules! conformance_suite {
             jobs_follow_their_leaves_and_record_finals, refused_reports_store_nothing, job_logs_page_and_search,
             correlated_events_walk_from_request_to_results,
             purges_remove_the_old_prefix_and_the_rest_verifies, purges_wait_for_forwarding,
-            the_tree_covers_every_event_and_a_purge_keeps_it);
+            the_tree_covers_every_event_and_a_purge_keeps_it, checkpoints_are_kept_beside_their_events);
     };
     (@cases $make:path; $($case:ident),*) => {
         $(

@@ -1,9 +1,11 @@
-//! S4: the Merkle tree over the events, stored by the writer with each event and kept by a purge.
+//! S4: the Merkle tree over the events, stored by the writer with each event and kept by a purge;
+//! signed checkpoints kept beside their events.
 
 use super::*;
 use crate::Store;
 use crate::tree as stored_tree;
 use std::sync::Arc;
+use trail_core::checkpoint::{SigningKey, checkpoint_event};
 use trail_core::tree::{self, Frontier};
 
 /// The tree's roots, walked from the events as an auditor would.
@@ -64,4 +66,40 @@ pub async fn the_tree_covers_every_event_and_a_purge_keeps_it<S: Store>(store: A
     assert_eq!(stored_tree::root(&*store, grown).await.unwrap(), frontier.root(), "the tree grows on after a purge");
     let proof = stored_tree::consistency_proof(&*store, grown, 7).await.unwrap();
     tree::check_consistency(&proof, grown, frontier.root(), 7, roots[6]).unwrap();
+}
+
+/// A signing key for tests (the example key of Go's `sumdb/note`).
+fn test_key() -> SigningKey {
+    SigningKey::parse("PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz").unwrap()
+}
+
+pub async fn checkpoints_are_kept_beside_their_events<S: Store>(store: Arc<S>) {
+    let key = test_key();
+    assert!(store.latest_checkpoint().await.unwrap().is_none());
+    store.append((0..5).map(|i| simple("alice", "edge1", &format!("m{i}"))).collect()).await.unwrap();
+    let sign = |size: u64, root| {
+        let signed = key.sign(size, root);
+        let event = checkpoint_event(&signed, key.verifier_key(), "trail", at("2026-06-15T12:00:00Z"));
+        (signed, event)
+    };
+    let (signed, event) = sign(5, stored_tree::root(&*store, 5).await.unwrap());
+    let first = store.record_checkpoint(signed.clone(), event).await.unwrap();
+    assert_eq!((first.size, first.root, first.event_id), (5, signed.checkpoint.root, EventId::new(6)));
+    let recorded = store.get(first.event_id).await.unwrap().unwrap();
+    assert_eq!((recorded.body.kind.as_str(), recorded.body.message.as_str()), ("CHECKPOINT", signed.note.as_str()));
+
+    store.append((0..3).map(|i| simple("alice", "edge1", &format!("n{i}"))).collect()).await.unwrap();
+    let (signed, event) = sign(9, stored_tree::root(&*store, 9).await.unwrap());
+    let second = store.record_checkpoint(signed, event).await.unwrap();
+    assert_eq!(store.latest_checkpoint().await.unwrap(), Some(second.clone()));
+    for (size, expected) in [(1, Some(&first)), (5, Some(&first)), (6, Some(&second)), (9, Some(&second)), (10, None)] {
+        assert_eq!(store.checkpoint_covering(size).await.unwrap().as_ref(), expected, "covering {size}");
+    }
+
+    // A checkpoint that cannot be kept (its size is taken) leaves no CHECKPOINT event behind.
+    let head = store.stats().await.unwrap().head;
+    let (signed, event) = sign(9, second.root);
+    assert!(store.record_checkpoint(signed, event).await.is_err());
+    assert_eq!(store.stats().await.unwrap().head, head, "nothing was half written");
+    assert_eq!(store.latest_checkpoint().await.unwrap(), Some(second));
 }

@@ -4,6 +4,7 @@
 
 use crate::StoreError;
 use async_trait::async_trait;
+use trail_core::checkpoint::RecordedCheckpoint;
 use trail_core::content::{ContentKind, StoredContent};
 use trail_core::identity::AccountWrite;
 use trail_core::operations::{Job, JobId, Leaf, LogEntry, NewJob};
@@ -64,6 +65,12 @@ pub trait JobsTx: EventsTx {
 
     /// Appends entries numbered after the job's last; answers their numbers.
     async fn append_log(&mut self, job: JobId, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError>;
+}
+
+/// Signed checkpoints (S4).
+#[async_trait]
+pub trait CheckpointsTx: EventsTx {
+    async fn insert_checkpoint(&mut self, checkpoint: &RecordedCheckpoint) -> Result<(), StoreError>;
 }
 
 /// Forwarding (F4).
