@@ -112,6 +112,18 @@ pub enum ChainBreak {
     HashMismatch { id: EventId },
     #[error("event {id}: ids go backwards or repeat after {previous} (reordered)")]
     OutOfOrder { id: EventId, previous: EventId },
+    /// Ids are given without gaps, so a gap is an event removed.
+    #[error("event {id} is missing: the next one kept is {next} (removed behind Trail's back)")]
+    Missing { id: EventId, next: EventId },
+}
+
+impl ChainBreak {
+    /// The first event the break is about: the missing one, or the one that does not fit.
+    pub fn at(&self) -> EventId {
+        match self {
+            ChainBreak::HashMismatch { id } | ChainBreak::OutOfOrder { id, .. } | ChainBreak::Missing { id, .. } => *id,
+        }
+    }
 }
 
 impl Default for Verifier {
@@ -135,6 +147,9 @@ impl Verifier {
     pub fn check(&mut self, id: EventId, body: &EventBody, stored: &Hash) -> Result<(), ChainBreak> {
         if id <= self.last_id {
             return Err(ChainBreak::OutOfOrder { id, previous: self.last_id });
+        }
+        if id != self.last_id + 1 {
+            return Err(ChainBreak::Missing { id: self.last_id + 1, next: id });
         }
         if link(&self.previous, id, body) != *stored {
             return Err(ChainBreak::HashMismatch { id });

@@ -220,27 +220,37 @@ pub fn checkpoint_event(signed: &SignedCheckpoint, key: &VerifierKey, user: &str
     event
 }
 
-/// The signed notes of `origin` in a file as Trail's checkpoints reach their holders: a bare
-/// note, or the lines a syslog server wrote from forwarded CHECKPOINT events, where rsyslog
-/// writes each line feed as `#012` and prefixes its own header (and RFC 5424's BOM). Each note
-/// found is given whole; whether it is signed is [`SignedCheckpoint::open`]'s to say.
+/// The signed notes of `origin` in a file as Trail's checkpoints reach their holders: bare notes,
+/// one after another, or the lines a syslog server wrote from forwarded CHECKPOINT events, where
+/// rsyslog writes each line feed as `#012` after a header of its own (and RFC 5424's BOM). Each
+/// note found is given whole; whether it is signed is [`SignedCheckpoint::open`]'s to say.
 pub fn notes_in(text: &str, origin: &str) -> Vec<String> {
-    if Note::from_bytes(text.as_bytes()).is_ok() {
-        return vec![text.to_owned()];
-    }
-    let start = format!("{origin}\n");
+    let text = text.replace("#012", "\n");
+    let lines: Vec<&str> = text.lines().collect();
     let mut notes = Vec::new();
-    for line in text.lines() {
-        let line = line.replace("#012", "\n");
-        // The origin may also appear in the line's header or structured data: the note is the
-        // first place it starts a text that parses.
-        let found = line.match_indices(&start).find_map(|(at, _)| {
-            let candidate = format!("{}\n", line[at..].trim_end());
-            Note::from_bytes(candidate.as_bytes()).is_ok().then_some(candidate)
+    for (at, line) in lines.iter().enumerate() {
+        // A note begins with the origin alone on its line, or at the end of a syslog header.
+        let starts = line.strip_suffix(origin).is_some_and(|before| {
+            before.is_empty() || before.ends_with(|c: char| c.is_whitespace() || c == '\u{feff}')
         });
-        notes.extend(found);
+        if starts && let Some(note) = note_from(&lines[at..], origin) {
+            notes.push(note);
+        }
     }
     notes
+}
+
+/// The note whose first line `lines` begins with: the text up to the blank line, then its
+/// signature lines.
+fn note_from(lines: &[&str], origin: &str) -> Option<String> {
+    let blank = lines.iter().position(|l| l.is_empty())?;
+    let signatures = lines[blank + 1..].iter().take_while(|l| l.starts_with("\u{2014} ")).count();
+    let mut note = format!("{origin}\n");
+    for line in lines[1..blank].iter().chain([&""]).chain(&lines[blank + 1..blank + 1 + signatures]) {
+        note.push_str(line);
+        note.push('\n');
+    }
+    Note::from_bytes(note.as_bytes()).is_ok().then_some(note)
 }
 
 #[cfg(test)]
@@ -297,6 +307,8 @@ mod tests {
         let file = format!("{}some other line\n{}", line(&first.note), line(&second.note));
         let found = notes_in(&file, "PeterNeumann");
         assert_eq!(found, vec![first.note.clone(), second.note.clone()]);
-        assert_eq!(notes_in(&first.note, "PeterNeumann"), vec![first.note]);
+        assert_eq!(notes_in(&first.note, "PeterNeumann"), vec![first.note.clone()]);
+        let bare = format!("{}{}", first.note, second.note);
+        assert_eq!(notes_in(&bare, "PeterNeumann"), vec![first.note, second.note], "bare notes one after another");
     }
 }

@@ -1,6 +1,7 @@
 //! Trail's domain core: events, the catalog, change rendering, filter matching, cursors and the
 //! hash chain. No I/O happens here; storage, HTTP and the CLI build on these types.
 
+pub mod audit;
 pub mod catalog;
 pub mod chain;
 pub mod change;
@@ -20,6 +21,7 @@ pub mod severity;
 pub mod time;
 pub mod tree;
 pub mod trigram;
+pub mod witness;
 
 pub use change::{Change, ChangeOp, VariableChange};
 pub use event::{Attributes, Event, EventBody, EventInput, ValidationError};

@@ -140,6 +140,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<trail_checkpoints::CheckpointError> for ApiError {
+    fn from(error: trail_checkpoints::CheckpointError) -> ApiError {
+        match error {
+            trail_checkpoints::CheckpointError::Store(store) => store.into(),
+            other => ApiError::new(Code::Conflict, other.to_string()),
+        }
+    }
+}
+
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> ApiError {
         match error {

@@ -31,6 +31,8 @@ pub struct AppState {
     pub clock: fn() -> jiff::Timestamp,
     /// Mark session cookies Secure (set when Trail is served over TLS, by a proxy in front).
     pub secure_cookies: bool,
+    /// Signs checkpoints on demand; `None` when the server has no key.
+    pub checkpointer: Option<Arc<trail_checkpoints::Checkpointer>>,
     /// The forwarding destinations, for their status.
     pub forwarding: Arc<trail_forward::Forwarding>,
     /// Jobs, job logs and device results.
@@ -78,6 +80,7 @@ impl AppState {
             metrics: metrics_handle(),
             clock: jiff::Timestamp::now,
             secure_cookies: false,
+            checkpointer: None,
             forwarding: Arc::new(trail_forward::Forwarding::none()),
             operations: Arc::new(trail_operations::Operations::new(store.clone(), store.clone())),
             trusted_proxies: Arc::default(),
@@ -135,6 +138,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::export::export))
         .routes(routes!(routes::retention::chain))
         .routes(routes!(routes::retention::purge))
+        .routes(routes!(routes::checkpoints::latest))
+        .routes(routes!(routes::checkpoints::make))
         .routes(routes!(routes::accounts::login))
         .routes(routes!(routes::accounts::logout))
         .routes(routes!(routes::accounts::form_login))

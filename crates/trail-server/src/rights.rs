@@ -62,6 +62,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/export", Needs(Right::Export)),
     ("GET", "/api/v1/chain", Needs(Right::Export)),
     ("POST", "/api/v1/retention/purge", Needs(Right::Administer)),
+    // A checkpoint shows how many events there are and the tree's root, nothing of any event.
+    ("GET", "/api/v1/checkpoint", Needs(Right::ReadOwn)),
+    ("POST", "/api/v1/checkpoints", Needs(Right::Administer)),
     ("GET", "/api/v1/accounts", Needs(Right::Administer)),
     ("POST", "/api/v1/accounts", Needs(Right::Administer)),
     ("DELETE", "/api/v1/accounts/{name}", Needs(Right::Administer)),

@@ -39,6 +39,9 @@ pub struct FileConfig {
     /// Forwarding destinations (`[[destinations]]`): syslog and RADIUS accounting servers.
     #[serde(default)]
     pub destinations: Vec<trail_forward::DestinationConfig>,
+    /// `[checkpoints]`: signed checkpoints of the tree (S4).
+    #[serde(default)]
+    pub checkpoints: trail_checkpoints::CheckpointsConfig,
 }
 
 /// `[retention]`: events older than `keep_days` are purged, checked every 6 hours.

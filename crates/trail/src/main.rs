@@ -62,6 +62,8 @@ enum Command {
     /// Forwarding destinations with their backlog and last error; `dictionary` prints the
     /// FreeRADIUS dictionary
     Destinations(commands::destinations::DestinationsArgs),
+    /// The checkpoint signing key: `show` prints its verifier key
+    Key(commands::key::KeyArgs),
     /// Print the catalog of built-in kinds (the source of docs/catalog.md)
     Catalog,
     /// Measure ingest and search against the performance targets, beside baselines
@@ -97,6 +99,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Jobs(args) => commands::jobs::jobs(args).await?,
         Command::Device(args) => commands::jobs::device(args).await?,
         Command::Destinations(args) => commands::destinations::run(args).await?,
+        Command::Key(args) => commands::key::run(args)?,
         Command::Catalog => print!("{}", trail_core::catalog::markdown_table()),
         Command::Bench(args) => commands::bench::run(args).await?,
     }

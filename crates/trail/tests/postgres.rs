@@ -158,7 +158,11 @@ fn migrate_moves_a_sqlite_trail_into_postgresql_and_verifies_it() {
         let lines: Vec<String> = (1..=30).map(|n| format!("step {n}")).collect();
         let body = serde_json::json!({"target": "edge1", "lines": lines}).to_string();
         assert_eq!(http("POST", &format!("{}/api/v1/jobs/1/log", server.base), Some(body)).0, 201);
+        let (status, checkpoint) = http("POST", &format!("{}/api/v1/checkpoints", server.base), None);
+        assert_eq!(status, 201, "{checkpoint}");
+        std::fs::write(d.join("held.txt"), checkpoint["note"].as_str().unwrap()).unwrap();
     }
+    std::fs::write(d.join("trail.vkey"), ok(d, &["key", "show"], &[])).unwrap();
     assert!(ok(d, &["purge", "--older-than-days", "365"], &[]).starts_with("purged 2 events"));
     let sqlite_head = ok(d, &["verify"], &[]);
 
@@ -166,10 +170,13 @@ fn migrate_moves_a_sqlite_trail_into_postgresql_and_verifies_it() {
     let url = schema.url();
     let migrated = ok(d, &["migrate", "--to", &url, "--batch", "2"], &[]);
     assert!(migrated.contains("1 jobs with 30 log entries"), "{migrated}");
-    let head = sqlite_head.split("; head ").nth(1).unwrap().trim();
+    let head = sqlite_head.lines().next().unwrap().split("; head ").nth(1).unwrap().trim();
     assert!(migrated.contains(&format!("in PostgreSQL; head {head} as in SQLite")), "{migrated}");
     let verified = ok(d, &["verify", "--database", &url], &[]);
     assert!(verified.starts_with("OK: ") && verified.contains("after the purge through id 2"), "{verified}");
+    let held = ["--key", "trail.vkey", "--checkpoints", "held.txt"];
+    let verified = ok(d, &[&["verify", "--database", &url][..], &held].concat(), &[]);
+    assert!(verified.contains("checkpoints: 1 held outside confirm"), "the tree came along: {verified}");
     let again = ok(d, &["migrate", "--to", &url], &[]);
     assert!(again.starts_with("migrated 0 events"), "run again, it resumes with nothing left: {again}");
 
@@ -180,7 +187,11 @@ fn migrate_moves_a_sqlite_trail_into_postgresql_and_verifies_it() {
     let refused = run(other.path(), &["migrate", "--to", &url], &[]);
     assert!(stderr(&refused).contains("already holds another trail"), "{}", stderr(&refused));
 
-    // A server on the migrated trail carries on where SQLite left off.
+    // A server on the migrated trail carries on where SQLite left off, with the trail's key.
+    let refused =
+        run(other.path(), &["serve", "--listen", "127.0.0.1:0", "--database", &url], &[("TRAIL_TOKEN", TOKEN)]);
+    assert!(stderr(&refused).contains("give this node the trail's key"), "{}", stderr(&refused));
+    std::fs::copy(d.join("trail-data/checkpoint.key"), other.path().join("trail-data/checkpoint.key")).unwrap();
     let server =
         spawn_server(other.path(), &["--listen", "127.0.0.1:0", "--database", &url], &[("TRAIL_TOKEN", TOKEN)]);
     let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
@@ -191,4 +202,7 @@ fn migrate_moves_a_sqlite_trail_into_postgresql_and_verifies_it() {
     assert!(ok(other.path(), &["jobs", "show", "1"], &env).contains("edge2"));
     assert_eq!(ok(other.path(), &["jobs", "submit", "next", "--target", "edge1"], &env).trim(), "job 2");
     assert!(ok(other.path(), &["users", "list"], &env).contains("admin"), "accounts came along");
+    let (status, newest) = http("GET", &format!("{}/api/v1/checkpoint", server.base), None);
+    assert_eq!(status, 200);
+    assert_eq!(newest["note"].as_str(), Some(std::fs::read_to_string(d.join("held.txt")).unwrap().as_str()));
 }

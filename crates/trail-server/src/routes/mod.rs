@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod body;
+pub mod checkpoints;
 pub mod destinations;
 pub mod devices;
 pub mod events;

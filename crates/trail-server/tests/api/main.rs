@@ -4,5 +4,6 @@
 mod events;
 mod helpers;
 mod identity;
+mod integrity;
 mod operations;
 mod security;

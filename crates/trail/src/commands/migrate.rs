@@ -121,7 +121,8 @@ async fn copy_events(
     Ok(copied)
 }
 
-/// Accounts, tokens, sessions, device contents, jobs with their logs, and forwarding cursors.
+/// Accounts, tokens, sessions, device contents, jobs with their logs, forwarding cursors and
+/// checkpoints.
 async fn copy_state(source: &SqliteStore, target: &PgStore) -> anyhow::Result<String> {
     let state = source.export_state().await?;
     target.replace_state(&state).await?;
@@ -139,12 +140,14 @@ async fn copy_state(source: &SqliteStore, target: &PgStore) -> anyhow::Result<St
         }
     }
     Ok(format!(
-        "{} accounts, {} tokens, {} sessions, {} device contents, {} jobs with {lines} log entries, {} forwarding cursors",
+        "{} accounts, {} tokens, {} sessions, {} device contents, {} jobs with {lines} log entries, {} forwarding \
+         cursors, {} checkpoints",
         state.accounts.len(),
         state.tokens.len(),
         state.sessions.len(),
         state.contents.len(),
         state.jobs.len(),
-        state.cursors.len()
+        state.cursors.len(),
+        state.checkpoints.len()
     ))
 }

@@ -2,6 +2,7 @@ pub mod bench;
 pub mod destinations;
 pub mod emit;
 pub mod jobs;
+pub mod key;
 pub mod migrate;
 pub mod purge;
 pub mod read;

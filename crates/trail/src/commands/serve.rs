@@ -114,6 +114,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("demo: loaded {loaded} events");
         }
     }
+    let every = file.checkpoints.every().map_err(anyhow::Error::msg)?;
+    let (checkpointer, key_made) = file.checkpoints.build(store.clone(), &data)?;
+    let checkpointer = Arc::new(checkpointer);
+    checkpointer.check_key().await?;
+    if key_made {
+        println!(
+            "checkpoints: made the signing key {}; its verifier key is {}",
+            file.checkpoints.key_file(&data).display(),
+            checkpointer.verifier_key().encoded()
+        );
+    }
+    let (stop_checkpoints, checkpoints_stop) = tokio::sync::watch::channel(false);
+    let checkpoints = tokio::spawn(checkpointer.clone().run(every, checkpoints_stop));
     let accounts = Arc::new(Accounts::new(store.clone(), auth_policy, roles).with_sessions(session_policy));
     // After the demo, which only fills an empty trail.
     let admin_password = std::env::var("TRAIL_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
@@ -147,6 +160,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     state.secure_cookies = file.secure_cookies;
     state.trusted_proxies = Arc::new(trusted_proxies);
     state.forwarding = forwarding.clone();
+    state.checkpointer = Some(checkpointer);
     let app = trail_server::app(state, &server_config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
@@ -158,7 +172,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("trail {} listening on http://{address}", env!("CARGO_PKG_VERSION"));
     tracing::info!(%address, "serving");
     let served = trail_server::serve(listener, app, shutdown_signal()).await.context("the server stopped");
-    // Destinations save their cursors (and close their connections cleanly) before exit.
+    // The last checkpoint covers every event of this run; then destinations save their cursors
+    // (and close their connections cleanly) before exit.
+    let _ = stop_checkpoints.send(true);
+    let _ = checkpoints.await;
     let _ = stop_forwarding.send(true);
     forwarding.stopped().await;
     served

@@ -1,0 +1,45 @@
+//! `[checkpoints]`: how often the trail signs, with which key, under which name.
+
+use crate::checkpointer::Checkpointer;
+use crate::key::{self, KeyFileError};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use trail_store::Store;
+
+/// The key file's name in the data directory when `key_file` is not set.
+pub const DEFAULT_KEY_FILE: &str = "checkpoint.key";
+
+/// `[checkpoints]`; every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsConfig {
+    /// Sign a checkpoint this often when events other than checkpoints were added (default 10).
+    pub every_seconds: Option<u64>,
+    /// The signing key [default: `checkpoint.key` in the data directory]. Made at first start.
+    pub key_file: Option<PathBuf>,
+    /// The name of a key made at first start: the origin line of every checkpoint
+    /// [default: `trail/` and 16 random hex digits].
+    pub origin: Option<String>,
+}
+
+impl CheckpointsConfig {
+    pub fn key_file(&self, data: &Path) -> PathBuf {
+        self.key_file.clone().unwrap_or_else(|| data.join(DEFAULT_KEY_FILE))
+    }
+
+    pub fn every(&self) -> Result<Duration, String> {
+        match self.every_seconds.unwrap_or(10) {
+            0 => Err("[checkpoints] every_seconds must be at least 1".into()),
+            seconds => Ok(Duration::from_secs(seconds)),
+        }
+    }
+
+    /// The checkpointer this configuration describes, its key read (or made, when there is none).
+    /// Answers whether the key was made.
+    pub fn build(&self, store: Arc<dyn Store>, data: &Path) -> Result<(Checkpointer, bool), KeyFileError> {
+        let (key, made) = key::load_or_create(&self.key_file(data), self.origin.as_deref())?;
+        Ok((Checkpointer::new(store, key), made))
+    }
+}

@@ -1,0 +1,77 @@
+//! Signed checkpoints (S4): the newest, for anyone who reads the trail, and one made on demand.
+
+use crate::AppState;
+use crate::auth::Viewer;
+use crate::error::{ApiError, Code, ErrorBody};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use trail_core::EventId;
+use trail_core::checkpoint::RecordedCheckpoint;
+
+/// A signed checkpoint: the trail's tree of `size` events has `root`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckpointView {
+    /// The trail's name, the note's first line and its signing key's name.
+    origin: String,
+    /// How many events the tree covers: every id up to this one.
+    size: u64,
+    /// The tree's root at that size, in base64 as the note spells it.
+    root: String,
+    /// The C2SP signed note (a `tlog-checkpoint` body and its signatures), as verifiers read it.
+    note: String,
+    /// The CHECKPOINT event that records it.
+    event_id: EventId,
+    /// When it was signed (RFC 3339, UTC).
+    signed_at: String,
+}
+
+impl From<RecordedCheckpoint> for CheckpointView {
+    fn from(recorded: RecordedCheckpoint) -> CheckpointView {
+        let checkpoint = trail_core::checkpoint::Checkpoint {
+            origin: recorded.note.lines().next().unwrap_or_default().to_owned(),
+            size: recorded.size,
+            root: recorded.root,
+        };
+        CheckpointView {
+            root: checkpoint.root_base64(),
+            origin: checkpoint.origin,
+            size: recorded.size,
+            note: recorded.note,
+            event_id: recorded.event_id,
+            signed_at: trail_core::time::format_rfc3339(recorded.signed_at),
+        }
+    }
+}
+
+/// The newest signed checkpoint.
+#[utoipa::path(get, path = "/api/v1/checkpoint", tag = "events",
+    responses((status = 200, body = CheckpointView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn latest(State(state): State<AppState>) -> Result<Json<CheckpointView>, ApiError> {
+    match state.store.latest_checkpoint().await? {
+        Some(recorded) => Ok(Json(recorded.into())),
+        None => Err(ApiError::new(
+            Code::NotFound,
+            "no checkpoint yet: one is signed within [checkpoints] every_seconds of the first event, or on demand \
+             with POST /api/v1/checkpoints",
+        )),
+    }
+}
+
+/// Signs a checkpoint of the trail as it stands now, recorded as a CHECKPOINT event naming the
+/// caller.
+#[utoipa::path(post, path = "/api/v1/checkpoints", tag = "events",
+    responses((status = 201, body = CheckpointView), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn make(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<(StatusCode, Json<CheckpointView>), ApiError> {
+    let Some(checkpointer) = state.checkpointer.as_ref() else {
+        return Err(ApiError::new(Code::Unavailable, "this server signs no checkpoints: it was started without a key"));
+    };
+    let user = viewer.user.as_deref().unwrap_or("automation");
+    let recorded = checkpointer.make(user).await?;
+    Ok((StatusCode::CREATED, Json(recorded.into())))
+}

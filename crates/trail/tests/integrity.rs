@@ -1,0 +1,231 @@
+//! S4 against an insider: `trail verify --key --checkpoints` on a trail changed behind Trail's
+//! back with SQL, rebuilt with valid hashes, or rebuilt and re-signed with the stolen key. Runs
+//! on SQLite, and on PostgreSQL in the test command's second pass (`TRAIL_TEST_BACKEND`).
+
+mod common;
+
+use common::{Server, TOKEN, Trail, ok, run, spawn_server, stdout};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use trail_forward::peers::Rsyslog;
+
+fn post(server: &Server, path: &str, body: Value) -> Value {
+    common::block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", server.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.unwrap()
+    })
+}
+
+fn events(server: &Server, messages: &[&str]) {
+    let batch: Vec<Value> = messages
+        .iter()
+        .map(|m| json!({"user": "alice", "kind": "DEVICE_EDITED", "name": "edge1", "message": m}))
+        .collect();
+    post(server, "/api/v1/events", json!(batch));
+}
+
+/// A checkpoint signed now, as its holder outside keeps it.
+fn checkpoint(server: &Server) -> String {
+    post(server, "/api/v1/checkpoints", json!({}))["note"].as_str().unwrap().to_owned()
+}
+
+/// A trail and what an auditor holds outside it: the verifier key and two checkpoints.
+/// Events: 1 the administrator's creation, 2-6 edits, 7 the checkpoint of 6, 8-10 edits, 11 the
+/// checkpoint of 10, 12-13 edits no checkpoint covers.
+struct Audited {
+    trail: Trail,
+    key: PathBuf,
+    held: PathBuf,
+    auditor: tempfile::TempDir,
+}
+
+fn audited() -> Audited {
+    let trail = Trail::fresh();
+    let server = spawn_server(&trail, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+    events(&server, &["e2", "e3", "e4", "e5", "e6"]);
+    let first = checkpoint(&server);
+    events(&server, &["e8", "e9", "e10"]);
+    let second = checkpoint(&server);
+    events(&server, &["e12", "e13"]);
+    drop(server);
+    let auditor = tempfile::tempdir().unwrap();
+    let key = auditor.path().join("trail.vkey");
+    std::fs::write(&key, ok(&trail, &["key", "show"], &[])).unwrap();
+    let held = auditor.path().join("held.txt");
+    std::fs::write(&held, format!("{first}{second}")).unwrap();
+    Audited { trail, key, held, auditor }
+}
+
+impl Audited {
+    fn verify(&self, trail: &Trail) -> (Option<i32>, String) {
+        let args = ["verify", "--key", self.key.to_str().unwrap(), "--checkpoints", self.held.to_str().unwrap()];
+        let output = run(trail, &args, &[]);
+        (output.status.code(), stdout(&output))
+    }
+
+    fn assert_fails(&self, trail: &Trail, at: &str, case: &str) {
+        let (code, out) = self.verify(trail);
+        assert_eq!(code, Some(1), "{case}: {out}");
+        assert!(out.contains(&format!("FAILED {at}")), "{case}: expected `FAILED {at}` in {out}");
+    }
+}
+
+#[test]
+fn an_intact_trail_is_confirmed_by_the_checkpoints_held_outside() {
+    let audited = audited();
+    let (code, out) = audited.verify(&audited.trail);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("OK: 13 events verified"), "{out}");
+    assert!(
+        out.contains("checkpoints: 2 held outside confirm every event through id 10; the newest 3 events are covered by no checkpoint"),
+        "{out}"
+    );
+    let plain = ok(&audited.trail, &["verify"], &[]);
+    assert!(plain.contains("the newest 13 events are covered by no checkpoint held outside"), "{plain}");
+}
+
+#[test]
+fn each_change_behind_trails_back_is_named() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("UPDATE events SET message = 'quietly changed' WHERE id = 4", "at event 4", "a modified event"),
+        ("DELETE FROM events WHERE id = 1", "at event 1", "the first event removed"),
+        ("DELETE FROM events WHERE id = 5", "at event 5", "an event in the middle removed"),
+        ("DELETE FROM events WHERE id >= 9", "at event 9", "the newest events removed"),
+        (
+            "UPDATE events SET id = 100 WHERE id = 3; UPDATE events SET id = 3 WHERE id = 4; \
+             UPDATE events SET id = 4 WHERE id = 100",
+            "at event 3",
+            "two events reordered",
+        ),
+    ];
+    for (sql, at, case) in cases {
+        let audited = audited();
+        audited.trail.tamper(sql);
+        audited.assert_fails(&audited.trail, at, case);
+    }
+}
+
+/// A copy of the trail's events with event 4 changed, imported into a new trail: every hash of
+/// the copy is valid.
+fn rebuilt(trail: &Trail, scratch: &Path) -> Trail {
+    let export = scratch.join("export.ndjson");
+    ok(trail, &["export", "-o", export.to_str().unwrap()], &[]);
+    let text = std::fs::read_to_string(&export).unwrap().replace("\"message\":\"e4\"", "\"message\":\"e4, rewritten\"");
+    std::fs::write(&export, text).unwrap();
+    let copy = Trail::fresh();
+    ok(&copy, &["import", export.to_str().unwrap()], &[]);
+    let (code, out) = (0, ok(&copy, &["verify"], &[]));
+    assert_eq!(code, 0, "the rebuilt trail's own chain and tree hold: {out}");
+    copy
+}
+
+#[test]
+fn a_trail_rebuilt_with_valid_hashes_is_caught() {
+    let audited = audited();
+    let copy = rebuilt(&audited.trail, audited.auditor.path());
+    audited.assert_fails(&copy, "between events 1 and 6", "rebuilt with valid hashes");
+}
+
+#[test]
+fn a_trail_rebuilt_and_re_signed_with_the_stolen_key_is_caught() {
+    let audited = audited();
+    let copy = rebuilt(&audited.trail, audited.auditor.path());
+    let forged = re_signed(&copy, &audited.trail);
+    assert_eq!(
+        ok(&copy, &["key", "show"], &[]),
+        std::fs::read_to_string(&audited.key).unwrap(),
+        "the copy signs with the trail's own key"
+    );
+    // Its own checkpoint verifies; the ones held outside since before do not.
+    let own = audited.auditor.path().join("forged.txt");
+    std::fs::write(&own, &forged).unwrap();
+    let args = ["verify", "--key", audited.key.to_str().unwrap(), "--checkpoints", own.to_str().unwrap()];
+    assert_eq!(run(&copy, &args, &[]).status.code(), Some(0), "a forger's own checkpoint agrees with the forgery");
+    audited.assert_fails(&copy, "between events 1 and 6", "re-signed with the stolen key");
+}
+
+fn key_file(trail: &Path) -> PathBuf {
+    trail.join("trail-data").join("checkpoint.key")
+}
+
+/// The copy signed with the key stolen from `trail`: its checkpoint, which agrees with it.
+fn re_signed(copy: &Trail, trail: &Trail) -> String {
+    std::fs::create_dir_all(copy.join("trail-data")).unwrap();
+    std::fs::copy(key_file(trail), key_file(copy)).unwrap();
+    let server = spawn_server(copy, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+    checkpoint(&server)
+}
+
+/// rsyslog writing what it receives in its default file format, as a security team's server
+/// would: line feeds become `#012`.
+fn rsyslog() -> Rsyslog {
+    Rsyslog::with_config(|dir, port| {
+        format!(
+            "global(workDirectory=\"{dir}\")\nmodule(load=\"imtcp\")\n\
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n\
+             action(type=\"omfile\" file=\"{dir}/trail.log\")\n",
+            dir = dir.display()
+        )
+    })
+}
+
+/// Waits until rsyslog's file holds a checkpoint of at least `size` events.
+fn held_by_rsyslog(file: &Path, origin: &str, size: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let sizes = trail_core::checkpoint::notes_in(&text, origin)
+            .iter()
+            .filter_map(|note| note.lines().nth(1).and_then(|line| line.parse::<u64>().ok()))
+            .collect::<Vec<_>>();
+        if sizes.iter().any(|s| *s >= size) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint of {size} events reached rsyslog: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn checkpoints_kept_by_rsyslog_catch_a_trail_re_signed_with_the_stolen_key() {
+    let rsyslog = rsyslog();
+    let trail = Trail::fresh();
+    let config = format!(
+        "[[destinations]]\nname = \"security\"\ntype = \"syslog\"\nurl = \"{}\"\n[checkpoints]\nevery_seconds = 1\n",
+        rsyslog.url("tcp")
+    );
+    std::fs::write(trail.join("trail.toml"), config).unwrap();
+    let server =
+        spawn_server(&trail, &["--listen", "127.0.0.1:0", "--config", "trail.toml"], &[("TRAIL_TOKEN", TOKEN)]);
+    let key = trail.join("trail.vkey");
+    let key_line = ok(&trail, &["key", "show", "--config", "trail.toml"], &[]);
+    std::fs::write(&key, &key_line).unwrap();
+    let origin = key_line.split('+').next().unwrap().to_owned();
+    let received = rsyslog.dir.path().join("trail.log");
+    events(&server, &["e2", "e3", "e4", "e5", "e6"]);
+    held_by_rsyslog(&received, &origin, 6);
+    events(&server, &["later 1", "later 2"]);
+    held_by_rsyslog(&received, &origin, 8);
+    drop(server);
+    let file = std::fs::read_to_string(&received).unwrap();
+    assert!(
+        file.contains("trail-checkpoints[") && file.contains("#012"),
+        "rsyslog's own format, line feeds escaped: {file}"
+    );
+
+    let args = ["verify", "--key", key.to_str().unwrap(), "--checkpoints", received.to_str().unwrap()];
+    let verified = ok(&trail, &args, &[]);
+    assert!(verified.contains("held outside confirm every event through id"), "{verified}");
+    let copy = rebuilt(&trail, &trail);
+    re_signed(&copy, &trail);
+    let caught = run(&copy, &args, &[]);
+    assert_eq!(caught.status.code(), Some(1), "{}", stdout(&caught));
+    assert!(stdout(&caught).contains("FAILED between events 1 and"), "{}", stdout(&caught));
+}
