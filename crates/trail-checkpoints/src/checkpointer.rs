@@ -1,6 +1,7 @@
 //! The checkpointer: signs the tree's root as it grows, and records each checkpoint as a
 //! CHECKPOINT event, so that every destination forwards it out of the host's reach.
 
+use crate::witnesses::Witnesses;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -26,13 +27,24 @@ pub enum CheckpointError {
 pub struct Checkpointer {
     store: Arc<dyn Store>,
     key: SigningKey,
+    witnesses: Witnesses,
     /// One checkpoint at a time in this process: two at once would sign the same size.
     making: tokio::sync::Mutex<()>,
 }
 
 impl Checkpointer {
     pub fn new(store: Arc<dyn Store>, key: SigningKey) -> Checkpointer {
-        Checkpointer { store, key, making: tokio::sync::Mutex::new(()) }
+        Checkpointer { store, key, witnesses: Witnesses::none(), making: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Each checkpoint goes to these witnesses before it is recorded.
+    pub fn with_witnesses(mut self, witnesses: Witnesses) -> Checkpointer {
+        self.witnesses = witnesses;
+        self
+    }
+
+    pub fn witnesses(&self) -> &Witnesses {
+        &self.witnesses
     }
 
     /// What verifiers of this trail's checkpoints are given.
@@ -54,7 +66,8 @@ impl Checkpointer {
         }
     }
 
-    /// Signs the tree as it stands and records the checkpoint, naming `user` as its cause.
+    /// Signs the tree as it stands, has the witnesses cosign it, and records the checkpoint,
+    /// naming `user` as its cause.
     /// When the newest checkpoint already covers every event (another node was quicker), it is
     /// the answer.
     pub async fn make(&self, user: &str) -> Result<RecordedCheckpoint, CheckpointError> {
@@ -65,7 +78,8 @@ impl Checkpointer {
             return Ok(latest);
         }
         let root = trail_store::tree::root(&*self.store, size).await?;
-        let signed = self.key.sign(size, root);
+        let mut signed = self.key.sign(size, root);
+        signed.note = self.witnesses.cosign(&*self.store, &signed).await;
         let event = checkpoint_event(&signed, self.key.verifier_key(), user, jiff::Timestamp::now());
         let recorded = self.store.record_checkpoint(signed, event).await?;
         metrics::counter!("trail_checkpoints_signed_total").increment(1);

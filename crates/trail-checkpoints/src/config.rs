@@ -2,6 +2,7 @@
 
 use crate::checkpointer::Checkpointer;
 use crate::key::{self, KeyFileError};
+use crate::witnesses::{WitnessConfig, Witnesses};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,17 @@ pub struct CheckpointsConfig {
     /// The name of a key made at first start: the origin line of every checkpoint
     /// [default: `trail/` and 16 random hex digits].
     pub origin: Option<String>,
+    /// Cosignatures that make a checkpoint final [default: 1 when `[[witnesses]]` are given].
+    pub witnesses_required: Option<usize>,
+}
+
+/// Why the configuration builds no checkpointer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    #[error("{0}")]
+    Witnesses(String),
 }
 
 impl CheckpointsConfig {
@@ -36,10 +48,16 @@ impl CheckpointsConfig {
         }
     }
 
-    /// The checkpointer this configuration describes, its key read (or made, when there is none).
-    /// Answers whether the key was made.
-    pub fn build(&self, store: Arc<dyn Store>, data: &Path) -> Result<(Checkpointer, bool), KeyFileError> {
+    /// The checkpointer this configuration describes, with the `[[witnesses]]` given, its key
+    /// read (or made, when there is none). Answers whether the key was made.
+    pub fn build(
+        &self,
+        store: Arc<dyn Store>,
+        data: &Path,
+        witnesses: &[WitnessConfig],
+    ) -> Result<(Checkpointer, bool), ConfigError> {
+        let witnesses = Witnesses::new(witnesses, self.witnesses_required).map_err(ConfigError::Witnesses)?;
         let (key, made) = key::load_or_create(&self.key_file(data), self.origin.as_deref())?;
-        Ok((Checkpointer::new(store, key), made))
+        Ok((Checkpointer::new(store, key).with_witnesses(witnesses), made))
     }
 }

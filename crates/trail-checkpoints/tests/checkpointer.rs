@@ -21,7 +21,7 @@ fn edit(message: &str) -> EventBody {
 
 fn checkpointer(dir: &std::path::Path) -> (Arc<dyn Store>, Arc<Checkpointer>) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("trail.db")).unwrap());
-    let (checkpointer, made) = CheckpointsConfig::default().build(store.clone(), dir).unwrap();
+    let (checkpointer, made) = CheckpointsConfig::default().build(store.clone(), dir, &[]).unwrap();
     assert!(made, "the key is made at first start");
     (store, Arc::new(checkpointer))
 }
@@ -86,7 +86,7 @@ async fn a_node_with_another_key_is_refused_once_the_trail_has_checkpoints() {
     checkpointer.check_key().await.unwrap();
 
     let elsewhere = tempfile::tempdir().unwrap();
-    let (stranger, _) = CheckpointsConfig::default().build(store.clone(), elsewhere.path()).unwrap();
+    let (stranger, _) = CheckpointsConfig::default().build(store.clone(), elsewhere.path(), &[]).unwrap();
     let refused = stranger.check_key().await.unwrap_err().to_string();
     assert!(refused.contains("give this node the trail's key file"), "{refused}");
 }

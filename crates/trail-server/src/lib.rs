@@ -7,6 +7,7 @@ pub mod error;
 pub mod rights;
 mod routes;
 mod ui;
+pub mod witness;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

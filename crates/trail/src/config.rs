@@ -42,6 +42,9 @@ pub struct FileConfig {
     /// `[checkpoints]`: signed checkpoints of the tree (S4).
     #[serde(default)]
     pub checkpoints: trail_checkpoints::CheckpointsConfig,
+    /// `[[witnesses]]`: who cosigns each checkpoint.
+    #[serde(default)]
+    pub witnesses: Vec<trail_checkpoints::WitnessConfig>,
 }
 
 /// `[retention]`: events older than `keep_days` are purged, checked every 6 hours.

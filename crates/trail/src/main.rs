@@ -64,6 +64,8 @@ enum Command {
     Destinations(commands::destinations::DestinationsArgs),
     /// The checkpoint signing key: `show` prints its verifier key
     Key(commands::key::KeyArgs),
+    /// A witness that cosigns other trails' checkpoints: `serve`, `key`
+    Witness(commands::witness::WitnessArgs),
     /// Print the catalog of built-in kinds (the source of docs/catalog.md)
     Catalog,
     /// Measure ingest and search against the performance targets, beside baselines
@@ -100,6 +102,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Device(args) => commands::jobs::device(args).await?,
         Command::Destinations(args) => commands::destinations::run(args).await?,
         Command::Key(args) => commands::key::run(args)?,
+        Command::Witness(args) => commands::witness::run(args).await?,
         Command::Catalog => print!("{}", trail_core::catalog::markdown_table()),
         Command::Bench(args) => commands::bench::run(args).await?,
     }
@@ -109,7 +112,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
+    init_logging(cli.log_format, matches!(cli.command, Command::Serve(_) | Command::Witness(_)));
     match run(cli.command).await {
         Ok(code) => ExitCode::from(code as u8),
         Err(error) => {

@@ -229,3 +229,77 @@ fn checkpoints_kept_by_rsyslog_catch_a_trail_re_signed_with_the_stolen_key() {
     assert_eq!(caught.status.code(), Some(1), "{}", stdout(&caught));
     assert!(stdout(&caught).contains("FAILED between events 1 and"), "{}", stdout(&caught));
 }
+
+/// `trail witness serve` in `dir`, witnessing the trail whose verifier key is in `log_key`; its
+/// own verifier key.
+fn spawn_witness(dir: &Path, log_key: &Path) -> (Server, String) {
+    use std::io::BufRead;
+    let args = ["witness", "serve", "--data", "witness-data", "--listen", "127.0.0.1:0", "--log"];
+    let mut child = common::command(dir, &args, &[])
+        .arg(log_key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        banner.push(line.clone());
+        if let Some(address) = line.split("listening on ").nth(1) {
+            let key = banner.iter().find_map(|l| l.strip_prefix("witness key: ")).unwrap().to_owned();
+            std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+            return (Server { child, base: address.trim().to_owned(), banner }, key);
+        }
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    panic!("the witness exited ({status}) before listening: {banner:?}");
+}
+
+fn witnessed_config(witness: &Server, key: &str) -> String {
+    format!("[[witnesses]]\nurl = \"{}\"\nkey = \"{key}\"\n[checkpoints]\nwitnesses_required = 1\n", witness.base)
+}
+
+#[test]
+fn a_witness_cosigns_the_trail_and_refuses_a_rewritten_history_even_after_a_restart() {
+    let trail = Trail::fresh();
+    drop(spawn_server(&trail, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]));
+    let log_key = trail.join("trail.vkey");
+    std::fs::write(&log_key, ok(&trail, &["key", "show"], &[])).unwrap();
+    let witness_dir = tempfile::tempdir().unwrap();
+    let (witness, witness_key) = spawn_witness(witness_dir.path(), &log_key);
+    let witness_name = witness_key.split('+').next().unwrap().to_owned();
+    std::fs::write(trail.join("trail.toml"), witnessed_config(&witness, &witness_key)).unwrap();
+
+    let server =
+        spawn_server(&trail, &["--listen", "127.0.0.1:0", "--config", "trail.toml"], &[("TRAIL_TOKEN", TOKEN)]);
+    events(&server, &["e2", "e3"]);
+    let first = post(&server, "/api/v1/checkpoints", json!({}));
+    assert_eq!(first["cosigned_by"], json!([witness_name]), "{first}");
+    assert_eq!(first["final"], true);
+    events(&server, &["e5", "e6", "e7"]);
+    let second = post(&server, "/api/v1/checkpoints", json!({}));
+    assert_eq!(second["cosigned_by"], json!([witness_name]), "cosigned again, from a consistency proof: {second}");
+    assert_eq!(second["witnesses"][0]["cosigned_size"], second["size"]);
+    assert!(second["note"].as_str().unwrap().matches('\u{2014}').count() == 2, "the log's signature and the witness's");
+    drop(server);
+
+    // The trail rebuilt with a changed event and re-signed with the stolen key gets no
+    // cosignature, from the witness running or restarted.
+    let copy = rebuilt(&trail, &trail);
+    re_signed(&copy, &trail);
+    let mut witness = witness;
+    for round in ["running", "restarted"] {
+        std::fs::write(copy.join("trail.toml"), witnessed_config(&witness, &witness_key)).unwrap();
+        let server =
+            spawn_server(&copy, &["--listen", "127.0.0.1:0", "--config", "trail.toml"], &[("TRAIL_TOKEN", TOKEN)]);
+        let forged = post(&server, "/api/v1/checkpoints", json!({}));
+        assert_eq!(forged["cosigned_by"], json!([]), "{round}: {forged}");
+        assert_eq!(forged["final"], false);
+        let refusal = forged["witnesses"][0]["last_error"].as_str().unwrap_or_default().to_owned();
+        assert!(refusal.contains("refused with 4"), "{round}: {refusal}");
+        drop(server);
+        drop(witness);
+        witness = spawn_witness(witness_dir.path(), &log_key).0;
+    }
+}

@@ -25,23 +25,61 @@ pub struct CheckpointView {
     event_id: EventId,
     /// When it was signed (RFC 3339, UTC).
     signed_at: String,
+    /// The configured witnesses whose cosignature the note carries.
+    cosigned_by: Vec<String>,
+    /// Cosignatures that make a checkpoint final (`[checkpoints] witnesses_required`).
+    witnesses_required: usize,
+    /// Whether the note carries that many.
+    #[serde(rename = "final")]
+    is_final: bool,
+    /// What each configured witness has done for this node: its refusals and silence.
+    witnesses: Vec<WitnessView>,
 }
 
-impl From<RecordedCheckpoint> for CheckpointView {
-    fn from(recorded: RecordedCheckpoint) -> CheckpointView {
-        let checkpoint = trail_core::checkpoint::Checkpoint {
-            origin: recorded.note.lines().next().unwrap_or_default().to_owned(),
-            size: recorded.size,
-            root: recorded.root,
-        };
-        CheckpointView {
-            root: checkpoint.root_base64(),
-            origin: checkpoint.origin,
-            size: recorded.size,
-            note: recorded.note,
-            event_id: recorded.event_id,
-            signed_at: trail_core::time::format_rfc3339(recorded.signed_at),
-        }
+/// A witness as this node has found it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WitnessView {
+    name: String,
+    url: String,
+    /// The size of the last checkpoint it cosigned for this node.
+    cosigned_size: Option<u64>,
+    cosigned: u64,
+    refused: u64,
+    /// Why the last request got no cosignature, until one succeeds.
+    last_error: Option<String>,
+}
+
+fn view(recorded: RecordedCheckpoint, checkpointer: Option<&trail_checkpoints::Checkpointer>) -> CheckpointView {
+    let checkpoint = trail_core::checkpoint::Checkpoint {
+        origin: recorded.note.lines().next().unwrap_or_default().to_owned(),
+        size: recorded.size,
+        root: recorded.root,
+    };
+    let witnesses = checkpointer.map(|c| c.witnesses());
+    let cosigned_by = witnesses.map_or_else(Vec::new, |w| trail_core::witness::cosigned_by(&recorded.note, &w.keys()));
+    let witnesses_required = witnesses.map_or(0, |w| w.required());
+    let reports = witnesses.map_or_else(Vec::new, |w| w.reports());
+    CheckpointView {
+        root: checkpoint.root_base64(),
+        origin: checkpoint.origin,
+        size: recorded.size,
+        note: recorded.note,
+        event_id: recorded.event_id,
+        signed_at: trail_core::time::format_rfc3339(recorded.signed_at),
+        is_final: cosigned_by.len() >= witnesses_required,
+        cosigned_by,
+        witnesses_required,
+        witnesses: reports
+            .into_iter()
+            .map(|r| WitnessView {
+                name: r.name,
+                url: r.url,
+                cosigned_size: r.cosigned_size,
+                cosigned: r.cosigned,
+                refused: r.refused,
+                last_error: r.last_error,
+            })
+            .collect(),
     }
 }
 
@@ -50,7 +88,7 @@ impl From<RecordedCheckpoint> for CheckpointView {
     responses((status = 200, body = CheckpointView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn latest(State(state): State<AppState>) -> Result<Json<CheckpointView>, ApiError> {
     match state.store.latest_checkpoint().await? {
-        Some(recorded) => Ok(Json(recorded.into())),
+        Some(recorded) => Ok(Json(view(recorded, state.checkpointer.as_deref()))),
         None => Err(ApiError::new(
             Code::NotFound,
             "no checkpoint yet: one is signed within [checkpoints] every_seconds of the first event, or on demand \
@@ -73,5 +111,5 @@ pub async fn make(
     };
     let user = viewer.user.as_deref().unwrap_or("automation");
     let recorded = checkpointer.make(user).await?;
-    Ok((StatusCode::CREATED, Json(recorded.into())))
+    Ok((StatusCode::CREATED, Json(view(recorded, Some(checkpointer)))))
 }

@@ -10,7 +10,7 @@ async fn signing_app(dir: &std::path::Path) -> (TestApp, VerifierKey) {
     let mut verifier = None;
     let app = spawn_app_adjusted(trail_server::ServerConfig::default(), |state| {
         let config = trail_checkpoints::CheckpointsConfig::default();
-        let (checkpointer, _) = config.build(state.store.clone(), dir).unwrap();
+        let (checkpointer, _) = config.build(state.store.clone(), dir, &[]).unwrap();
         verifier = Some(checkpointer.verifier_key().clone());
         state.checkpointer = Some(Arc::new(checkpointer));
     })

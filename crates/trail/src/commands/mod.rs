@@ -11,3 +11,4 @@ pub mod tokens;
 pub mod transfer;
 pub mod users;
 pub mod verify;
+pub mod witness;

@@ -64,7 +64,7 @@ async fn keep(store: Arc<dyn Store>, retention: config::RetentionConfig) {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -115,7 +115,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let every = file.checkpoints.every().map_err(anyhow::Error::msg)?;
-    let (checkpointer, key_made) = file.checkpoints.build(store.clone(), &data)?;
+    let (checkpointer, key_made) = file.checkpoints.build(store.clone(), &data, &file.witnesses)?;
     let checkpointer = Arc::new(checkpointer);
     checkpointer.check_key().await?;
     if key_made {
