@@ -5,6 +5,7 @@
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import path from "node:path";
+import { readFile } from "node:fs/promises";
 
 const base = process.env.TRAIL_BASE;
 const token = process.env.TRAIL_TOKEN;
@@ -133,6 +134,22 @@ const tests = {
     await page.locator("#events tbody tr").nth(1).focus();
     await page.keyboard.press("Enter");
     await page.waitForURL(/\/events\/\d+$/);
+    await ctx.close();
+  },
+
+  async "an entry says which checkpoint covers it and offers its proof"() {
+    const { ctx, page } = await context();
+    const checkpoint = await api("POST", "/api/v1/checkpoints", {});
+    await login(page, "admin", adminPassword, "/events/2");
+    const integrity = await page.textContent("#integrity");
+    // The first checkpoint that covers the entry: the one just made, or one signed on the way.
+    const covering = Number(/Covered by the checkpoint of (\d+) entries/.exec(integrity)?.[1]);
+    assert.ok(covering >= 2 && covering <= checkpoint.size, integrity);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#integrity a[download]")]);
+    const proof = JSON.parse(await readFile(await download.path(), "utf8"));
+    assert.equal(proof.format, "trail-proof/v1");
+    assert.equal(proof.event.id, 2);
+    await shot(page, "integrity", false);
     await ctx.close();
   },
 

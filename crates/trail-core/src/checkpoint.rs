@@ -62,7 +62,7 @@ impl Checkpoint {
 
     /// The root in base64, as the body spells it.
     pub fn root_base64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.root.0)
+        crate::tree::to_base64(&self.root)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ids;
 pub mod operations;
 pub mod pattern;
+pub mod proof;
 pub mod query;
 pub mod request;
 pub mod retention;

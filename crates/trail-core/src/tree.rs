@@ -29,6 +29,11 @@ pub fn hash_from(bytes: [u8; 32]) -> Hash {
     tlog_tiles::Hash(bytes)
 }
 
+/// A hash in base64, as checkpoints and proofs spell it.
+pub fn to_base64(hash: &Hash) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hash.0)
+}
+
 /// The root of the empty tree: the hash of nothing.
 pub const EMPTY_ROOT: Hash = tlog_tiles::EMPTY_HASH;
 

@@ -192,7 +192,7 @@ impl Refusal {
 
 impl AddCheckpoint {
     pub fn to_body(&self) -> String {
-        let proof: String = self.proof.iter().map(|hash| format!("{}\n", BASE64.encode(hash.0))).collect();
+        let proof: String = self.proof.iter().map(|hash| format!("{}\n", tree::to_base64(hash))).collect();
         format!("old {}\n{proof}\n{}", self.old_size, self.note)
     }
 

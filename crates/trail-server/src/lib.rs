@@ -141,6 +141,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::retention::purge))
         .routes(routes!(routes::checkpoints::latest))
         .routes(routes!(routes::checkpoints::make))
+        .routes(routes!(routes::checkpoints::event_proof))
+        .routes(routes!(routes::checkpoints::consistency))
         .routes(routes!(routes::accounts::login))
         .routes(routes!(routes::accounts::logout))
         .routes(routes!(routes::accounts::form_login))

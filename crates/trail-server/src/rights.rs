@@ -65,6 +65,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     // A checkpoint shows how many events there are and the tree's root, nothing of any event.
     ("GET", "/api/v1/checkpoint", Needs(Right::ReadOwn)),
     ("POST", "/api/v1/checkpoints", Needs(Right::Administer)),
+    // A proof carries the whole event: the handler applies the details rules.
+    ("GET", "/api/v1/events/{id}/proof", Needs(Right::ReadOwn)),
+    ("GET", "/api/v1/proofs/consistency", Needs(Right::ReadOwn)),
     ("GET", "/api/v1/accounts", Needs(Right::Administer)),
     ("POST", "/api/v1/accounts", Needs(Right::Administer)),
     ("DELETE", "/api/v1/accounts/{name}", Needs(Right::Administer)),

@@ -1,7 +1,9 @@
 //! Reading the Merkle tree (S4) from any store: roots and proofs computed by the core's rules
 //! (`trail_core::tree`) over the hashes the writers stored, each fetched in one read.
 
-use crate::{StoreError, TreeStore};
+use crate::{CheckpointStore, StoreError, TreeStore};
+use trail_core::Event;
+use trail_core::proof::ProofFile;
 use trail_core::tree::{self, ConsistencyProof, Fetched, Hash, InclusionProof, TreeError};
 
 fn unanswerable(error: TreeError) -> StoreError {
@@ -55,4 +57,18 @@ pub async fn consistency_proof<S: TreeStore + ?Sized>(
     within(store, size).await?;
     let stored = fetch(store, tree::indexes_read_by(|r| tree::consistency_proof(size, old_size, r))).await?;
     tree::consistency_proof(size, old_size, &stored).map_err(unanswerable)
+}
+
+/// The offline proof for `event`: its inclusion in the tree of the newest checkpoint, which
+/// carries its cosignatures. [`StoreError::NotFound`] when no checkpoint covers it yet.
+pub async fn event_proof<S: CheckpointStore + ?Sized>(store: &S, event: Event) -> Result<ProofFile, StoreError> {
+    let index = tree::leaf_index(event.id);
+    let latest = store.latest_checkpoint().await?.filter(|c| c.size > index).ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "no checkpoint covers event {} yet: one is signed within [checkpoints] every_seconds",
+            event.id
+        ))
+    })?;
+    let inclusion = inclusion_proof(store, latest.size, index).await?;
+    Ok(ProofFile::new(event, &inclusion, &latest.note))
 }

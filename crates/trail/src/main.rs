@@ -62,6 +62,10 @@ enum Command {
     /// Forwarding destinations with their backlog and last error; `dictionary` prints the
     /// FreeRADIUS dictionary
     Destinations(commands::destinations::DestinationsArgs),
+    /// Write the proof that one event is in the trail, for anyone to check offline
+    Proof(commands::proof::ProofArgs),
+    /// Check a proof file with no server: exits 1 when it does not hold
+    VerifyProof(commands::proof::VerifyProofArgs),
     /// The checkpoint signing key: `show` prints its verifier key
     Key(commands::key::KeyArgs),
     /// A witness that cosigns other trails' checkpoints: `serve`, `key`
@@ -102,6 +106,8 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Device(args) => commands::jobs::device(args).await?,
         Command::Destinations(args) => commands::destinations::run(args).await?,
         Command::Key(args) => commands::key::run(args)?,
+        Command::Proof(args) => commands::proof::proof(args).await?,
+        Command::VerifyProof(args) => return commands::proof::verify_proof(args),
         Command::Witness(args) => commands::witness::run(args).await?,
         Command::Catalog => print!("{}", trail_core::catalog::markdown_table()),
         Command::Bench(args) => commands::bench::run(args).await?,

@@ -197,13 +197,14 @@ fn held_by_rsyslog(file: &Path, origin: &str, size: u64) {
 fn checkpoints_kept_by_rsyslog_catch_a_trail_re_signed_with_the_stolen_key() {
     let rsyslog = rsyslog();
     let trail = Trail::fresh();
-    let config = format!(
-        "[[destinations]]\nname = \"security\"\ntype = \"syslog\"\nurl = \"{}\"\n[checkpoints]\nevery_seconds = 1\n",
-        rsyslog.url("tcp")
-    );
+    let config =
+        format!("[[destinations]]\nname = \"security\"\ntype = \"syslog\"\nurl = \"{}\"\n", rsyslog.url("tcp"));
     std::fs::write(trail.join("trail.toml"), config).unwrap();
-    let server =
-        spawn_server(&trail, &["--listen", "127.0.0.1:0", "--config", "trail.toml"], &[("TRAIL_TOKEN", TOKEN)]);
+    let server = spawn_server(
+        &trail,
+        &["--listen", "127.0.0.1:0", "--config", "trail.toml"],
+        &[("TRAIL_CHECKPOINT_EVERY", "1"), ("TRAIL_TOKEN", TOKEN)],
+    );
     let key = trail.join("trail.vkey");
     let key_line = ok(&trail, &["key", "show", "--config", "trail.toml"], &[]);
     std::fs::write(&key, &key_line).unwrap();
@@ -282,7 +283,29 @@ fn a_witness_cosigns_the_trail_and_refuses_a_rewritten_history_even_after_a_rest
     assert_eq!(second["cosigned_by"], json!([witness_name]), "cosigned again, from a consistency proof: {second}");
     assert_eq!(second["witnesses"][0]["cosigned_size"], second["size"]);
     assert!(second["note"].as_str().unwrap().matches('\u{2014}').count() == 2, "the log's signature and the witness's");
+
+    // One event's proof, from the server and from the database, checked with only the keys.
+    let witness_key_file = trail.join("witness.vkey");
+    std::fs::write(&witness_key_file, &witness_key).unwrap();
+    let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+    ok(&trail, &["proof", "3", "-o", "remote.json"], &env);
     drop(server);
+    ok(&trail, &["proof", "3", "-o", "local.json"], &[]);
+    let check = |file: &str| {
+        let args = ["verify-proof", file, "--key", "trail.vkey", "--witness-key", "witness.vkey"];
+        let output = run(&trail, &args, &[]);
+        (output.status.code(), stdout(&output))
+    };
+    for file in ["remote.json", "local.json"] {
+        let (code, out) = check(file);
+        assert_eq!(code, Some(0), "{file}: {out}");
+        assert!(out.starts_with("OK: event 3 is in the tree of") && out.contains(&witness_name), "{out}");
+    }
+    let changed = std::fs::read_to_string(trail.join("local.json")).unwrap().replace("\"e3\"", "\"e3, quietly\"");
+    std::fs::write(trail.join("changed.json"), changed).unwrap();
+    let (code, out) = check("changed.json");
+    assert_eq!(code, Some(1), "a changed event fails offline: {out}");
+    assert!(out.starts_with("FAILED: event 3 is not in the signed tree"), "{out}");
 
     // The trail rebuilt with a changed event and re-signed with the stolen key gets no
     // cosignature, from the witness running or restarted.

@@ -113,3 +113,57 @@ pub async fn make(
     let recorded = checkpointer.make(user).await?;
     Ok((StatusCode::CREATED, Json(view(recorded, Some(checkpointer)))))
 }
+
+/// The proof that one event is in the trail, checkable offline with `trail verify-proof`: the
+/// event, its inclusion proof and the newest checkpoint (C2SP `tlog-proof`). The same rights as
+/// the event's details, and recorded as they are.
+#[utoipa::path(get, path = "/api/v1/events/{id}/proof", tag = "events",
+    params(("id" = i64, Path, description = "Event id")),
+    responses((status = 200, body = trail_core::proof::ProofFile), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn event_proof(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    crate::client::ClientAddress(client): crate::client::ClientAddress,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<trail_core::proof::ProofFile>, ApiError> {
+    let id: EventId = id.parse().map_err(|_| ApiError::new(Code::NotFound, format!("no event with id {id}")))?;
+    let event = crate::routes::events::details(&state, &viewer, client, id).await?;
+    Ok(Json(trail_store::tree::event_proof(&*state.store, event).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct ConsistencyQuery {
+    /// The smaller tree's size (at least 1).
+    from: u64,
+    /// The larger tree's size (at most the number of events).
+    to: u64,
+}
+
+/// A consistency proof: the hashes that show the tree of `from` events is a prefix of the tree of
+/// `to` (RFC 6962 section 2.1.2).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConsistencyView {
+    from: u64,
+    to: u64,
+    /// Base64 hashes, as `tlog-witness` sends them.
+    proof: Vec<String>,
+}
+
+/// That the tree of `from` events is a prefix of the tree of `to`: what a witness or an auditor
+/// holding an older checkpoint checks a newer one with.
+#[utoipa::path(get, path = "/api/v1/proofs/consistency", tag = "events", params(ConsistencyQuery),
+    responses((status = 200, body = ConsistencyView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn consistency(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<ConsistencyQuery>,
+) -> Result<Json<ConsistencyView>, ApiError> {
+    if query.from == 0 || query.from > query.to {
+        return Err(ApiError::new(Code::InvalidQuery, "give 1 <= from <= to: the sizes of two trees, smaller first"));
+    }
+    let proof = trail_store::tree::consistency_proof(&*state.store, query.to, query.from).await?;
+    let proof = proof.iter().map(trail_core::tree::to_base64).collect();
+    Ok(Json(ConsistencyView { from: query.from, to: query.to, proof }))
+}

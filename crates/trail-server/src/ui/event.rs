@@ -69,6 +69,7 @@ pub async fn page(
         Err(error) => return problem(&ui, StatusCode::SERVICE_UNAVAILABLE, "Entry", &error.message),
     };
     let (job, related) = crate::routes::events::related_to(&state, &ui.viewer, &event).await.unwrap_or_default();
+    let covering = state.store.checkpoint_covering(trail_core::tree::size_through(event.id)).await.ok().flatten();
     let body = &event.body;
     let content = html! {
         p { a href="/" { "« Change logs" } }
@@ -117,6 +118,7 @@ pub async fn page(
                 }
             } }
         }
+        (integrity(&ui, &state, &event, covering.as_ref()))
         @if let Some(job) = &job {
             h2 { "Job" }
             p {
@@ -130,6 +132,46 @@ pub async fn page(
         }
     };
     ui.page(&format!("Entry {}", event.id), content)
+}
+
+/// Which signed checkpoint covers the entry, who cosigned it, and its proof to download (S4).
+fn integrity(
+    ui: &Ui,
+    state: &AppState,
+    event: &Event,
+    covering: Option<&trail_core::checkpoint::RecordedCheckpoint>,
+) -> Markup {
+    let witnesses = state.checkpointer.as_deref().map(|c| c.witnesses());
+    html! {
+        section #integrity {
+            h2 { "Integrity" }
+            @if let Some(checkpoint) = covering {
+                @let origin = checkpoint.note.lines().next().unwrap_or_default();
+                p {
+                    "Covered by the checkpoint of " (checkpoint.size) " entries that " code { (origin) } " signed "
+                    (ui.time(checkpoint.signed_at)) " ("
+                    a href={ "/events/" (checkpoint.event_id) } { "entry " (checkpoint.event_id) } "). "
+                    @match witnesses.filter(|w| !w.keys().is_empty()) {
+                        Some(witnesses) => {
+                            @let cosigned = trail_core::witness::cosigned_by(&checkpoint.note, &witnesses.keys());
+                            "Cosigned by " (cosigned.len()) " of " (witnesses.keys().len()) " witnesses"
+                            @if !cosigned.is_empty() { " (" (cosigned.join(", ")) ")" }
+                            "; " (witnesses.required()) " make it final."
+                        }
+                        None => "No witness cosigns this trail's checkpoints.",
+                    }
+                }
+                p {
+                    a href={ "/api/v1/events/" (event.id) "/proof" } download={ "trail-entry-" (event.id) ".proof.json" } {
+                        "Download its proof"
+                    }
+                    " (against the newest checkpoint), to check offline with " code { "trail verify-proof" } "."
+                }
+            } @else {
+                p.muted { "No signed checkpoint covers this entry yet: one is signed within seconds of new entries." }
+            }
+        }
+    }
 }
 
 fn related_table(ui: &Ui, related: &[Event], current: EventId) -> Markup {

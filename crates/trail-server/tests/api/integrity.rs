@@ -52,3 +52,51 @@ async fn nobody_forges_a_checkpoint_and_a_server_without_a_key_says_so() {
     let (status, body) = app.post_raw("/api/v1/checkpoints", ALICE, "").await;
     assert_eq!((status, error_code(&body)), (503, "unavailable"), "{body}");
 }
+
+#[tokio::test]
+async fn proofs_follow_the_details_rules_and_hold_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, key) = signing_app(dir.path()).await;
+    let events: Vec<_> = (0..3).map(|i| edited("alice", "edge1", &format!("m{i}"))).collect();
+    assert_eq!(app.post("/api/v1/events", json!(events)).await.0, 201);
+    let (status, body) = app.get("/api/v1/events/2/proof").await;
+    assert_eq!((status, error_code(&body)), (404, "not_found"), "no checkpoint covers it yet: {body}");
+    assert_eq!(app.post_raw("/api/v1/checkpoints", ALICE, "").await.0, 201);
+
+    let (status, proof) = app.get("/api/v1/events/2/proof").await;
+    assert_eq!(status, 200, "{proof}");
+    let file: trail_core::proof::ProofFile = serde_json::from_value(proof).unwrap();
+    assert_eq!(file.verify(&key, &[]).unwrap().size, 3);
+    let (status, body) = app.get_as(VIEWER, "/api/v1/events/2/proof").await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"), "a proof carries the details: {body}");
+    let (status, _) = app.get("/api/v1/events/4/proof").await;
+    assert_eq!(status, 404, "the checkpoint's own event is covered by the next one");
+
+    let (status, consistency) = app.get_as(VIEWER, "/api/v1/proofs/consistency?from=1&to=3").await;
+    assert_eq!(status, 200, "{consistency}");
+    let proof: Vec<trail_core::tree::Hash> = consistency["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let bytes = base64_decode(h.as_str().unwrap());
+            trail_core::tree::hash_from(bytes.try_into().unwrap())
+        })
+        .collect();
+    let (old, new) = (
+        trail_store::tree::root(&*app.store, 1).await.unwrap(),
+        trail_store::tree::root(&*app.store, 3).await.unwrap(),
+    );
+    trail_core::tree::check_consistency(&proof, 3, new, 1, old).unwrap();
+    for bad in ["from=0&to=3", "from=3&to=1"] {
+        let (status, body) = app.get(&format!("/api/v1/proofs/consistency?{bad}")).await;
+        assert_eq!((status, error_code(&body)), (400, "invalid_query"), "{bad}: {body}");
+    }
+    assert_eq!(app.get("/api/v1/proofs/consistency?from=1&to=99").await.0, 404);
+}
+
+/// A base64 hash decoded by the parser that reads one in every checkpoint body.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let checkpoint = format!("o\n1\n{text}\n");
+    trail_core::checkpoint::Checkpoint::parse_body(checkpoint.as_bytes()).unwrap().root.0.to_vec()
+}

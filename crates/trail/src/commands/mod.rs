@@ -4,6 +4,7 @@ pub mod emit;
 pub mod jobs;
 pub mod key;
 pub mod migrate;
+pub mod proof;
 pub mod purge;
 pub mod read;
 pub mod serve;

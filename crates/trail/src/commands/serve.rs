@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Load a realistic demonstration dataset when the trail is empty
     #[arg(long)]
     demo: bool,
+    /// Sign a checkpoint this often, in seconds, when events were added [default: 10]
+    #[arg(long, env = "TRAIL_CHECKPOINT_EVERY")]
+    checkpoint_every: Option<u64>,
 }
 
 /// The token file of a data directory: made on first start when no token is configured, so the
@@ -81,7 +84,8 @@ pub async fn shutdown_signal() {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let file = FileConfig::load(args.config.as_deref())?;
+    let mut file = FileConfig::load(args.config.as_deref())?;
+    file.checkpoints.every_seconds = args.checkpoint_every.or(file.checkpoints.every_seconds);
     let roles = file.roles()?;
     let (auth_policy, session_policy) = (file.auth.policy()?, file.auth.sessions()?);
     let trusted_proxies =
