@@ -156,7 +156,15 @@ pub const BUILT_IN: &[KindSpec] = &[
         true,
     ),
     // Integrity (S4): a signed checkpoint of the tree, forwarded like any event.
-    spec("CHECKPOINT", "trail-checkpoints", "checkpoint", Info, Err, "Checkpoint of {attr:size} events signed", true),
+    spec(
+        "CHECKPOINT",
+        "trail-checkpoints",
+        "checkpoint",
+        Info,
+        Err,
+        "Checkpoint of {attr:size} events signed: root {attr:root}",
+        true,
+    ),
     // Generic objects and structured changes.
     spec("OBJECT_CREATED", "objects", "create", Notice, Err, "Added {name}", false),
     spec("OBJECT_UPDATED", "objects", "update", Notice, Err, "Updated {name}", false),

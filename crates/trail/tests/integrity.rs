@@ -23,6 +23,15 @@ fn post(server: &Server, path: &str, body: Value) -> Value {
     })
 }
 
+fn get_text(server: &Server, path: &str) -> String {
+    common::block_on(async {
+        let response =
+            reqwest::Client::new().get(format!("{}{path}", server.base)).bearer_auth(TOKEN).send().await.unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.text().await.unwrap()
+    })
+}
+
 fn events(server: &Server, messages: &[&str]) {
     let batch: Vec<Value> = messages
         .iter()
@@ -321,6 +330,10 @@ fn a_witness_cosigns_the_trail_and_refuses_a_rewritten_history_even_after_a_rest
         assert_eq!(forged["final"], false);
         let refusal = forged["witnesses"][0]["last_error"].as_str().unwrap_or_default().to_owned();
         assert!(refusal.contains("refused with 4"), "{round}: {refusal}");
+        let page = get_text(&server, "/admin/destinations");
+        assert!(page.contains("cosigned by 0 of 1 witnesses") && page.contains("refused with 4"), "{page}");
+        let metrics = get_text(&server, "/metrics");
+        assert!(metrics.contains("trail_witness_failures_total"), "{metrics}");
         drop(server);
         drop(witness);
         witness = spawn_witness(witness_dir.path(), &log_key).0;

@@ -296,6 +296,47 @@ pub async fn destinations(State(state): State<AppState>, ui: Ui) -> Response {
                 @if reports.is_empty() { tr { td colspan="7" { "No destinations: add " code { "[[destinations]]" } " to the configuration file." } } }
             }
         } }
+        (checkpoints(&ui, &state).await)
     };
     ui.page("Forwarding", content)
+}
+
+/// The newest signed checkpoint and what each witness has done: its cosignatures, refusals and
+/// silence (S4).
+async fn checkpoints(ui: &Ui, state: &AppState) -> Markup {
+    let latest = state.store.latest_checkpoint().await.ok().flatten();
+    let witnesses = state.checkpointer.as_deref().map(|c| c.witnesses());
+    let reports = witnesses.map(|w| w.reports()).unwrap_or_default();
+    html! {
+        h2 { "Checkpoints and witnesses" }
+        p #newest-checkpoint {
+            @match &latest {
+                Some(checkpoint) => {
+                    "The newest checkpoint covers " (checkpoint.size) " entries, signed " (ui.time(checkpoint.signed_at))
+                    " (" a href={ "/events/" (checkpoint.event_id) } { "entry " (checkpoint.event_id) } ")"
+                    @if let Some(witnesses) = witnesses.filter(|w| !w.keys().is_empty()) {
+                        @let cosigned = trail_core::witness::cosigned_by(&checkpoint.note, &witnesses.keys());
+                        "; cosigned by " (cosigned.len()) " of " (witnesses.keys().len()) " witnesses, "
+                        (witnesses.required()) " required"
+                    }
+                    "."
+                }
+                None => "No checkpoint has been signed yet.",
+            }
+        }
+        div.table-wrap { table #witnesses {
+            thead { tr { th { "Witness" } th { "URL" } th { "Cosigned through" } th { "Cosigned" } th { "Refused or silent" } th { "Last error" } } }
+            tbody {
+                @for r in &reports {
+                    tr {
+                        td { (r.name) } td { (r.url) }
+                        td { @match r.cosigned_size { Some(size) => (size), None => "-" } }
+                        td { (r.cosigned) } td { (r.refused) }
+                        td { (r.last_error.as_deref().unwrap_or("-")) }
+                    }
+                }
+                @if reports.is_empty() { tr { td colspan="6" { "No witnesses: add " code { "[[witnesses]]" } " to the configuration file." } } }
+            }
+        } }
+    }
 }
