@@ -5,6 +5,7 @@
 //! The server runs as a child process (`trail serve`), so its resident memory is its own.
 
 mod forwarding;
+mod integrity;
 mod postgres;
 mod report;
 mod workload;
@@ -59,6 +60,10 @@ pub struct BenchArgs {
     /// Forwarding: RADIUS accounting requests
     #[arg(long, default_value_t = 20_000)]
     radius_requests: u64,
+    /// The server signs a checkpoint this often while events arrive: every second is the
+    /// hardest setting (3600 measures without)
+    #[arg(long, default_value_t = 1)]
+    checkpoint_every: u64,
 }
 
 struct Server {
@@ -289,10 +294,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let total = if args.full { 10_000_000 } else { args.events };
     let temporary = tempfile_dir(args.dir.as_deref())?;
     let data = temporary.join("data");
-    let server = Server::start(&data)?;
+    // The ingest figures include the checkpoints signed meanwhile.
+    let every = args.checkpoint_every.to_string();
+    let server = Server::start_with(&data, &["--checkpoint-every", &every])?;
     let base = server.base.clone();
     let mut report = Report::default();
-    println!("trail bench: {} events, server {base}, data {}", thousands(total as f64), data.display());
+    println!(
+        "trail bench: {} events, server {base} (a checkpoint every {every} s), data {}",
+        thousands(total as f64),
+        data.display()
+    );
 
     let before = cpu_now(&server);
     let elapsed = ingest_batches(&base, total).await?;
@@ -366,6 +377,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             report.note("baselines", format!("{:?} {:?}", rg.as_ref().err(), sqlite.as_ref().err()), "", None)
         }
     }
+    integrity::measure(&mut report, &base, &data, args.repeat).await?;
     let size_mib = |name: &str| std::fs::metadata(data.join(name)).map_or(0.0, |m| m.len() as f64 / 1048576.0);
     let (events_mib, index_mib) = (size_mib(crate::config::DATABASE_FILE), size_mib("trail.search.db"));
     report.note("storage: events / search index", format!("{events_mib:.0} MiB / {index_mib:.0} MiB"), "", None);
