@@ -339,3 +339,18 @@ fn a_witness_cosigns_the_trail_and_refuses_a_rewritten_history_even_after_a_rest
         witness = spawn_witness(witness_dir.path(), &log_key).0;
     }
 }
+
+#[test]
+fn a_stored_tree_changed_behind_trails_back_is_named() {
+    let audited = audited();
+    // Row 0 holds the stored hashes of the first 16 leaves, event 1's leaf first.
+    let zeroed = if audited.trail.on_postgres() {
+        "UPDATE tree_rows SET hashes = decode(repeat('00', length(hashes)), 'hex') WHERE number = 0"
+    } else {
+        "UPDATE tree_rows SET hashes = zeroblob(length(hashes)) WHERE number = 0"
+    };
+    audited.trail.tamper(zeroed);
+    let output = run(&audited.trail, &["verify"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).contains("FAILED at event 1"), "{}", stdout(&output));
+}

@@ -102,22 +102,7 @@ pub async fn walk_against(target: &Target, bar: &ProgressBar, held: Option<&[Che
         let stored_leaves = stored_leaves(target, &events).await?;
         for (i, event) in events.iter().enumerate() {
             let leaf = tree::leaf_hash(event.id, &event.body);
-            let checked = match chain::from_hex(&event.hash) {
-                Some(hash) => verifier.check(event.id, &event.body, &hash).map_err(|e| (e.at(), e.to_string())),
-                None => Err((event.id, format!("event {}: the stored hash is malformed", event.id))),
-            }
-            .and_then(|()| match &stored_leaves {
-                Some(stored) if stored[i] != leaf => Err((
-                    event.id,
-                    format!(
-                        "event {}: its leaf in the stored tree differs from the event (the event or the tree was \
-                         changed after it was stored)",
-                        event.id
-                    ),
-                )),
-                _ => Ok(()),
-            });
-            if let Err(found) = checked {
+            if let Err(found) = check_event(&mut verifier, event, &leaf, stored_leaves.as_ref().map(|s| &s[i])) {
                 broken = Some(found);
                 break;
             }
@@ -135,6 +120,25 @@ pub async fn walk_against(target: &Target, bar: &ProgressBar, held: Option<&[Che
         Some(Err(discrepancy)) => Some(Err(discrepancy)),
     };
     Ok(Verdict { checked: verifier.checked(), last: verifier.last(), marker, broken, audit })
+}
+
+/// The first problem with one event, and the event it is about: its link in the chain, or its
+/// leaf in the stored tree (when the database is read directly).
+fn check_event(
+    verifier: &mut Verifier,
+    event: &trail_core::Event,
+    leaf: &tree::Hash,
+    stored_leaf: Option<&tree::Hash>,
+) -> Result<(), (EventId, String)> {
+    let malformed = || (event.id, format!("event {}: the stored hash is malformed", event.id));
+    let hash = chain::from_hex(&event.hash).ok_or_else(malformed)?;
+    verifier.check(event.id, &event.body, &hash).map_err(|e| (e.at(), e.to_string()))?;
+    if stored_leaf.is_some_and(|stored| stored != leaf) {
+        let changed = "its leaf in the stored tree differs from the event (the event or the tree was changed after \
+                       it was stored)";
+        return Err((event.id, format!("event {}: {changed}", event.id)));
+    }
+    Ok(())
 }
 
 /// Checkpoints of purged events can only be held against the stored tree's roots: the first
