@@ -55,7 +55,11 @@ impl Checkpointer {
     /// Refuses a key other than the one that signed this trail's newest checkpoint: a node with
     /// a key of its own would sign checkpoints that no verifier of this trail accepts.
     pub async fn check_key(&self) -> Result<(), CheckpointError> {
-        let Some(latest) = self.store.latest_checkpoint().await? else { return Ok(()) };
+        self.check_key_against(self.store.latest_checkpoint().await?.as_ref())
+    }
+
+    fn check_key_against(&self, latest: Option<&RecordedCheckpoint>) -> Result<(), CheckpointError> {
+        let Some(latest) = latest else { return Ok(()) };
         match SignedCheckpoint::open(&latest.note, self.key.verifier_key()) {
             Ok(_) => Ok(()),
             Err(_) => Err(CheckpointError::OtherKey {
@@ -72,9 +76,10 @@ impl Checkpointer {
     /// the answer.
     pub async fn make(&self, user: &str) -> Result<RecordedCheckpoint, CheckpointError> {
         let _one_at_a_time = self.making.lock().await;
-        self.check_key().await?;
         let size = trail_core::tree::size_through(self.store.stats().await?.head);
-        if let Some(latest) = self.store.latest_checkpoint().await?.filter(|c| c.size >= size) {
+        let latest = self.store.latest_checkpoint().await?;
+        self.check_key_against(latest.as_ref())?;
+        if let Some(latest) = latest.filter(|c| c.size >= size) {
             return Ok(latest);
         }
         let root = trail_store::tree::root(&*self.store, size).await?;

@@ -210,14 +210,9 @@ pub fn checkpoint_event(signed: &SignedCheckpoint, key: &VerifierKey, user: &str
         kind: Some("CHECKPOINT".into()),
         name: Some(signed.checkpoint.origin.clone()),
         message: Some(signed.note.clone()),
-        attributes: Some(
-            attributes.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone()))).collect(),
-        ),
         ..EventInput::default()
     };
-    let mut event = input.validate(now).expect("a checkpoint event is built from valid parts");
-    event.submitted_by = Some(crate::event::submitted_by::TRAIL.to_owned());
-    event
+    crate::event::sent_by_trail(input, &attributes, now)
 }
 
 /// The signed notes of `origin` in a file as Trail's checkpoints reach their holders: bare notes,

@@ -396,3 +396,14 @@ pub fn decode_utf8<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a str, Validatio
         ValidationError::new(what, format!("is not valid UTF-8 (first bad byte at offset {})", error.valid_up_to()))
     })
 }
+
+/// An event Trail records itself (a purge, a checkpoint): `input` with these text attributes,
+/// validated as any event is, and sent by Trail, whoever asked for it.
+pub(crate) fn sent_by_trail(mut input: EventInput, attributes: &[(&str, String)], now: Timestamp) -> EventBody {
+    input.attributes = Some(
+        attributes.iter().map(|(key, value)| ((*key).to_owned(), serde_json::Value::String(value.clone()))).collect(),
+    );
+    let mut event = input.validate(now).expect("Trail's own events are built from valid parts");
+    event.submitted_by = Some(submitted_by::TRAIL.to_owned());
+    event
+}

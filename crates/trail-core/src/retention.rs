@@ -32,13 +32,8 @@ pub fn purge_event(user: &str, cutoff: Timestamp, purged: u64, marker: &PruneMar
         kind: Some("RETENTION_PURGED".into()),
         name: Some(cutoff_text),
         message: Some(message),
-        attributes: Some(
-            attributes.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone()))).collect(),
-        ),
         ..EventInput::default()
     };
-    let mut event = input.validate(now).expect("a purge event is built from valid parts");
     // Trail's retention carries the purge out, whoever asked for it (`user`).
-    event.submitted_by = Some(crate::event::submitted_by::TRAIL.to_owned());
-    event
+    crate::event::sent_by_trail(input, &attributes, now)
 }
