@@ -1,6 +1,6 @@
 //! `[checkpoints]`: how often the trail signs, with which key, under which name.
 
-use crate::checkpointer::Checkpointer;
+use crate::checkpointer::{Checkpointer, RetiringKey};
 use crate::key::{self, KeyFileError};
 use crate::witnesses::{WitnessConfig, Witnesses};
 use serde::Deserialize;
@@ -57,7 +57,13 @@ impl CheckpointsConfig {
         witnesses: &[WitnessConfig],
     ) -> Result<(Checkpointer, bool), ConfigError> {
         let witnesses = Witnesses::new(witnesses, self.witnesses_required).map_err(ConfigError::Witnesses)?;
-        let (key, made) = key::load_or_create(&self.key_file(data), self.origin.as_deref())?;
-        Ok((Checkpointer::new(store, key).with_witnesses(witnesses), made))
+        let key_file = self.key_file(data);
+        let (key, made) = key::load_or_create(&key_file, self.origin.as_deref())?;
+        let retiring = key::load_retiring(&key_file, &key)?;
+        let mut checkpointer = Checkpointer::new(store, key).with_witnesses(witnesses);
+        if let Some((key, file)) = retiring {
+            checkpointer = checkpointer.retiring(RetiringKey { key, file: Some(file) });
+        }
+        Ok((checkpointer, made))
     }
 }

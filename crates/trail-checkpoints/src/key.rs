@@ -29,6 +29,75 @@ pub enum KeyFileError {
     OtherOrigin { path: PathBuf, found: String, configured: String },
     #[error("`{0}` cannot name a key: it must be non-empty, without spaces or `+`")]
     BadOrigin(String),
+    #[error(
+        "a rotation is already under way ({retiring} holds the key being retired): start Trail, whose next checkpoint \
+         hands the trail over to the new key and then removes that file"
+    )]
+    RotationPending { retiring: PathBuf },
+    #[error("there is no checkpoint key at {0}: `trail serve` makes it at first start")]
+    Missing(PathBuf),
+}
+
+/// Where a rotation keeps the key it retires, beside the key file, until the hand-over is
+/// recorded.
+pub fn retiring_file(key_file: &Path) -> PathBuf {
+    let mut path = key_file.as_os_str().to_owned();
+    path.push(".retiring");
+    PathBuf::from(path)
+}
+
+/// Starts a rotation: a new key of the same name takes `key_file`'s place, and the current one
+/// moves to [`retiring_file`]. Answers the new key and the one it retires. Each step leaves a
+/// usable key behind: the new key is written (and synced) aside before it replaces the old one,
+/// which was linked to its new name first.
+pub fn rotate(key_file: &Path) -> Result<(SigningKey, SigningKey), KeyFileError> {
+    let retiring = retiring_file(key_file);
+    if retiring.exists() {
+        return Err(KeyFileError::RotationPending { retiring });
+    }
+    if !key_file.exists() {
+        return Err(KeyFileError::Missing(key_file.to_owned()));
+    }
+    let old = load(key_file)?;
+    check_private(key_file)?;
+    let io = |action, path: &Path| {
+        let path = path.to_owned();
+        move |source| KeyFileError::Io { action, path, source }
+    };
+    let (secret, _) = signed_note::generate_key(&mut rand_core::OsRng, old.name());
+    let mut next = key_file.as_os_str().to_owned();
+    next.push(".next");
+    let next = PathBuf::from(next);
+    let _ = std::fs::remove_file(&next);
+    write_private(&next, &secret)?;
+    std::fs::hard_link(key_file, &retiring).map_err(io("keep the retiring key in", &retiring))?;
+    std::fs::rename(&next, key_file).map_err(io("replace", key_file))?;
+    if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync the folder of", key_file))?;
+    }
+    let new = SigningKey::parse(&secret)
+        .map_err(|e| KeyFileError::Invalid { path: key_file.to_owned(), message: e.to_string() })?;
+    Ok((new, old))
+}
+
+/// The key a rotation is retiring from the trail `current` signs for, if one is under way.
+pub fn load_retiring(key_file: &Path, current: &SigningKey) -> Result<Option<(SigningKey, PathBuf)>, KeyFileError> {
+    let path = retiring_file(key_file);
+    if !path.exists() {
+        return Ok(None);
+    }
+    check_private(&path)?;
+    let retiring = load(&path)?;
+    if retiring.name() != current.name() {
+        let message = format!(
+            "it signs for `{}`, but {} signs for `{}`: a rotation keeps the trail's name",
+            retiring.name(),
+            key_file.display(),
+            current.name()
+        );
+        return Err(KeyFileError::Invalid { path, message });
+    }
+    Ok(Some((retiring, path)))
 }
 
 /// The key in `path`; when there is none, a new one named `origin` (or a random name) is made

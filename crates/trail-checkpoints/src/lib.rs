@@ -10,6 +10,6 @@ pub mod key;
 pub mod witness;
 mod witnesses;
 
-pub use checkpointer::{CheckpointError, Checkpointer, TRAIL_USER};
+pub use checkpointer::{CheckpointError, Checkpointer, RetiringKey, TRAIL_USER};
 pub use config::{CheckpointsConfig, ConfigError, DEFAULT_KEY_FILE};
 pub use witnesses::{WitnessConfig, WitnessReport, Witnesses};

@@ -6,7 +6,8 @@
 
 use crate::key::{self, KeyFileError};
 use std::path::{Path, PathBuf};
-use trail_core::checkpoint::{Checkpoint, VerifierKey};
+use trail_core::checkpoint::{Checkpoint, VerifierKey, notes_in};
+use trail_core::rotation::TrailKeys;
 use trail_core::witness::{AddCheckpoint, CosignerKey, CosignerVerifier, Refusal};
 
 /// The witness's key file in its data directory.
@@ -27,7 +28,8 @@ pub enum WitnessError {
 
 pub struct Witness {
     key: CosignerKey,
-    /// The logs it witnesses, by their verifier keys (each key's name is the log's origin).
+    /// The logs it witnesses, by the verifier keys it was given (each key's name is the log's
+    /// origin); the keys they rotated to since are learnt from their checkpoints.
     logs: Vec<VerifierKey>,
     dir: PathBuf,
     /// Checking a request against the checkpoint remembered and remembering the new one happen
@@ -57,9 +59,17 @@ impl Witness {
             .find(|log| log.name() == origin)
             .ok_or_else(|| Refusal::UnknownOrigin(origin.to_owned()))?;
         let _one_at_a_time = self.one_at_a_time.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rotations = self.rotations(origin)?;
+        let mut keys = TrailKeys::new(vec![log.clone()]);
+        keys.learn(notes_in(&rotations, origin).iter().map(String::as_str));
         let latest = self.latest(origin)?;
-        let checkpoint = request.examine(log, latest.as_ref())?;
-        self.remember(origin, &checkpoint)?;
+        let checkpoint = request.examine(&keys, latest.as_ref())?;
+        // A checkpoint that hands the log over to a new key: from now on only that key counts.
+        if checkpoint.next_key.is_some() && !keys.learn([request.note.as_str()]).is_empty() {
+            let path = self.memory(origin).with_extension("rotations");
+            write_durably(&path, format!("{rotations}{}", request.note).as_bytes())?;
+        }
+        write_durably(&self.memory(origin), checkpoint.body().as_bytes())?;
         metrics::counter!("trail_witness_cosigned_total").increment(1);
         Ok(self.key.cosign(&checkpoint.body(), now))
     }
@@ -68,6 +78,16 @@ impl Witness {
     fn memory(&self, origin: &str) -> PathBuf {
         let name: String = origin.bytes().map(|b| format!("{b:02x}")).collect();
         self.dir.join("logs").join(name)
+    }
+
+    /// The checkpoints by which `origin` announced new keys, one note after another.
+    fn rotations(&self, origin: &str) -> Result<String, WitnessError> {
+        let path = self.memory(origin).with_extension("rotations");
+        match std::fs::read_to_string(&path) {
+            Ok(notes) => Ok(notes),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(source) => Err(WitnessError::Memory { path, source }),
+        }
     }
 
     fn latest(&self, origin: &str) -> Result<Option<Checkpoint>, WitnessError> {
@@ -81,19 +101,19 @@ impl Witness {
             Err(source) => Err(WitnessError::Memory { path, source }),
         }
     }
+}
 
-    /// Keeps the checkpoint before answering: written aside, synced, then renamed over the old
-    /// one, so that a crash leaves the old or the new, never half of one.
-    fn remember(&self, origin: &str, checkpoint: &Checkpoint) -> Result<(), WitnessError> {
-        let path = self.memory(origin);
-        let failed = |source| WitnessError::Memory { path: path.clone(), source };
-        let dir = path.parent().expect("kept under logs/");
-        std::fs::create_dir_all(dir).map_err(failed)?;
-        let aside = path.with_extension("new");
-        let mut file = std::fs::File::create(&aside).map_err(failed)?;
-        std::io::Write::write_all(&mut file, checkpoint.body().as_bytes()).map_err(failed)?;
-        file.sync_all().map_err(failed)?;
-        std::fs::rename(&aside, &path).map_err(failed)?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)
-    }
+/// Keeps what the witness learnt before it answers: written aside, synced, then renamed over the
+/// old file, so that a crash leaves the old or the new, never half of one.
+fn write_durably(path: &Path, contents: &[u8]) -> Result<(), WitnessError> {
+    let failed = |source| WitnessError::Memory { path: path.to_owned(), source };
+    let dir = path.parent().expect("kept under logs/");
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".new");
+    let mut file = std::fs::File::create(&aside).map_err(failed)?;
+    std::io::Write::write_all(&mut file, contents).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    std::fs::rename(&aside, path).map_err(failed)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)
 }

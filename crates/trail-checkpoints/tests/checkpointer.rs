@@ -90,3 +90,47 @@ async fn a_node_with_another_key_is_refused_once_the_trail_has_checkpoints() {
     let refused = stranger.check_key().await.unwrap_err().to_string();
     assert!(refused.contains("give this node the trail's key file"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_rotation_hands_the_trail_over_in_a_checkpoint_both_keys_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, checkpointer) = checkpointer(dir.path());
+    store.append(vec![edit("before")]).await.unwrap();
+    let before = checkpointer.make("alice").await.unwrap();
+    let old = checkpointer.verifier_key().clone();
+    drop(checkpointer);
+
+    let key_file = dir.path().join(trail_checkpoints::DEFAULT_KEY_FILE);
+    let (new, retired) = trail_checkpoints::key::rotate(&key_file).unwrap();
+    assert_eq!(retired.verifier_key().encoded(), old.encoded());
+    assert_eq!(new.name(), old.name(), "a rotation keeps the trail's name");
+    let retiring_file = trail_checkpoints::key::retiring_file(&key_file);
+    let pending = trail_checkpoints::key::rotate(&key_file).unwrap_err().to_string();
+    assert!(pending.contains("already under way"), "{pending}");
+
+    let (handing_over, made) = CheckpointsConfig::default().build(store.clone(), dir.path(), &[]).unwrap();
+    assert!(!made);
+    handing_over.check_key().await.unwrap();
+    assert!(handing_over.due().await.unwrap(), "the hand-over is due even with no new event");
+    let handed = handing_over.make("trail").await.unwrap();
+    assert!(handed.size > before.size);
+    let opened = SignedCheckpoint::open(&handed.note, &old).expect("the old key signs the hand-over");
+    assert_eq!(opened.checkpoint.next_key.as_deref(), Some(new.verifier_key().encoded()));
+    SignedCheckpoint::open(&handed.note, new.verifier_key()).expect("and so does the new one");
+    assert!(!retiring_file.exists(), "the retired key's file is removed once the hand-over is recorded");
+    assert!(!handing_over.due().await.unwrap());
+
+    store.append(vec![edit("after")]).await.unwrap();
+    let after = handing_over.make("alice").await.unwrap();
+    assert!(SignedCheckpoint::open(&after.note, &old).is_err(), "the old key signs nothing more");
+    let rotations = store.key_rotations().await.unwrap();
+    assert_eq!(rotations.iter().map(|c| c.size).collect::<Vec<_>>(), vec![handed.size]);
+
+    // A node still holding only the old key is refused, as any other key is.
+    let stale = tempfile::tempdir().unwrap();
+    let stale_key = stale.path().join(trail_checkpoints::DEFAULT_KEY_FILE);
+    std::fs::write(&stale_key, format!("{}\n", retired.encoded())).unwrap();
+    std::fs::set_permissions(&stale_key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (stale, _) = CheckpointsConfig::default().build(store.clone(), stale.path(), &[]).unwrap();
+    assert!(stale.check_key().await.is_err(), "the retired key cannot sign for the trail again");
+}

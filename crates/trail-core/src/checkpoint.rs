@@ -21,7 +21,13 @@ pub struct Checkpoint {
     pub origin: String,
     pub size: u64,
     pub root: Hash,
+    /// A key rotation: the verifier key (`NAME+ID+KEY`) that signs this trail's checkpoints after
+    /// this one, which both keys sign (see [`crate::rotation`]). An extension line of the body.
+    pub next_key: Option<String>,
 }
+
+/// The extension line that announces the next key.
+const NEXT_KEY: &str = "next-key ";
 
 /// Why a key, a note or a checkpoint was refused.
 #[derive(Debug, thiserror::Error)]
@@ -43,21 +49,28 @@ pub enum CheckpointError {
     Unsigned(String),
     #[error("the signature by {0} does not hold: the checkpoint was changed after it was signed")]
     BadSignature(String),
+    #[error(
+        "the checkpoint of {size} events is signed by {key}, which the trail retired at {retired} events when it \
+         announced its next key: whoever holds the old key cannot sign for the trail any more"
+    )]
+    RetiredKey { key: String, size: u64, retired: u64 },
 }
 
 impl Checkpoint {
     /// The C2SP `tlog-checkpoint` body: origin, size and root, each ended by a line feed.
     pub fn body(&self) -> String {
-        let body = tlog_tiles::Checkpoint::new(&self.origin, self.size, self.root, "")
+        let extension = self.next_key.as_ref().map_or(String::new(), |key| format!("{NEXT_KEY}{key}\n"));
+        let body = tlog_tiles::Checkpoint::new(&self.origin, self.size, self.root, &extension)
             .expect("an origin is a valid key name, never empty")
             .to_bytes();
         String::from_utf8(body).expect("a checkpoint body is text")
     }
 
-    /// Reads a `tlog-checkpoint` body; extension lines are allowed and ignored.
+    /// Reads a `tlog-checkpoint` body; extension lines other than the next key are ignored.
     pub fn parse_body(text: &[u8]) -> Result<Checkpoint, CheckpointError> {
         let parsed = tlog_tiles::Checkpoint::from_bytes(text).map_err(|_| CheckpointError::NotACheckpoint)?;
-        Ok(Checkpoint { origin: parsed.origin().to_owned(), size: parsed.size(), root: *parsed.hash() })
+        let next_key = parsed.extension().lines().find_map(|line| line.strip_prefix(NEXT_KEY)).map(str::to_owned);
+        Ok(Checkpoint { origin: parsed.origin().to_owned(), size: parsed.size(), root: *parsed.hash(), next_key })
     }
 
     /// The root in base64, as the body spells it.
@@ -96,6 +109,15 @@ impl SigningKey {
         Ok(SigningKey { encoded, signer, verifier_key })
     }
 
+    /// The key of `seed`, named `name`, encoded as [`SigningKey::parse`] reads it.
+    pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<SigningKey, CheckpointError> {
+        const ED25519: u8 = 1;
+        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+        let id = signed_note::key_id(name, &[&[ED25519][..], public.as_bytes()].concat());
+        let secret = base64::engine::general_purpose::STANDARD.encode([&[ED25519][..], &seed].concat());
+        SigningKey::parse(&format!("PRIVATE+KEY+{name}+{id:08x}+{secret}"))
+    }
+
     /// The key's name: the origin of every checkpoint it signs.
     pub fn name(&self) -> &str {
         self.signer.name()
@@ -113,12 +135,27 @@ impl SigningKey {
 
     /// Signs the tree of `size` leaves with `root`, under this key's name.
     pub fn sign(&self, size: u64, root: Hash) -> SignedCheckpoint {
-        let checkpoint = Checkpoint { origin: self.name().to_owned(), size, root };
-        let mut note = Note::new(checkpoint.body().as_bytes(), &[]).expect("a checkpoint body is a valid note text");
-        note.add_sigs(&[&self.signer]).expect("an Ed25519 key signs any text");
-        let note = String::from_utf8(note.to_bytes()).expect("a note is text");
-        SignedCheckpoint { checkpoint, note }
+        let checkpoint = Checkpoint { origin: self.name().to_owned(), size, root, next_key: None };
+        signed_by(checkpoint, &[&self.signer])
     }
+
+    /// Hands the trail over to `next`: a checkpoint that announces `next`'s verifier key, signed
+    /// by this key (so whoever trusts it learns the next one) and by `next` (which shows the
+    /// announced key is held). Both keys must have the trail's name.
+    pub fn hand_over(&self, next: &SigningKey, size: u64, root: Hash) -> SignedCheckpoint {
+        debug_assert_eq!(self.name(), next.name(), "a rotation keeps the trail's name");
+        let next_key = Some(next.verifier_key().encoded().to_owned());
+        let checkpoint = Checkpoint { origin: self.name().to_owned(), size, root, next_key };
+        signed_by(checkpoint, &[&self.signer, &next.signer])
+    }
+}
+
+fn signed_by(checkpoint: Checkpoint, signers: &[&StandardSigner]) -> SignedCheckpoint {
+    let mut note = Note::new(checkpoint.body().as_bytes(), &[]).expect("a checkpoint body is a valid note text");
+    let signers: Vec<&dyn Signer> = signers.iter().map(|s| *s as &dyn Signer).collect();
+    note.add_sigs(&signers).expect("an Ed25519 key signs any text");
+    let note = String::from_utf8(note.to_bytes()).expect("a note is text");
+    SignedCheckpoint { checkpoint, note }
 }
 
 /// A verifier key (`NAME+ID+KEY`), as `trail key show` prints it.

@@ -18,6 +18,7 @@ pub mod proof;
 pub mod query;
 pub mod request;
 pub mod retention;
+pub mod rotation;
 pub mod severity;
 pub mod time;
 pub mod tree;

@@ -4,7 +4,8 @@
 //! the witnesses' keys it trusts, an auditor needs no server and no database to know that this
 //! event, exactly as written, is in the trail every holder of that checkpoint sees.
 
-use crate::checkpoint::{CheckpointError, SignedCheckpoint, VerifierKey};
+use crate::checkpoint::{CheckpointError, VerifierKey};
+use crate::rotation::TrailKeys;
 use crate::tree::{self, Hash, InclusionProof};
 use crate::witness::{CosignerVerifier, cosigned_by};
 use crate::{Event, EventId};
@@ -25,6 +26,10 @@ pub struct ProofFile {
     pub event: Event,
     /// The C2SP `tlog-proof`: the event's index, its inclusion proof, and the checkpoint.
     pub proof: String,
+    /// The checkpoints that announced each new signing key, oldest first: with them, the key an
+    /// auditor was given before a rotation still checks the proof.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_rotations: Vec<String>,
 }
 
 /// What a proof established.
@@ -55,21 +60,29 @@ pub enum ProofError {
 impl ProofFile {
     /// The file for `event`, leaf `index` of the tree `checkpoint_note` signs, with its inclusion
     /// proof in that tree.
-    pub fn new(event: Event, inclusion: &InclusionProof, checkpoint_note: &str) -> ProofFile {
+    pub fn new(
+        event: Event,
+        inclusion: &InclusionProof,
+        checkpoint_note: &str,
+        key_rotations: Vec<String>,
+    ) -> ProofFile {
         let hashes: String = inclusion.iter().map(|h| format!("{}\n", tree::to_base64(h))).collect();
         let index = tree::leaf_index(event.id);
         let proof = format!("{TLOG_PROOF}\nindex {index}\n{hashes}\n{checkpoint_note}");
-        ProofFile { format: FORMAT.to_owned(), event, proof }
+        ProofFile { format: FORMAT.to_owned(), event, proof, key_rotations }
     }
 
-    /// Checks the file with no server: the checkpoint is signed with `key` and cosigned by every
-    /// one of `witnesses`, and the event's leaf, at its index, leads to the checkpoint's root.
+    /// Checks the file with no server: the checkpoint is signed with `key` (or a key that `key`
+    /// handed the trail over to) and cosigned by every one of `witnesses`, and the event's leaf,
+    /// at its index, leads to the checkpoint's root.
     pub fn verify(&self, key: &VerifierKey, witnesses: &[CosignerVerifier]) -> Result<Proven, ProofError> {
         if self.format != FORMAT {
             return Err(ProofError::Malformed(format!("format `{}`, not `{FORMAT}`", self.format)));
         }
         let (index, inclusion, note) = parse_tlog_proof(&self.proof)?;
-        let signed = SignedCheckpoint::open(note, key)?;
+        let mut keys = TrailKeys::new(vec![key.clone()]);
+        keys.learn(self.key_rotations.iter().map(String::as_str));
+        let signed = keys.open(note)?;
         let cosigned = cosigned_by(note, witnesses);
         if let Some(missing) = witnesses.iter().find(|w| !cosigned.iter().any(|name| name == w.name())) {
             return Err(ProofError::NotCosigned(missing.name().to_owned()));

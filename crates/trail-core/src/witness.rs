@@ -8,7 +8,8 @@
 //! knows only plain Ed25519 signatures, so the cosignature type is written here as a `Signer`
 //! and a `Verifier` of its traits.
 
-use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint, VerifierKey};
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::rotation::TrailKeys;
 use crate::tree::{self, Hash};
 use base64::Engine;
 use ed25519_dalek::{Signer as _, Verifier as _};
@@ -219,8 +220,8 @@ impl AddCheckpoint {
 
     /// What a witness decides, given the log's key and the checkpoint it last cosigned for this
     /// origin: the checkpoint to cosign and remember, or why not.
-    pub fn examine(&self, log: &VerifierKey, latest: Option<&Checkpoint>) -> Result<Checkpoint, Refusal> {
-        let signed = SignedCheckpoint::open(&self.note, log).map_err(|error| match error {
+    pub fn examine(&self, log: &TrailKeys, latest: Option<&Checkpoint>) -> Result<Checkpoint, Refusal> {
+        let signed = log.open(&self.note).map_err(|error| match error {
             CheckpointError::MalformedNote(why) => Refusal::Malformed(why),
             CheckpointError::NotACheckpoint => Refusal::Malformed(error.to_string()),
             _ => Refusal::NotSigned,

@@ -13,7 +13,7 @@ fn leaf(i: u64) -> Hash {
 fn signed(size: u64) -> Checkpoint {
     let mut frontier = Frontier::new();
     (1..=size).for_each(|i| drop(frontier.push(leaf(i))));
-    Checkpoint { origin: "trail/test".into(), size, root: frontier.root() }
+    Checkpoint { origin: "trail/test".into(), size, root: frontier.root(), next_key: None }
 }
 
 /// Walks events 1..=10 as `leaves` gives them (id, leaf).

@@ -37,7 +37,7 @@ fn proof_of_4() -> (ProofFile, SigningKey, CosignerKey, MemoryBackedTree<Sha256,
     let signed = key.sign(10, tree::root(10, &stored).unwrap());
     let note = format!("{}{}", signed.note, witness.cosign(&signed.checkpoint.body(), 1_700_000_000));
     let inclusion = tree::inclusion_proof(10, 3, &stored).unwrap();
-    (ProofFile::new(event(4), &inclusion, &note), key, witness, theirs)
+    (ProofFile::new(event(4), &inclusion, &note, Vec::new()), key, witness, theirs)
 }
 
 #[test]

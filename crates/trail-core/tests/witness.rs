@@ -1,6 +1,7 @@
 //! Witnesses: C2SP cosignatures, the add-checkpoint body, and what a witness decides.
 
 use trail_core::checkpoint::{SignedCheckpoint, SigningKey};
+use trail_core::rotation::TrailKeys;
 use trail_core::tree::{self, MemoryHashes};
 use trail_core::witness::{AddCheckpoint, CosignerKey, CosignerVerifier, Refusal, cosigned_by};
 
@@ -73,35 +74,39 @@ fn add_checkpoint_bodies_round_trip_and_bad_ones_are_malformed() {
 #[test]
 fn a_witness_cosigns_only_what_extends_what_it_saw() {
     let log_key = SigningKey::parse(LOG_KEY).unwrap();
-    let verifier = log_key.verifier_key();
+    let verifier = TrailKeys::new(vec![log_key.verifier_key().clone()]);
     let (_, first) = log(3, "a");
     let ask = |old_size, proof, note: &str| AddCheckpoint { old_size, proof, note: note.to_owned() };
-    let seen = ask(0, vec![], &first.note).examine(verifier, None).unwrap();
+    let seen = ask(0, vec![], &first.note).examine(&verifier, None).unwrap();
     assert_eq!(seen, first.checkpoint, "a first checkpoint needs no proof");
 
     let (grown_stored, grown) = log(8, "a");
     let proof = tree::consistency_proof(8, 3, &grown_stored).unwrap();
-    assert_eq!(ask(3, proof.clone(), &grown.note).examine(verifier, Some(&seen)).unwrap(), grown.checkpoint);
-    assert_eq!(ask(0, vec![], &grown.note).examine(verifier, Some(&seen)), Err(Refusal::Stale { latest: 3 }));
+    assert_eq!(ask(3, proof.clone(), &grown.note).examine(&verifier, Some(&seen)).unwrap(), grown.checkpoint);
+    assert_eq!(ask(0, vec![], &grown.note).examine(&verifier, Some(&seen)), Err(Refusal::Stale { latest: 3 }));
     assert_eq!(
-        ask(9, vec![], &grown.note).examine(verifier, Some(&seen)),
+        ask(9, vec![], &grown.note).examine(&verifier, Some(&seen)),
         Err(Refusal::OldSizeAbove { old: 9, size: 8 })
     );
 
     // A rewritten history, signed with the log's own key: no proof from what the witness saw.
     let (rewritten_stored, rewritten) = log(8, "b");
     let forged_proof = tree::consistency_proof(8, 3, &rewritten_stored).unwrap();
-    assert_eq!(ask(3, forged_proof, &rewritten.note).examine(verifier, Some(&seen)), Err(Refusal::Inconsistent));
-    assert_eq!(ask(3, proof, &rewritten.note).examine(verifier, Some(&seen)), Err(Refusal::Inconsistent));
+    assert_eq!(ask(3, forged_proof, &rewritten.note).examine(&verifier, Some(&seen)), Err(Refusal::Inconsistent));
+    assert_eq!(ask(3, proof, &rewritten.note).examine(&verifier, Some(&seen)), Err(Refusal::Inconsistent));
     let (_, same_size) = log(3, "b");
-    assert_eq!(ask(3, vec![], &same_size.note).examine(verifier, Some(&seen)), Err(Refusal::Forked));
-    assert_eq!(ask(3, vec![], &first.note).examine(verifier, Some(&seen)).unwrap(), first.checkpoint, "the same again");
+    assert_eq!(ask(3, vec![], &same_size.note).examine(&verifier, Some(&seen)), Err(Refusal::Forked));
+    assert_eq!(
+        ask(3, vec![], &first.note).examine(&verifier, Some(&seen)).unwrap(),
+        first.checkpoint,
+        "the same again"
+    );
 
     let unsigned = first.note.split("\n\n").next().unwrap().to_owned() + "\n\n";
-    assert!(ask(0, vec![], &unsigned).examine(verifier, None).is_err(), "an unsigned note is refused");
+    assert!(ask(0, vec![], &unsigned).examine(&verifier, None).is_err(), "an unsigned note is refused");
     let other_log = SigningKey::parse(&signed_note::generate_key(&mut Zero, "PeterNeumann").0).unwrap();
     let signed_by_another = other_log.sign(3, first.checkpoint.root);
-    assert_eq!(ask(0, vec![], &signed_by_another.note).examine(verifier, None), Err(Refusal::NotSigned));
+    assert_eq!(ask(0, vec![], &signed_by_another.note).examine(&verifier, None), Err(Refusal::NotSigned));
 }
 
 /// Not random at all: a second key, the same on every run.

@@ -47,3 +47,9 @@ pub async fn covering(client: &impl GenericClient, size: u64) -> Result<Option<R
     let sql = format!("SELECT {COLUMNS} FROM checkpoints WHERE size >= $1 ORDER BY size LIMIT 1");
     client.query_opt(&sql, &[&(size as i64)]).await.map_err(pg)?.as_ref().map(from_row).transpose()
 }
+
+/// The checkpoints whose body announces the next key (its extension line `next-key`).
+pub async fn key_rotations(client: &impl GenericClient) -> Result<Vec<RecordedCheckpoint>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM checkpoints WHERE strpos(note, E'\\nnext-key ') > 0 ORDER BY size");
+    client.query(&sql, &[]).await.map_err(pg)?.iter().map(from_row).collect()
+}

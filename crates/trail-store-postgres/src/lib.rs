@@ -356,6 +356,10 @@ impl CheckpointStore for PgStore {
         checkpoints::covering(&self.client().await?, size).await
     }
 
+    async fn key_rotations(&self) -> Result<Vec<RecordedCheckpoint>, StoreError> {
+        checkpoints::key_rotations(&self.client().await?).await
+    }
+
     async fn signing_lease(&self) -> Result<Lease, StoreError> {
         lease::acquire(&self.config, "trail-sign").await
     }

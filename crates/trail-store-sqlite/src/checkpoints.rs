@@ -46,6 +46,12 @@ pub fn covering(conn: &Connection, size: u64) -> rusqlite::Result<Option<Recorde
         .optional()
 }
 
+/// The checkpoints whose body announces the next key (its extension line `next-key`).
+pub fn key_rotations(conn: &Connection) -> rusqlite::Result<Vec<RecordedCheckpoint>> {
+    let sql = format!("SELECT {COLUMNS} FROM checkpoints WHERE instr(note, char(10) || 'next-key ') > 0 ORDER BY size");
+    conn.prepare_cached(&sql)?.query_map([], from_row)?.collect()
+}
+
 /// Every checkpoint, oldest first, for `trail migrate`.
 pub fn all(conn: &Connection) -> rusqlite::Result<Vec<RecordedCheckpoint>> {
     conn.prepare(&format!("SELECT {COLUMNS} FROM checkpoints ORDER BY size"))?.query_map([], from_row)?.collect()

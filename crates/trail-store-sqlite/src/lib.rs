@@ -476,4 +476,8 @@ impl CheckpointStore for SqliteStore {
     async fn checkpoint_covering(&self, size: u64) -> Result<Option<RecordedCheckpoint>, StoreError> {
         self.read(move |conn| checkpoints::covering(conn, size)).await
     }
+
+    async fn key_rotations(&self) -> Result<Vec<RecordedCheckpoint>, StoreError> {
+        self.read(|conn| checkpoints::key_rotations(conn)).await
+    }
 }

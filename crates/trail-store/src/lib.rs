@@ -261,6 +261,10 @@ pub trait CheckpointStore: TreeStore {
         size: u64,
     ) -> Result<Option<trail_core::checkpoint::RecordedCheckpoint>, StoreError>;
 
+    /// The checkpoints that announce a new signing key (see `trail_core::rotation`), oldest
+    /// first: whoever trusts the first key learns the others from them.
+    async fn key_rotations(&self) -> Result<Vec<trail_core::checkpoint::RecordedCheckpoint>, StoreError>;
+
     /// Waits until this process may sign checkpoints, and answers the lease: one node signs at
     /// a time. As for forwarding, a store only one process can write needs no more.
     async fn signing_lease(&self) -> Result<Lease, StoreError> {

@@ -70,5 +70,6 @@ pub async fn event_proof<S: CheckpointStore + ?Sized>(store: &S, event: Event) -
         ))
     })?;
     let inclusion = inclusion_proof(store, latest.size, index).await?;
-    Ok(ProofFile::new(event, &inclusion, &latest.note))
+    let key_rotations = store.key_rotations().await?.into_iter().map(|c| c.note).collect();
+    Ok(ProofFile::new(event, &inclusion, &latest.note, key_rotations))
 }

@@ -341,6 +341,68 @@ fn a_witness_cosigns_the_trail_and_refuses_a_rewritten_history_even_after_a_rest
 }
 
 #[test]
+fn a_rotated_key_is_learnt_by_auditors_and_witnesses_and_the_old_key_stops_counting() {
+    let trail = Trail::fresh();
+    drop(spawn_server(&trail, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]));
+    std::fs::write(trail.join("trail.vkey"), ok(&trail, &["key", "show"], &[])).unwrap();
+    let stolen = std::fs::read_to_string(key_file(&trail)).unwrap();
+    let witness_dir = tempfile::tempdir().unwrap();
+    let (witness, witness_key) = spawn_witness(witness_dir.path(), &trail.join("trail.vkey"));
+    std::fs::write(trail.join("trail.toml"), witnessed_config(&witness, &witness_key)).unwrap();
+    let serve = ["--listen", "127.0.0.1:0", "--config", "trail.toml"];
+
+    let server = spawn_server(&trail, &serve, &[("TRAIL_TOKEN", TOKEN)]);
+    events(&server, &["e2", "e3"]);
+    let before = checkpoint(&server);
+    drop(server);
+    let rotated = ok(&trail, &["key", "rotate"], &[]);
+    assert!(rotated.contains("new key: ") && rotated.contains("restart Trail"), "{rotated}");
+    let new_key = ok(&trail, &["key", "show"], &[]);
+    assert_ne!(new_key, std::fs::read_to_string(trail.join("trail.vkey")).unwrap());
+
+    let server = spawn_server(&trail, &serve, &[("TRAIL_TOKEN", TOKEN)]);
+    assert!(server.banner.iter().any(|l| l.contains("hands the trail over")), "{:?}", server.banner);
+    let handed = post(&server, "/api/v1/checkpoints", json!({}));
+    assert!(handed["note"].as_str().unwrap().contains(&format!("\nnext-key {}", new_key.trim())), "{handed}");
+    assert_eq!(handed["final"], true, "the witness cosigns the hand-over: {handed}");
+    assert!(!trail.join("trail-data/checkpoint.key.retiring").exists(), "the old key's file is gone");
+    events(&server, &["e6", "e7"]);
+    let after = post(&server, "/api/v1/checkpoints", json!({}));
+    assert_eq!(after["final"], true, "the witness learnt the new key: {after}");
+    drop(server);
+
+    // An auditor who was given the old key only: the hand-over teaches the new one.
+    let after_note = after["note"].as_str().unwrap();
+    let held = format!("{before}{}{after_note}", handed["note"].as_str().unwrap());
+    std::fs::write(trail.join("held.txt"), &held).unwrap();
+    let verify = ["verify", "--key", "trail.vkey", "--checkpoints", "held.txt"];
+    let verified = ok(&trail, &verify, &[]);
+    assert!(verified.contains("key rotation at") && verified.contains(new_key.trim()), "{verified}");
+    assert!(verified.contains("3 held outside confirm every event"), "{verified}");
+    ok(&trail, &["proof", "3", "-o", "proof.json"], &[]);
+    let proof = ok(&trail, &["verify-proof", "proof.json", "--key", "trail.vkey"], &[]);
+    assert!(proof.starts_with("OK: event 3 is in the tree of"), "the proof carries the hand-over: {proof}");
+
+    // Whoever stole the old key signs the newest tree with it: nobody takes it any more.
+    let body = &after_note[..=after_note.find("\n\n").unwrap()];
+    let newest = trail_core::checkpoint::Checkpoint::parse_body(body.as_bytes()).unwrap();
+    let size = newest.size;
+    let forged = trail_core::checkpoint::SigningKey::parse(&stolen).unwrap().sign(size, newest.root).note;
+    let refused = common::block_on(async {
+        let body = format!("old {size}\n\n{forged}");
+        let response =
+            reqwest::Client::new().post(format!("{}/add-checkpoint", witness.base)).body(body).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    assert_eq!(refused.0, 403, "the witness refuses the retired key: {refused:?}");
+    std::fs::write(trail.join("held.txt"), format!("{held}{forged}")).unwrap();
+    let caught = run(&trail, &verify, &[]);
+    assert_ne!(caught.status.code(), Some(0), "{}", stdout(&caught));
+    let said = format!("{}{}", stdout(&caught), String::from_utf8_lossy(&caught.stderr));
+    assert!(said.contains("which the trail retired at"), "{said}");
+}
+
+#[test]
 fn a_stored_tree_changed_behind_trails_back_is_named() {
     let audited = audited();
     // Row 0 holds the stored hashes of the first 16 leaves, event 1's leaf first.

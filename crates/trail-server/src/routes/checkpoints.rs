@@ -50,18 +50,13 @@ pub struct WitnessView {
 }
 
 fn view(recorded: RecordedCheckpoint, checkpointer: Option<&trail_checkpoints::Checkpointer>) -> CheckpointView {
-    let checkpoint = trail_core::checkpoint::Checkpoint {
-        origin: recorded.note.lines().next().unwrap_or_default().to_owned(),
-        size: recorded.size,
-        root: recorded.root,
-    };
     let witnesses = checkpointer.map(|c| c.witnesses());
     let cosigned_by = witnesses.map_or_else(Vec::new, |w| trail_core::witness::cosigned_by(&recorded.note, &w.keys()));
     let witnesses_required = witnesses.map_or(0, |w| w.required());
     let reports = witnesses.map_or_else(Vec::new, |w| w.reports());
     CheckpointView {
-        root: checkpoint.root_base64(),
-        origin: checkpoint.origin,
+        root: trail_core::tree::to_base64(&recorded.root),
+        origin: recorded.note.lines().next().unwrap_or_default().to_owned(),
         size: recorded.size,
         note: recorded.note,
         event_id: recorded.event_id,

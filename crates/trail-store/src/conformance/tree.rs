@@ -102,4 +102,14 @@ pub async fn checkpoints_are_kept_beside_their_events<S: Store>(store: Arc<S>) {
     assert!(store.record_checkpoint(signed, event).await.is_err());
     assert_eq!(store.stats().await.unwrap().head, head, "nothing was half written");
     assert_eq!(store.latest_checkpoint().await.unwrap(), Some(second));
+
+    // A rotation: the checkpoint that announces the next key is found again among the others.
+    assert!(store.key_rotations().await.unwrap().is_empty());
+    let next = SigningKey::from_seed(key.name(), [9; 32]).unwrap();
+    let handed_over = key.hand_over(&next, 10, stored_tree::root(&*store, 10).await.unwrap());
+    let event = checkpoint_event(&handed_over, next.verifier_key(), "trail", at("2026-06-15T12:00:00Z"));
+    let rotation = store.record_checkpoint(handed_over.clone(), event).await.unwrap();
+    let (signed, event) = sign(11, stored_tree::root(&*store, 11).await.unwrap());
+    store.record_checkpoint(signed, event).await.unwrap();
+    assert_eq!(store.key_rotations().await.unwrap(), vec![rotation]);
 }

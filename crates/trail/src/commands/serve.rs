@@ -122,6 +122,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (checkpointer, key_made) = file.checkpoints.build(store.clone(), &data, &file.witnesses)?;
     let checkpointer = Arc::new(checkpointer);
     checkpointer.check_key().await?;
+    if let Some(retiring) = checkpointer.handing_over_from() {
+        println!(
+            "checkpoints: the next checkpoint hands the trail over from {retiring} to {}",
+            checkpointer.verifier_key().encoded()
+        );
+    }
     if key_made {
         println!(
             "checkpoints: made the signing key {}; its verifier key is {}",

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use trail_core::EventId;
 use trail_core::audit::{Audit, AuditSummary, Discrepancy};
 use trail_core::chain::{self, Verifier};
-use trail_core::checkpoint::{Checkpoint, SignedCheckpoint, VerifierKey};
+use trail_core::checkpoint::{Checkpoint, VerifierKey};
+use trail_core::rotation::{Rotation, TrailKeys};
 use trail_core::tree::{self, Frontier};
 
 #[derive(clap::Args, Debug)]
@@ -18,7 +19,7 @@ pub struct VerifyArgs {
     #[command(flatten)]
     target: TargetArgs,
     /// The trail's verifier key, as `trail key show` prints it: the checkpoints must be signed
-    /// with it
+    /// with it, or with a key it handed the trail over to (a rotation)
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
     /// Checkpoints held outside the trail: signed notes, or the files a syslog server wrote from
@@ -176,16 +177,29 @@ async fn stored_leaves(target: &Target, events: &[trail_core::Event]) -> anyhow:
     }
 }
 
-/// The checkpoints in `files`, each signed with `key`.
-fn held_checkpoints(key: &VerifierKey, files: &[PathBuf]) -> anyhow::Result<Vec<Checkpoint>> {
-    let mut held = Vec::new();
+/// The checkpoints in `files`, each signed with `key` or a key it handed the trail over to, as
+/// the rotations held in those files or recorded in the trail (each signed by the key it
+/// retires) say; and those rotations.
+async fn held_checkpoints(
+    key: &VerifierKey,
+    files: &[PathBuf],
+    target: &Target,
+) -> anyhow::Result<(Vec<Checkpoint>, Vec<Rotation>)> {
+    let mut found = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-        for note in trail_core::checkpoint::notes_in(&text, key.name()) {
-            let signed = SignedCheckpoint::open(&note, key)
-                .with_context(|| format!("a checkpoint in {} does not verify", file.display()))?;
-            held.push(signed.checkpoint);
-        }
+        found.extend(trail_core::checkpoint::notes_in(&text, key.name()).into_iter().map(|note| (file, note)));
+    }
+    let recorded = match target {
+        Target::Local(store) => store.key_rotations().await?.into_iter().map(|c| c.note).collect(),
+        _ => Vec::new(),
+    };
+    let mut keys = TrailKeys::new(vec![key.clone()]);
+    let rotations = keys.learn(found.iter().map(|(_, note)| note.as_str()).chain(recorded.iter().map(String::as_str)));
+    let mut held = Vec::new();
+    for (file, note) in &found {
+        let signed = keys.open(note).with_context(|| format!("a checkpoint in {} does not verify", file.display()))?;
+        held.push(signed.checkpoint);
     }
     anyhow::ensure!(
         !held.is_empty(),
@@ -193,21 +207,28 @@ fn held_checkpoints(key: &VerifierKey, files: &[PathBuf]) -> anyhow::Result<Vec<
         key.name(),
         files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
     );
-    Ok(held)
+    Ok((held, rotations))
 }
 
 /// Returns the process exit code: 0 for an intact trail, 1 for a broken one.
 pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
+    let target = Target::open(&args.target, Access::Read).await?;
     let held = match &args.key {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             let key = VerifierKey::parse(&text)?;
             anyhow::ensure!(!args.checkpoints.is_empty(), "--key checks checkpoints: give them with --checkpoints");
-            Some(held_checkpoints(&key, &args.checkpoints)?)
+            let (held, rotations) = held_checkpoints(&key, &args.checkpoints, &target).await?;
+            for rotation in rotations {
+                println!(
+                    "key rotation at {} events: {} handed the trail over to {}",
+                    rotation.size, rotation.retired, rotation.next
+                );
+            }
+            Some(held)
         }
         None => None,
     };
-    let target = Target::open(&args.target, Access::Read).await?;
     let bar = progress_bar(0, "verifying");
     let verdict = walk_against(&target, &bar, held.as_deref()).await?;
     if let Some((id, problem)) = verdict.broken {
