@@ -141,6 +141,68 @@ fn the_other_node_takes_over_forwarding_when_the_forwarder_dies() {
     assert_eq!(backlog, Some(0), "nothing is left behind");
 }
 
+/// How many checkpoints this node signed, from its own `/metrics`.
+fn signed_by(node: &Server) -> u64 {
+    let metrics = block_on(async {
+        let response = ::reqwest::Client::new().get(format!("{}/metrics", node.base)).bearer_auth(TOKEN).send();
+        response.await.unwrap().text().await.unwrap()
+    });
+    let line = metrics.lines().find(|l| l.starts_with("trail_checkpoints_signed_total "));
+    line.map_or(0, |l| l.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
+/// Posts an event to each node every 100 ms for `how_long`.
+fn keep_writing(nodes: &[&Server], how_long: Duration) {
+    let until = Instant::now() + how_long;
+    let mut n = 0;
+    while Instant::now() < until {
+        for node in nodes {
+            post_events(&node.base, &[format!("signed {n}")]);
+            n += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn one_node_signs_checkpoints_at_a_time_and_the_other_takes_over_when_it_dies() {
+    let schema = schema();
+    let url = schema.url();
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = ["--listen", "127.0.0.1:0", "--database", url.as_str()];
+    let env = [("TRAIL_TOKEN", TOKEN), ("TRAIL_CHECKPOINT_EVERY", "1")];
+    let first = spawn_server(one.path(), &args, &env);
+    // Every node of a trail shares its key.
+    std::fs::create_dir_all(two.path().join("trail-data")).unwrap();
+    let key = "trail-data/checkpoint.key";
+    std::fs::copy(one.path().join(key), two.path().join(key)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while signed_by(&first) == 0 {
+        assert!(Instant::now() < deadline, "the first node never signed");
+        keep_writing(&[&first], Duration::from_millis(300));
+    }
+    let second = spawn_server(two.path(), &args, &env);
+    let before = signed_by(&first);
+    keep_writing(&[&first, &second], Duration::from_secs(4));
+    assert!(signed_by(&first) >= before + 2, "the signer kept signing every second");
+    assert_eq!(signed_by(&second), 0, "the other node signs nothing while the first holds the lease");
+
+    drop(first); // SIGKILL: the lease goes with its connection.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while signed_by(&second) == 0 {
+        assert!(Instant::now() < deadline, "the second node never took over signing");
+        keep_writing(&[&second], Duration::from_millis(300));
+    }
+    let (_, newest) = http("GET", &format!("{}/api/v1/checkpoint", second.base), None);
+    drop(second);
+    let held = one.path().join("held.txt");
+    std::fs::write(&held, newest["note"].as_str().unwrap()).unwrap();
+    std::fs::write(one.path().join("trail.vkey"), ok(one.path(), &["key", "show"], &[])).unwrap();
+    let verify = ["verify", "--database", &url, "--key", "trail.vkey", "--checkpoints", "held.txt"];
+    let verified = ok(one.path(), &verify, &[]);
+    assert!(verified.contains("1 held outside confirm every event"), "both nodes signed one trail: {verified}");
+}
+
 #[test]
 fn migrate_moves_a_sqlite_trail_into_postgresql_and_verifies_it() {
     let dir = tempfile::tempdir().unwrap();
