@@ -7,7 +7,9 @@
 //!   rate through the rsyslog relay. Sending starts after the commit and ends before rsyslog has
 //!   the message, so this bounds commit-to-send from above;
 //! - RADIUS: accounting requests per second into FreeRADIUS, beside radclient sending the same
-//!   number with the same parallelism.
+//!   number with the same parallelism;
+//! - S4: from an event's commit until rsyslog's file holds a checkpoint that covers it (the
+//!   target is `every_seconds` + 2 s).
 
 use super::report::{Percentiles, Report, ms, rate, thousands};
 use super::{BenchArgs, Server, TOKEN, client, tempfile_dir, workload};
@@ -160,16 +162,38 @@ async fn throughput(report: &mut Report, root: &Path, count: u64) -> anyhow::Res
     Ok(())
 }
 
-/// Arrival times by the `seq` in each line's structured data.
-fn arrivals(rsyslog: &Rsyslog) -> std::collections::HashMap<u64, jiff::Timestamp> {
+/// Arrival times by the value of `field` in each line's structured data (`seq` for the probes,
+/// `size` for CHECKPOINT events); lines without it are left out.
+fn arrivals_by(rsyslog: &Rsyslog, field: &str) -> std::collections::HashMap<u64, jiff::Timestamp> {
     let text = String::from_utf8_lossy(&arrived(rsyslog)).into_owned();
+    let prefix = format!(" {field}=\"");
     text.lines()
         .filter_map(|line| {
             let (time, rest) = line.split_once(' ')?;
-            let seq = rest.split("seq=\"").nth(1)?.split('"').next()?.parse().ok()?;
-            Some((seq, time.parse().ok()?))
+            let value = rest.split(prefix.as_str()).nth(1)?.split('"').next()?.parse().ok()?;
+            Some((value, time.parse().ok()?))
         })
         .collect()
+}
+
+fn arrivals(rsyslog: &Rsyslog) -> std::collections::HashMap<u64, jiff::Timestamp> {
+    arrivals_by(rsyslog, "seq")
+}
+
+/// Waits until `rsyslog` has a line for every `seq` below `count` (other events, such as the
+/// administrator's creation or checkpoints, arrive too, and are not counted).
+async fn wait_for_probes(rsyslog: &Rsyslog, count: u64, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let arrived = arrivals(rsyslog);
+        if (0..count).all(|seq| arrived.contains_key(&seq)) {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            bail!("rsyslog has {} of {count} probes after {limit:?}", arrived.len());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn since(start: jiff::Timestamp, end: jiff::Timestamp) -> Duration {
@@ -208,7 +232,7 @@ async fn latency(report: &mut Report, root: &Path, seconds: u64) -> anyhow::Resu
         }
         sends.push((seq, sent, acknowledged));
     }
-    wait_for_lines(&target, total as usize, Duration::from_secs(60)).await?;
+    wait_for_probes(&target, total, Duration::from_secs(60)).await?;
     let arrived = arrivals(&target);
     let to_rsyslog: Vec<Duration> = sends.iter().map(|(seq, sent, _)| since(*sent, arrived[seq])).collect();
     let acknowledged: Vec<Duration> = sends.iter().map(|(_, sent, ack)| since(*sent, *ack)).collect();
@@ -230,7 +254,7 @@ async fn latency(report: &mut Report, root: &Path, seconds: u64) -> anyhow::Resu
         tokio::io::AsyncWriteExt::write_all(&mut stream, format!("{} {message}", message.len()).as_bytes()).await?;
         sent_at.push(time);
     }
-    wait_for_lines(&final_sink, total as usize, Duration::from_secs(60)).await?;
+    wait_for_probes(&final_sink, total, Duration::from_secs(60)).await?;
     let relayed = arrivals(&final_sink);
     let through_relay: Vec<Duration> =
         sent_at.iter().enumerate().map(|(seq, sent)| since(*sent, relayed[&(seq as u64)])).collect();
@@ -255,6 +279,64 @@ async fn latency(report: &mut Report, root: &Path, seconds: u64) -> anyhow::Resu
         format!("p50 {} p99 {}", ms(acknowledged.p50), ms(acknowledged.p99)),
         "",
         None,
+    );
+    Ok(())
+}
+
+/// Events posted every 250 ms for a few checkpoint periods, each timed from its acknowledgement
+/// (the commit) until rsyslog's file holds a CHECKPOINT of a tree that contains it.
+async fn checkpoint_latency(report: &mut Report, root: &Path, every: u64) -> anyhow::Result<()> {
+    let data = root.join("checkpoints");
+    std::fs::create_dir_all(&data)?;
+    let target = Rsyslog::with_config(sink);
+    let config = write_config(
+        &data,
+        &format!(
+            "type = \"syslog\"\nurl = \"tcp://127.0.0.1:{}\"\n[checkpoints]\nevery_seconds = {every}\n",
+            target.port
+        ),
+    )?;
+    let server = Server::start_with(&data, &["--config", config.to_str().unwrap_or_default()])?;
+    let http = client();
+    let mut committed = Vec::new();
+    let until = Instant::now() + Duration::from_secs(every * 4 + 2);
+    while Instant::now() < until {
+        let body = r#"{"user":"operator01","kind":"DEVICE_EDITED","name":"edge1","message":"checkpoint probe"}"#;
+        let response = http.post(format!("{}/api/v1/events", server.base)).bearer_auth(TOKEN).body(body).send().await?;
+        let acknowledged = jiff::Timestamp::now();
+        let answer: serde_json::Value = response.error_for_status()?.json().await?;
+        let id = answer["ids"][0].as_u64().or(answer["id"].as_u64()).context("an acknowledged event's id")?;
+        committed.push((id, acknowledged));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The last probe is covered within a period (and the shutdown's checkpoint covers it too).
+    let last = committed.last().map_or(0, |(id, _)| *id);
+    let started = Instant::now();
+    let covered = loop {
+        let held = arrivals_by(&target, "size");
+        if held.keys().any(|size| *size >= last) {
+            break held;
+        }
+        if started.elapsed() > Duration::from_secs(every + 30) {
+            bail!("no checkpoint covering event {last} reached rsyslog");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(server);
+    let mut held: Vec<(u64, jiff::Timestamp)> = covered.into_iter().collect();
+    held.sort();
+    let delays: Vec<Duration> = committed
+        .iter()
+        .filter_map(|(id, at)| held.iter().find(|(size, _)| size >= id).map(|(_, arrived)| since(*at, *arrived)))
+        .collect();
+    let longest = delays.iter().max().copied().context("no probe was covered")?;
+    let delays = Percentiles::of(delays);
+    let target = Duration::from_secs(every + 2);
+    report.note(
+        &format!("integrity: commit to a covering checkpoint in rsyslog's file (every {every} s)"),
+        format!("p50 {} p99 {} max {}", ms(delays.p50), ms(delays.p99), ms(longest)),
+        &format!("max <= {}", ms(target)),
+        Some(longest <= target),
     );
     Ok(())
 }
@@ -343,6 +425,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     throughput(&mut report, &root, args.forward_events).await?;
     latency(&mut report, &root, args.latency_seconds).await?;
     radius(&mut report, &root, args.radius_requests).await?;
+    checkpoint_latency(&mut report, &root, args.checkpoint_every).await?;
     report.print();
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&root);
