@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TOKEN, ok, spawn_server};
+use common::{TOKEN, Trail, ok, spawn_server};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,15 +48,22 @@ async fn client(base: String, round: usize, client: usize, stop: Arc<AtomicBool>
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn acknowledged_events_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
+#[test]
+fn acknowledged_events_survive_sigkill() {
+    // SQLite, or PostgreSQL in the test command's second pass (`TRAIL_TEST_BACKEND`).
+    let trail = Trail::fresh();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    runtime.block_on(kill_and_check(&trail));
+}
+
+/// Rounds of clients ingesting into a server killed mid-stream, then the trail checked.
+async fn kill_and_check(trail: &Trail) {
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     eprintln!("crash test seed {seed}");
     let mut random = seed;
     let log = Arc::new(Mutex::new(Vec::new()));
     for round in 0..ROUNDS {
-        let server = spawn_server(dir.path(), &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+        let server = spawn_server(trail, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
         let stop = Arc::new(AtomicBool::new(false));
         let tasks: Vec<_> = (0..CLIENTS)
             .map(|c| tokio::spawn(client(server.base.clone(), round, c, stop.clone(), log.clone())))
@@ -70,10 +77,9 @@ async fn acknowledged_events_survive_sigkill() {
         }
     }
 
-    let data = dir.path().join("trail-data");
-    let verified = ok(dir.path(), &["verify", "--data", data.to_str().unwrap()], &[]);
+    let verified = ok(trail, &["verify"], &[]);
     assert!(verified.starts_with("OK:"), "{verified}");
-    let exported = ok(dir.path(), &["export", "--data", data.to_str().unwrap()], &[]);
+    let exported = ok(trail, &["export"], &[]);
     let stored: HashMap<String, i64> = exported
         .lines()
         .map(|line| {

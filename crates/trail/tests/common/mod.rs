@@ -56,8 +56,13 @@ pub fn command(place: &(impl Place + ?Sized), args: &[&str], envs: &[(&str, &str
 pub fn spawn_server(dir: &(impl Place + ?Sized), args: &[&str], envs: &[(&str, &str)]) -> Server {
     let mut full = vec!["serve"];
     full.extend_from_slice(args);
-    let mut child =
-        command(dir, &full, envs).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("trail serve starts");
+    spawn_serving(command(dir, &full, envs))
+}
+
+/// Starts `command`, which runs `trail serve` (under a tracer, say), and waits until it prints
+/// its address.
+pub fn spawn_serving(mut command: Command) -> Server {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("trail serve starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
     while let Some(Ok(line)) = lines.next() {
