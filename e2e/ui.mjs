@@ -55,8 +55,23 @@ async function shot(page, name, fullPage = true) {
   await page.screenshot({ path: path.join(shots, name + ".png"), fullPage });
 }
 
+// The payloads crates/trail/tests/ui.rs seeds into every field.
+const PAYLOADS = ["<script>window.__xss=1</script>", "<img src=x onerror=\"window.__xss=1\">", "\"><svg onload=window.__xss=1>"];
+
+// No payload ran, and, apart from the CSP (which would stop a script even if escaping broke), no
+// element was made from one: the page has no inline script and no event-handler attribute.
 async function noXss(page) {
   assert.equal(await page.evaluate(() => window.__xss), undefined, "an XSS payload ran on " + page.url());
+  const injected = await page.evaluate(() =>
+    [...document.querySelectorAll("script:not([src]), [onerror], [onload]")].map((e) => e.outerHTML));
+  assert.deepEqual(injected, [], "markup made from a payload on " + page.url());
+}
+
+// The page's source as the server sent it holds no payload as markup.
+async function escapedInSource(response) {
+  const source = await response.text();
+  for (const payload of PAYLOADS) assert.ok(!source.includes(payload), `${payload} unescaped in ${response.url()}`);
+  return source;
 }
 
 const tests = {
@@ -197,6 +212,16 @@ const tests = {
       return row && row.querySelector('[data-field="succeeded"]').textContent === "1";
     }, id);
     assert.match(await page.textContent(`tr[data-job="${id}"] [data-field="last"]`), /core1: succeeded/);
+    // A live update carrying markup shows it as text and makes no element of it.
+    const payload = PAYLOADS[1];
+    const { id: probe } = await api("POST", "/api/v1/jobs", { name: "scan " + payload, targets: [payload] });
+    await page.waitForSelector(`tr[data-job="${probe}"]`);
+    await api("POST", `/api/v1/jobs/${probe}/targets/${encodeURIComponent(payload)}/status`, { status: "failed", message: payload });
+    await page.waitForFunction((job) =>
+      document.querySelector(`tr[data-job="${job}"] [data-field="failed"]`)?.textContent === "1", probe);
+    const row = await page.textContent(`tr[data-job="${probe}"]`);
+    assert.ok(row.includes("scan " + payload) && row.includes(payload + ": failed"), "shown as text: " + row);
+    await noXss(page);
     await shot(page, "status");
     await ctx.close();
   },
@@ -235,15 +260,19 @@ const tests = {
   async "XSS payloads in every field never run"() {
     const { ctx, page } = await context();
     await login(page, "admin", adminPassword, "/?who=*&action=%25script%25");
-    await page.goto(base + "/?who=*&message=window.__xss");
+    const source = await escapedInSource(await page.goto(base + "/?who=*&message=window.__xss"));
+    assert.ok(source.includes("&lt;script&gt;window.__xss=1&lt;/script&gt;"), "escaped in the source");
     assert.ok((await page.locator("#events tbody tr").count()) >= 3);
     assert.ok((await page.textContent("#events")).includes("<script>window.__xss=1</script>"), "shown as text");
     await noXss(page);
     const id = await page.locator("#events tbody tr").first().getAttribute("data-id");
-    await page.goto(base + "/events/" + id);
+    await escapedInSource(await page.goto(base + "/events/" + id));
+    const entry = await page.textContent("body");
+    assert.ok(PAYLOADS.some((payload) => entry.includes(payload)), "the entry shows its payload as text");
     await noXss(page);
-    for (const route of ["/jobs", "/jobs/1", "/status", "/admin/users", "/?who=" + encodeURIComponent("<script>window.__xss=1</script>")]) {
-      await page.goto(base + route);
+    for (const route of ["/jobs", "/jobs/1", "/status", "/admin/users", "/admin/tokens", "/admin/destinations",
+      "/?who=" + encodeURIComponent("<script>window.__xss=1</script>")]) {
+      await escapedInSource(await page.goto(base + route));
       await noXss(page);
     }
     await shot(page, "xss");

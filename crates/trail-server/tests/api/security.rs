@@ -163,6 +163,69 @@ async fn secrets_and_details_are_not_cached() {
     }
 }
 
+/// The CSP (no inline script or style, nothing from elsewhere, no framing) is on every answer:
+/// each page, asset and API answer, errors and the live stream included. It is the second line
+/// of defence; escaping is checked without it (the browser test reads each page's source).
+#[tokio::test]
+async fn every_answer_carries_the_content_security_policy() {
+    const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    let app = spawn_app().await;
+    let (_, ids) = app.post("/api/v1/events", json!([edited("alice", "e", "m")])).await;
+    let id = ids["ids"][0].clone();
+    let (_, job) = app.post("/api/v1/jobs", json!({"name": "scan", "targets": ["edge1"]})).await;
+    let job = job["id"].clone();
+    let account = json!({"username": "ada", "roles": ["admin"], "password": "ada-secret"}).to_string();
+    app.post_raw("/api/v1/accounts", ALICE, account).await;
+    let (session, _) = session_of(&app, "ada", "ada-secret").await;
+    let cookie = format!("trail_session={session}");
+    // Redirects are answers too: each is checked, not followed.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let pages = [
+        "/".to_owned(),
+        format!("/events/{id}"),
+        "/jobs".into(),
+        format!("/jobs/{job}"),
+        "/status".into(),
+        "/admin/users".into(),
+        "/admin/tokens".into(),
+        "/admin/policy".into(),
+        "/admin/destinations".into(),
+        "/events/999999".into(),
+        "/assets/app.js".into(),
+        "/assets/app.css".into(),
+        "/assets/missing.js".into(),
+    ];
+    let mut requests: Vec<reqwest::RequestBuilder> =
+        pages.iter().map(|page| client.get(format!("{}{page}", app.base)).header("cookie", &cookie)).collect();
+    requests.extend([
+        client.get(format!("{}/login", app.base)),
+        client.get(format!("{}/", app.base)),
+        client.get(format!("{}/api/v1/events", app.base)).bearer_auth(ALICE),
+        client.get(format!("{}/api/v1/events", app.base)),
+        client.get(format!("{}/api/v1/events?month=13", app.base)).bearer_auth(ALICE),
+        client.delete(format!("{}/api/v1/events", app.base)).bearer_auth(ALICE),
+        client.post(format!("{}/api/v1/events", app.base)).bearer_auth(ALICE).body("not json"),
+        client.get(format!("{}/api/v1/nothing-here", app.base)).bearer_auth(ALICE),
+        client.get(format!("{}/api/openapi.json", app.base)),
+        client.get(format!("{}/metrics", app.base)).bearer_auth(ALICE),
+        client.get(format!("{}/api/v1/status/stream", app.base)).bearer_auth(ALICE),
+    ]);
+    let mut statuses = std::collections::BTreeSet::new();
+    for request in requests {
+        let response = request.send().await.unwrap();
+        let (url, status) = (response.url().clone(), response.status());
+        statuses.insert(status.as_u16());
+        let csp = response.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(csp.as_deref(), Some(CSP), "{status} {url}");
+        assert_eq!(response.headers()["x-frame-options"], "DENY", "{url}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{url}");
+    }
+    for expected in [200, 303, 400, 401, 403, 404] {
+        assert!(statuses.contains(&expected), "the answers checked include a {expected}: {statuses:?}");
+    }
+}
+
 /// Following jobs (`jobs`, as an operator or a read-scoped token has it) is not writing into
 /// them: reports and log lines come from the platform (`ingest`) or the job's submitter. Leaf
 /// messages and logs are details of the submitter's entries.
