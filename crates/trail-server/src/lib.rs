@@ -169,9 +169,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState, config: &ServerConfig) -> Router {
     let (router, openapi) = api();
     let document = Arc::new(openapi);
-    router
+    let routes = router
         .merge(ui::router())
-        .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json((*document).clone()) }))
+        .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json((*document).clone()) }));
+    guarded(routes, state, config)
+}
+
+/// `routes` behind what every answer passes through: the rights table (a route missing from it
+/// is refused), the body limit, the security headers, tracing; unknown routes answer 404.
+pub fn guarded(routes: Router<AppState>, state: AppState, config: &ServerConfig) -> Router {
+    routes
         .fallback(|| async { error::ApiError::new(error::Code::NotFound, "no such route; see /api/openapi.json") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), rights::enforce))
         .layer(DefaultBodyLimit::max(config.body_limit))

@@ -214,17 +214,45 @@ mod tests {
                 "{method} {path} has no entry in rights::ROUTES: decide who may call it"
             );
         }
-        // Pages are not API operations; the UI's tests reach each of them.
-        let page = |method: &str, path: &str, access: &Access| {
-            matches!(access, Page(_))
-                || (method == "GET" && (path == "/login" || path.starts_with("/assets/")))
-                || (method == "POST" && path == "/logout")
-        };
-        for (method, path, _) in ROUTES.iter().filter(|(m, p, a)| !page(m, p, a)) {
+        // The web UI's routes are not API operations: they come from `ui::router`.
+        let ui = ui_routes();
+        for (method, path) in &ui {
+            assert!(
+                access(&method.parse().unwrap(), path).is_some(),
+                "{method} {path} (a page) has no entry in rights::ROUTES: decide who may see it"
+            );
+        }
+        operations.extend(ui);
+        for (method, path, _) in ROUTES {
             assert!(
                 operations.iter().any(|(m, p)| m == method && p == path),
                 "{method} {path} is in ROUTES but not routed"
             );
+        }
+    }
+
+    /// The routes `ui::router` declares, read from its source (a router does not list its
+    /// routes): each `.route("PATH", get(..).post(..))` line.
+    fn ui_routes() -> Vec<(String, String)> {
+        let mut routes = Vec::new();
+        for line in include_str!("ui/mod.rs").lines().map(str::trim) {
+            let Some(rest) = line.strip_prefix(".route(\"") else { continue };
+            let (path, handlers) = rest.split_once('"').expect("a quoted path");
+            for method in ["get", "post", "put", "patch", "delete"] {
+                if handlers.contains(&format!(" {method}(")) || handlers.contains(&format!(".{method}(")) {
+                    routes.push((method.to_uppercase(), path.to_owned()));
+                }
+            }
+        }
+        assert!(routes.len() >= 15, "the UI's routes were found: {routes:?}");
+        routes
+    }
+
+    #[test]
+    fn the_ui_routes_are_read_whole() {
+        let routes = ui_routes();
+        for expected in [("GET", "/admin/users"), ("POST", "/admin/users"), ("POST", "/admin/tokens/{id}/revoke")] {
+            assert!(routes.iter().any(|(m, p)| m == expected.0 && p == expected.1), "{expected:?} in {routes:?}");
         }
     }
 }

@@ -48,6 +48,19 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
 
 /// A server whose state `adjust` changes before it starts (trusted proxies, say).
 pub async fn spawn_app_adjusted(config: ServerConfig, adjust: impl FnOnce(&mut AppState)) -> TestApp {
+    spawn(config, adjust, None).await
+}
+
+/// A server of `routes` alone, behind the same guards as Trail's own (the rights table first).
+pub async fn spawn_guarded(routes: axum::Router<AppState>) -> TestApp {
+    spawn(ServerConfig::default(), |_| {}, Some(routes)).await
+}
+
+async fn spawn(
+    config: ServerConfig,
+    adjust: impl FnOnce(&mut AppState),
+    mut extra: Option<axum::Router<AppState>>,
+) -> TestApp {
     let (store, keep) = new_store().await;
     let roles = Roles::default();
     let tokens = Tokens::new(vec![
@@ -60,7 +73,10 @@ pub async fn spawn_app_adjusted(config: ServerConfig, adjust: impl FnOnce(&mut A
     let accounts = Arc::new(Accounts::new(store.clone(), AuthPolicy::default(), roles));
     let mut state = AppState::new(store.clone(), accounts, tokens);
     adjust(&mut state);
-    let app = trail_server::app(state, &config);
+    let app = match extra.take() {
+        Some(routes) => trail_server::guarded(routes, state, &config),
+        None => trail_server::app(state, &config),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(trail_server::serve(listener, app, std::future::pending()));

@@ -163,6 +163,28 @@ async fn secrets_and_details_are_not_cached() {
     }
 }
 
+/// A route added without a decision in the rights table is refused to everyone, the
+/// automation token included, and its handler never runs (fail closed).
+#[tokio::test]
+async fn a_route_without_a_rights_decision_is_refused() {
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = reached.clone();
+    let routes = axum::Router::new().route(
+        "/api/v1/undecided",
+        axum::routing::get(move || async move {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            "reached"
+        }),
+    );
+    let app = spawn_guarded(routes).await;
+    for token in [ALICE, VIEWER, ""] {
+        let (status, body) = app.get_as(token, "/api/v1/undecided").await;
+        assert_eq!(status, 403, "{token:?}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("has no rights decision"), "{body}");
+    }
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0, "the handler never ran");
+}
+
 /// The CSP (no inline script or style, nothing from elsewhere, no framing) is on every answer:
 /// each page, asset and API answer, errors and the live stream included. It is the second line
 /// of defence; escaping is checked without it (the browser test reads each page's source).
