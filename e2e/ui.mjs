@@ -250,10 +250,27 @@ const tests = {
     await page.fill('input[name="name"]', "ci");
     await page.click('form.stack button[type="submit"]');
     assert.match(await page.textContent("#new-token"), /^trl_/);
+    const issued = (await page.textContent("#new-token")).trim();
+    const tokens = (bearer) => fetch(base + "/api/v1/tokens", { headers: { authorization: "Bearer " + bearer } });
+    assert.equal((await tokens(issued)).status, 200, "the new token works");
+    // Revoked from its row (the confirmation is accepted), it stops working at once.
+    await page.goto(base + "/admin/tokens");
+    const row = page.locator("tbody tr", { has: page.locator("td", { hasText: /^ci$/ }) });
+    assert.equal(await row.count(), 1, "the new token is listed: " + await page.textContent("body"));
+    await row.locator('form[action$="/revoke"] button').click();
+    assert.match(await page.textContent("p.ok"), /Revoked token/);
+    assert.match(await row.textContent(), /revoked/);
+    assert.equal((await tokens(issued)).status, 401, "a revoked token is refused");
     await page.goto(base + "/admin/destinations");
     await shot(page, "admin-destinations");
     const { events } = await api("GET", "/api/v1/events?all_users=true&action=add&limit=5");
     assert.ok(events.some((e) => e.kind === "USER_ADDED" && e.name === "nina" && e.user === "admin"), "recorded");
+    // Logging out ends the session: the next page asks for a login again.
+    const loggedOut = page.waitForEvent("load");
+    await page.click('form[action="/logout"] button');
+    await loggedOut;
+    await page.goto(base + "/admin/users");
+    assert.match(page.url(), /\/login\?next=/, "after logout, pages need a login");
     await ctx.close();
   },
 
