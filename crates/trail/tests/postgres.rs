@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use trail_forward::peers::{Rsyslog, SyslogKind};
 use trail_store_postgres::testing::TestSchema;
@@ -97,6 +98,35 @@ fn destination_state(node: &Server) -> String {
     destination(node)["state"].as_str().unwrap_or_default().to_owned()
 }
 
+/// How many times rsyslog received each of `messages`.
+fn deliveries(rsyslog: &Rsyslog, messages: &[String]) -> HashMap<String, usize> {
+    let parsed = rsyslog.parsed();
+    messages
+        .iter()
+        .map(|m| (m.clone(), parsed.iter().filter(|line| line.ends_with(&format!("\u{feff}{m}"))).count()))
+        .collect()
+}
+
+fn assert_delivered_once(rsyslog: &Rsyslog, messages: &[String], when: &str) {
+    let counted = deliveries(rsyslog, messages);
+    let wrong: Vec<(&String, &usize)> = counted.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(wrong.is_empty(), "{when}: each message once, but {} were not, such as {:?}", wrong.len(), wrong.first());
+}
+
+/// The events this node's forwarder sent, from its own `/metrics`.
+fn sent_by(node: &Server) -> u64 {
+    metric(node, "trail_forward_sent_total{destination=\"siem\"}")
+}
+
+/// Waits until `node` has saved its cursor through `id` (what a takeover resumes after).
+fn wait_saved_through(node: &Server, id: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while destination(node)["delivered_through"].as_i64().unwrap_or(0) < id {
+        assert!(Instant::now() < deadline, "the cursor was never saved through {id}: {}", destination(node));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn the_other_node_takes_over_forwarding_when_the_forwarder_dies() {
     let schema = schema();
@@ -119,12 +149,18 @@ fn the_other_node_takes_over_forwarding_when_the_forwarder_dies() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let second = spawn_server(two.path(), &args, &[("TRAIL_TOKEN", TOKEN)]);
-    std::thread::sleep(Duration::from_millis(700));
     assert_eq!(destination_state(&second), "standby", "one node forwards a destination at a time");
 
+    // Steady state: events sent to the standby node are forwarded by the other, each once.
     let before: Vec<String> = (0..200).map(|n| format!("lease {n}")).collect();
     post_events(&second.base, &before);
     wait_for_all(&rsyslog, &before);
+    let (_, newest) = http("GET", &format!("{}/api/v1/events?all_users=true&limit=1", second.base), None);
+    wait_saved_through(&first, newest["events"][0]["id"].as_i64().unwrap());
+    assert_delivered_once(&rsyslog, &before, "with two nodes");
+    assert_eq!(sent_by(&second), 0, "the standby node sent nothing");
+    assert_eq!(destination_state(&second), "standby");
+
     drop(first); // SIGKILL: no clean shutdown, the lease goes with its connection.
     let after: Vec<String> = (200..400).map(|n| format!("lease {n}")).collect();
     for chunk in after.chunks(20) {
@@ -139,16 +175,25 @@ fn the_other_node_takes_over_forwarding_when_the_forwarder_dies() {
         backlog = destination(&second)["backlog"].as_u64();
     }
     assert_eq!(backlog, Some(0), "nothing is left behind");
+    // The takeover resumed after the saved cursor, which covered every earlier event: nothing
+    // was sent twice (duplicates may only be what the dead node sent after its last save).
+    assert_delivered_once(&rsyslog, &[before, after].concat(), "across the takeover");
+    assert!(sent_by(&second) >= 200, "the second node forwarded what came after");
 }
 
-/// How many checkpoints this node signed, from its own `/metrics`.
-fn signed_by(node: &Server) -> u64 {
+/// A counter from this node's own `/metrics` (0 when it was never counted).
+fn metric(node: &Server, name: &str) -> u64 {
     let metrics = block_on(async {
         let response = ::reqwest::Client::new().get(format!("{}/metrics", node.base)).bearer_auth(TOKEN).send();
         response.await.unwrap().text().await.unwrap()
     });
-    let line = metrics.lines().find(|l| l.starts_with("trail_checkpoints_signed_total "));
+    let line = metrics.lines().find(|l| l.starts_with(&format!("{name} ")));
     line.map_or(0, |l| l.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
+/// How many checkpoints this node signed.
+fn signed_by(node: &Server) -> u64 {
+    metric(node, "trail_checkpoints_signed_total")
 }
 
 /// Posts an event to each node every 100 ms for `how_long`.
