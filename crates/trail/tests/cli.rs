@@ -68,9 +68,16 @@ fn flags_beat_environment_beat_file() {
         "listen = \"127.0.0.1:1\"\ndata = \"file-data\"\nbody_limit = 1000\n",
     )
     .unwrap();
-    let envs = [("TRAIL_CONFIG", "trail.toml"), ("TRAIL_DATA", "env-data"), ("TRAIL_TOKEN", TOKEN)];
-    let server = spawn_server(dir.path(), &["--listen", "127.0.0.1:0"], &envs);
-    assert!(server.banner.join("\n").contains("env-data/trail.db"), "{:?}", server.banner);
+    // `data` is set three ways at once: the flag wins. `listen` is set by the environment and
+    // the file: the environment wins (the file's port 1 could not be bound).
+    let envs =
+        [("TRAIL_CONFIG", "trail.toml"), ("TRAIL_DATA", "env-data"), ("TRAIL_LISTEN", "127.0.0.1:0"), ("TRAIL_TOKEN", TOKEN)];
+    let server = spawn_server(dir.path(), &["--data", "flag-data"], &envs);
+    assert!(server.banner.join("\n").contains("flag-data/trail.db"), "{:?}", server.banner);
+    assert!(!dir.path().join("env-data").exists() && !dir.path().join("file-data").exists());
+    drop(server);
+    let server = spawn_server(dir.path(), &[], &envs);
+    assert!(server.banner.join("\n").contains("env-data/trail.db"), "without the flag: {:?}", server.banner);
     // The file's body limit still applies, as nothing else set one.
     let big = format!("{{\"user\":\"a\",\"kind\":\"DEVICE_EDITED\",\"message\":\"{}\"}}", "x".repeat(2000));
     let status = reqwest::blocking_post(&server.base, &big);
