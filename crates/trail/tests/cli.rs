@@ -70,8 +70,12 @@ fn flags_beat_environment_beat_file() {
     .unwrap();
     // `data` is set three ways at once: the flag wins. `listen` is set by the environment and
     // the file: the environment wins (the file's port 1 could not be bound).
-    let envs =
-        [("TRAIL_CONFIG", "trail.toml"), ("TRAIL_DATA", "env-data"), ("TRAIL_LISTEN", "127.0.0.1:0"), ("TRAIL_TOKEN", TOKEN)];
+    let envs = [
+        ("TRAIL_CONFIG", "trail.toml"),
+        ("TRAIL_DATA", "env-data"),
+        ("TRAIL_LISTEN", "127.0.0.1:0"),
+        ("TRAIL_TOKEN", TOKEN),
+    ];
     let server = spawn_server(dir.path(), &["--data", "flag-data"], &envs);
     assert!(server.banner.join("\n").contains("flag-data/trail.db"), "{:?}", server.banner);
     assert!(!dir.path().join("env-data").exists() && !dir.path().join("file-data").exists());
