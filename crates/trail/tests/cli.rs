@@ -234,6 +234,22 @@ fn export_then_import_keeps_everything_but_ids_and_hashes() {
     }
 }
 
+/// A running server is the trail's one writer: a local import beside it is refused, says what to
+/// do instead, and stores nothing.
+#[test]
+fn a_local_import_is_refused_while_a_server_holds_the_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
+    std::fs::write(d.join("one.ndjson"), "{\"user\":\"a\",\"kind\":\"DEVICE_EDITED\",\"message\":\"beside\"}\n").unwrap();
+    let refused = run(d, &["import", "one.ndjson"], &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("in use by another trail process") && stderr(&refused).contains("--server"));
+    let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+    let found = ok(d, &["search", "--json", "--all-users", "--message", "beside"], &env);
+    assert!(found.is_empty(), "nothing was imported: {found}");
+}
+
 #[test]
 fn import_refuses_a_bad_file_whole() {
     let trail = Trail::fresh();
