@@ -524,3 +524,36 @@ fn purging_old_events_leaves_a_chain_that_verifies() {
     let broken = run(d, &["purge", "--older-than-days", "0"], &env);
     assert!(!broken.status.success());
 }
+
+/// `[retention] keep_days` purges on its own: at start, then every 6 hours (S3), recorded as
+/// Trail's own act, leaving a chain that verifies.
+#[test]
+fn retention_keep_days_purges_without_being_asked() {
+    let trail = Trail::fresh();
+    let d = &trail;
+    for (n, time) in ["2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z"].iter().enumerate() {
+        let message = format!("old {n}");
+        ok(d, &["emit", "--user", "alice", "--kind", "DEVICE_EDITED", "--message", &message, "--time", time], &[]);
+    }
+    emit(d, "alice", "edge1", "recent");
+    std::fs::write(d.join("trail.toml"), "[retention]\nkeep_days = 30\n").unwrap();
+    let server = spawn_server(d, &["--listen", "127.0.0.1:0", "--config", "trail.toml"], &[("TRAIL_TOKEN", TOKEN)]);
+    let env = [("TRAIL_SERVER", server.base.as_str()), ("TRAIL_TOKEN", TOKEN)];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let purge = loop {
+        let found = events_json(&ok(d, &["search", "--json", "--all-users"], &env));
+        if let Some(purge) = found.into_iter().find(|e| e["kind"] == "RETENTION_PURGED") {
+            break purge;
+        }
+        assert!(std::time::Instant::now() < deadline, "no purge was recorded");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(purge["user"], "trail", "the purge names Trail as its cause: {purge}");
+    let left: Vec<String> = events_json(&ok(d, &["search", "--json", "--all-users"], &env))
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(left.iter().any(|m| m == "recent") && !left.iter().any(|m| m.starts_with("old ")), "{left:?}");
+    let verified = ok(d, &["verify"], &env);
+    assert!(verified.contains("after the purge through id 2"), "{verified}");
+}
