@@ -241,7 +241,8 @@ fn a_local_import_is_refused_while_a_server_holds_the_trail() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let server = spawn_server(d, &["--listen", "127.0.0.1:0"], &[("TRAIL_TOKEN", TOKEN)]);
-    std::fs::write(d.join("one.ndjson"), "{\"user\":\"a\",\"kind\":\"DEVICE_EDITED\",\"message\":\"beside\"}\n").unwrap();
+    std::fs::write(d.join("one.ndjson"), "{\"user\":\"a\",\"kind\":\"DEVICE_EDITED\",\"message\":\"beside\"}\n")
+        .unwrap();
     let refused = run(d, &["import", "one.ndjson"], &[]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("in use by another trail process") && stderr(&refused).contains("--server"));
