@@ -137,6 +137,39 @@ async fn an_unanswering_server_fails_over_to_the_next() {
     trail.shut_down().await;
 }
 
+/// Servers are tried in their order: while the first answers, the second receives nothing; when
+/// the first falls silent, records go to the second. (A client that always used the last server,
+/// or spread records over both, fails the first half.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_are_used_in_order_and_a_silent_first_fails_over_to_the_second() {
+    let (first, second) = (FreeRadius::start(), FreeRadius::start());
+    let timing = "initial_timeout_ms = 100\nmax_timeout_ms = 200\nmax_retransmits = 1\nmax_duration_ms = 1000";
+    let trail = Trail::new(&destination(&[first.address(), second.address()], timing)).await;
+    let edits = |from: usize| {
+        (from..from + 10)
+            .map(|i| event(serde_json::json!({"user": "bob", "kind": "DEVICE_EDITED", "name": format!("d{i}"), "message": "m"})))
+            .collect::<Vec<_>>()
+    };
+    let early = trail.append(edits(0)).await;
+    eventually(WAIT, "every record at the first server", || {
+        early.iter().all(|id| records_of(&first, *id).len() == 1).then_some(())
+    })
+    .await;
+    assert!(
+        early.iter().all(|id| records_of(&second, *id).is_empty()),
+        "the second server is not used while the first answers"
+    );
+
+    first.pause();
+    let late = trail.append(edits(10)).await;
+    eventually(WAIT, "every later record at the second server", || {
+        late.iter().all(|id| records_of(&second, *id).len() == 1).then_some(())
+    })
+    .await;
+    first.resume();
+    trail.shut_down().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_and_more_in_flight_share_the_identifier_space() {
     let radius = FreeRadius::start();
