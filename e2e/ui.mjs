@@ -237,9 +237,19 @@ const tests = {
     await page.click('tr[data-user="nina"] form[action$="/lock"] button');
     assert.match(await page.textContent('tr[data-user="nina"]'), /locked/);
     await page.click('tr[data-user="nina"] form[action$="/unlock"] button');
+    assert.match(await page.textContent("p.ok"), /Unlocked nina/);
+    assert.match(await page.textContent('tr[data-user="nina"]'), /active/);
+    assert.equal(await page.locator('tr[data-user="nina"] form[action$="/lock"]').count(), 1, "she can be locked again");
     await page.fill('tr[data-user="nina"] input[name="password"]', "nina-new-pass-5678");
     await page.click('tr[data-user="nina"] form[action$="/password"] button');
     assert.match(await page.textContent("p.ok"), /Changed the password of nina/);
+    // The new password is hers now, and the old one is not.
+    const { ctx: hers, page: herPage } = await context();
+    await login(herPage, "nina", "nina-pass-1234", "/");
+    assert.match(await herPage.textContent("#login-error"), /username or password is wrong/);
+    await login(herPage, "nina", "nina-new-pass-5678", "/");
+    assert.doesNotMatch(herPage.url(), /\/login/, "logged in with the new password");
+    await hers.close();
     await shot(page, "admin-users");
     await page.click('tr[data-user="nina"] form[action$="/delete"] button');
     assert.match(await page.textContent("p.ok"), /Deleted nina/);
@@ -262,6 +272,8 @@ const tests = {
     assert.match(await row.textContent(), /revoked/);
     assert.equal((await tokens(issued)).status, 401, "a revoked token is refused");
     await page.goto(base + "/admin/destinations");
+    assert.match(await page.textContent("#destinations"), /No destinations: add \[\[destinations\]\]/);
+    assert.match(await page.textContent("body"), /Checkpoints and witnesses/);
     await shot(page, "admin-destinations");
     const { events } = await api("GET", "/api/v1/events?all_users=true&action=add&limit=5");
     assert.ok(events.some((e) => e.kind === "USER_ADDED" && e.name === "nina" && e.user === "admin"), "recorded");
