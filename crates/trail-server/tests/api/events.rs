@@ -232,3 +232,30 @@ async fn openapi_metrics_and_unknown_routes() {
     let (status, body) = app.get("/api/v2/nothing").await;
     assert_eq!((status, error_code(&body)), (404, "not_found"));
 }
+
+/// An export is of the trail as it stood when it was asked for: events appended while it is
+/// being read are not in it, however long the reading takes.
+#[tokio::test]
+async fn an_export_is_of_the_trail_as_of_the_request() {
+    let app = spawn_app().await;
+    for batch in 0..3 {
+        let events: Vec<Value> = (0..1000).map(|i| edited("alice", "edge1", &format!("before {batch}-{i}"))).collect();
+        assert_eq!(app.post("/api/v1/events", Value::Array(events)).await.0, 201);
+    }
+    let mut response =
+        app.client.get(format!("{}/api/v1/export?all_users=true", app.base)).bearer_auth(ALICE).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.chunk().await.unwrap().expect("the export has begun").to_vec();
+    let later: Vec<Value> = (0..20).map(|i| edited("alice", "edge1", &format!("after {i}"))).collect();
+    assert_eq!(app.post("/api/v1/events", Value::Array(later)).await.0, 201);
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    let messages: Vec<String> = String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(messages.iter().filter(|m| m.starts_with("before ")).count(), 3000, "everything before the request");
+    assert!(!messages.iter().any(|m| m.starts_with("after ")), "nothing appended after the request");
+}
