@@ -112,4 +112,17 @@ pub async fn a_failing_request_is_rolled_back_alone<S: Store>(store: Arc<S>) {
         let state = store.content_state(&format!("broken{t}"), ContentKind::Archive).await.unwrap();
         assert!(state.is_none(), "a failed content record leaves no content behind");
     }
+    // A baseline that exists never moves without its event: a new version whose event fails
+    // leaves the old one in place, and the next good record is compared with it.
+    let mut changed = content("edge1", ContentKind::Archive, "v2", "2026-06-02T00:00:00Z");
+    changed.on_change = Box::new(|_| panic!("a builder that fails"));
+    let head = store.stats().await.unwrap().head;
+    assert!(store.record_content(changed).await.is_err());
+    assert_eq!(store.stats().await.unwrap().head, head, "no event");
+    let kept = store.content_state("edge1", ContentKind::Archive).await.unwrap().unwrap();
+    assert_eq!(kept.content, "v1", "the baseline did not move without its event");
+    let recorded =
+        store.record_content(content("edge1", ContentKind::Archive, "v2", "2026-06-03T00:00:00Z")).await.unwrap();
+    let event = store.get(recorded.event_id.expect("v2 differs from v1")).await.unwrap().unwrap();
+    assert!(event.body.message.ends_with("before: v1"), "{}", event.body.message);
 }
