@@ -298,27 +298,12 @@ fn checkpoints_kept_by_rsyslog_catch_a_trail_re_signed_with_the_stolen_key() {
 /// `trail witness serve` in `dir`, witnessing the trail whose verifier key is in `log_key`; its
 /// own verifier key.
 fn spawn_witness(dir: &Path, log_key: &Path) -> (Server, String) {
-    use std::io::BufRead;
     let args = ["witness", "serve", "--data", "witness-data", "--listen", "127.0.0.1:0", "--log"];
-    let mut child = common::command(dir, &args, &[])
-        .arg(log_key)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut banner = Vec::new();
-    while let Some(Ok(line)) = lines.next() {
-        banner.push(line.clone());
-        if let Some(address) = line.split("listening on ").nth(1) {
-            let key = banner.iter().find_map(|l| l.strip_prefix("witness key: ")).unwrap().to_owned();
-            std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-            return (Server { child, base: address.trim().to_owned(), banner }, key);
-        }
-    }
-    let _ = child.kill();
-    let status = child.wait().unwrap();
-    panic!("the witness exited ({status}) before listening: {banner:?}");
+    let mut command = common::command(dir, &args, &[]);
+    command.arg(log_key);
+    let server = common::spawn_serving(command);
+    let key = server.banner.iter().find_map(|l| l.strip_prefix("witness key: ")).unwrap().to_owned();
+    (server, key)
 }
 
 fn witnessed_config(witness: &Server, key: &str) -> String {

@@ -80,7 +80,9 @@ async fn spawn(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(trail_server::serve(listener, app, std::future::pending()));
-    TestApp { base, client: reqwest::Client::new(), store, _keep: keep }
+    // Every request has a bound: a server that stops answering fails the test, not hangs it.
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build().unwrap();
+    TestApp { base, client, store, _keep: keep }
 }
 
 pub async fn spawn_app() -> TestApp {

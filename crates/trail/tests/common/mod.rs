@@ -59,23 +59,37 @@ pub fn spawn_server(dir: &(impl Place + ?Sized), args: &[&str], envs: &[(&str, &
     spawn_serving(command(dir, &full, envs))
 }
 
-/// Starts `command`, which runs `trail serve` (under a tracer, say), and waits until it prints
-/// its address.
+/// Starts `command`, which runs `trail serve` or `trail witness serve` (under a tracer, say),
+/// and waits until it prints its address: at most a minute, so a server that hangs fails the
+/// test instead of hanging it.
 pub fn spawn_serving(mut command: Command) -> Server {
     let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("trail serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (sender, printed) = std::sync::mpsc::channel();
+    // Reads every line, and keeps reading once nobody listens, so the server never blocks on a
+    // full pipe.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| drop(sender.send(line))));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut banner = Vec::new();
-    while let Some(Ok(line)) = lines.next() {
-        banner.push(line.clone());
-        if let Some(address) = line.split("listening on ").nth(1) {
-            let base = address.trim().to_owned();
-            // Drain the rest, so the server never blocks on a full pipe.
-            std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-            return Server { child, base, banner };
+    loop {
+        match printed.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            Ok(line) => {
+                banner.push(line.clone());
+                if let Some(address) = line.split("listening on ").nth(1) {
+                    return Server { child, base: address.trim().to_owned(), banner };
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server printed no address within a minute; it printed {banner:?}");
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().unwrap();
+                panic!("the server exited ({status}) before listening; it printed {banner:?}");
+            }
         }
     }
-    let status = child.wait().unwrap();
-    panic!("trail serve exited ({status}) before listening; it printed {banner:?}");
 }
 
 /// Runs `trail` to completion.
@@ -175,6 +189,12 @@ impl Place for Trail {
 }
 
 /// Runs a future to completion on a runtime of its own (the tests themselves are synchronous).
+/// At most two minutes: a server that stops answering fails the test instead of hanging it.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(120), future)
+            .await
+            .expect("no answer within two minutes: the server hangs")
+    })
 }
