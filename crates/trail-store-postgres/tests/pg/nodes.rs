@@ -162,3 +162,29 @@ async fn an_append_the_database_refuses_fails_alone() {
     assert_eq!(acknowledged, (1..=12).map(EventId::new).collect::<Vec<_>>(), "the refused ones leave no gap");
     assert_eq!(verify(&log).await, 12);
 }
+
+/// An account never changes without its event: when the event is refused (PostgreSQL refuses a
+/// NUL in text), the change it records is rolled back with it.
+#[tokio::test]
+async fn an_account_change_whose_event_is_refused_is_rolled_back() {
+    use trail_core::identity::{Account, AccountState, AccountWrite, PasswordHash, Username};
+    let schema = TestSchema::new().await;
+    let store = schema.store().await;
+    let name = Username::parse("dora").unwrap();
+    let dora = Account {
+        username: name.clone(),
+        display_name: "dora".into(),
+        roles: vec!["viewer".into()],
+        password: PasswordHash::from_stored("$argon2id$stand-in".into()),
+        state: AccountState::default(),
+        created_at: jiff::Timestamp::now(),
+    };
+    let mut recorded = event("dora added");
+    recorded.message = "dora \0 added".to_owned();
+    let refused = store.write_account(AccountWrite::Create(dora.clone()), vec![recorded]).await;
+    assert!(refused.is_err(), "the event is refused");
+    assert!(store.account(&name).await.unwrap().is_none(), "and the account was not created without it");
+    assert_eq!(store.stats().await.unwrap().head, EventId::ZERO, "nothing was stored");
+    store.write_account(AccountWrite::Create(dora), vec![event("dora added")]).await.unwrap();
+    assert!(store.account(&name).await.unwrap().is_some());
+}
