@@ -150,3 +150,53 @@ async fn the_tree_is_built_over_events_stored_before_it() {
     let refused = SqliteStore::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(refused.contains("removed outside Trail"), "{refused}");
 }
+
+/// Events the index does not have are found exactly as the matcher finds them: the index file
+/// is lost, and a reader (which never indexes) shows every event unindexed while it searches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unindexed_events_are_found_as_the_matcher_finds_them() {
+    use trail_core::{Filter, Pattern, SearchQuery, UserFilter};
+    let (store, dir) = new_store().await;
+    let words = ["uplink", "ntp server", "Zürich", "50% off", "a_b"];
+    let events: Vec<_> = (0..3000)
+        .map(|n| {
+            let message = format!("change {n} {} on edge{}", words[n % words.len()], n % 37);
+            trail_store::conformance::event(serde_json::json!({
+                "user": format!("u{}", n % 3), "kind": "DEVICE_EDITED", "name": format!("edge{}", n % 11), "message": message,
+            }))
+        })
+        .collect();
+    for chunk in events.chunks(1000) {
+        store.append(chunk.to_vec()).await.unwrap();
+    }
+    drop(store);
+    for file in ["trail.search.db", "trail.search.db-wal", "trail.search.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let reader = SqliteStore::open_read_only(dir.path().join("trail.db")).unwrap();
+    assert_eq!(reader.stats().await.unwrap().unindexed, 3000, "every event is unindexed while it is searched");
+    let stored = reader.read_after(EventId::ZERO, 5000).await.unwrap();
+    let pattern = |p: &str| Some(Pattern::new(p));
+    let filters = [
+        Filter { message: pattern("uplink"), ..Filter::all() },
+        Filter { message: pattern("zÜrich"), user: UserFilter::Only("u1".into()), ..Filter::all() },
+        Filter { message: pattern("50\\% off"), name: pattern("edge1"), ..Filter::all() },
+        Filter { message: pattern("a\\_b"), ..Filter::all() },
+        Filter { name: pattern("EDGE1_"), ..Filter::all() },
+        Filter { message: pattern("nothing like this"), ..Filter::all() },
+    ];
+    for filter in filters {
+        let expected: Vec<EventId> = stored.iter().rev().filter(|e| filter.matches(&e.body)).map(|e| e.id).collect();
+        let mut found = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = reader.search(SearchQuery::new(filter.clone(), 200, cursor)).await.unwrap();
+            found.extend(page.events.iter().map(|e| e.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(found, expected, "{filter:?}");
+    }
+}
