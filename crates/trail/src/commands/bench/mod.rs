@@ -379,6 +379,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     integrity::measure(&mut report, &base, &data, args.repeat).await?;
+    token_lookup(&mut report);
     let size_mib = |name: &str| std::fs::metadata(data.join(name)).map_or(0.0, |m| m.len() as f64 / 1048576.0);
     let (events_mib, index_mib) = (size_mib(crate::config::DATABASE_FILE), size_mib("trail.search.db"));
     report.note("storage: events / search index", format!("{events_mib:.0} MiB / {index_mib:.0} MiB"), "", None);
@@ -391,6 +392,34 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&temporary);
     }
     Ok(())
+}
+
+/// The token lookup takes the same time whichever entry matches (its test shows it compares
+/// every entry; this shows the time): the first, the last and no entry of 2,000.
+pub fn token_lookup(report: &mut Report) {
+    use trail_server::{TokenEntry, Tokens};
+    let entries = (0..2000).map(|i| TokenEntry::new(&format!("secret-{i}"), "u", Default::default())).collect();
+    let tokens = Tokens::new(entries);
+    let time = |token: &str| {
+        (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                for _ in 0..50 {
+                    std::hint::black_box(tokens.find(std::hint::black_box(token)));
+                }
+                started.elapsed() / 50
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let (first, last, none) = (time("secret-0"), time("secret-1999"), time("no-such-secret"));
+    let (fastest, slowest) = (first.min(last).min(none), first.max(last).max(none));
+    report.note(
+        "token lookup among 2,000: first / last / none",
+        format!("{first:.1?} / {last:.1?} / {none:.1?}"),
+        "slowest < 1.5x fastest",
+        Some(slowest.as_secs_f64() < fastest.as_secs_f64() * 1.5),
+    );
 }
 
 /// The searches every backend is timed on, with their targets: `head` is the newest id.
