@@ -87,6 +87,21 @@ async fn sessions_and_jobs_are_start_interim_and_stop_with_named_vendor_attribut
     trail.shut_down().await;
 }
 
+/// The bytes waiting in the receive queue of the UDP socket bound to `port` on 127.0.0.1, as
+/// the kernel reports them (`/proc/net/udp`): what a stopped server has not read.
+fn queued_bytes(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(1) == Some(&local.as_str())).then(|| fields.get(4)?.split(':').nth(1)).flatten()
+        })
+        .filter_map(|rx| u64::from_str_radix(rx, 16).ok())
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_server_sees_retransmissions_then_the_record_is_delivered() {
     let radius = FreeRadius::start();
@@ -97,7 +112,18 @@ async fn a_silent_server_sees_retransmissions_then_the_record_is_delivered() {
         .append(vec![event(serde_json::json!({"user": "alice", "kind": "DEVICE_ADDED", "name": "edge9",
             "time": "2026-11-21T10:00:00Z", "message": "Device edge9 added"}))])
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Three transmissions wait in the stopped server's socket: the record was sent, and sent
+    // again, and still counts as undelivered.
+    let port: u16 = radius.address().rsplit(':').next().unwrap().parse().unwrap();
+    let mut sizes = Vec::new();
+    eventually(WAIT, "three transmissions queued at the silent server", || {
+        let queued = queued_bytes(port);
+        if queued > sizes.last().copied().unwrap_or(0) {
+            sizes.push(queued);
+        }
+        (sizes.len() >= 3).then_some(())
+    })
+    .await;
     assert_eq!(
         trail.forwarding().reports()[0].delivered_through,
         EventId::ZERO,
