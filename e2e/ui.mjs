@@ -39,16 +39,22 @@ async function context(viewport = { width: 1280, height: 900 }) {
   return { ctx, page };
 }
 
+// Clicks what submits a form or follows a link, and waits for the page it loads. The click
+// returns once the form is submitted, not once the next page has loaded: a read right after it
+// could read the page before (and a layout measure see it without its stylesheet, as CI once
+// did). Every submission loads exactly one page.
+async function submit(page, target) {
+  const loaded = page.waitForEvent("load");
+  await (typeof target === "string" ? page.click(target) : target.click());
+  await loaded;
+}
+
 async function login(page, user = "admin", password = adminPassword, next = "/") {
   await page.goto(base + next);
   await page.fill('input[name="username"]', user);
   await page.fill('input[name="password"]', password);
-  // The click returns once the form is submitted, not once the next page has loaded; a test that
-  // measures layout right after would see the page before its stylesheet (CI once did). Every
-  // submission loads exactly one page: the one asked for, or the login form again.
-  const loaded = page.waitForEvent("load");
-  await page.click('button[type="submit"]');
-  await loaded;
+  // The page asked for, or the login form again.
+  await submit(page, 'button[type="submit"]');
 }
 
 async function shot(page, name, fullPage = true) {
@@ -94,13 +100,13 @@ const tests = {
     await login(page);
     await page.waitForSelector("#events tbody tr");
     await page.selectOption('select[name="who"]', "*");
-    await page.click('form.filters button[type="submit"]');
+    await submit(page, 'form.filters button[type="submit"]');
     const everyone = await page.locator("#events tbody tr").count();
     assert.equal(everyone, 100, "a pager of 100");
     await page.selectOption('select[name="who"]', "alice");
     await page.fill('input[name="message"]', "ntp server 192.0.2.1_");
     await page.fill('input[name="month"]', "2026-08");
-    await page.click('form.filters button[type="submit"]');
+    await submit(page, 'form.filters button[type="submit"]');
     const url = new URL(page.url());
     assert.equal(url.searchParams.get("who"), "alice");
     assert.equal(url.searchParams.get("month"), "2026-08");
@@ -121,7 +127,7 @@ const tests = {
     const { ctx, page } = await context();
     await login(page, "admin", adminPassword, "/?who=*");
     await page.waitForSelector("#older");
-    await page.click("#older");
+    await submit(page, "#older");
     const second = await page.locator("#events tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.id));
     const secondUrl = page.url();
     await api("POST", "/api/v1/events", Array.from({ length: 7 }, (_, n) => ({ user: "dave", kind: "DEVICE_EDITED", message: "late " + n })));
@@ -130,7 +136,7 @@ const tests = {
     assert.deepEqual(again, second, "the same page after new entries");
     assert.match(await page.textContent("#newer"), /7 newer entries/);
     await shot(page, "change-logs-newer", false);
-    await page.click("#newer a");
+    await submit(page, "#newer a");
     assert.equal(await page.locator("#events tbody tr td:nth-child(2)").first().textContent(), "dave");
     await ctx.close();
   },
@@ -232,16 +238,16 @@ const tests = {
     await page.fill('#add-user input[name="username"]', "nina");
     await page.fill('#add-user input[name="password"]', "nina-pass-1234");
     await page.selectOption('#add-user select[name="role"]', "operator");
-    await page.click('#add-user button[type="submit"]');
+    await submit(page, '#add-user button[type="submit"]');
     assert.match(await page.textContent("p.ok"), /Added nina/);
-    await page.click('tr[data-user="nina"] form[action$="/lock"] button');
+    await submit(page, 'tr[data-user="nina"] form[action$="/lock"] button');
     assert.match(await page.textContent('tr[data-user="nina"]'), /locked/);
-    await page.click('tr[data-user="nina"] form[action$="/unlock"] button');
+    await submit(page, 'tr[data-user="nina"] form[action$="/unlock"] button');
     assert.match(await page.textContent("p.ok"), /Unlocked nina/);
     assert.match(await page.textContent('tr[data-user="nina"]'), /active/);
     assert.equal(await page.locator('tr[data-user="nina"] form[action$="/lock"]').count(), 1, "she can be locked again");
     await page.fill('tr[data-user="nina"] input[name="password"]', "nina-new-pass-5678");
-    await page.click('tr[data-user="nina"] form[action$="/password"] button');
+    await submit(page, 'tr[data-user="nina"] form[action$="/password"] button');
     assert.match(await page.textContent("p.ok"), /Changed the password of nina/);
     // The new password is hers now, and the old one is not.
     const { ctx: hers, page: herPage } = await context();
@@ -251,14 +257,14 @@ const tests = {
     assert.doesNotMatch(herPage.url(), /\/login/, "logged in with the new password");
     await hers.close();
     await shot(page, "admin-users");
-    await page.click('tr[data-user="nina"] form[action$="/delete"] button');
+    await submit(page, 'tr[data-user="nina"] form[action$="/delete"] button');
     assert.match(await page.textContent("p.ok"), /Deleted nina/);
     await page.goto(base + "/admin/policy");
     assert.match(await page.textContent("#policy"), /5 failed logins/);
     await shot(page, "admin-policy");
     await page.goto(base + "/admin/tokens");
     await page.fill('input[name="name"]', "ci");
-    await page.click('form.stack button[type="submit"]');
+    await submit(page, 'form.stack button[type="submit"]');
     assert.match(await page.textContent("#new-token"), /^trl_/);
     const issued = (await page.textContent("#new-token")).trim();
     const tokens = (bearer) => fetch(base + "/api/v1/tokens", { headers: { authorization: "Bearer " + bearer } });
@@ -267,7 +273,7 @@ const tests = {
     await page.goto(base + "/admin/tokens");
     const row = page.locator("tbody tr", { has: page.locator("td", { hasText: /^ci$/ }) });
     assert.equal(await row.count(), 1, "the new token is listed: " + await page.textContent("body"));
-    await row.locator('form[action$="/revoke"] button').click();
+    await submit(page, row.locator('form[action$="/revoke"] button'));
     assert.match(await page.textContent("p.ok"), /Revoked token/);
     assert.match(await row.textContent(), /revoked/);
     assert.equal((await tokens(issued)).status, 401, "a revoked token is refused");
@@ -278,9 +284,7 @@ const tests = {
     const { events } = await api("GET", "/api/v1/events?all_users=true&action=add&limit=5");
     assert.ok(events.some((e) => e.kind === "USER_ADDED" && e.name === "nina" && e.user === "admin"), "recorded");
     // Logging out ends the session: the next page asks for a login again.
-    const loggedOut = page.waitForEvent("load");
-    await page.click('form[action="/logout"] button');
-    await loggedOut;
+    await submit(page, 'form[action="/logout"] button');
     await page.goto(base + "/admin/users");
     assert.match(page.url(), /\/login\?next=/, "after logout, pages need a login");
     await ctx.close();
