@@ -5,8 +5,8 @@
 
 use super::report::{Percentiles, Report, ms, rate, thousands};
 use super::{
-    Server, client, cpu_now, cpu_since, get, ingest_batches, ingest_singles, searches, time_search, wait_for_index,
-    workload,
+    Server, client, cpu_now, cpu_since, field_searches, get, ingest_batches, ingest_singles, searches, time_search,
+    wait_for_index, workload,
 };
 use crate::demo::Rng;
 use anyhow::Context;
@@ -76,6 +76,10 @@ async fn measure(
     let mut timed = Vec::new();
     for (figure, query, _) in searches(head) {
         let (timings, found) = time_search(base, &query, args.repeat).await?;
+        timed.push((figure.to_owned(), timings, found));
+    }
+    for (figure, query) in field_searches() {
+        let (timings, found) = time_search(base, &query, args.repeat.clamp(1, 10)).await?;
         timed.push((figure.to_owned(), timings, found));
     }
     Ok(Measured { ingest, singles: rate(singles, single_elapsed), searches: timed, peak_mib: server.peak_memory_mib() })

@@ -8,6 +8,8 @@ pub const USERS: usize = 20;
 /// One event in this many carries the selective marker.
 pub const SELECTIVE_EVERY: u64 = 100_000;
 pub const SELECTIVE_MARKER: &str = "INC-4711-QX";
+/// The device the selective events happen on: one name in every `SELECTIVE_EVERY` events.
+pub const SELECTIVE_DEVICE: &str = "core-4711";
 /// About one event in five says "ntp server".
 pub const COMMON_FILTER: &str = "ntp server";
 /// The year the events span.
@@ -71,13 +73,14 @@ pub struct BenchEvent {
 
 /// Event number `n` of `total`.
 pub fn event(rng: &mut Rng, n: u64, total: u64, start_micros: i64) -> BenchEvent {
-    let device = device(rng);
+    let selective = n % SELECTIVE_EVERY == SELECTIVE_EVERY / 2;
+    let device = if selective { SELECTIVE_DEVICE.to_owned() } else { device(rng) };
     let (kind, verb) = *rng.pick(&KINDS);
     let mut message = format!("{verb} {device}\ncomment: change ticket CHG{:06}", rng.below(1_000_000));
     if rng.below(5) == 0 {
         message.push_str(&format!("\nset system ntp server 192.0.2.{}", rng.below(250)));
     }
-    if n % SELECTIVE_EVERY == SELECTIVE_EVERY / 2 {
+    if selective {
         message.push_str(&format!("\nincident {SELECTIVE_MARKER} opened"));
     }
     while message.len() < 280 {
