@@ -66,8 +66,7 @@ impl Witness {
         let checkpoint = request.examine(&keys, latest.as_ref())?;
         // A checkpoint that hands the log over to a new key: from now on only that key counts.
         if checkpoint.next_key.is_some() && !keys.learn([request.note.as_str()]).is_empty() {
-            let path = self.memory(origin).with_extension("rotations");
-            write_durably(&path, format!("{rotations}{}", request.note).as_bytes())?;
+            write_durably(&self.rotations_file(origin), format!("{rotations}{}", request.note).as_bytes())?;
         }
         write_durably(&self.memory(origin), checkpoint.body().as_bytes())?;
         metrics::counter!("trail_witness_cosigned_total").increment(1);
@@ -80,9 +79,14 @@ impl Witness {
         self.dir.join("logs").join(name)
     }
 
+    /// Where the checkpoints by which `origin` announced new keys are kept.
+    fn rotations_file(&self, origin: &str) -> PathBuf {
+        self.memory(origin).with_extension("rotations")
+    }
+
     /// The checkpoints by which `origin` announced new keys, one note after another.
     fn rotations(&self, origin: &str) -> Result<String, WitnessError> {
-        let path = self.memory(origin).with_extension("rotations");
+        let path = self.rotations_file(origin);
         match std::fs::read_to_string(&path) {
             Ok(notes) => Ok(notes),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),

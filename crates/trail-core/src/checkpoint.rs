@@ -73,6 +73,13 @@ impl Checkpoint {
         Ok(Checkpoint { origin: parsed.origin().to_owned(), size: parsed.size(), root: *parsed.hash(), next_key })
     }
 
+    /// The checkpoint a signed note states, read without checking any signature (that is
+    /// [`SignedCheckpoint::open`]'s).
+    pub fn from_note(note: &str) -> Result<Checkpoint, CheckpointError> {
+        let parsed = Note::from_bytes(note.as_bytes()).map_err(|e| CheckpointError::MalformedNote(e.to_string()))?;
+        Checkpoint::parse_body(parsed.text())
+    }
+
     /// The root in base64, as the body spells it.
     pub fn root_base64(&self) -> String {
         crate::tree::to_base64(&self.root)

@@ -56,23 +56,24 @@ impl TrailKeys {
     /// first. Give every note at once: a key's first rotation is the one that counts, so a later
     /// one by the same key (made with a key that leaked, say) is refused.
     pub fn learn<'a>(&mut self, notes: impl IntoIterator<Item = &'a str>) -> Vec<Rotation> {
-        let mut announcements: Vec<(u64, &str)> = notes
+        let mut announcements: Vec<(Checkpoint, &str)> = notes
             .into_iter()
-            .filter_map(|note| Some((Checkpoint::parse_body(note_text(note)?.as_bytes()).ok()?.size, note)))
+            .filter_map(|note| Some((Checkpoint::from_note(note).ok().filter(|c| c.next_key.is_some())?, note)))
             .collect();
-        announcements.sort_by_key(|(size, _)| *size);
+        announcements.sort_by_key(|(announced, _)| announced.size);
         let mut learnt = Vec::new();
         // The smallest first; a rotation may be signed by a key that an earlier one announced,
         // so go round again until nothing new is learnt (at most once per rotation).
-        while let Some(rotation) = announcements.iter().find_map(|(_, note)| self.rotation_in(note)) {
+        while let Some(rotation) = announcements.iter().find_map(|(announced, note)| self.rotation_in(announced, note))
+        {
             learnt.push(rotation);
         }
         learnt
     }
 
-    /// The rotation `note` announces, if it is new and holds; learnt at once.
-    fn rotation_in(&mut self, note: &str) -> Option<Rotation> {
-        let announced = Checkpoint::parse_body(note_text(note)?.as_bytes()).ok()?;
+    /// The rotation `announced` (the checkpoint of `note`) makes, if it is new and holds;
+    /// learnt at once.
+    fn rotation_in(&mut self, announced: &Checkpoint, note: &str) -> Option<Rotation> {
         let next = VerifierKey::parse(announced.next_key.as_deref()?).ok()?;
         if self.keys.iter().any(|k| k.key.encoded() == next.encoded()) || next.name() != announced.origin {
             return None;
@@ -115,9 +116,4 @@ impl TrailKeys {
         }
         Err(retired.or(refused).unwrap_or_else(|| CheckpointError::Unsigned(self.origin().to_owned())))
     }
-}
-
-/// The text a note signs: everything before the blank line that precedes its signatures.
-fn note_text(note: &str) -> Option<&str> {
-    note.find("\n\n").map(|end| &note[..=end])
 }

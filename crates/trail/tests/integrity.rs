@@ -424,8 +424,7 @@ fn a_rotated_key_is_learnt_by_auditors_and_witnesses_and_the_old_key_stops_count
     assert!(proof.starts_with("OK: event 3 is in the tree of"), "the proof carries the hand-over: {proof}");
 
     // Whoever stole the old key signs the newest tree with it: nobody takes it any more.
-    let body = &after_note[..=after_note.find("\n\n").unwrap()];
-    let newest = trail_core::checkpoint::Checkpoint::parse_body(body.as_bytes()).unwrap();
+    let newest = trail_core::checkpoint::Checkpoint::from_note(after_note).unwrap();
     let size = newest.size;
     let forged = trail_core::checkpoint::SigningKey::parse(&stolen).unwrap().sign(size, newest.root).note;
     let refused = common::block_on(async {
