@@ -122,10 +122,15 @@ impl Pattern {
     /// each literal run of three or more characters. Empty when the pattern has no such run, in
     /// which case an index cannot help and the caller scans.
     pub fn trigram_keys(&self) -> Vec<u32> {
+        self.field_keys(crate::trigram::Field::Message)
+    }
+
+    /// [`Pattern::trigram_keys`] tagged as keys of `field` (see [`crate::trigram::tagged`]).
+    pub fn field_keys(&self, field: crate::trigram::Field) -> Vec<u32> {
         let mut out: Vec<u32> = Vec::new();
         for piece in self.segments.iter().flatten() {
             if let Piece::Literal(text) = piece {
-                crate::trigram::for_each_key(text, |key| {
+                crate::trigram::for_each_field_key(field, text, |key| {
                     if !out.contains(&key) {
                         out.push(key);
                     }

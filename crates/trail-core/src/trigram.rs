@@ -21,6 +21,29 @@ pub fn key(a: char, b: char, c: char) -> u32 {
     hash | 0x8000_0000
 }
 
+/// The fields an index keys. A key is tagged with its field, so that a device named like a
+/// word of some message never proposes that message's event for a name filter (and the other
+/// way round); messages keep untagged keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Message = 0,
+    Name = 1,
+    Action = 2,
+}
+
+/// `key` tagged with `field`: packed ASCII keys take the tag in bits 24..31, which packing
+/// leaves free; hashed keys are mixed with it and stay in the upper half. A tag collision
+/// among hashed keys, like a hash collision, only proposes an extra candidate.
+pub fn tagged(field: Field, key: u32) -> u32 {
+    let tag = field as u32;
+    if key < 0x0100_0000 { key | tag << 24 } else { (key ^ tag.wrapping_mul(0x9e37_79b9)) | 0x8000_0000 }
+}
+
+/// Calls `each` with the tagged key of every trigram of `text` as `field` (see [`tagged`]).
+pub fn for_each_field_key(field: Field, text: &str, mut each: impl FnMut(u32)) {
+    for_each_key(text, |key| each(tagged(field, key)));
+}
+
 /// Calls `each` with the key of every trigram of `text`, folding as it goes (repeats included).
 pub fn for_each_key(text: &str, mut each: impl FnMut(u32)) {
     if text.is_ascii() {
@@ -64,6 +87,22 @@ mod tests {
         );
         assert_eq!(keys("ab"), Vec::<u32>::new());
         assert!(key('z', 'ü', 'r') >= 0x8000_0000 && key('a', 'b', 'c') < 0x0100_0000);
+    }
+
+    #[test]
+    fn fields_never_share_a_key() {
+        for text in ["edge17", "Zürich", "ΣΎΝΔΕΣΗ"] {
+            let of = |field| {
+                let mut out = Vec::new();
+                for_each_field_key(field, text, |k| out.push(k));
+                out
+            };
+            assert_eq!(of(Field::Message), keys(text), "messages keep untagged keys");
+            for (a, b) in [(Field::Message, Field::Name), (Field::Message, Field::Action), (Field::Name, Field::Action)]
+            {
+                assert!(of(a).iter().all(|k| !of(b).contains(k)), "{text}: {a:?} and {b:?} share a key");
+            }
+        }
     }
 
     #[test]

@@ -6,20 +6,24 @@
 //! few microseconds an event (keys folded from bytes, set bits in a hash map, rows appended in key
 //! order), lives in its own file with its own lock, and runs beside the writer on the other core.
 //!
+//! It keys the trigrams of each event's message, name and action, each tagged with its field
+//! (see [`trail_core::trigram::tagged`]), so every text filter finds its candidates the same way.
+//! The index's shape and bookkeeping are [`trail_store::block_index`]'s, shared by the backends;
+//! this module keeps its rows in SQLite.
+//!
 //! It trades precision for cost: it proposes blocks of 16 events, and the exact matcher scans
 //! them. Each chunk also records its id and time range, so month and day filters skip chunks.
 //! Events the index has not reached yet are scanned directly (see `search.rs`).
 
-use crate::blocks::{self, BIG_WORDS, BLOCKS_PER_MINI, MINI_EVENTS, MINI_WORDS, MINIS_PER_BIG};
 use crate::progress::Progress;
 use rusqlite::{Connection, OptionalExtension, params};
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use trail_store::StoreError;
+use trail_store::block_index::{self, Builder, Candidates, ChunkRows, VERSION, Write, Zone, geometry::MINI_EVENTS};
 
 /// Events read per batch.
 const BATCH: i64 = 8192;
@@ -48,35 +52,25 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) 
 INSERT OR IGNORE INTO meta(name, value) VALUES ('indexed_through', 0);
 "#;
 
-/// The ids and times a chunk covers.
-#[derive(Clone, Copy, Debug)]
-struct Zone {
-    first_id: i64,
-    last_id: i64,
-    min_time: i64,
-    max_time: i64,
-}
-
-impl Zone {
-    fn of(id: i64, time: i64) -> Zone {
-        Zone { first_id: id, last_id: id, min_time: time, max_time: time }
-    }
-
-    fn extend(zone: &mut Option<Zone>, other: Zone) {
-        *zone = Some(match *zone {
-            None => other,
-            Some(z) => Zone {
-                first_id: z.first_id.min(other.first_id),
-                last_id: z.last_id.max(other.last_id),
-                min_time: z.min_time.min(other.min_time),
-                max_time: z.max_time.max(other.max_time),
-            },
-        });
-    }
-}
-
 pub fn prepare(index: &Connection) -> rusqlite::Result<()> {
     index.execute_batch(SCHEMA)
+}
+
+/// Empties an index of another [`VERSION`](block_index::VERSION) (an index from before versions counts as 1), so the
+/// indexer rebuilds it; searches meanwhile scan the events directly.
+fn rebuild_if_outdated(index: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 =
+        index.query_row("SELECT coalesce((SELECT value FROM meta WHERE name = 'version'), 1)", [], |r| r.get(0))?;
+    if version == VERSION {
+        return Ok(());
+    }
+    tracing::info!(from = version, to = VERSION, "the search index is outdated; rebuilding it from the events");
+    let tx = index.transaction()?;
+    tx.execute_batch(
+        "DELETE FROM postings; DELETE FROM chunks; UPDATE meta SET value = 0 WHERE name = 'indexed_through';",
+    )?;
+    tx.execute("INSERT OR REPLACE INTO meta(name, value) VALUES ('version', ?1)", [VERSION])?;
+    tx.commit()
 }
 
 pub fn indexed_through(index: &Connection) -> rusqlite::Result<i64> {
@@ -87,34 +81,17 @@ pub struct Indexer {
     events: Connection,
     index: Connection,
     progress: Arc<Progress>,
-    /// The open mini: each key's bitmap of the mini's blocks.
-    mini: FxHashMap<u32, [u64; MINI_WORDS]>,
-    mini_number: i64,
-    mini_zone: Option<Zone>,
-    /// The open big chunk: its complete minis' bitmaps, side by side.
-    big: FxHashMap<u32, [u64; BIG_WORDS]>,
-    big_zone: Option<Zone>,
-    /// The last id taken into memory, and the last one persisted.
-    through: i64,
+    builder: Builder,
+    /// The last id persisted.
     persisted: i64,
 }
 
 impl Indexer {
     /// Resumes from what the index holds (see [`Indexer::resume`]).
-    pub fn new(events: Connection, index: Connection, progress: Arc<Progress>) -> rusqlite::Result<Indexer> {
+    pub fn new(events: Connection, mut index: Connection, progress: Arc<Progress>) -> rusqlite::Result<Indexer> {
         prepare(&index)?;
-        let mut indexer = Indexer {
-            events,
-            index,
-            progress,
-            mini: FxHashMap::default(),
-            mini_number: 0,
-            mini_zone: None,
-            big: FxHashMap::default(),
-            big_zone: None,
-            through: 0,
-            persisted: 0,
-        };
+        rebuild_if_outdated(&mut index)?;
+        let mut indexer = Indexer { events, index, progress, builder: Builder::starting_after(0), persisted: 0 };
         indexer.resume()?;
         Ok(indexer)
     }
@@ -132,17 +109,12 @@ impl Indexer {
             tx.execute_batch("DELETE FROM postings; DELETE FROM chunks;")?;
             through = 0;
         }
-        let open_big = blocks::mini_of(through + 1) / MINIS_PER_BIG;
         let stale: Option<i64> = tx.query_row(
             "SELECT min(number) FROM chunks WHERE level = 0 AND number < ?1",
-            [open_big * MINIS_PER_BIG],
+            [block_index::open_big_first_mini(through)],
             |r| r.get(0),
         )?;
-        // Redo from the start of the oldest unmerged big chunk, or of a half-filled mini.
-        let redo_from = match stale {
-            Some(mini) => (mini / MINIS_PER_BIG) * MINIS_PER_BIG * MINI_EVENTS,
-            None => (through / MINI_EVENTS) * MINI_EVENTS,
-        };
+        let redo_from = block_index::redo_from(through, stale);
         if redo_from < through {
             let first_mini = redo_from / MINI_EVENTS;
             tx.execute("DELETE FROM postings WHERE level = 0 AND number >= ?1", [first_mini])?;
@@ -151,12 +123,7 @@ impl Indexer {
         }
         tx.execute("UPDATE meta SET value = ?1 WHERE name = 'indexed_through'", [through])?;
         tx.commit()?;
-        self.mini.clear();
-        self.mini_number = through / MINI_EVENTS;
-        self.mini_zone = None;
-        self.big.clear();
-        self.big_zone = None;
-        self.through = through;
+        self.builder = Builder::starting_after(through);
         self.reload_open_big()?;
         self.mark_persisted(through);
         Ok(())
@@ -165,17 +132,8 @@ impl Indexer {
     fn reload_open_big(&mut self) -> rusqlite::Result<()> {
         let mut postings = self.index.prepare("SELECT number, key, bits FROM postings WHERE level = 0")?;
         let mut rows = postings.query([])?;
-        let mut words = Vec::new();
         while let Some(row) = rows.next()? {
-            let number: i64 = row.get(0)?;
-            let key: u32 = row.get(1)?;
-            if blocks::decode(row.get_ref(2)?.as_blob()?, MINI_WORDS, &mut words).is_some() {
-                let slot = (number % MINIS_PER_BIG) as usize * MINI_WORDS;
-                let big = self.big.entry(key).or_insert([0; BIG_WORDS]);
-                for (target, word) in big[slot..slot + MINI_WORDS].iter_mut().zip(&words) {
-                    *target |= word;
-                }
-            }
+            self.builder.reload_mini(row.get(0)?, row.get(1)?, row.get_ref(2)?.as_blob()?);
         }
         let mut zones =
             self.index.prepare("SELECT first_id, last_id, min_time, max_time FROM chunks WHERE level = 0")?;
@@ -183,7 +141,7 @@ impl Indexer {
         while let Some(row) = rows.next()? {
             let zone =
                 Zone { first_id: row.get(0)?, last_id: row.get(1)?, min_time: row.get(2)?, max_time: row.get(3)? };
-            Zone::extend(&mut self.big_zone, zone);
+            self.builder.reload_zone(zone);
         }
         Ok(())
     }
@@ -192,7 +150,7 @@ impl Indexer {
         let mut waiting: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
         loop {
             let head = self.progress.head.load(Ordering::SeqCst);
-            if self.through < head {
+            if self.builder.through() < head {
                 if let Err(error) = self.index_batch() {
                     self.fail(&error, &mut waiting);
                 }
@@ -218,9 +176,7 @@ impl Indexer {
                 Ok(IndexMessage::Wake) => {}
                 Ok(IndexMessage::CatchUp(reply)) => waiting.push(reply),
                 Err(RecvTimeoutError::Timeout) => {
-                    if self.through > self.persisted
-                        && let Err(error) = self.flush_partial()
-                    {
+                    if let Err(error) = self.flush_partial() {
                         self.fail(&error, &mut waiting);
                     }
                 }
@@ -240,89 +196,48 @@ impl Indexer {
         }
     }
 
-    /// Takes the next batch of committed events into the open mini, closing minis as they fill.
+    /// Takes the next batch of committed events in, persisting each mini that closes.
     fn index_batch(&mut self) -> rusqlite::Result<()> {
-        let mut statement =
-            self.events.prepare_cached("SELECT id, time, message FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-        let mut rows = statement.query(params![self.through, BATCH])?;
-        let mut closed = Vec::new();
+        let mut statement = self
+            .events
+            .prepare_cached("SELECT id, time, message, name, action FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let mut rows = statement.query(params![self.builder.through(), BATCH])?;
+        let mut writes = Vec::new();
         while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let time: i64 = row.get(1)?;
-            let mini = blocks::mini_of(id);
-            if mini != self.mini_number {
-                let number = std::mem::replace(&mut self.mini_number, mini);
-                closed.push((number, std::mem::take(&mut self.mini), self.mini_zone.take()));
-            }
-            let block = (blocks::block_of(id) % BLOCKS_PER_MINI) as usize;
-            let (word, bit) = (block / 64, 1u64 << (block % 64));
-            trail_core::trigram::for_each_key(row.get_ref(2)?.as_str()?, |key| {
-                self.mini.entry(key).or_insert([0; MINI_WORDS])[word] |= bit;
-            });
-            Zone::extend(&mut self.mini_zone, Zone::of(id, time));
-            self.through = id;
+            let text = |column| row.get_ref(column).and_then(|value| Ok(value.as_str()?));
+            writes.extend(self.builder.add(row.get(0)?, row.get(1)?, text(2)?, text(3)?, text(4)?));
         }
         drop(rows);
         drop(statement);
-        for (number, keys, zone) in closed {
-            self.close_mini(number, keys, zone)?;
+        for write in writes {
+            self.persist(write)?;
         }
-        Ok(())
-    }
-
-    /// Persists a complete mini, folds it into the open big chunk, and writes the big chunk when
-    /// its sixteenth mini closes.
-    fn close_mini(
-        &mut self,
-        number: i64,
-        keys: FxHashMap<u32, [u64; MINI_WORDS]>,
-        zone: Option<Zone>,
-    ) -> rusqlite::Result<()> {
-        let Some(zone) = zone else { return Ok(()) };
-        let tx = self.index.transaction()?;
-        write_chunk(&tx, 0, number, keys.iter().map(|(k, w)| (*k, w.to_vec())), zone)?;
-        let slot = (number % MINIS_PER_BIG) as usize * MINI_WORDS;
-        for (key, words) in &keys {
-            let big = self.big.entry(*key).or_insert([0; BIG_WORDS]);
-            for (target, word) in big[slot..slot + MINI_WORDS].iter_mut().zip(words) {
-                *target |= word;
-            }
-        }
-        Zone::extend(&mut self.big_zone, zone);
-        if number % MINIS_PER_BIG == MINIS_PER_BIG - 1 {
-            let big = number / MINIS_PER_BIG;
-            let big_zone = self.big_zone.take().unwrap_or(zone);
-            write_chunk(&tx, 1, big, self.big.drain().map(|(k, w)| (k, w.to_vec())), big_zone)?;
-            let minis = (big * MINIS_PER_BIG, big * MINIS_PER_BIG + MINIS_PER_BIG - 1);
-            tx.execute("DELETE FROM postings WHERE level = 0 AND number BETWEEN ?1 AND ?2", params![minis.0, minis.1])?;
-            tx.execute("DELETE FROM chunks WHERE level = 0 AND number BETWEEN ?1 AND ?2", params![minis.0, minis.1])?;
-        }
-        tx.execute("UPDATE meta SET value = ?1 WHERE name = 'indexed_through'", [zone.last_id])?;
-        tx.commit()?;
-        self.mark_persisted(zone.last_id);
         Ok(())
     }
 
     /// Persists the open, half-filled mini so that everything taken in is searchable through the
     /// index; it is rewritten when it fills.
     fn flush_partial(&mut self) -> rusqlite::Result<()> {
-        let Some(zone) = self.mini_zone else { return Ok(()) };
-        if self.through == self.persisted {
-            return Ok(());
+        match self.builder.flush(self.persisted) {
+            Some(write) => self.persist(write),
+            None => Ok(()),
         }
-        if blocks::mini_of(self.through + 1) != self.mini_number {
-            // The mini is full: close it, so a sixteenth mini also writes its big chunk.
-            let number = self.mini_number;
-            self.mini_number += 1;
-            let keys = std::mem::take(&mut self.mini);
-            let zone = self.mini_zone.take();
-            return self.close_mini(number, keys, zone);
-        }
+    }
+
+    /// Writes a [`Write`] in one transaction with how far the index now reaches.
+    fn persist(&mut self, write: Write) -> rusqlite::Result<()> {
         let tx = self.index.transaction()?;
-        write_chunk(&tx, 0, self.mini_number, self.mini.iter().map(|(k, w)| (*k, w.to_vec())), zone)?;
-        tx.execute("UPDATE meta SET value = ?1 WHERE name = 'indexed_through'", [self.through])?;
+        for chunk in &write.chunks {
+            write_chunk(&tx, chunk)?;
+        }
+        if let Some(minis) = &write.merged_minis {
+            let (first, last) = (*minis.start(), *minis.end());
+            tx.execute("DELETE FROM postings WHERE level = 0 AND number BETWEEN ?1 AND ?2", params![first, last])?;
+            tx.execute("DELETE FROM chunks WHERE level = 0 AND number BETWEEN ?1 AND ?2", params![first, last])?;
+        }
+        tx.execute("UPDATE meta SET value = ?1 WHERE name = 'indexed_through'", [write.through])?;
         tx.commit()?;
-        self.mark_persisted(self.through);
+        self.mark_persisted(write.through);
         Ok(())
     }
 
@@ -332,24 +247,17 @@ impl Indexer {
     }
 }
 
-/// Replaces a chunk's rows: its zone, and one posting per key, appended in key order.
-fn write_chunk(
-    tx: &rusqlite::Transaction<'_>,
-    level: i64,
-    number: i64,
-    keys: impl Iterator<Item = (u32, Vec<u64>)>,
-    zone: Zone,
-) -> rusqlite::Result<()> {
-    tx.execute("DELETE FROM postings WHERE level = ?1 AND number = ?2", params![level, number])?;
-    let mut sorted: Vec<(u32, Vec<u64>)> = keys.collect();
-    sorted.sort_unstable_by_key(|(key, _)| *key);
+/// Replaces a chunk's rows: its zone, and its postings, appended in key order.
+fn write_chunk(tx: &rusqlite::Transaction<'_>, chunk: &ChunkRows) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM postings WHERE level = ?1 AND number = ?2", params![chunk.level, chunk.number])?;
     let mut insert = tx.prepare_cached("INSERT INTO postings(level, number, key, bits) VALUES (?1, ?2, ?3, ?4)")?;
-    for (key, words) in sorted {
-        insert.execute(params![level, number, key, blocks::encode(&words)])?;
+    for (key, bits) in &chunk.postings {
+        insert.execute(params![chunk.level, chunk.number, key, bits])?;
     }
+    let zone = chunk.zone;
     tx.execute(
         "INSERT OR REPLACE INTO chunks(level, number, first_id, last_id, min_time, max_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![level, number, zone.first_id, zone.last_id, zone.min_time, zone.max_time],
+        params![chunk.level, chunk.number, zone.first_id, zone.last_id, zone.min_time, zone.max_time],
     )?;
     Ok(())
 }
@@ -384,41 +292,34 @@ pub fn chunks(conn: &Connection, low: i64, high: i64) -> rusqlite::Result<Vec<Ch
     rows.collect()
 }
 
-/// One key's posting in a chunk, decoded into `words`: `None` when the chunk lacks the key,
-/// `Some(false)` when the stored bitmap is damaged.
-fn posting(conn: &Connection, chunk: &Chunk, key: u32, words: &mut Vec<u64>) -> rusqlite::Result<Option<bool>> {
-    let blob: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT bits FROM idx.postings WHERE level = ?1 AND number = ?2 AND key = ?3")?
+/// One key's stored posting in a chunk; `None` when the chunk lacks the key.
+fn posting(conn: &Connection, chunk: &Chunk, key: u32) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT bits FROM idx.postings WHERE level = ?1 AND number = ?2 AND key = ?3")?
         .query_row(params![chunk.level, chunk.number, key], |r| r.get(0))
-        .optional()?;
-    Ok(blob.map(|blob| blocks::decode(&blob, blocks::word_count(chunk.level), words).is_some()))
+        .optional()
 }
 
-/// The bitmap of a chunk's blocks holding every key, or `None` when some key is absent.
+/// The bitmap of a chunk's blocks holding every key, or `None` when no block can: the keys are
+/// looked up one by one until one rules the chunk out.
 pub fn candidate_blocks(conn: &Connection, chunk: &Chunk, keys: &[u32]) -> rusqlite::Result<Option<Vec<u64>>> {
-    let count = blocks::word_count(chunk.level);
-    let mut all = vec![u64::MAX; count];
-    let mut words = Vec::with_capacity(count);
+    let mut candidates = Candidates::of(chunk.level);
     for key in keys {
-        match posting(conn, chunk, *key, &mut words)? {
-            None => return Ok(None),
-            // A damaged posting must not hide events: treat every block as a candidate.
-            Some(false) => continue,
-            Some(true) => {}
-        }
-        for (a, w) in all.iter_mut().zip(&words) {
-            *a &= w;
-        }
-        if all.iter().all(|w| *w == 0) {
+        if !candidates.narrow(posting(conn, chunk, *key)?.as_deref()) {
             return Ok(None);
         }
     }
-    Ok(Some(all))
+    Ok(Some(candidates.into_words()))
 }
 
-/// How far the index reaches, read through a reader's `idx` schema.
+/// How far the index reaches, read through a reader's `idx` schema: nowhere when the index is of
+/// another [`VERSION`] (a reader may open a trail before its indexer has rebuilt the index).
 pub fn indexed_through_attached(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT value FROM idx.meta WHERE name = 'indexed_through'", [], |r| r.get(0))
+    conn.query_row(
+        "SELECT CASE WHEN (SELECT value FROM idx.meta WHERE name = 'version') = ?1 \
+         THEN (SELECT value FROM idx.meta WHERE name = 'indexed_through') ELSE 0 END",
+        [VERSION],
+        |r| r.get(0),
+    )
 }
 
 /// The keys ordered rarest first, judged by how many blocks of a sample chunk (the newest big
@@ -430,15 +331,9 @@ pub fn rarest_keys(conn: &Connection, chunks: &[Chunk], mut keys: Vec<u32>, max:
         keys.truncate(max);
         return Ok(keys);
     };
-    let mut words = Vec::new();
     let mut weighed = Vec::with_capacity(keys.len());
     for key in keys {
-        let blocks = match posting(conn, sample, key, &mut words)? {
-            Some(true) => words.iter().map(|w| w.count_ones()).sum(),
-            Some(false) => u32::MAX,
-            None => 0,
-        };
-        weighed.push((blocks, key));
+        weighed.push((block_index::weight(sample.level, posting(conn, sample, key)?.as_deref()), key));
     }
     weighed.sort_unstable();
     Ok(weighed.into_iter().take(max).map(|(_, key)| key).collect())

@@ -3,7 +3,6 @@
 //! by its own thread (see [`index`]), and a small pool of read connections for searches.
 
 mod accounts;
-mod blocks;
 mod checkpoints;
 mod contents;
 mod export;
@@ -162,11 +161,7 @@ impl SqliteStore {
         // A trail whose index was never made reads as wholly unindexed.
         index::prepare(&open_connection(&index_path).map_err(backend)?).map_err(backend)?;
         let head = search::head(&conn).map_err(backend)?;
-        let indexed = conn
-            .query_row("SELECT value FROM idx.meta WHERE name = 'indexed_through'", [], |r| r.get(0))
-            .optional()
-            .map_err(backend)?
-            .unwrap_or(0);
+        let indexed = index::indexed_through_attached(&conn).map_err(backend)?;
         let progress = Arc::new(Progress::starting_at(head));
         progress.indexed_through.store(indexed, Ordering::SeqCst);
         Ok(SqliteStore {

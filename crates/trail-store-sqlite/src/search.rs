@@ -3,15 +3,14 @@
 //!
 //! - The newest events, not yet indexed, are scanned directly.
 //! - Below them, the index's chunks are visited newest first. A chunk outside the time window is
-//!   skipped (its zone map). With a message pattern holding a literal run of 3+ characters, only
-//!   the chunk's blocks holding every trigram of the pattern are scanned; otherwise the chunk's
-//!   whole id range is.
+//!   skipped (its zone map). With action, name or message patterns holding literal runs of 3+
+//!   characters, only the chunk's blocks holding every trigram of them are scanned; otherwise the
+//!   chunk's whole id range is.
 //! - Every scan runs newest first and stops as soon as the page is full.
 //!
 //! User and time filters go into SQL (the user through its index); action, name and message are
 //! decided in Rust on borrowed column text, so rows that do not match are never decoded.
 
-use crate::blocks;
 use crate::index::{self, Chunk};
 use crate::rows::event_from_row;
 use crate::schema::EVENT_COLUMNS;
@@ -19,6 +18,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 use trail_core::query::{Budget, NEWER_COUNT_CAP, UserFilter};
 use trail_core::{Cursor, Event, EventId, Filter, SearchPage, SearchQuery};
+use trail_store::block_index;
 
 /// Most trigram keys looked up per chunk: enough to be selective, few enough to stay cheap.
 const MAX_KEYS: usize = 8;
@@ -108,35 +108,12 @@ fn visit_chunk(
         return scan(conn, filter, (low, high), budget, visit);
     }
     let Some(words) = index::candidate_blocks(conn, chunk, keys)? else { return Ok(true) };
-    let first_block = blocks::first_block(chunk.level, chunk.number);
-    // Runs of consecutive candidate blocks, newest first, are scanned as one range each.
-    let mut run: Option<(i64, i64)> = None;
-    for (w, word) in words.iter().enumerate().rev() {
-        let mut bits = *word;
-        while bits != 0 {
-            let bit = 63 - bits.leading_zeros() as i64;
-            bits &= !(1u64 << bit);
-            let (block_low, block_high) = blocks::block_ids(first_block + w as i64 * 64 + bit);
-            let (block_low, block_high) = (block_low.max(low), block_high.min(high));
-            if block_low > block_high {
-                continue;
-            }
-            run = match run {
-                Some((run_low, run_high)) if block_high + 1 == run_low => Some((block_low, run_high)),
-                Some((run_low, run_high)) => {
-                    if !scan(conn, filter, (run_low, run_high), budget, visit)? {
-                        return Ok(false);
-                    }
-                    Some((block_low, block_high))
-                }
-                None => Some((block_low, block_high)),
-            };
+    for range in block_index::candidate_ranges(chunk.level, chunk.number, &words, (low, high)) {
+        if !scan(conn, filter, range, budget, visit)? {
+            return Ok(false);
         }
     }
-    match run {
-        Some((run_low, run_high)) => scan(conn, filter, (run_low, run_high), budget, visit),
-        None => Ok(true),
-    }
+    Ok(true)
 }
 
 /// Visits every matching event with ids in `[low, high]`, newest first.
@@ -147,7 +124,7 @@ fn matching(
     budget: &mut Budget,
     visit: &mut Visit<'_>,
 ) -> rusqlite::Result<()> {
-    let keys = filter.message.as_ref().map(|p| p.trigram_keys()).unwrap_or_default();
+    let keys = filter.trigram_keys();
     if keys.is_empty() && filter.window.is_none() {
         scan(conn, filter, (low, high), budget, visit)?;
         return Ok(());

@@ -31,9 +31,18 @@ fn body(n: u64) -> EventBody {
     let day = 1 + next(90) as i64;
     let time =
         trail_core::time::from_micros(1_767_225_600_000_000 + day * 86_400_000_000 + next(86_400) as i64 * 1_000_000);
+    let name = match next(2000) {
+        0 => "rtr-ZULU-17".to_owned(),
+        n => format!("{}{}", ["edge", "Zürich-", "core-"][n as usize % 3], next(300)),
+    };
     let input = serde_json::json!({"time": trail_core::time::format_rfc3339(time), "user": format!("user{}", next(5)),
-        "kind": "DEVICE_EDITED", "name": "n", "message": message});
-    serde_json::from_value::<trail_core::EventInput>(input).unwrap().validate(time).unwrap()
+        "kind": "DEVICE_EDITED", "name": name, "message": message});
+    let mut body = serde_json::from_value::<trail_core::EventInput>(input).unwrap().validate(time).unwrap();
+    body.action = ["edit", "commit", "archive", "restore", "edit", "edit"][next(6) as usize].into();
+    if next(3000) == 0 {
+        body.action = "reboot".into();
+    }
+    body
 }
 
 fn filters() -> Vec<(&'static str, Filter)> {
@@ -49,6 +58,24 @@ fn filters() -> Vec<(&'static str, Filter)> {
         ("short", Filter { message: message("e2"), ..Filter::all() }),
         ("absent", Filter { message: message("no such text"), ..Filter::all() }),
         ("month", Filter { window: month("2026-02"), ..Filter::all() }),
+        ("rare name", Filter { name: message("zulu-17"), ..Filter::all() }),
+        ("one device", Filter { name: message("edge217"), ..Filter::all() }),
+        ("unicode name", Filter { name: message("zürich-12_"), ..Filter::all() }),
+        ("short name", Filter { name: message("e2"), ..Filter::all() }),
+        ("absent name", Filter { name: message("edge9999"), ..Filter::all() }),
+        ("rare action", Filter { action: message("REBOOT"), ..Filter::all() }),
+        ("common action", Filter { action: message("restore"), ..Filter::all() }),
+        ("absent action", Filter { action: message("delete"), ..Filter::all() }),
+        ("name and action", Filter { name: message("core-4"), action: message("arch"), ..Filter::all() }),
+        (
+            "user month name",
+            Filter {
+                user: UserFilter::Only("user1".into()),
+                window: month("2026-01"),
+                name: message("core-2"),
+                ..Filter::all()
+            },
+        ),
         (
             "user month text",
             Filter {
@@ -61,7 +88,8 @@ fn filters() -> Vec<(&'static str, Filter)> {
     ]
 }
 
-async fn brute_force(store: &SqliteStore, filter: &Filter) -> Vec<EventId> {
+/// Every stored event, oldest first.
+async fn every_event(store: &SqliteStore) -> Vec<Event> {
     let mut all: Vec<Event> = Vec::new();
     loop {
         let after = all.last().map_or(EventId::ZERO, |e| e.id);
@@ -71,7 +99,7 @@ async fn brute_force(store: &SqliteStore, filter: &Filter) -> Vec<EventId> {
         }
         all.extend(batch);
     }
-    all.iter().rev().filter(|e| filter.matches(&e.body)).map(|e| e.id).collect()
+    all
 }
 
 async fn searched(store: &SqliteStore, filter: &Filter, pages: usize) -> Vec<EventId> {
@@ -89,9 +117,10 @@ async fn searched(store: &SqliteStore, filter: &Filter, pages: usize) -> Vec<Eve
 }
 
 async fn check_all(store: &SqliteStore, stage: &str) {
+    let all = every_event(store).await;
     for (name, filter) in filters() {
-        let expected = brute_force(store, &filter).await;
-        let wanted: Vec<EventId> = expected.into_iter().take(200).collect();
+        let wanted: Vec<EventId> =
+            all.iter().rev().filter(|e| filter.matches(&e.body)).map(|e| e.id).take(200).collect();
         assert_eq!(searched(store, &filter, 4).await, wanted, "{stage}: {name} (four pages of 50)");
     }
 }
@@ -154,4 +183,42 @@ async fn a_restart_exactly_at_a_big_chunk_boundary() {
     let store = SqliteStore::open(&path).unwrap();
     store.catch_up_indexes().await.unwrap();
     check_all(&store, "restarted again").await;
+}
+
+/// An index from before names and actions were keyed lacks their keys, and a missing key hides
+/// events: a reader treats it as empty, and the server rebuilds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_of_another_version_is_not_trusted_and_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.append((0..9000).map(body).collect()).await.unwrap();
+    store.catch_up_indexes().await.unwrap();
+    drop(store);
+    // What version 1 held: message keys only (untagged, below 2^24 or hashed), no version row.
+    let index = rusqlite::Connection::open(dir.path().join("trail.search.db")).unwrap();
+    index.execute("DELETE FROM postings WHERE key >= 16777216 AND key < 2147483648", []).unwrap();
+    index.execute("DELETE FROM meta WHERE name = 'version'", []).unwrap();
+    drop(index);
+
+    let reader = SqliteStore::open_read_only(&path).unwrap();
+    assert_eq!(reader.stats().await.unwrap().unindexed, 9000, "the old index counts for nothing");
+    check_all(&reader, "beside an old index").await;
+    drop(reader);
+    let store = SqliteStore::open(&path).unwrap();
+    store.catch_up_indexes().await.unwrap();
+    assert_eq!(store.stats().await.unwrap().unindexed, 0);
+    check_all(&store, "rebuilt from an old index").await;
+    drop(store);
+    let index = rusqlite::Connection::open(dir.path().join("trail.search.db")).unwrap();
+    let (version, name_keys): (i64, i64) = index
+        .query_row(
+            "SELECT (SELECT value FROM meta WHERE name = 'version'), \
+             (SELECT count(*) FROM postings WHERE key >= 16777216 AND key < 2147483648)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(version, 2, "the rebuilt index says what it keys, so searches use it again");
+    assert!(name_keys > 0, "the rebuilt index keys names and actions");
 }

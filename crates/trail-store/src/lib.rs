@@ -3,6 +3,7 @@
 //! The trait speaks only domain types (no SQL, no connection handles), so the SQLite and
 //! PostgreSQL backends are interchangeable behind it; only the binary picks one.
 
+pub mod block_index;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod group;

@@ -103,6 +103,7 @@ pub async fn page(State(state): State<AppState>, ui: Ui, Query(filters): Query<F
             "Reading other users' entries needs the right read_all.",
         );
     }
+    let row_by_row = query.filter.reads_row_by_row();
     let page = match state.store.search(query).await {
         Ok(page) => page,
         Err(error) => return problem(&ui, StatusCode::SERVICE_UNAVAILABLE, "Change logs", &error.to_string()),
@@ -133,8 +134,15 @@ pub async fn page(State(state): State<AppState>, ui: Ui, Query(filters): Query<F
         }
         @if page.incomplete {
             p.notice role="status" #incomplete {
-                "The search stopped at its time budget: these are the matches found so far. "
-                "Go on with the next page, or narrow the filters."
+                @if row_by_row {
+                    "No filter has three characters in a row to look up, so the trail is read entry by "
+                    "entry: these are the matches among the newest entries"
+                    @if let Some(cursor) = &page.next_cursor { " (read back to #" (cursor.before) ")" }
+                    ". Go on with the next page, or give three characters in a row."
+                } @else {
+                    "The search stopped at its time budget: these are the matches found so far. "
+                    "Go on with the next page, or narrow the filters."
+                }
             }
         }
         @if page.newer > 0 {

@@ -33,7 +33,7 @@ macro_rules! conformance_suite {
             round_trip_keeps_every_field, ids_increase_and_chain_links, batches_keep_their_order,
             concurrent_appends_all_land_chained, pages_are_newest_first_and_complete,
             snapshot_hides_newer_entries_and_counts_them, user_filter, action_name_and_message_filters,
-            message_filter_agrees_before_and_after_indexing, short_patterns_scan, month_and_day_filters,
+            text_filters_agree_before_and_after_indexing, short_patterns_scan, month_and_day_filters,
             all_filters_hold_at_once, message_filters_reach_only_visible_details, a_spent_budget_answers_what_it_found_and_goes_on,
             searches_agree_with_the_matcher_over_many_events, read_after_is_ascending, known_users_are_listed, missing_event_is_none,
             content_changes_make_events_and_repeats_do_not, content_kinds_and_devices_are_apart,

@@ -121,27 +121,46 @@ pub async fn action_name_and_message_filters<S: Store>(store: Arc<S>) {
 }
 
 /// Each search is compared with the matcher run over the stored events, before the index has
-/// the events (a backend that indexes in the background reports them unindexed then) and after.
-pub async fn message_filter_agrees_before_and_after_indexing<S: Store>(store: Arc<S>) {
+/// the events (a backend that indexes in the background reports them unindexed then) and after:
+/// message, name and action filters, alone and together.
+pub async fn text_filters_agree_before_and_after_indexing<S: Store>(store: Arc<S>) {
     let ids = filter_fixture(&*store).await;
     let stored = store.read_after(EventId::ZERO, 100).await.unwrap();
-    let patterns = ["edge", "ntp server", "jürgen", "percent; '", "Updated%sites", "xyz-none"];
-    let matcher = |p: &str| -> Vec<EventId> {
-        stored.iter().rev().filter(|e| message_filter(p).matches(&e.body)).map(|e| e.id).collect()
+    let pattern = |p: &str| Some(Pattern::new(p));
+    let mut filters: Vec<Filter> = ["edge", "ntp server", "jürgen", "percent; '", "Updated%sites", "xyz-none"]
+        .into_iter()
+        .map(message_filter)
+        .collect();
+    for p in ["edge", "EDGE2", "jürgen", "site_a", "ite%a", "core1", "xyz-none"] {
+        filters.push(Filter { name: pattern(p), ..Filter::all() });
+    }
+    for p in ["update", "DELETE", "comm%", "xyz-none"] {
+        filters.push(Filter { action: pattern(p), ..Filter::all() });
+    }
+    filters.push(Filter { name: pattern("site"), action: pattern("update"), ..Filter::all() });
+    filters.push(Filter { name: pattern("edge"), message: pattern("deleted"), ..Filter::all() });
+    // A name's text in another field proposes nothing: "edge1" is also in a message.
+    filters.push(Filter { action: pattern("edge1"), ..Filter::all() });
+    let matcher = |filter: &Filter| -> Vec<EventId> {
+        stored.iter().rev().filter(|e| filter.matches(&e.body)).map(|e| e.id).collect()
     };
     let lag = store.stats().await.unwrap().unindexed;
-    for p in patterns {
-        assert_eq!(search_all(&*store, message_filter(p), 3).await, matcher(p), "{p}, with {lag} events unindexed");
+    for filter in &filters {
+        let found = search_all(&*store, filter.clone(), 3).await;
+        assert_eq!(found, matcher(filter), "{filter:?}, with {lag} events unindexed");
     }
     store.catch_up_indexes().await.unwrap();
     assert_eq!(store.stats().await.unwrap().unindexed, 0);
-    for p in patterns {
-        assert_eq!(search_all(&*store, message_filter(p), 3).await, matcher(p), "{p}, indexed");
+    for filter in &filters {
+        assert_eq!(search_all(&*store, filter.clone(), 3).await, matcher(filter), "{filter:?}, indexed");
     }
-    assert_eq!(matcher("edge"), vec![ids[1], ids[0]]);
+    assert_eq!(matcher(&message_filter("edge")), vec![ids[1], ids[0]]);
+    assert_eq!(matcher(&Filter { name: pattern("site"), ..Filter::all() }), vec![ids[5], ids[4]]);
     // New events after indexing are found through the unindexed tail, newest first.
     let newest = store.append(vec![simple("a", "edge9", "Device edge9 edited")]).await.unwrap();
     assert_eq!(search_all(&*store, message_filter("EDGE"), 2).await, vec![newest[0], ids[1], ids[0]]);
+    let by_name = Filter { name: pattern("EDGE"), ..Filter::all() };
+    assert_eq!(search_all(&*store, by_name, 2).await, vec![newest[0], ids[1], ids[0]]);
 }
 
 pub async fn short_patterns_scan<S: Store>(store: Arc<S>) {
@@ -228,11 +247,16 @@ pub async fn searches_agree_with_the_matcher_over_many_events<S: Store>(store: A
             message.push_str(" INC-4711-QX");
         }
         let day = 1 + next(28);
+        let name = format!("{}{}", ["edge", "Zürich-core", "ΣΎΝΔΕΣΗ-", "pe_"][next(4) as usize], next(50));
         let mut body = event(serde_json::json!({
-            "user": format!("u{}", next(4)), "kind": "DEVICE_EDITED", "name": format!("edge{}", next(50)),
+            "user": format!("u{}", next(4)), "kind": "DEVICE_EDITED", "name": name,
             "message": message, "time": format!("2026-0{}-{day:02}T10:00:00Z", 1 + next(3)),
         }));
-        body.action = ["edit", "Commit", "archive"][next(3) as usize].into();
+        body.action = ["edit", "Commit", "archive", "restore"][next(4) as usize].into();
+        if n % 4_000 == 99 {
+            body.action = "reboot".into();
+            body.name = "core-4711".into();
+        }
         events.push(body);
     }
     let mut stored = Vec::new();
@@ -256,6 +280,18 @@ pub async fn searches_agree_with_the_matcher_over_many_events<S: Store>(store: A
         Filter { message: message("ꝏ"), ..Filter::all() },
         Filter { message: message("peer"), user: UserFilter::Only("u2".into()), window: Some(march), ..Filter::all() },
         Filter { message: message("uplink"), action: message("COMMIT"), name: message("edge4"), ..Filter::all() },
+        Filter { name: message("core-4711"), ..Filter::all() },
+        Filter { name: message("edge17"), ..Filter::all() },
+        Filter { name: message("zürich-CORE1"), ..Filter::all() },
+        Filter { name: message("σύνδεση-4"), ..Filter::all() },
+        Filter { name: message(r"pe\_3"), ..Filter::all() },
+        Filter { name: message("edge1_%"), ..Filter::all() },
+        Filter { name: message("e_"), ..Filter::all() },
+        Filter { action: message("reboot"), ..Filter::all() },
+        Filter { action: message("RESTORE"), ..Filter::all() },
+        Filter { action: message("commit"), name: message("edge2"), ..Filter::all() },
+        Filter { name: message("rich"), user: UserFilter::Only("u1".into()), window: Some(march), ..Filter::all() },
+        Filter { name: message("edge"), action: message("arch"), message: message("peering"), ..Filter::all() },
     ];
     for filter in filters {
         let expected: Vec<EventId> =

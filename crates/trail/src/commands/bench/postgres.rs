@@ -48,7 +48,7 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 struct Measured {
     ingest: f64,
     singles: f64,
-    searches: Vec<(String, Percentiles, usize)>,
+    searches: Vec<(String, Percentiles, String)>,
     peak_mib: Option<f64>,
 }
 
@@ -188,11 +188,11 @@ pub async fn run(args: &super::BenchArgs, url: &str) -> anyhow::Result<()> {
     for ((figure, pg_timings, found), (_, sqlite_timings, sqlite_found)) in
         postgres.searches.iter().zip(&sqlite.searches)
     {
-        let mut baseline = format!("SQLite {} ({sqlite_found} found)", sqlite_timings.show());
-        if figure.contains("selective") {
+        let mut baseline = format!("SQLite {} ({sqlite_found})", sqlite_timings.show());
+        if figure.contains("selective message") {
             baseline.push_str(&format!("; plain ILIKE {} ({ilike_found} found)", ms(ilike)));
         }
-        report.beside(&format!("{figure} ({found} found)"), pg_timings.show(), baseline);
+        report.beside(&format!("{figure} ({found})"), pg_timings.show(), baseline);
     }
     let peak = |mib: Option<f64>| mib.map_or("?".to_owned(), |m| format!("{m:.0} MiB"));
     report.beside("server peak resident memory", peak(postgres.peak_mib), format!("SQLite {}", peak(sqlite.peak_mib)));

@@ -1,9 +1,9 @@
-//! The geometry and encoding of the trigram block index (see `index.rs`).
+//! The geometry and encoding of the trigram block index.
 //!
 //! Ids are grouped in fixed, absolute blocks of 16: block `b` holds ids `16b+1 ..= 16b+16`. A
 //! level-0 chunk (a "mini") covers 256 blocks (4,096 ids); a level-1 chunk covers 16 minis
 //! (65,536 ids). For every trigram key, a chunk stores the bitmap of its blocks holding an event
-//! whose message has that trigram. Small blocks keep the rows a selective search reads few; the
+//! whose message, name or action has that key. Small blocks keep the rows a selective search reads few; the
 //! sparse encoding keeps rare keys small, and the whole index stays a few percent of the events.
 
 pub const BLOCK_EVENTS: i64 = 16;
