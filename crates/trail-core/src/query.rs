@@ -231,6 +231,16 @@ impl Budget {
         self.stopped_at.is_some()
     }
 
+    /// Whether the time is up before the rows from `position` on are examined, reading the
+    /// clock now: for backends that have the database examine many rows per request, and ask
+    /// between requests.
+    pub fn exhausted_before(&mut self, position: i64) -> bool {
+        if self.stopped_at.is_none() && self.deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+            self.stop_at(position);
+        }
+        self.stopped_at.is_some()
+    }
+
     /// Counts a row about to be examined and answers whether the time is up; the caller then
     /// says where it stopped ([`Budget::stop_at`]). For backends that would otherwise decode
     /// every row's position just in case.

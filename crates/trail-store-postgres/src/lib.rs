@@ -6,12 +6,14 @@
 //! - Reads use a pool; searches run in one repeatable-read transaction each (`search.rs`).
 //! - Every commit notifies every node (`notify.rs`), which moves their heads: forwarders and
 //!   live views wake on any node's writes.
-//! - Each forwarding destination is leased to one node at a time (`lease.rs`).
+//! - Each forwarding destination is leased to one node at a time (`lease.rs`), and so is keeping
+//!   the search index (`index.rs`), off the commit path.
 //! - Events live in monthly partitions, so a purge drops whole months (`retention.rs`).
 
 mod accounts;
 mod checkpoints;
 mod contents;
+mod index;
 mod jobs;
 mod lease;
 pub mod measure;
@@ -115,6 +117,17 @@ pub struct PgStore {
     channel: String,
     /// Stops the head listener when the store goes.
     _listening: oneshot::Sender<()>,
+    /// Stops this node's indexer when the store goes (freeing its lease for another node).
+    _indexing: AbortOnDrop,
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl PgStore {
@@ -136,7 +149,9 @@ impl PgStore {
         let listening = notify::listen(&config, &channel, head.clone()).await?;
         let (writes, queue) = WriteQueue::new(WRITE_QUEUE);
         tokio::spawn(Writer::new(pool.clone(), channel.clone()).run(queue));
-        Ok(PgStore { pool, writes, head, config, channel, _listening: listening })
+        let indexing = tokio::spawn(index::keep_indexing(pool.clone(), config.clone(), head.subscribe()));
+        let _indexing = AbortOnDrop(indexing.abort_handle());
+        Ok(PgStore { pool, writes, head, config, channel, _listening: listening, _indexing })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -196,12 +211,14 @@ impl EventLog for PgStore {
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
-        // The indexes are kept in each commit: nothing is ever waiting for them.
-        Ok(StoreStats { head: read_head(&self.client().await?).await?, unindexed: 0 })
+        let client = self.client().await?;
+        let head = read_head(&client).await?;
+        let indexed = index::indexed_through(&client).await?;
+        Ok(StoreStats { head, unindexed: (head.get() - indexed).max(0) as u64 })
     }
 
     async fn catch_up_indexes(&self) -> Result<(), StoreError> {
-        Ok(())
+        index::catch_up(&self.pool).await
     }
 
     async fn correlated(

@@ -156,6 +156,37 @@ CREATE TABLE checkpoints (
     signed_at  BIGINT NOT NULL
 );
 "#,
+    r#"
+-- The trigram block index (trail_store::block_index), fed off the commit path by one node at a
+-- time (index.rs): for each trigram key of a message, name or action and each chunk of ids, the
+-- bitmap of the chunk's 16-event blocks holding it. It replaces the GIN index on messages,
+-- which every commit paid for inside the sequencer's transaction.
+CREATE TABLE search_chunks (
+    level     SMALLINT NOT NULL,
+    number    BIGINT NOT NULL,
+    first_id  BIGINT NOT NULL,
+    last_id   BIGINT NOT NULL,
+    min_time  BIGINT NOT NULL,
+    max_time  BIGINT NOT NULL,
+    PRIMARY KEY (level, number)
+);
+CREATE INDEX search_chunks_by_id ON search_chunks (first_id);
+CREATE TABLE search_postings (
+    level   SMALLINT NOT NULL,
+    number  BIGINT NOT NULL,
+    key     BIGINT NOT NULL,     -- a u32 trigram key
+    bits    BYTEA NOT NULL,      -- block_index::geometry::encode
+    PRIMARY KEY (level, number, key)
+);
+-- How far the index reaches, and what it keys (block_index::VERSION; 0: nothing yet).
+CREATE TABLE search_state (
+    singleton        INTEGER PRIMARY KEY CHECK (singleton = 1),
+    indexed_through  BIGINT NOT NULL,
+    version          BIGINT NOT NULL
+);
+INSERT INTO search_state VALUES (1, 0, 0);
+DROP INDEX events_by_text;
+"#,
 ];
 
 use crate::pg;

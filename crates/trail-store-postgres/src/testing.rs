@@ -58,6 +58,17 @@ impl Drop for TestSchema {
                 if let Ok((client, connection)) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await
                 {
                     tokio::spawn(connection);
+                    // A store dropped with a transaction open (its indexer's, say) cannot roll it
+                    // back while this thread blocks its runtime: end the sessions holding locks in
+                    // the schema, or the drop would wait for them forever.
+                    let _ = client
+                        .execute(
+                            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                             JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace \
+                             WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                            &[&name],
+                        )
+                        .await;
                     let _ = client.batch_execute(&format!("DROP SCHEMA {name} CASCADE")).await;
                 }
             });

@@ -6,6 +6,7 @@
 mod accounts;
 mod contents;
 mod events;
+mod index;
 mod operations;
 mod retention;
 mod search;
@@ -14,6 +15,7 @@ mod tree;
 pub use accounts::*;
 pub use contents::*;
 pub use events::*;
+pub use index::*;
 pub use operations::*;
 pub use retention::*;
 pub use search::*;
@@ -35,7 +37,8 @@ macro_rules! conformance_suite {
             snapshot_hides_newer_entries_and_counts_them, user_filter, action_name_and_message_filters,
             text_filters_agree_before_and_after_indexing, short_patterns_scan, month_and_day_filters,
             all_filters_hold_at_once, message_filters_reach_only_visible_details, a_spent_budget_answers_what_it_found_and_goes_on,
-            searches_agree_with_the_matcher_over_many_events, read_after_is_ascending, known_users_are_listed, missing_event_is_none,
+            searches_agree_with_the_matcher_over_many_events, the_index_agrees_with_the_matcher_across_chunks,
+            read_after_is_ascending, known_users_are_listed, missing_event_is_none,
             content_changes_make_events_and_repeats_do_not, content_kinds_and_devices_are_apart,
             a_failing_request_is_rolled_back_alone,
             accounts_are_created_changed_and_listed, refused_account_changes_store_nothing,

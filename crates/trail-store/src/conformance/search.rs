@@ -247,12 +247,14 @@ pub async fn searches_agree_with_the_matcher_over_many_events<S: Store>(store: A
             message.push_str(" INC-4711-QX");
         }
         let day = 1 + next(28);
-        let name = format!("{}{}", ["edge", "Zürich-core", "ΣΎΝΔΕΣΗ-", "pe_"][next(4) as usize], next(50));
+        // A Kelvin sign folds to `k`, a long s to `s`: ASCII patterns match them.
+        let name =
+            format!("{}{}", ["edge", "Zürich-core", "ΣΎΝΔΕΣΗ-", "pe_", "\u{212a}ore-"][next(5) as usize], next(50));
         let mut body = event(serde_json::json!({
             "user": format!("u{}", next(4)), "kind": "DEVICE_EDITED", "name": name,
             "message": message, "time": format!("2026-0{}-{day:02}T10:00:00Z", 1 + next(3)),
         }));
-        body.action = ["edit", "Commit", "archive", "restore"][next(4) as usize].into();
+        body.action = ["edit", "Commit", "archive", "restore", "reſtore"][next(5) as usize].into();
         if n % 4_000 == 99 {
             body.action = "reboot".into();
             body.name = "core-4711".into();
@@ -289,6 +291,7 @@ pub async fn searches_agree_with_the_matcher_over_many_events<S: Store>(store: A
         Filter { name: message("e_"), ..Filter::all() },
         Filter { action: message("reboot"), ..Filter::all() },
         Filter { action: message("RESTORE"), ..Filter::all() },
+        Filter { name: message("kore-1"), ..Filter::all() },
         Filter { action: message("commit"), name: message("edge2"), ..Filter::all() },
         Filter { name: message("rich"), user: UserFilter::Only("u1".into()), window: Some(march), ..Filter::all() },
         Filter { name: message("edge"), action: message("arch"), message: message("peering"), ..Filter::all() },

@@ -1,0 +1,49 @@
+//! The search index on PostgreSQL across nodes: one node indexes at a time, another takes over
+//! when it goes, and an index moved or outdated under a node is resumed from, never overwritten.
+//! Searches agree with the matcher throughout (the events and filters are the conformance
+//! suite's).
+
+use trail_store::conformance::{append_varied, check_varied_filters};
+use trail_store::prelude::*;
+use trail_store_postgres::testing::TestSchema;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_takes_the_index_over_and_resumes_it() {
+    let schema = TestSchema::new().await;
+    let first = schema.store().await;
+    let second = schema.store().await;
+    append_varied(&first, 0..70_000).await;
+    first.catch_up_indexes().await.unwrap();
+    assert_eq!(second.stats().await.unwrap().unindexed, 0, "every node sees one index");
+    drop(first);
+    append_varied(&second, 70_000..75_000).await;
+    second.catch_up_indexes().await.unwrap();
+    check_varied_filters(&second, "after the indexing node went").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_moved_or_outdated_under_the_indexer_is_resumed_from() {
+    let schema = TestSchema::new().await;
+    let store = schema.store().await;
+    append_varied(&store, 0..20_000).await;
+    store.catch_up_indexes().await.unwrap();
+    // Someone else (a node that had the lease before, say) wrote an index reaching less far:
+    // writing on from memory would claim chunks that are not there.
+    schema
+        .execute(
+            "DELETE FROM search_postings WHERE level = 0 AND number > 0; \
+             DELETE FROM search_chunks WHERE level = 0 AND number > 0; \
+             UPDATE search_state SET indexed_through = 4096",
+        )
+        .await;
+    append_varied(&store, 20_000..30_000).await;
+    store.catch_up_indexes().await.unwrap();
+    check_varied_filters(&store, "resumed after being moved back").await;
+    // An index of an older version is not trusted, and is rebuilt.
+    schema.execute("UPDATE search_state SET version = 1").await;
+    assert_eq!(store.stats().await.unwrap().unindexed, 30_000, "an outdated index counts for nothing");
+    check_varied_filters(&store, "beside an outdated index").await;
+    append_varied(&store, 30_000..31_000).await;
+    store.catch_up_indexes().await.unwrap();
+    check_varied_filters(&store, "rebuilt").await;
+}
