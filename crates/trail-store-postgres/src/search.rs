@@ -77,6 +77,17 @@ fn conditions(filter: &Filter) -> (String, Vec<Param>) {
     (sql, params)
 }
 
+/// A statement's parameters: `$1` and `$2` (the ids), then the [`conditions`]' own, then `last`
+/// when the statement has one more.
+fn bind<'a>(
+    ids: [&'a (dyn ToSql + Sync); 2],
+    params: &'a [Param],
+    last: Option<&'a (dyn ToSql + Sync)>,
+) -> Vec<&'a (dyn ToSql + Sync)> {
+    let conditions = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync));
+    ids.into_iter().chain(conditions).chain(last).collect()
+}
+
 /// Whether every filter holds in SQL alone, so counting needs no rows.
 fn decided_in_sql(filter: &Filter) -> bool {
     filter.action.as_ref().is_none_or(|p| p.matches_all())
@@ -145,9 +156,7 @@ async fn read_slices(
         }
         let slice_low = low.max(high - span + 1);
         let limit = (want - found.len()) as i64;
-        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&slice_low, &high];
-        values.extend(params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)));
-        values.push(&limit);
+        let values = bind([&slice_low, &high], &params, Some(&limit));
         let rows = tx.query(&statement, &values).await.map_err(pg)?;
         let full = rows.len() as i64 == limit;
         for row in &rows {
@@ -203,8 +212,7 @@ async fn read_candidates(
             geometry::MINI_EVENTS * geometry::MINIS_PER_BIG
         );
         let (lows, highs): (Vec<i64>, Vec<i64>) = batch.iter().copied().unzip();
-        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&lows, &highs];
-        values.extend(params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)));
+        let values = bind([&lows, &highs], &params, None);
         let rows = tx.query(&sql, &values).await.map_err(pg)?;
         if take_matches(rows, filter, want, budget, found)? {
             return Ok(());
@@ -257,9 +265,7 @@ async fn read_blocks_of_user(
         geometry::BLOCK_EVENTS,
         params.len() + 3
     );
-    let mut values: Vec<&(dyn ToSql + Sync)> = vec![&low, &high];
-    values.extend(params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)));
-    values.push(&blocks);
+    let values = bind([&low, &high], &params, Some(&blocks));
     let rows = tx.query(&sql, &values).await.map_err(pg)?;
     take_matches(rows, filter, want, budget, found).map(|_| ())
 }
@@ -395,9 +401,7 @@ async fn count(
         params.len() + 3
     );
     let cap = cap as i64;
-    let mut values: Vec<&(dyn ToSql + Sync)> = vec![&low, &high];
-    values.extend(params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)));
-    values.push(&cap);
+    let values = bind([&low, &high], &params, Some(&cap));
     let counted: i64 = tx.query_one(&sql, &values).await.map_err(pg)?.get(0);
     Ok(counted as u64)
 }
