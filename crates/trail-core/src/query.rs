@@ -241,6 +241,11 @@ impl Budget {
         self.stopped_at.is_some()
     }
 
+    /// The time left before the deadline, when there is one.
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        self.deadline.map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()))
+    }
+
     /// Counts a row about to be examined and answers whether the time is up; the caller then
     /// says where it stopped ([`Budget::stop_at`]). For backends that would otherwise decode
     /// every row's position just in case.

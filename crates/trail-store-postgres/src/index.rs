@@ -12,6 +12,7 @@ use crate::{lease, pg, read_head};
 use deadpool_postgres::{GenericClient, Object, Pool};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio_postgres::error::SqlState;
 use trail_core::EventId;
 use trail_store::StoreError;
 use trail_store::block_index::{self, Builder, VERSION, Write, Zone, geometry::MINI_EVENTS};
@@ -73,7 +74,9 @@ async fn index_while_held(
             }
             let newest = read_head(&client).await?.get();
             if indexer.builder.through() < newest {
-                for write in indexer.take_batch(&client, newest).await? {
+                let writes = indexer.take_batch(&client, newest).await?;
+                summarize_times(&mut client).await;
+                for write in writes {
                     if indexer.persist(&mut client, write).await?.is_err() {
                         continue 'resume;
                     }
@@ -85,13 +88,39 @@ async fn index_while_held(
                 _ = lost.changed() => true,
                 () = tokio::time::sleep(IDLE_FLUSH) => false,
             };
-            if !heard
-                && let Some(write) = indexer.builder.flush(indexer.persisted)
-                && indexer.persist(&mut client, write).await?.is_err()
-            {
-                continue 'resume;
+            if !heard && let Some(write) = indexer.builder.flush(indexer.persisted) {
+                summarize_times(&mut client).await;
+                if indexer.persist(&mut client, write).await?.is_err() {
+                    continue 'resume;
+                }
             }
         }
+    }
+}
+
+/// Summarizes the new page ranges of the time index (`events_by_time`, BRIN), which inserts
+/// leave unsummarized: until then a month or day filter cannot skip them, and the planner,
+/// trusting the index, reads whole chunks of the table. Summarizing before the index moves on
+/// means that what searches trust is summarized too. A lock held by a vacuum is not waited for
+/// (the next batch tries again), and a failure only costs speed, so it is logged, not raised.
+async fn summarize_times(client: &mut Object) {
+    let summarize = async {
+        let tx = client.transaction().await?;
+        tx.batch_execute("SET LOCAL lock_timeout = '100ms'").await?;
+        tx.execute(
+            "SELECT brin_summarize_new_values(inhrelid) FROM pg_inherits \
+             WHERE inhparent = 'events_by_time'::regclass",
+            &[],
+        )
+        .await?;
+        tx.commit().await
+    };
+    match summarize.await {
+        Ok(()) => {}
+        Err(error) if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            tracing::debug!(%error, "the time index is busy; summarizing it with the next batch");
+        }
+        Err(error) => tracing::warn!(%error, "cannot summarize the time index; month and day filters read more"),
     }
 }
 

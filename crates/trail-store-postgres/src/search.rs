@@ -20,6 +20,7 @@ use crate::rows::{COLUMNS, event_from_row};
 use crate::{index, pg, read_head};
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 use tokio_postgres::types::ToSql;
 use trail_core::query::{Budget, NEWER_COUNT_CAP, UserFilter};
 use trail_core::{Cursor, Event, EventId, Filter, SearchPage, SearchQuery};
@@ -35,9 +36,11 @@ const MAX_KEYS: usize = 8;
 /// reads the whole index in a few queries.
 const FIRST_CHUNKS: usize = 4;
 const MOST_CHUNKS: usize = 64;
-/// Ids the first slice of a direct read spans, and the most any spans (see `read_slices`).
+/// Ids the first slice of a direct read spans, the most any spans, and the fewest a slice
+/// sized to the time left spans (see [`next_span`]).
 const FIRST_SLICE: i64 = 4096;
 const MOST_SLICE: i64 = 65_536;
+const LEAST_SLICE: i64 = 256;
 /// Candidate ids the first query of a chunk reads (in block ranges); each further query reads
 /// four times as many, up to [`MOST_IDS`]: a common filter fills its page from the first.
 const FIRST_IDS: i64 = 512;
@@ -157,6 +160,7 @@ async fn read_slices(
         let slice_low = low.max(high - span + 1);
         let limit = (want - found.len()) as i64;
         let values = bind([&slice_low, &high], &params, Some(&limit));
+        let started = Instant::now();
         let rows = tx.query(&statement, &values).await.map_err(pg)?;
         let full = rows.len() as i64 == limit;
         for row in &rows {
@@ -170,12 +174,22 @@ async fn read_slices(
             }
         }
         if !full {
-            // The slice is read to its end: the next one begins below it, and is wider.
+            // The slice is read to its end: the next one begins below it.
             high = slice_low - 1;
-            span = (span * 4).min(MOST_SLICE);
+            span = next_span(span, started.elapsed(), budget.remaining());
         }
     }
     Ok(())
+}
+
+/// The span of the slice after one of `span` ids that took `took`: four times wider, up to
+/// [`MOST_SLICE`], but no wider than that pace fits in the time left, so that a search stops
+/// near its deadline rather than one long slice after it.
+fn next_span(span: i64, took: Duration, remaining: Option<Duration>) -> i64 {
+    let wider = (span * 4).min(MOST_SLICE);
+    let Some(remaining) = remaining else { return wider };
+    let fitting = span as u128 * remaining.as_micros() / took.as_micros().max(1);
+    wider.min(i64::try_from(fitting).unwrap_or(i64::MAX)).max(LEAST_SLICE)
 }
 
 /// Reads the matching events among one chunk's candidate id ranges (newest first, disjoint)
@@ -441,7 +455,19 @@ pub async fn search(
 
 #[cfg(test)]
 mod tests {
-    use super::IdBatches;
+    use super::{FIRST_SLICE, IdBatches, LEAST_SLICE, MOST_SLICE, next_span};
+    use std::time::Duration;
+
+    #[test]
+    fn slices_widen_as_far_as_the_time_left_allows() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_span(FIRST_SLICE, ms(1), None), 4 * FIRST_SLICE);
+        assert_eq!(next_span(FIRST_SLICE, ms(1), Some(ms(1000))), 4 * FIRST_SLICE);
+        assert_eq!(next_span(MOST_SLICE, ms(1), Some(ms(1000))), MOST_SLICE);
+        // 4,096 ids took 2 ms and 3 ms are left: 6,144 ids fit.
+        assert_eq!(next_span(FIRST_SLICE, ms(2), Some(ms(3))), 6144);
+        assert_eq!(next_span(FIRST_SLICE, ms(20), Some(ms(0))), LEAST_SLICE);
+    }
 
     #[test]
     fn id_batches_cut_long_ranges_and_go_on_from_the_cut() {

@@ -33,13 +33,18 @@ impl TestSchema {
         crate::with_search_path(&database_url(), &self.name)
     }
 
-    /// Runs SQL in this schema on a connection of its own, outside any store (as someone
-    /// tampering with the trail would).
-    pub async fn execute(&self, sql: &str) {
+    /// A connection of its own in this schema, outside any store (as someone tampering with
+    /// the trail, or looking at what a store left, would have).
+    pub async fn client(&self) -> tokio_postgres::Client {
         let (client, connection) =
             tokio_postgres::connect(&self.url(), tokio_postgres::NoTls).await.expect("the test database connects");
         tokio::spawn(connection);
-        client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        client
+    }
+
+    /// Runs SQL in this schema on a connection of its own (see [`TestSchema::client`]).
+    pub async fn execute(&self, sql: &str) {
+        self.client().await.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// A store (a node) in this schema; several may share it.
