@@ -3,7 +3,7 @@
 //! Searches agree with the matcher throughout (the events and filters are the conformance
 //! suite's).
 
-use trail_store::conformance::{append_varied, check_varied_filters};
+use trail_store::conformance::{append_varied, check_varied_filters, check_varied_filters_over, varied_event};
 use trail_store::prelude::*;
 use trail_store_postgres::testing::TestSchema;
 
@@ -68,4 +68,35 @@ async fn the_indexer_summarizes_the_time_index_as_it_goes() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0, "page ranges of the time index were left unsummarized");
+}
+
+/// Four months in partitions of their own: every read names the partitions its ids lie in, and
+/// each search finds, to its last page, what the matcher finds, while the index lags and once
+/// it has caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_over_several_partitions_find_every_match() {
+    let schema = TestSchema::new().await;
+    let store = schema.store().await;
+    for month in 1..=4u64 {
+        let start = trail_core::time::parse_rfc3339(&format!("2026-0{month}-02T00:00:00Z")).unwrap().as_microsecond();
+        let events = (0..1500)
+            .map(|n| {
+                let mut body = varied_event(month * 10_000 + n);
+                body.time = trail_core::time::from_micros(start + n as i64 * 60_000_000);
+                body
+            })
+            .collect();
+        store.append(events).await.unwrap();
+    }
+    let partitions: i64 = schema
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(partitions, 4, "a partition a month");
+    check_varied_filters_over(&store, "while indexing", 130).await;
+    store.catch_up_indexes().await.unwrap();
+    check_varied_filters_over(&store, "indexed", 130).await;
 }

@@ -93,7 +93,6 @@ pub fn varied_filters() -> Vec<(&'static str, Filter)> {
 }
 
 /// Every stored event, oldest first.
-/// Every stored event, oldest first.
 async fn every_event<S: Store + ?Sized>(store: &S) -> Vec<Event> {
     let mut all: Vec<Event> = Vec::new();
     loop {
@@ -122,11 +121,16 @@ async fn searched<S: Store + ?Sized>(store: &S, filter: &Filter, pages: usize) -
 
 /// Every [`varied_filters`] search, four pages of 50, equals the matcher over every event.
 pub async fn check_varied_filters<S: Store + ?Sized>(store: &S, stage: &str) {
+    check_varied_filters_over(store, stage, 4).await;
+}
+
+/// Every [`varied_filters`] search, `pages` pages of 50, equals the matcher over every event.
+pub async fn check_varied_filters_over<S: Store + ?Sized>(store: &S, stage: &str, pages: usize) {
     let all = every_event(store).await;
     for (name, filter) in varied_filters() {
         let wanted: Vec<EventId> =
-            all.iter().rev().filter(|e| filter.matches(&e.body)).map(|e| e.id).take(200).collect();
-        assert_eq!(searched(store, &filter, 4).await, wanted, "{stage}: {name} (four pages of 50)");
+            all.iter().rev().filter(|e| filter.matches(&e.body)).map(|e| e.id).take(pages * 50).collect();
+        assert_eq!(searched(store, &filter, pages).await, wanted, "{stage}: {name} ({pages} pages of 50)");
     }
 }
 

@@ -1,12 +1,13 @@
 //! `trail bench --postgres URL`: the PostgreSQL backend measured beside SQLite on the same
-//! events in the same run, beside a plain `ILIKE` scan of the same table, with two nodes
-//! against one, and its two insert methods against each other. Everything it makes lives in
+//! events in the same run, beside a plain `ILIKE` scan of the same table and `rg -i` over the
+//! export, with its first searches after a restart, with two nodes against one, and its two
+//! insert methods against each other. Everything it makes lives in
 //! schemas of its own (`trail_bench_<pid>...`), dropped at the end unless `--dir` keeps them.
 
 use super::report::{Percentiles, Report, ms, rate, thousands};
 use super::{
-    Server, client, cpu_now, cpu_since, field_searches, get, ingest_batches, ingest_singles, searches, time_search,
-    wait_for_index, workload,
+    Server, client, cpu_now, cpu_since, export_ndjson, field_searches, get, ingest_batches, ingest_singles, searches,
+    time_cold_searches, time_command, time_search, wait_for_index, workload,
 };
 use crate::demo::Rng;
 use anyhow::Context;
@@ -50,8 +51,24 @@ struct Measured {
     singles: f64,
     /// How long the trigram index took to catch up after the batches.
     index_lag: Duration,
-    searches: Vec<(String, Percentiles, String)>,
+    searches: Vec<Timed>,
     peak_mib: Option<f64>,
+}
+
+/// One search's figures.
+struct Timed {
+    figure: &'static str,
+    query: String,
+    target: Option<Duration>,
+    timings: Percentiles,
+    found: String,
+}
+
+impl Timed {
+    /// Selective searches are held to 100 times `rg -i`, and a cold start to 10 times warm.
+    fn is_selective(&self) -> bool {
+        self.figure.contains("selective message") || self.figure.ends_with("name, selective")
+    }
 }
 
 /// Ingests, then times the searches. With `analyze`, the PostgreSQL database's statistics are
@@ -77,13 +94,13 @@ async fn measure(
     wait_for_index(base).await?;
     let head = get(&client(), base, "all_users=true&limit=1").await?["events"][0]["id"].as_u64().unwrap_or(0);
     let mut timed = Vec::new();
-    for (figure, query, _) in searches(head) {
+    for (figure, query, target) in searches(head) {
         let (timings, found) = time_search(base, &query, args.repeat).await?;
-        timed.push((figure.to_owned(), timings, found));
+        timed.push(Timed { figure, query, target, timings, found });
     }
     for (figure, query) in field_searches() {
         let (timings, found) = time_search(base, &query, args.repeat.clamp(1, 10)).await?;
-        timed.push((figure.to_owned(), timings, found));
+        timed.push(Timed { figure, query, target: Some(Duration::from_millis(50)), timings, found });
     }
     Ok(Measured {
         ingest,
@@ -156,12 +173,28 @@ pub async fn run(args: &super::BenchArgs, url: &str) -> anyhow::Result<()> {
     let sqlite_server = Server::start(&dir.join("data"))?;
     let sqlite = measure(&sqlite_server, args, (total, singles), None).await?;
     drop(sqlite_server);
+    // Both backends hold the same events: `rg` reads them once, exported from SQLite.
+    let export = dir.join("export.ndjson");
+    export_ndjson(&dir.join("data").join(crate::config::DATABASE_FILE), &export).await?;
+    let rg = |text: &str| time_command("rg", &["-i", "-c", text, export.to_str().unwrap_or_default()], 5).ok();
+    let rg_message = rg(&workload::SELECTIVE_MARKER.to_lowercase());
+    let rg_name = rg(workload::SELECTIVE_DEVICE);
+    let _ = std::fs::remove_file(&export);
 
     println!("PostgreSQL:");
     let one = BenchSchema::create(url, format!("{prefix}_one")).await?;
-    let pg_server = Server::start_with(&dir.join("pg"), &["--database", &one.database_url])?;
+    let pg_args = ["--database", one.database_url.as_str()];
+    let pg_server = Server::start_with(&dir.join("pg"), &pg_args)?;
     let postgres = measure(&pg_server, args, (total, singles), Some(&one.database_url)).await?;
     drop(pg_server);
+    let mut cold = Report::default();
+    let warm: Vec<(String, Duration)> = postgres
+        .searches
+        .iter()
+        .filter(|t| t.is_selective() || t.figure.contains("first page"))
+        .map(|t| (t.query.clone(), t.timings.p50))
+        .collect();
+    time_cold_searches(&mut cold, Server::start_with(&dir.join("pg"), &pg_args)?, &warm).await?;
     let (ilike, ilike_found) = ilike_scan(&one.database_url, args.repeat).await?;
 
     println!("PostgreSQL, two nodes:");
@@ -199,18 +232,22 @@ pub async fn run(args: &super::BenchArgs, url: &str) -> anyhow::Result<()> {
         per_second(unnest, "events"),
         format!("COPY BINARY {}", per_second(copy, "events")),
     );
-    for ((figure, pg_timings, found), (_, sqlite_timings, sqlite_found)) in
-        postgres.searches.iter().zip(&sqlite.searches)
-    {
-        let mut baseline = format!("SQLite {} ({sqlite_found})", sqlite_timings.show());
-        if figure.contains("selective message") {
-            baseline.push_str(&format!("; plain ILIKE {} ({ilike_found} found)", ms(ilike)));
+    for (pg, sqlite) in postgres.searches.into_iter().zip(&sqlite.searches) {
+        let mut beside = format!("SQLite {} ({})", sqlite.timings.show(), sqlite.found);
+        let mut rg = None;
+        if pg.figure.contains("selective message") {
+            beside.push_str(&format!("; plain ILIKE {} ({ilike_found} found)", ms(ilike)));
+            rg = rg_message;
+        } else if pg.is_selective() {
+            rg = rg_name;
         }
-        report.beside(&format!("{figure} ({found})"), pg_timings.show(), baseline);
+        let figure = format!("{} ({})", pg.figure, pg.found);
+        report.latency_beside(&figure, pg.timings, pg.target, beside, rg.map(|t| ("rg -i", t, 100.0)));
     }
     let peak = |mib: Option<f64>| mib.map_or("?".to_owned(), |m| format!("{m:.0} MiB"));
     report.beside("server peak resident memory", peak(postgres.peak_mib), format!("SQLite {}", peak(sqlite.peak_mib)));
     report.print();
+    cold.print();
 
     if args.dir.is_none() {
         one.drop_now().await?;

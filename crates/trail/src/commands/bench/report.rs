@@ -79,15 +79,27 @@ impl Report {
         target: Option<Duration>,
         baseline: Option<(&str, Duration, f64)>,
     ) {
+        self.latency_beside(figure, timings, target, String::new(), baseline);
+    }
+
+    /// [`Report::latency`] with a figure of the same run shown `beside` it (another backend's).
+    pub fn latency_beside(
+        &mut self,
+        figure: &str,
+        timings: Percentiles,
+        target: Option<Duration>,
+        beside: String,
+        baseline: Option<(&str, Duration, f64)>,
+    ) {
         let mut met = target.is_none_or(|t| timings.p95 <= t);
-        let baseline_text = match baseline {
-            Some((name, time, wanted_ratio)) => {
-                let ratio = time.as_secs_f64() / timings.p95.as_secs_f64().max(1e-9);
-                met &= ratio >= wanted_ratio;
-                format!("{name} {} = {ratio:.0}x (want >= {wanted_ratio:.0}x)", ms(time))
-            }
-            None => String::new(),
-        };
+        let mut baseline_text = beside;
+        if let Some((name, time, wanted_ratio)) = baseline {
+            let ratio = time.as_secs_f64() / timings.p95.as_secs_f64().max(1e-9);
+            met &= ratio >= wanted_ratio;
+            let separator = if baseline_text.is_empty() { "" } else { "; " };
+            baseline_text
+                .push_str(&format!("{separator}{name} {} = {ratio:.0}x (want >= {wanted_ratio:.0}x)", ms(time)));
+        }
         self.rows.push(Row {
             figure: figure.into(),
             value: timings.show(),
