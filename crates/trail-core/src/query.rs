@@ -1,6 +1,6 @@
 //! Search requests (V1-V5): filters, pages and keyset cursors.
 
-use crate::event::{EventBody, EventId};
+use crate::event::{Event, EventBody, EventId};
 use crate::identity::{Right, RightSet};
 use crate::pattern::Pattern;
 use crate::time::{self, DateFilter, TimeWindow, parse_time_zone};
@@ -274,6 +274,21 @@ pub struct SearchPage<E> {
     /// The deadline came before the page was full: `events` is what was found, and
     /// `next_cursor` goes on from where the search stopped.
     pub incomplete: bool,
+}
+
+impl SearchPage<Event> {
+    /// The page of what a search over the `snapshot` found, newest first: `found` holds up to
+    /// one more than `limit`, and that one says a next page exists, below the page's last
+    /// event; a search its budget stopped at `stopped_at` goes on from there.
+    pub fn cut(mut found: Vec<Event>, limit: usize, snapshot: EventId, stopped_at: Option<i64>, newer: u64) -> Self {
+        let next_cursor = if found.len() > limit {
+            found.truncate(limit);
+            found.last().map(|last| Cursor { snapshot, before: last.id })
+        } else {
+            stopped_at.map(|stopped| Cursor { snapshot, before: EventId::new(stopped + 1) })
+        };
+        SearchPage { events: found, next_cursor, newer, incomplete: stopped_at.is_some() }
+    }
 }
 
 /// Counting newer entries stops here; the UI shows "10000+".

@@ -17,7 +17,7 @@ use crate::schema::EVENT_COLUMNS;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 use trail_core::query::{Budget, NEWER_COUNT_CAP, UserFilter};
-use trail_core::{Cursor, Event, EventId, Filter, SearchPage, SearchQuery};
+use trail_core::{Event, EventId, Filter, SearchPage, SearchQuery};
 use trail_store::block_index;
 
 /// Most trigram keys looked up per chunk: enough to be selective, few enough to stay cheap.
@@ -164,18 +164,11 @@ pub fn search(conn: &mut Connection, query: &SearchQuery) -> rusqlite::Result<Se
         events.push(event_from_row(row)?);
         Ok(events.len() <= limit)
     })?;
-    let incomplete = budget.stopped_at.is_some();
-    let next_cursor = if events.len() > limit {
-        events.truncate(limit);
-        events.last().map(|last| Cursor { snapshot, before: last.id })
-    } else {
-        budget.stopped_at.map(|stopped| Cursor { snapshot, before: EventId::new(stopped + 1) })
-    };
     let mut newer = 0;
     let newest = head(&tx)?;
     matching(&tx, &query.filter, (snapshot.get() + 1, newest.get()), &mut query.newer_count_budget(), &mut |_| {
         newer += 1;
         Ok(newer < NEWER_COUNT_CAP)
     })?;
-    Ok(SearchPage { events, next_cursor, newer, incomplete })
+    Ok(SearchPage::cut(events, limit, snapshot, budget.stopped_at, newer))
 }

@@ -176,7 +176,7 @@ pub async fn run(args: &super::BenchArgs, url: &str) -> anyhow::Result<()> {
     // Both backends hold the same events: `rg` reads them once, exported from SQLite.
     let export = dir.join("export.ndjson");
     export_ndjson(&dir.join("data").join(crate::config::DATABASE_FILE), &export).await?;
-    let rg = |text: &str| time_command("rg", &["-i", "-c", text, export.to_str().unwrap_or_default()], 5).ok();
+    let rg = |text: &str| time_command("rg", &["-i", "-c", text, export.to_str().unwrap_or_default()], 5);
     let rg_message = rg(&workload::SELECTIVE_MARKER.to_lowercase());
     let rg_name = rg(workload::SELECTIVE_DEVICE);
     let _ = std::fs::remove_file(&export);
@@ -237,15 +237,18 @@ pub async fn run(args: &super::BenchArgs, url: &str) -> anyhow::Result<()> {
         let mut rg = None;
         if pg.figure.contains("selective message") {
             beside.push_str(&format!("; plain ILIKE {} ({ilike_found} found)", ms(ilike)));
-            rg = rg_message;
+            rg = rg_message.as_ref().ok().copied();
         } else if pg.is_selective() {
-            rg = rg_name;
+            rg = rg_name.as_ref().ok().copied();
         }
         let figure = format!("{} ({})", pg.figure, pg.found);
         report.latency_beside(&figure, pg.timings, pg.target, beside, rg.map(|t| ("rg -i", t, 100.0)));
     }
     let peak = |mib: Option<f64>| mib.map_or("?".to_owned(), |m| format!("{m:.0} MiB"));
     report.beside("server peak resident memory", peak(postgres.peak_mib), format!("SQLite {}", peak(sqlite.peak_mib)));
+    if let Err(why) = rg_message.as_ref().and(rg_name.as_ref()) {
+        report.note("baseline: rg -i over the export", why.clone(), "", Some(false));
+    }
     report.print();
     cold.print();
 
