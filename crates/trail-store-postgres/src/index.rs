@@ -27,7 +27,8 @@ const LEASE: &str = "trail-index";
 /// How far the index reaches, as searches may trust it: nowhere when it keys something else
 /// than this build looks up (an older version, or one being rebuilt).
 pub async fn indexed_through(client: &impl GenericClient) -> Result<i64, StoreError> {
-    let row = client.query_one("SELECT indexed_through, version FROM search_state", &[]).await.map_err(pg)?;
+    let statement = client.prepare_cached("SELECT indexed_through, version FROM search_state").await.map_err(pg)?;
+    let row = client.query_one(&statement, &[]).await.map_err(pg)?;
     let (through, version): (i64, i64) = (row.get(0), row.get(1));
     Ok(if version == VERSION { through } else { 0 })
 }

@@ -3,7 +3,7 @@
 //! per batch of the group's candidate blocks fetches their events. A chunk outside the time
 //! window is skipped (its zone map).
 
-use super::Reader;
+use super::{Reader, query_cached};
 use crate::pg;
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
@@ -91,6 +91,7 @@ impl Reader<'_> {
             months + 1,
             geometry::MINI_EVENTS * geometry::MINIS_PER_BIG
         );
+        let statement = self.tx.prepare_cached(&sql).await.map_err(pg)?;
         let mut batches = IdBatches { ranges: ranges.iter(), rest: None };
         let mut ids = FIRST_IDS;
         loop {
@@ -100,7 +101,7 @@ impl Reader<'_> {
             let (lows, highs): (Vec<i64>, Vec<i64>) = batch.iter().copied().unzip();
             let [first_month, last_month] = self.months((low, high)).await?;
             let values = self.candidates.bind([&lows, &highs], &[&first_month, &last_month]);
-            let rows = self.tx.query(&sql, &values).await.map_err(pg)?;
+            let rows = self.tx.query(&statement, &values).await.map_err(pg)?;
             if self.take_matches(rows, want, budget, found)? {
                 return Ok(());
             }
@@ -162,14 +163,13 @@ async fn chunks(
     (low, high): (i64, i64),
 ) -> Result<Vec<Chunk>, StoreError> {
     let (start, end) = window.unwrap_or((i64::MIN, i64::MAX));
-    let rows = tx
-        .query(
-            "SELECT level, number, first_id, last_id FROM search_chunks \
-             WHERE last_id >= $1 AND first_id <= $2 AND max_time >= $3 AND min_time < $4 ORDER BY first_id DESC",
-            &[&low, &high, &start, &end],
-        )
-        .await
-        .map_err(pg)?;
+    let rows = query_cached(
+        tx,
+        "SELECT level, number, first_id, last_id FROM search_chunks \
+         WHERE last_id >= $1 AND first_id <= $2 AND max_time >= $3 AND min_time < $4 ORDER BY first_id DESC",
+        &[&low, &high, &start, &end],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|r| Chunk { level: r.get(0), number: r.get(1), first_id: r.get(2), last_id: r.get(3) })
@@ -184,14 +184,13 @@ async fn postings(
 ) -> Result<HashMap<(i16, i64, i64), Vec<u8>>, StoreError> {
     let levels: Vec<i16> = chunks.iter().map(|c| c.level).collect();
     let numbers: Vec<i64> = chunks.iter().map(|c| c.number).collect();
-    let rows = tx
-        .query(
-            "SELECT level, number, key, bits FROM search_postings \
-             WHERE level = ANY($1) AND number = ANY($2) AND key = ANY($3)",
-            &[&levels, &numbers, &keys],
-        )
-        .await
-        .map_err(pg)?;
+    let rows = query_cached(
+        tx,
+        "SELECT level, number, key, bits FROM search_postings \
+         WHERE level = ANY($1) AND number = ANY($2) AND key = ANY($3)",
+        &[&levels, &numbers, &keys],
+    )
+    .await?;
     Ok(rows.into_iter().map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3))).collect())
 }
 
