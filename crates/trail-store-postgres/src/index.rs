@@ -100,10 +100,11 @@ async fn index_while_held(
 }
 
 /// Summarizes the new page ranges of the time index (`events_by_time`, BRIN), which inserts
-/// leave unsummarized: until then a month or day filter cannot skip them, and the planner,
-/// trusting the index, reads whole chunks of the table. Summarizing before the index moves on
-/// means that what searches trust is summarized too. A lock held by a vacuum is not waited for
-/// (the next batch tries again), and a failure only costs speed, so it is logged, not raised.
+/// leave unsummarized until a vacuum: an unsummarized range matches every time. Searches find
+/// their window by the chunks' zone maps instead (`search/`); what reads the index is a purge
+/// finding its cutoff (`retention.rs`) and any query by time an operator runs. A lock held by a
+/// vacuum is not waited for (the next batch tries again), and a failure only costs speed, so it
+/// is logged, not raised.
 async fn summarize_times(client: &mut Object) {
     let summarize = async {
         let tx = client.transaction().await?;
@@ -121,7 +122,7 @@ async fn summarize_times(client: &mut Object) {
         Err(error) if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
             tracing::debug!(%error, "the time index is busy; summarizing it with the next batch");
         }
-        Err(error) => tracing::warn!(%error, "cannot summarize the time index; month and day filters read more"),
+        Err(error) => tracing::warn!(%error, "cannot summarize the time index; queries by time read more"),
     }
 }
 

@@ -4,8 +4,9 @@
 //! - The newest events, not yet indexed, are read directly, newest first, in slices.
 //! - Below them, when action, name or message patterns hold literal runs of 3+ characters, the
 //!   index's chunks are visited newest first (`indexed.rs`).
-//! - Without such a run, rows are read in slices newest first, the user through its index and
-//!   times through the BRIN index; the search's time budget bounds it.
+//! - Without such a run, rows are read in slices newest first, the user through its index; with
+//!   a time window, only in the chunks whose zone maps meet it (`read_window`). The search's
+//!   time budget bounds it.
 //!
 //! User and time filters are SQL conditions, and so is the message, as `LIKE` over the folded
 //! text (exact, see [`trail_core::Pattern::like_on_folded`]); ASCII action and name patterns

@@ -48,8 +48,8 @@ async fn an_index_moved_or_outdated_under_the_indexer_is_resumed_from() {
     check_varied_filters(&store, "rebuilt").await;
 }
 
-/// Month and day filters skip the table's page ranges by the time index (BRIN), which inserts
-/// leave unsummarized: the indexer summarizes them before the index moves on.
+/// The time index (BRIN) answers queries by time, as a purge's, only over summarized page
+/// ranges, which inserts leave unsummarized: the indexer summarizes them as it goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_indexer_summarizes_the_time_index_as_it_goes() {
     let schema = TestSchema::new().await;
