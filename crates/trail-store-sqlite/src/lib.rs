@@ -8,6 +8,7 @@ mod contents;
 mod export;
 mod index;
 mod jobs;
+pub mod measure;
 mod progress;
 mod purge_batch;
 mod rows;

@@ -4,8 +4,7 @@
 //! SQLite's calls block and never wait on anything else, so each `async` method here is ready
 //! the first time it is polled; the writer thread polls requests once (see `writer.rs`).
 
-use crate::rows::outcome_code;
-use crate::schema::EVENT_COLUMNS;
+use crate::rows::{self, EventRow};
 use crate::{accounts, checkpoints, contents, jobs, tree};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -103,43 +102,13 @@ impl WriteTx {
     }
 
     fn insert_events(&mut self, events: &[EventBody]) -> rusqlite::Result<Vec<EventId>> {
-        let mut insert = self.conn.prepare_cached(&format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
-        ))?;
+        let mut insert = self.conn.prepare_cached(&rows::insert_sql())?;
         let mut remember_user = self.conn.prepare_cached("INSERT OR IGNORE INTO known_users(user) VALUES (?1)")?;
         let mut ids = Vec::with_capacity(events.len());
         for body in events {
             let id = self.last_id + 1;
             let (hash, leaf) = trail_core::tree::link_and_leaf(&self.last_hash, id, body);
-            let attributes = serde_json::to_string(&body.attributes)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
-            let change = body
-                .change
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
-            insert.execute(params![
-                id.get(),
-                time::to_micros(body.time),
-                body.user,
-                body.client,
-                body.process,
-                body.kind,
-                body.action,
-                body.name,
-                body.severity.code(),
-                outcome_code(body.outcome),
-                body.message,
-                attributes,
-                body.request_id,
-                body.session_id,
-                body.job_id,
-                body.parent_id,
-                change,
-                &hash[..],
-                body.submitted_by,
-            ])?;
+            EventRow::of(id, body, hash)?.insert(&mut insert)?;
             if !self.known_users.contains(&body.user) {
                 remember_user.execute([&body.user])?;
                 // Remembered before the commit; every rollback clears the cache, so a user is

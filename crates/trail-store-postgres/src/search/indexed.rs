@@ -14,11 +14,19 @@ use trail_store::block_index::{self, Candidates, geometry};
 
 /// Most trigram keys looked up per chunk: enough to be selective, few enough to stay cheap.
 const MAX_KEYS: usize = 8;
-/// Chunks whose postings the first query fetches; each further query fetches twice as many, up
-/// to [`MOST_CHUNKS`]: a common filter fills its page from the first chunk, one matching nothing
-/// reads the whole index in a few queries.
+/// Chunks whose postings the first query fetches at least; each further query fetches twice as
+/// many, up to [`MOST_CHUNKS`]: a common filter fills its page from the first chunk.
 const FIRST_CHUNKS: usize = 4;
 const MOST_CHUNKS: usize = 64;
+/// The first query takes as many chunks as are expected to hold this many candidate blocks of
+/// the rarest key (by its share of the sample chunk's blocks): a rare key's postings are small,
+/// and a selective filter (or one matching nothing) must read every chunk anyway, so it reads
+/// them all in one query rather than in six (at 10,000,000 events, 153 chunks).
+const FIRST_CANDIDATE_BLOCKS: f64 = 1024.0;
+/// Keys looked up when the first query takes every chunk (its rarest key is rare): the rarest
+/// few leave few candidates already, and each key costs an index probe in every chunk (at
+/// 10,000,000 events, 4 ms for eight keys' postings in 153 chunks, about half that for four).
+const RARE_KEYS: usize = 4;
 /// Candidate ids the first query of a group reads (in block ranges); each further query reads
 /// four times as many, up to [`MOST_IDS`]: a common filter fills its page from the first.
 const FIRST_IDS: i64 = 512;
@@ -36,14 +44,17 @@ impl Reader<'_> {
         found: &mut Vec<Event>,
     ) -> Result<(), StoreError> {
         let chunks = chunks(self.tx, self.filter.window_micros(), (low, high)).await?;
-        let keys = rarest_keys(self.tx, &chunks, keys).await?;
-        let (mut start, mut group) = (0, FIRST_CHUNKS);
+        let (mut keys, share) = rarest_keys(self.tx, &chunks, keys).await?;
+        let (mut start, mut group) = (0, first_group(&chunks, share));
+        if group >= chunks.len() {
+            keys.truncate(RARE_KEYS);
+        }
         while start < chunks.len() && found.len() < want && budget.stopped_at.is_none() {
             let end = (start + group).min(chunks.len());
             // Chunks are newest first, and so are their ranges: together, they stay in order.
             let ranges = candidate_ranges(self.tx, &chunks[start..end], &keys, (low, high)).await?;
             self.read_candidates(&ranges.concat(), want, budget, found).await?;
-            (start, group) = (end, (group * 2).min(MOST_CHUNKS));
+            (start, group) = (end, (group * 2).min(MOST_CHUNKS.max(group)));
         }
         Ok(())
     }
@@ -176,7 +187,9 @@ async fn chunks(
         .collect())
 }
 
-/// Postings of `keys` in `chunks`, by (level, number, key).
+/// Postings of `keys` in `chunks`, by (level, number, key). Each chunk is looked up by its own
+/// key: given `level = ANY(..) AND number = ANY(..)` over 153 chunks, the planner estimated a
+/// quarter of the table and scanned all of it (112 ms, against 2 ms this way).
 async fn postings(
     tx: &Transaction<'_>,
     chunks: &[Chunk],
@@ -186,8 +199,9 @@ async fn postings(
     let numbers: Vec<i64> = chunks.iter().map(|c| c.number).collect();
     let rows = query_cached(
         tx,
-        "SELECT level, number, key, bits FROM search_postings \
-         WHERE level = ANY($1) AND number = ANY($2) AND key = ANY($3)",
+        "SELECT p.level, p.number, p.key, p.bits FROM unnest($1::smallint[], $2::bigint[]) AS c(level, number) \
+         CROSS JOIN LATERAL (SELECT level, number, key, bits FROM search_postings \
+         WHERE level = c.level AND number = c.number AND key = ANY($3)) AS p",
         &[&levels, &numbers, &keys],
     )
     .await?;
@@ -216,13 +230,31 @@ async fn candidate_ranges(
     Ok(ranges)
 }
 
+/// How many chunks (newest first) the first postings query takes: as many as hold about
+/// [`FIRST_CANDIDATE_BLOCKS`] blocks with the rarest key, given the `share` of a chunk's blocks
+/// that hold it, and at least [`FIRST_CHUNKS`].
+fn first_group(chunks: &[Chunk], share: f64) -> usize {
+    let mut expected = 0.0;
+    let within = chunks.iter().take_while(|chunk| {
+        expected += share * blocks(chunk.level) as f64;
+        expected <= FIRST_CANDIDATE_BLOCKS
+    });
+    within.count().max(FIRST_CHUNKS)
+}
+
+/// The blocks a chunk of `level` covers.
+fn blocks(level: i16) -> usize {
+    geometry::word_count(i64::from(level)) * 64
+}
+
 /// The keys ordered rarest first by how many blocks of a sample chunk (the newest big chunk,
-/// else the newest) hold each, at most [`MAX_KEYS`] of them (see SQLite's `rarest_keys`).
-async fn rarest_keys(tx: &Transaction<'_>, chunks: &[Chunk], keys: Vec<u32>) -> Result<Vec<i64>, StoreError> {
+/// else the newest) hold each, at most [`MAX_KEYS`] of them (see SQLite's `rarest_keys`), and
+/// the share of the sample's blocks holding the rarest (1 without a sample: assume common).
+async fn rarest_keys(tx: &Transaction<'_>, chunks: &[Chunk], keys: Vec<u32>) -> Result<(Vec<i64>, f64), StoreError> {
     let mut keys: Vec<i64> = keys.into_iter().map(i64::from).collect();
     let Some(sample) = chunks.iter().find(|c| c.level == 1).or(chunks.first()) else {
         keys.truncate(MAX_KEYS);
-        return Ok(keys);
+        return Ok((keys, 1.0));
     };
     let postings = postings(tx, std::slice::from_ref(sample), &keys).await?;
     let level = i64::from(sample.level);
@@ -234,12 +266,24 @@ async fn rarest_keys(tx: &Transaction<'_>, chunks: &[Chunk], keys: Vec<u32>) -> 
         })
         .collect();
     weighed.sort_unstable();
-    Ok(weighed.into_iter().take(MAX_KEYS).map(|(_, key)| key).collect())
+    let share = weighed.first().map_or(1.0, |&(weight, _)| f64::from(weight) / blocks(sample.level) as f64);
+    Ok((weighed.into_iter().take(MAX_KEYS).map(|(_, key)| key).collect(), share.min(1.0)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Chunk, IdBatches, spans};
+    use super::{Chunk, FIRST_CHUNKS, IdBatches, first_group, spans};
+
+    #[test]
+    fn a_rare_key_reads_every_chunks_postings_at_once_and_a_common_one_a_few() {
+        let big = |number| Chunk { level: 1, number, first_id: 0, last_id: 0 };
+        let chunks: Vec<Chunk> = (0..153).rev().map(big).collect();
+        assert_eq!(first_group(&chunks, 0.0), 153, "a key the sample lacks");
+        assert_eq!(first_group(&chunks, 1.0 / 4096.0), 153, "one block in a big chunk");
+        assert_eq!(first_group(&chunks, 1.0 / 64.0), 16, "64 blocks a chunk: 1024 in sixteen");
+        assert_eq!(first_group(&chunks, 0.5), FIRST_CHUNKS);
+        assert_eq!(first_group(&[], 0.0), FIRST_CHUNKS);
+    }
 
     #[test]
     fn adjacent_chunks_make_one_span() {

@@ -8,12 +8,14 @@ mod forwarding;
 mod integrity;
 mod postgres;
 mod report;
+mod searches;
 mod workload;
 
 use crate::commands::verify::progress_bar;
 use crate::demo::Rng;
 use anyhow::{Context, bail};
 use report::{Percentiles, Report, ms, rate, thousands};
+use searches::{Grep, Greps};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -166,7 +168,7 @@ async fn ingest_batches(base: &str, total: u64) -> anyhow::Result<Duration> {
     let (sender, mut bodies) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     let start_micros = trail_core::time::to_micros(workload::YEAR_START.parse()?);
     std::thread::spawn(move || {
-        let mut rng = Rng::new(42);
+        let mut rng = Rng::new(workload::SEED);
         for first in (0..total).step_by(BATCH as usize) {
             let batch: Vec<_> = (first..(first + BATCH).min(total))
                 .map(|n| workload::event(&mut rng, n, total, start_micros))
@@ -306,6 +308,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let total = if args.full { 10_000_000 } else { args.events };
     let temporary = tempfile_dir(args.dir.as_deref())?;
     let data = temporary.join("data");
+    let ceiling = insert_ceiling(&temporary, total)?;
     // The ingest figures include the checkpoints signed meanwhile.
     let every = args.checkpoint_every.to_string();
     let server = Server::start_with(&data, &["--checkpoint-every", &every])?;
@@ -321,6 +324,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let elapsed = ingest_batches(&base, total).await?;
     report.throughput("ingest: HTTP batches of 1000", rate(total, elapsed), "events", 100_000.0);
     report.note("  where the CPU went", cpu_since(&server, before).show(elapsed), "", None);
+    let share = rate(total, elapsed) / ceiling;
+    report.note(
+        "  SQLite's own ceiling: the rows, one transaction",
+        format!("{} events/s; ingest {share:.2} of it", thousands(ceiling)),
+        ">= 0.70",
+        Some(share >= 0.7),
+    );
     let http = client();
     let marker = format!("bench-final-{}", std::process::id());
     let acked = Instant::now();
@@ -366,24 +376,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
 
     let head = total + args.single_requests + 1;
-    let selective = workload::SELECTIVE_MARKER.to_lowercase();
-    let rg = time_command("rg", &["-i", "-c", &selective, export.to_str().unwrap_or_default()], 5);
-    let like = format!("SELECT id FROM events WHERE message LIKE '%{selective}%' ORDER BY id DESC LIMIT 100;");
+    let greps = Greps::time(&export);
+    let like =
+        format!("SELECT id FROM events WHERE message LIKE '%{}%' ORDER BY id DESC LIMIT 100;", Grep::Marker.text());
     let sqlite = time_command("sqlite3", &["-readonly", database.to_str().unwrap_or_default(), &like], 5);
 
-    let rg_name = time_command("rg", &["-i", "-c", workload::SELECTIVE_DEVICE, export.to_str().unwrap_or_default()], 5);
     let mut warm = Vec::new();
-    for (figure, query, target) in searches(head) {
-        let (timings, found) = time_search(&base, &query, args.repeat).await?;
-        if figure.contains("selective") || figure.contains("first page") {
-            warm.push((query, timings.p50));
+    for search in searches::searches(head) {
+        let (timings, found) = time_search(&base, &search.query, args.repeat).await?;
+        if search.checked_cold() {
+            warm.push((search.query.clone(), timings.p50));
         }
-        let figure = format!("{figure} ({found})");
-        let baseline = if figure.contains("selective") { rg.as_ref().ok().map(|t| ("rg -i", *t, 100.0)) } else { None };
-        report.latency(&figure, timings, target, baseline);
+        let figure = format!("{} ({found})", search.figure);
+        report.latency(&figure, timings, Some(search.target), greps.baseline(search.grep));
     }
-    warm.extend(time_field_searches(&mut report, &base, args.repeat, rg_name.ok()).await?);
-    match (&rg, &sqlite) {
+    match (&greps.of(Grep::Marker), &sqlite) {
         (Ok(rg), Ok(sqlite)) => report.note(
             "baselines: rg -i / sqlite3 LIKE, selective",
             format!("{} / {}", ms(*rg), ms(*sqlite)),
@@ -409,6 +416,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&temporary);
     }
     Ok(())
+}
+
+/// The engine's ceiling in events/s, measured before the server starts: SQLite inserting the
+/// first million (at most) of the same events, as rows made beforehand, in one transaction.
+fn insert_ceiling(dir: &Path, total: u64) -> anyhow::Result<f64> {
+    let count = total.min(1_000_000);
+    let events = workload::bodies(count, total)?;
+    let path = dir.join("ceiling.db");
+    let elapsed = trail_store_sqlite::measure::insert_ceiling(&path, &events)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    Ok(rate(count, elapsed))
 }
 
 /// The token lookup takes the same time whichever entry matches (its test shows it compares
@@ -437,74 +457,6 @@ pub fn token_lookup(report: &mut Report) {
         "slowest < 1.5x fastest",
         Some(slowest.as_secs_f64() < fastest.as_secs_f64() * 1.5),
     );
-}
-
-/// The searches every backend is timed on, with their targets: `head` is the newest id.
-fn searches(head: u64) -> Vec<(&'static str, String, Option<Duration>)> {
-    let selective = workload::SELECTIVE_MARKER.to_lowercase();
-    vec![
-        ("search: unfiltered first page", "all_users=true".into(), Some(Duration::from_millis(5))),
-        (
-            "search: unfiltered page at 50% depth",
-            format!("all_users=true&cursor={head}.{}", head / 2),
-            Some(Duration::from_millis(5)),
-        ),
-        (
-            "search: unfiltered page at 99% depth",
-            format!("all_users=true&cursor={head}.{}", head / 100),
-            Some(Duration::from_millis(5)),
-        ),
-        (
-            "search: selective message filter",
-            format!("all_users=true&message={selective}"),
-            Some(Duration::from_millis(50)),
-        ),
-        (
-            "search: common message filter",
-            format!("all_users=true&message={}", workload::COMMON_FILTER.replace(' ', "%20")),
-            None,
-        ),
-        ("search: user + month + substring", format!("user={}&month=2025-06&message=edge377", workload::user(7)), None),
-    ]
-}
-
-/// Filters on the other fields, alone and combined (V3), each held to P2's 50 ms: the figures
-/// issue 19 works from. They are timed fewer times than the message searches, since an
-/// unindexed filter may scan the whole trail.
-fn field_searches() -> Vec<(&'static str, String)> {
-    let device = workload::SELECTIVE_DEVICE;
-    vec![
-        ("search: name, selective", format!("all_users=true&name={device}")),
-        ("search: name, common", "all_users=true&name=edge17".into()),
-        ("search: action alone", "all_users=true&action=restore".into()),
-        ("search: name + action", "all_users=true&name=edge17&action=commit".into()),
-        ("search: user + month + name", format!("user={}&month=2025-06&name=edge17", workload::user(7))),
-        ("search: name with % and _", "all_users=true&name=edge1_7%25".into()),
-        ("search: name matching nothing", "all_users=true&name=zzzz".into()),
-        ("search: action matching nothing", "all_users=true&action=zzzz".into()),
-        ("search: name without 3 in a row, common", "all_users=true&name=e_".into()),
-        ("search: name without 3 in a row, matching nothing", "all_users=true&name=z_".into()),
-    ]
-}
-
-/// Times [`field_searches`] against `base`, at most 10 times each; the selective name beside
-/// `rg -i` over the export (`rg_name`), which should take at least 100 times longer.
-async fn time_field_searches(
-    report: &mut Report,
-    base: &str,
-    repeat: usize,
-    rg_name: Option<Duration>,
-) -> anyhow::Result<Vec<(String, Duration)>> {
-    let mut warm = Vec::new();
-    for (figure, query) in field_searches() {
-        let (timings, found) = time_search(base, &query, repeat.clamp(1, 10)).await?;
-        let baseline = rg_name.filter(|_| figure.ends_with("selective")).map(|rg| ("rg -i", rg, 100.0));
-        if figure.ends_with("selective") {
-            warm.push((query, timings.p50));
-        }
-        report.latency(&format!("{figure} ({found})"), timings, Some(Duration::from_millis(50)), baseline);
-    }
-    Ok(warm)
 }
 
 /// The first search of each kind on a `server` just started on a trail, against ten times its

@@ -5,14 +5,13 @@
 //! schemas of its own (`trail_bench_<pid>...`), dropped at the end unless `--dir` keeps them.
 
 use super::report::{Percentiles, Report, ms, rate, thousands};
+use super::searches::{Grep, Greps, Search, searches};
 use super::{
-    Server, client, cpu_now, cpu_since, export_ndjson, field_searches, get, ingest_batches, ingest_singles, searches,
-    time_cold_searches, time_command, time_search, wait_for_index, workload,
+    Server, client, cpu_now, cpu_since, export_ndjson, get, ingest_batches, ingest_singles, time_cold_searches,
+    time_search, wait_for_index, workload,
 };
-use crate::demo::Rng;
 use anyhow::Context;
 use std::time::{Duration, Instant};
-use trail_core::EventInput;
 
 /// A schema for the benchmark: dropped by [`BenchSchema::drop_now`] at the end of a run, kept
 /// when the run fails (or `--dir` asks to keep it), for a look at what went wrong.
@@ -57,18 +56,9 @@ struct Measured {
 
 /// One search's figures.
 struct Timed {
-    figure: &'static str,
-    query: String,
-    target: Option<Duration>,
+    search: Search,
     timings: Percentiles,
     found: String,
-}
-
-impl Timed {
-    /// Selective searches are held to 100 times `rg -i`, and a cold start to 10 times warm.
-    fn is_selective(&self) -> bool {
-        self.figure.contains("selective message") || self.figure.ends_with("name, selective")
-    }
 }
 
 /// Ingests, then times the searches. With `analyze`, the PostgreSQL database's statistics are
@@ -94,13 +84,9 @@ async fn measure(
     wait_for_index(base).await?;
     let head = get(&client(), base, "all_users=true&limit=1").await?["events"][0]["id"].as_u64().unwrap_or(0);
     let mut timed = Vec::new();
-    for (figure, query, target) in searches(head) {
-        let (timings, found) = time_search(base, &query, args.repeat).await?;
-        timed.push(Timed { figure, query, target, timings, found });
-    }
-    for (figure, query) in field_searches() {
-        let (timings, found) = time_search(base, &query, args.repeat.clamp(1, 10)).await?;
-        timed.push(Timed { figure, query, target: Some(Duration::from_millis(50)), timings, found });
+    for search in searches(head) {
+        let (timings, found) = time_search(base, &search.query, args.repeat).await?;
+        timed.push(Timed { search, timings, found });
     }
     Ok(Measured {
         ingest,
@@ -142,16 +128,7 @@ async fn two_nodes(url: &str, total: u64, dir: &std::path::Path) -> anyhow::Resu
 
 /// UNNEST against COPY BINARY on the same events, straight into PostgreSQL.
 async fn insert_methods(url: &str, name: &str, count: u64) -> anyhow::Result<(f64, f64)> {
-    let mut rng = Rng::new(7);
-    let start = trail_core::time::to_micros(workload::YEAR_START.parse()?);
-    let now = jiff::Timestamp::now();
-    let events = (0..count)
-        .map(|n| {
-            let input: EventInput =
-                serde_json::from_value(serde_json::to_value(workload::event(&mut rng, n, count, start))?)?;
-            input.validate(now).map_err(|e| anyhow::anyhow!("{e}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let events = workload::bodies(count, count)?;
     let (unnest, copy) =
         trail_store_postgres::measure::insert_methods(url, name, &events, super::BATCH as usize).await?;
     Ok((rate(count, unnest), rate(count, copy)))
@@ -176,9 +153,7 @@ pub async fn run(args: &super::BenchArgs, url: &str) -> anyhow::Result<()> {
     // Both backends hold the same events: `rg` reads them once, exported from SQLite.
     let export = dir.join("export.ndjson");
     export_ndjson(&dir.join("data").join(crate::config::DATABASE_FILE), &export).await?;
-    let rg = |text: &str| time_command("rg", &["-i", "-c", text, export.to_str().unwrap_or_default()], 5);
-    let rg_message = rg(&workload::SELECTIVE_MARKER.to_lowercase());
-    let rg_name = rg(workload::SELECTIVE_DEVICE);
+    let greps = Greps::time(&export);
     let _ = std::fs::remove_file(&export);
 
     println!("PostgreSQL:");
@@ -191,8 +166,8 @@ pub async fn run(args: &super::BenchArgs, url: &str) -> anyhow::Result<()> {
     let warm: Vec<(String, Duration)> = postgres
         .searches
         .iter()
-        .filter(|t| t.is_selective() || t.figure.contains("first page"))
-        .map(|t| (t.query.clone(), t.timings.p50))
+        .filter(|t| t.search.checked_cold())
+        .map(|t| (t.search.query.clone(), t.timings.p50))
         .collect();
     time_cold_searches(&mut cold, Server::start_with(&dir.join("pg"), &pg_args)?, &warm).await?;
     let (ilike, ilike_found) = ilike_scan(&one.database_url, args.repeat).await?;
@@ -234,20 +209,17 @@ pub async fn run(args: &super::BenchArgs, url: &str) -> anyhow::Result<()> {
     );
     for (pg, sqlite) in postgres.searches.into_iter().zip(&sqlite.searches) {
         let mut beside = format!("SQLite {} ({})", sqlite.timings.show(), sqlite.found);
-        let mut rg = None;
-        if pg.figure.contains("selective message") {
+        if pg.search.grep == Some(Grep::Marker) {
             beside.push_str(&format!("; plain ILIKE {} ({ilike_found} found)", ms(ilike)));
-            rg = rg_message.as_ref().ok().copied();
-        } else if pg.is_selective() {
-            rg = rg_name.as_ref().ok().copied();
         }
-        let figure = format!("{} ({})", pg.figure, pg.found);
-        report.latency_beside(&figure, pg.timings, pg.target, beside, rg.map(|t| ("rg -i", t, 100.0)));
+        let figure = format!("{} ({})", pg.search.figure, pg.found);
+        let baseline = greps.baseline(pg.search.grep);
+        report.latency_beside(&figure, pg.timings, Some(pg.search.target), beside, baseline);
     }
     let peak = |mib: Option<f64>| mib.map_or("?".to_owned(), |m| format!("{m:.0} MiB"));
     report.beside("server peak resident memory", peak(postgres.peak_mib), format!("SQLite {}", peak(sqlite.peak_mib)));
-    if let Err(why) = rg_message.as_ref().and(rg_name.as_ref()) {
-        report.note("baseline: rg -i over the export", why.clone(), "", Some(false));
+    if let Some(why) = greps.failure() {
+        report.note("baseline: rg -i over the export", why, "", Some(false));
     }
     report.print();
     cold.print();

@@ -3,6 +3,10 @@
 
 use crate::demo::Rng;
 use serde::Serialize;
+use trail_core::{EventBody, EventInput};
+
+/// The seed of the events' random parts: every measurement draws the same events.
+pub const SEED: u64 = 42;
 
 pub const USERS: usize = 20;
 /// One event in this many carries the selective marker.
@@ -100,4 +104,18 @@ pub fn event(rng: &mut Rng, n: u64, total: u64, start_micros: i64) -> BenchEvent
         client: "192.0.2.10",
         message,
     }
+}
+
+/// The first `count` of `total` events as the server stores them (validated now), the same
+/// events `ingest_batches` sends first: for measurements that bypass the server.
+pub fn bodies(count: u64, total: u64) -> anyhow::Result<Vec<EventBody>> {
+    let mut rng = Rng::new(SEED);
+    let start = trail_core::time::to_micros(YEAR_START.parse()?);
+    let now = jiff::Timestamp::now();
+    (0..count)
+        .map(|n| {
+            let input: EventInput = serde_json::from_value(serde_json::to_value(event(&mut rng, n, total, start))?)?;
+            input.validate(now).map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .collect()
 }
