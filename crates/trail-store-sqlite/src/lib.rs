@@ -3,6 +3,7 @@
 //! by its own thread (see [`index`]), and a small pool of read connections for searches.
 
 mod accounts;
+mod checkpointer;
 mod checkpoints;
 mod contents;
 mod export;
@@ -19,6 +20,7 @@ mod tx;
 mod writer;
 
 use async_trait::async_trait;
+use checkpointer::Checkpointer;
 use index::{IndexMessage, Indexer};
 use progress::Progress;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -122,10 +124,14 @@ impl SqliteStore {
         let cannot_open = |e: rusqlite::Error| backend(format!("cannot open {}: {e}", path.display()));
         let mut conn = open_connection(&path).map_err(cannot_open)?;
         schema::migrate(&mut conn).map_err(backend)?;
+        // The checkpointer copies the WAL into the database, off the writer's commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend)?;
+        let (checkpointer, checkpoint, checkpoints) =
+            Checkpointer::new(open_connection(&path).map_err(cannot_open)?).map_err(cannot_open)?;
         let index_path = index_path(&path);
         let progress = Arc::new(Progress::starting_at(EventId::ZERO));
         let (wake, messages) = std::sync::mpsc::sync_channel(64);
-        let writer = Writer::new(WriteTx::open(conn)?, progress.clone(), wake.clone());
+        let writer = Writer::new(WriteTx::open(conn)?, progress.clone(), wake.clone(), checkpoint);
         let indexer = Indexer::new(
             open_connection(&path).map_err(cannot_open)?,
             open_connection(&index_path).map_err(backend)?,
@@ -137,6 +143,7 @@ impl SqliteStore {
         let threads = vec![
             spawn("trail-sqlite-writer").spawn(move || writer.run(queue)).map_err(backend)?,
             spawn("trail-sqlite-indexer").spawn(move || indexer.run(messages)).map_err(backend)?,
+            spawn("trail-sqlite-checkpointer").spawn(move || checkpointer.run(checkpoints)).map_err(backend)?,
         ];
         Ok(SqliteStore {
             path,

@@ -15,6 +15,11 @@ impl WriteRequest for AppendEvents {
         self.0.len()
     }
 
+    /// Its events were validated before it was queued: only the database can fail it.
+    fn can_refuse(&self) -> bool {
+        false
+    }
+
     fn events_stored(ids: &Vec<EventId>) -> u64 {
         ids.len() as u64
     }

@@ -3,7 +3,8 @@
 //! answers.
 //!
 //! A backend's writer only gathers requests into groups, opens the transaction, runs each
-//! request under a savepoint of its own, and commits; it never names a kind of write. What a
+//! request (under a savepoint of its own if it [can refuse](WriteRequest::can_refuse)), and
+//! commits; it never names a kind of write. What a
 //! request does is written once, here, against the storage traits of [`storage`], which each
 //! backend implements for its transaction: the backend only says how to store things. Adding a
 //! kind of write is a new type here (or, for one only a backend needs, in that backend) and the

@@ -21,13 +21,20 @@ pub trait WriteRequest: Sized + Send + 'static {
         true
     }
 
+    /// Whether applying it can fail for a reason of its own (a conflict, an unknown job) rather
+    /// than the database's. A writer may run a request that cannot without a savepoint of its
+    /// own; if it fails all the same, its whole group fails, and nothing of the group is stored.
+    fn can_refuse(&self) -> bool {
+        true
+    }
+
     /// How many events an answer says were stored, for the metrics.
     fn events_stored(answer: &Self::Answer) -> u64;
 }
 
 /// What a request does inside a transaction of type `Tx` (whatever storage it needs, as the
-/// bounds of its impl say). An error rolls back this request alone: a refusal (a conflict, an
-/// unknown job) or a database failure.
+/// bounds of its impl say). An error rolls back this request alone (a refusal, or a database
+/// failure), or its whole group if it [cannot refuse](WriteRequest::can_refuse).
 #[async_trait]
 pub trait Apply<Tx: ?Sized + Send>: WriteRequest {
     async fn apply(self, tx: &mut Tx) -> Result<Self::Answer, StoreError>;
@@ -39,6 +46,8 @@ pub trait Pending<Tx: ?Sized + Send>: Send {
     fn weight(&self) -> usize;
 
     fn appends_events(&self) -> bool;
+
+    fn can_refuse(&self) -> bool;
 
     /// Runs the request; its outcome is answered only once the group's fate is known.
     async fn apply(self: Box<Self>, tx: &mut Tx) -> Box<dyn Outcome>;
@@ -91,6 +100,10 @@ where
 
     fn appends_events(&self) -> bool {
         self.request.appends_events()
+    }
+
+    fn can_refuse(&self) -> bool {
+        self.request.can_refuse()
     }
 
     async fn apply(self: Box<Self>, tx: &mut Tx) -> Box<dyn Outcome> {
