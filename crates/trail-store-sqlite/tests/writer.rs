@@ -82,3 +82,32 @@ async fn the_wal_reaches_the_database_file_off_the_writer() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The indexer and the checkpointer run below the writer, so that on few cores they take CPU
+/// only when the writer and the HTTP workers leave it (Linux: a thread's nice value is its own).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_threads_yield_to_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = SqliteStore::open(dir.path().join("trail.db")).unwrap();
+    // Thread names as the kernel keeps them: the first 15 bytes.
+    let nice = |name: &str| -> Option<i32> {
+        std::fs::read_dir("/proc/self/task").unwrap().flatten().find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim() == name).then_some(())?;
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // After the name in parentheses: state is field 3, nice field 19.
+            stat.rsplit_once(')')?.1.split_whitespace().nth(16)?.parse().ok()
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let writer = nice("trail-sqlite-wr").expect("the writer thread");
+        let background = [nice("trail-sqlite-in"), nice("trail-sqlite-ch")];
+        if background.iter().all(|n| n.is_some_and(|n| n >= (writer + 10).min(19))) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "writer at {writer}, indexer and checkpointer at {background:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
