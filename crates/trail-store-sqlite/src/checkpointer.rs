@@ -26,6 +26,7 @@ const RESTART_WAIT: Duration = Duration::from_millis(250);
 
 pub struct Checkpointer {
     conn: Connection,
+    wakes: Receiver<()>,
 }
 
 /// Wakes the checkpointer after a commit; a wake-up already waiting covers this one.
@@ -40,15 +41,15 @@ impl Wake {
 
 impl Checkpointer {
     /// The checkpointer on `conn` (the events database), and how to wake it.
-    pub fn new(conn: Connection) -> rusqlite::Result<(Checkpointer, Wake, Receiver<()>)> {
+    pub fn new(conn: Connection) -> rusqlite::Result<(Checkpointer, Wake)> {
         conn.busy_timeout(RESTART_WAIT)?;
         let (wake, wakes) = std::sync::mpsc::sync_channel(1);
-        Ok((Checkpointer { conn }, Wake(wake), wakes))
+        Ok((Checkpointer { conn, wakes }, Wake(wake)))
     }
 
     /// Runs until the writer is gone.
-    pub fn run(self, wakes: Receiver<()>) {
-        while wakes.recv().is_ok() {
+    pub fn run(self) {
+        while self.wakes.recv().is_ok() {
             if let Err(error) = self.checkpoint() {
                 tracing::warn!(%error, "a WAL checkpoint failed; the next commit tries again");
             }

@@ -117,6 +117,20 @@ fn yield_to_the_writer() {
     }
 }
 
+/// Starts a thread whose work can wait, below the writer (see [`yield_to_the_writer`]).
+fn spawn_in_background(
+    name: &str,
+    run: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    let thread = std::thread::Builder::new().name(name.into());
+    thread
+        .spawn(move || {
+            yield_to_the_writer();
+            run()
+        })
+        .map_err(backend)
+}
+
 /// Takes the exclusive lock beside the database file, or says who holds it.
 fn take_writer_lock(path: &Path) -> Result<std::fs::File, StoreError> {
     let lock_path = path.with_extension("lock");
@@ -147,7 +161,7 @@ impl SqliteStore {
         schema::migrate(&mut conn).map_err(backend)?;
         // The checkpointer copies the WAL into the database, off the writer's commits.
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend)?;
-        let (checkpointer, checkpoint, checkpoints) =
+        let (checkpointer, checkpoint) =
             Checkpointer::new(open_connection(&path).map_err(cannot_open)?).map_err(cannot_open)?;
         let index_path = index_path(&path);
         let progress = Arc::new(Progress::starting_at(EventId::ZERO));
@@ -163,18 +177,8 @@ impl SqliteStore {
         let spawn = |name: &str| std::thread::Builder::new().name(name.into());
         let threads = vec![
             spawn("trail-sqlite-writer").spawn(move || writer.run(queue)).map_err(backend)?,
-            spawn("trail-sqlite-indexer")
-                .spawn(move || {
-                    yield_to_the_writer();
-                    indexer.run(messages)
-                })
-                .map_err(backend)?,
-            spawn("trail-sqlite-checkpointer")
-                .spawn(move || {
-                    yield_to_the_writer();
-                    checkpointer.run(checkpoints)
-                })
-                .map_err(backend)?,
+            spawn_in_background("trail-sqlite-indexer", move || indexer.run(messages))?,
+            spawn_in_background("trail-sqlite-checkpointer", move || checkpointer.run())?,
         ];
         Ok(SqliteStore {
             path,

@@ -103,10 +103,7 @@ impl Writer {
             request.refuse(&error);
             return Err(error);
         }
-        let outcome = self.poll_once(request)?;
-        let failure = outcome.error().map(|error| StoreError::backend(error.to_string()));
-        done.push(outcome);
-        let Some(error) = failure else {
+        let Some(error) = self.run_into(request, done)? else {
             return self.tx.execute("RELEASE request");
         };
         self.tx.roll_back_to(start);
@@ -120,18 +117,23 @@ impl Writer {
     /// copies every page the request changes that the group's earlier requests changed (13 % of
     /// the writer's time under batch ingest). If it fails all the same, so does its group.
     fn unguarded(&mut self, request: Request, done: &mut Vec<Box<dyn Outcome>>) -> Result<(), StoreError> {
-        let outcome = self.poll_once(request)?;
-        let failure = outcome.error().map(|error| StoreError::backend(error.to_string()));
-        done.push(outcome);
-        failure.map_or(Ok(()), Err)
+        self.run_into(request, done)?.map_or(Ok(()), Err)
     }
 
+    /// Runs a request, keeps its outcome in `done` and returns its own failure, if it failed.
     /// SQLite's storage never waits (see `tx.rs`), so a request is done in one poll. One that
     /// is not is dropped, and its caller hears that the store closed.
-    fn poll_once(&mut self, request: Request) -> Result<Box<dyn Outcome>, StoreError> {
-        request
+    fn run_into(
+        &mut self,
+        request: Request,
+        done: &mut Vec<Box<dyn Outcome>>,
+    ) -> Result<Option<StoreError>, StoreError> {
+        let outcome = request
             .apply(&mut self.tx)
             .now_or_never()
-            .ok_or_else(|| StoreError::backend("a write request waited inside the SQLite writer, which never waits"))
+            .ok_or_else(|| StoreError::backend("a write request waited inside the SQLite writer, which never waits"))?;
+        let failure = outcome.error().map(|error| StoreError::backend(error.to_string()));
+        done.push(outcome);
+        Ok(failure)
     }
 }
