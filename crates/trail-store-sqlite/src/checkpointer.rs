@@ -1,77 +1,137 @@
-//! WAL checkpoints off the writer's path.
+//! WAL checkpoints off the writer's path, and a WAL that begins again instead of growing.
 //!
 //! By default SQLite has the connection that commits copy the WAL into the database file once
 //! it holds 1,000 pages, inside that commit: under batch ingest, a tenth of the writer's time,
 //! with an fsync of the database file each time. The writer's connection turns that off
 //! (`wal_autocheckpoint = 0`) and wakes this thread after its commits instead. It runs PASSIVE
 //! checkpoints on a connection of its own: they copy what no reader still needs without waiting
-//! for the writer or readers. Once a checkpoint has copied the whole WAL, the writer's next
-//! transaction starts it again from the beginning; under steady ingest the writer has always
-//! added frames since, so when the WAL passes [`RESTART_FRAMES`] a RESTART checkpoint waits
-//! briefly for a pause between commits, copies the little that is left and has the WAL begin
-//! again.
+//! for the writer or readers.
+//!
+//! A WAL begins again from its first frame only once a checkpoint has copied all of it and no
+//! reader still reads from it. Under steady ingest that moment never comes by itself (the
+//! writer has always added frames since), and a RESTART checkpoint from this thread seldom won
+//! the write lock between two commits: a 2,000,000-event ingest left a WAL of 300 MB, and a
+//! WAL that grows costs the writer dearly, since the file system zeroes every new block it
+//! appends to (a fifth of the writer's time on ext4). So once the WAL passes
+//! [`RESTART_FRAMES`], this thread says so, and the writer itself has the WAL begin again
+//! between two groups ([`WalSize::restart`]), where it holds the write lock anyway: it copies
+//! the little the last PASSIVE checkpoint left and waits briefly for readers.
 
 use rusqlite::Connection;
-use std::sync::mpsc::{Receiver, SyncSender};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
 
 /// At most one checkpoint per this time: each costs an fsync of the database file, and under
 /// ingest the writer commits far more often.
 const PAUSE: Duration = Duration::from_millis(200);
-/// WAL pages (4 KiB) beyond which a checkpoint has the WAL start again: 64 MiB.
+/// WAL pages (4 KiB) beyond which the writer has the WAL begin again: 64 MiB.
 const RESTART_FRAMES: i64 = 16_384;
-/// How long a RESTART checkpoint waits for the writer's commit or a reader to finish before it
-/// gives up until the next round: the writer waits on it meanwhile.
-const RESTART_WAIT: Duration = Duration::from_millis(250);
+/// What SQLite truncates a WAL to when it begins again, should a long reader have let it grow
+/// past [`RESTART_FRAMES`] (pages and their frame headers).
+pub const WAL_SIZE_LIMIT: i64 = 2 * RESTART_FRAMES * (4096 + 24);
+/// How long the writer waits for readers still reading from the WAL before it gives up until
+/// [`RETRY_AFTER`]: new requests wait meanwhile.
+const RESTART_WAIT: Duration = Duration::from_millis(20);
+/// After a restart that readers held off (a long export, say), the next try waits this long,
+/// so that a long reader costs the writer at most 2 % of its time.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 pub struct Checkpointer {
     conn: Connection,
     wakes: Receiver<()>,
+    restart_due: Arc<AtomicBool>,
 }
 
-/// Wakes the checkpointer after a commit; a wake-up already waiting covers this one.
-#[derive(Clone)]
-pub struct Wake(SyncSender<()>);
+/// The writer's side: wakes the checkpointer after a commit, and has the WAL begin again once
+/// the checkpointer has found it past its mark.
+pub struct WalSize {
+    wake: SyncSender<()>,
+    restart_due: Arc<AtomicBool>,
+    next_try: Instant,
+}
 
-impl Wake {
+impl WalSize {
+    /// After a commit. A wake-up already waiting covers this one.
     pub fn after_commit(&self) {
-        let _ = self.0.try_send(());
+        let _ = self.wake.try_send(());
     }
+
+    /// Has the WAL begin again if it is past its mark, on the writer's connection `conn`, outside
+    /// any transaction.
+    pub fn restart_if_due(&mut self, conn: &Connection) {
+        if !self.restart_due.load(Ordering::Relaxed) || Instant::now() < self.next_try {
+            return;
+        }
+        match restart(conn) {
+            Ok(true) => self.restart_due.store(false, Ordering::Relaxed),
+            Ok(false) => self.next_try = Instant::now() + RETRY_AFTER,
+            Err(error) => {
+                self.next_try = Instant::now() + RETRY_AFTER;
+                tracing::warn!(%error, "the WAL could not begin again; the writer tries again later");
+            }
+        }
+    }
+}
+
+/// A RESTART checkpoint on the writer's connection: whether the WAL begins again. Only readers
+/// can hold it off, and only for [`RESTART_WAIT`].
+fn restart(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.busy_timeout(RESTART_WAIT)?;
+    let outcome = checkpoint(conn, "RESTART");
+    conn.busy_timeout(crate::BUSY_TIMEOUT)?;
+    let (busy, ..) = outcome?;
+    metrics::counter!("trail_sqlite_wal_restarts_total", "outcome" => if busy { "held off" } else { "done" })
+        .increment(1);
+    Ok(!busy)
+}
+
+/// Runs a checkpoint of `mode`: whether a reader or writer held it off, the frames the WAL held
+/// and how many of them are now in the database file.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64)> {
+    let (busy, frames, copied): (i64, i64, i64) =
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    metrics::gauge!("trail_sqlite_wal_frames").set(frames as f64);
+    tracing::trace!(mode, busy, frames, copied, "WAL checkpoint");
+    Ok((busy != 0, frames, copied))
 }
 
 impl Checkpointer {
-    /// The checkpointer on `conn` (the events database), and how to wake it.
-    pub fn new(conn: Connection) -> rusqlite::Result<(Checkpointer, Wake)> {
-        conn.busy_timeout(RESTART_WAIT)?;
+    /// The checkpointer on `conn` (the events database), and the writer's side of it.
+    pub fn new(conn: Connection) -> (Checkpointer, WalSize) {
         let (wake, wakes) = std::sync::mpsc::sync_channel(1);
-        Ok((Checkpointer { conn, wakes }, Wake(wake)))
+        let restart_due = Arc::new(AtomicBool::new(false));
+        let wal_size = WalSize { wake, restart_due: restart_due.clone(), next_try: Instant::now() };
+        (Checkpointer { conn, wakes, restart_due }, wal_size)
     }
 
-    /// Runs until the writer is gone.
+    /// Runs until the writer is gone: a checkpoint after commits, and again after a pause while
+    /// a reader kept part of the WAL from the database file, so that the last commits before a
+    /// quiet spell reach it too.
     pub fn run(self) {
-        while self.wakes.recv().is_ok() {
-            if let Err(error) = self.checkpoint() {
-                tracing::warn!(%error, "a WAL checkpoint failed; the next commit tries again");
+        let mut behind = false;
+        loop {
+            let woken = if behind { self.wakes.recv_timeout(PAUSE) } else { self.wakes.recv().map_err(Into::into) };
+            if let Err(RecvTimeoutError::Disconnected) = woken {
+                return;
             }
+            behind = self.passive();
             std::thread::sleep(PAUSE);
         }
     }
 
-    fn checkpoint(&self) -> rusqlite::Result<()> {
-        let frames = self.in_mode("PASSIVE")?;
-        if frames >= RESTART_FRAMES {
-            self.in_mode("RESTART")?;
+    /// A PASSIVE checkpoint: whether it left frames behind.
+    fn passive(&self) -> bool {
+        match checkpoint(&self.conn, "PASSIVE") {
+            Ok((_, frames, copied)) => {
+                self.restart_due.store(frames >= RESTART_FRAMES, Ordering::Relaxed);
+                copied < frames
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a WAL checkpoint failed; it is tried again");
+                true
+            }
         }
-        Ok(())
-    }
-
-    /// Runs a checkpoint of `mode`; returns the frames the WAL held.
-    fn in_mode(&self, mode: &str) -> rusqlite::Result<i64> {
-        let (busy, frames, copied): (i64, i64, i64) =
-            self.conn
-                .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        metrics::gauge!("trail_sqlite_wal_frames").set(frames as f64);
-        tracing::trace!(mode, busy, frames, copied, "WAL checkpoint");
-        Ok(frames)
     }
 }

@@ -70,12 +70,15 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::backend(error.to_string())
 }
 
+/// How long a connection waits for a lock another holds before it gives up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
@@ -161,12 +164,12 @@ impl SqliteStore {
         schema::migrate(&mut conn).map_err(backend)?;
         // The checkpointer copies the WAL into the database, off the writer's commits.
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend)?;
-        let (checkpointer, checkpoint) =
-            Checkpointer::new(open_connection(&path).map_err(cannot_open)?).map_err(cannot_open)?;
+        conn.pragma_update(None, "journal_size_limit", checkpointer::WAL_SIZE_LIMIT).map_err(backend)?;
+        let (checkpointer, wal_size) = Checkpointer::new(open_connection(&path).map_err(cannot_open)?);
         let index_path = index_path(&path);
         let progress = Arc::new(Progress::starting_at(EventId::ZERO));
         let (wake, messages) = std::sync::mpsc::sync_channel(64);
-        let writer = Writer::new(WriteTx::open(conn)?, progress.clone(), wake.clone(), checkpoint);
+        let writer = Writer::new(WriteTx::open(conn)?, progress.clone(), wake.clone(), wal_size);
         let indexer = Indexer::new(
             open_connection(&path).map_err(cannot_open)?,
             open_connection(&index_path).map_err(backend)?,

@@ -10,7 +10,8 @@
 //!
 //! After each commit it wakes the indexer (`index.rs`), which keeps the search index in a file of
 //! its own, and the checkpointer (`checkpointer.rs`), which copies the WAL into the database:
-//! both off the commit path.
+//! both off the commit path. Once the checkpointer finds the WAL past its mark, the writer has it
+//! begin again between two groups.
 
 use crate::checkpointer;
 use crate::index::IndexMessage;
@@ -28,7 +29,7 @@ pub struct Writer {
     tx: WriteTx,
     progress: Arc<Progress>,
     indexer: std::sync::mpsc::SyncSender<IndexMessage>,
-    checkpointer: checkpointer::Wake,
+    wal: checkpointer::WalSize,
 }
 
 impl Writer {
@@ -36,10 +37,10 @@ impl Writer {
         tx: WriteTx,
         progress: Arc<Progress>,
         indexer: std::sync::mpsc::SyncSender<IndexMessage>,
-        checkpointer: checkpointer::Wake,
+        wal: checkpointer::WalSize,
     ) -> Writer {
         progress.publish_head(tx.position().last_id);
-        Writer { tx, progress, indexer, checkpointer }
+        Writer { tx, progress, indexer, wal }
     }
 
     /// Runs until every sender is gone.
@@ -49,7 +50,8 @@ impl Writer {
             self.group_commit(group);
             // A full queue only means the indexer already has a wake-up waiting.
             let _ = self.indexer.try_send(IndexMessage::Wake);
-            self.checkpointer.after_commit();
+            self.wal.after_commit();
+            self.wal.restart_if_due(&self.tx.conn);
         }
     }
 
