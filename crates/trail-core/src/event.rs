@@ -225,15 +225,27 @@ enum Controls {
     NewlineAndTab,
 }
 
+impl Controls {
+    fn tolerates(self, c: char) -> bool {
+        matches!(self, Controls::NewlineAndTab) && (c == '\n' || c == '\t')
+    }
+
+    /// Whether ASCII `bytes` hold a control character these refuse. Without an early exit and
+    /// without branches, so that the compiler checks many bytes at once: under batch ingest,
+    /// looking for the first one byte by byte was 3 % of the server's time.
+    fn any_refused_in(self, bytes: &[u8]) -> bool {
+        let tolerated = |b: u8| matches!(self, Controls::NewlineAndTab) & ((b == b'\n') | (b == b'\t'));
+        bytes.iter().fold(false, |found, &b| found | (((b < 0x20) & !tolerated(b)) | (b == 0x7f)))
+    }
+}
+
 fn check_text(field: &str, text: &str, max_chars: usize, controls: Controls) -> Result<(), ValidationError> {
-    let allowed_control = |c: char| matches!(controls, Controls::NewlineAndTab) && (c == '\n' || c == '\t');
-    // Most text is ASCII: check bytes, and the length is the byte count. Otherwise walk chars.
-    let bad = if text.is_ascii() {
-        text.bytes()
-            .position(|b| (b < 0x20 || b == 0x7f) && !allowed_control(b as char))
-            .map(|at| (at, text.as_bytes()[at] as char))
+    // Most text is ASCII and holds no refused control character: one pass over its bytes says
+    // so (and its length is its byte count). Otherwise walk chars to find the first.
+    let bad = if text.is_ascii() && !controls.any_refused_in(text.as_bytes()) {
+        None
     } else {
-        text.char_indices().find(|&(_, c)| c.is_control() && !allowed_control(c))
+        text.char_indices().find(|&(_, c)| c.is_control() && !controls.tolerates(c))
     };
     if let Some((at, c)) = bad {
         let allowed = match controls {

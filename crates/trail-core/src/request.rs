@@ -229,6 +229,8 @@ mod tests {
             (r#"{"user":"a","kind":"A..B","message":"m","process":"p","action":"a","severity":5}"#, "empty part"),
             (r#"{"user":"a\u0000","kind":"DEVICE_EDITED","message":"m"}"#, "U+0000"),
             (r#"{"user":"a","kind":"DEVICE_EDITED","message":"a\u0007b"}"#, "only newline and tab"),
+            (r#"{"user":"a","kind":"DEVICE_EDITED","message":"a\tb\n\u007f"}"#, "U+007F at byte 4"),
+            (r#"{"user":"a","kind":"DEVICE_EDITED","message":"ab\u007f"}"#, "U+007F at byte 2"),
             (r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","name":"a\nb"}"#, "field `name`: control character"),
             (r#"{"user":5,"kind":"DEVICE_EDITED","message":"m"}"#, "invalid type"),
             (r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","colour":"red"}"#, "unknown field `colour`"),

@@ -395,17 +395,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let figure = format!("{} ({found})", search.figure);
         report.latency(&figure, timings, Some(search.target), greps.baseline(search.grep));
     }
-    match (&greps.of(Grep::Marker), &sqlite) {
-        (Ok(rg), Ok(sqlite)) => report.note(
-            "baselines: rg -i / sqlite3 LIKE, selective",
-            format!("{} / {}", ms(*rg), ms(*sqlite)),
-            "",
-            None,
-        ),
-        (rg, sqlite) => {
-            report.note("baselines", format!("{:?} {:?}", rg.as_ref().err(), sqlite.as_ref().err()), "", None)
-        }
-    }
+    let shown = |baseline: Result<Duration, String>| baseline.map_or_else(|why| format!("none: {why}"), ms);
+    report.note(
+        "baselines: rg -i / sqlite3 LIKE, selective",
+        format!("{} / {}", shown(greps.of(Grep::Marker)), shown(sqlite)),
+        "",
+        None,
+    );
     integrity::measure(&mut report, &base, &data, args.repeat).await?;
     token_lookup(&mut report);
     let size_mib = |name: &str| std::fs::metadata(data.join(name)).map_or(0.0, |m| m.len() as f64 / 1048576.0);
