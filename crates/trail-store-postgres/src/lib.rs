@@ -78,6 +78,18 @@ async fn read_head(client: &impl deadpool_postgres::GenericClient) -> Result<Eve
     Ok(EventId::new(client.query_one(&statement, &[]).await.map_err(pg)?.get(0)))
 }
 
+/// The pool of connections for `config`.
+fn pool(config: &tokio_postgres::Config) -> Result<Pool, StoreError> {
+    let manager =
+        Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager).max_size(POOL_SIZE).build().map_err(backend)
+}
+
+/// The first connection, which says whether PostgreSQL can be reached at all.
+async fn first_client(pool: &Pool, url: &str) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get().await.map_err(|e| backend(format!("cannot connect to PostgreSQL at {}: {e}", redact(url))))
+}
+
 /// The connection settings: the URL, and the schema when one is given.
 fn pg_config(url: &str, search_path: Option<&str>) -> Result<tokio_postgres::Config, StoreError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
@@ -120,9 +132,15 @@ pub fn redact(url: &str) -> String {
 
 pub struct PgStore {
     pool: Pool,
-    writes: WriteQueue<WriteTx>,
     head: watch::Sender<EventId>,
     config: tokio_postgres::Config,
+    /// What a node that writes runs beside its pool; a reader has none of it.
+    writing: Option<Writing>,
+}
+
+/// A writing node's writer, head listener and indexer.
+struct Writing {
+    writes: WriteQueue<WriteTx>,
     channel: String,
     /// Stops the head listener when the store goes.
     _listening: oneshot::Sender<()>,
@@ -144,11 +162,8 @@ impl PgStore {
     /// each), migrates, and starts this node's writer and head listener.
     pub async fn connect(url: &str, search_path: Option<&str>) -> Result<PgStore, StoreError> {
         let config = pg_config(url, search_path)?;
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(backend)?;
-        let mut client =
-            pool.get().await.map_err(|e| backend(format!("cannot connect to PostgreSQL at {}: {e}", redact(url))))?;
+        let pool = pool(&config)?;
+        let mut client = first_client(&pool, url).await?;
         schema::migrate(&mut client).await?;
         tree::build_missing(&mut client).await?;
         let channel = notify::head_channel(&client).await?;
@@ -160,7 +175,27 @@ impl PgStore {
         tokio::spawn(Writer::new(pool.clone(), channel.clone()).run(queue));
         let indexing = tokio::spawn(index::keep_indexing(pool.clone(), config.clone(), head.subscribe()));
         let _indexing = AbortOnDrop(indexing.abort_handle());
-        Ok(PgStore { pool, writes, head, config, channel, _listening: listening, _indexing })
+        let writing = Writing { writes, channel, _listening: listening, _indexing };
+        Ok(PgStore { pool, head, config, writing: Some(writing) })
+    }
+
+    /// Connects to `url` as a reader, for the commands that only read (`trail search`, `show`,
+    /// `tail`, `export`, `verify`): no migration, no writer, no head listener (its head is
+    /// read once; `tail -f` polls), no indexer. Refused when the database holds no trail, or
+    /// one at another schema version than this Trail's: a reader never changes the schema.
+    pub async fn connect_read_only(url: &str, search_path: Option<&str>) -> Result<PgStore, StoreError> {
+        let config = pg_config(url, search_path)?;
+        let pool = pool(&config)?;
+        let client = first_client(&pool, url).await?;
+        schema::check_current(&client, &redact(url)).await?;
+        let head = watch::Sender::new(read_head(&client).await?);
+        drop(client);
+        Ok(PgStore { pool, head, config, writing: None })
+    }
+
+    /// The writer's side, unless this store only reads.
+    fn writing(&self) -> Result<&Writing, StoreError> {
+        self.writing.as_ref().ok_or_else(StoreError::read_only)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -170,11 +205,12 @@ impl PgStore {
     /// Stores events with the ids, hashes and times they already have, for `trail migrate`:
     /// each must continue the chain from the head, or none is stored.
     pub async fn import(&self, events: &[Event]) -> Result<(), StoreError> {
-        writer::import(&self.pool, events, &self.channel).await
+        writer::import(&self.pool, events, &self.writing()?.channel).await
     }
 
     /// Replaces what this database keeps beside its events, for `trail migrate`.
     pub async fn replace_state(&self, state: &trail_store::state::TrailState) -> Result<(), StoreError> {
+        self.writing()?;
         state::replace(&mut self.client().await?, state).await
     }
 
@@ -184,6 +220,7 @@ impl PgStore {
         marker: &trail_core::chain::PruneMarker,
         tree_rows: &[(u64, Vec<u8>)],
     ) -> Result<(), StoreError> {
+        self.writing()?;
         writer::start_after(&mut self.client().await?, marker, tree_rows).await
     }
 }
@@ -194,7 +231,7 @@ impl EventLog for PgStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        self.writes.submit(AppendEvents(events)).await
+        self.writing()?.writes.submit(AppendEvents(events)).await
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
@@ -253,7 +290,7 @@ impl EventLog for PgStore {
 #[async_trait]
 impl ContentStore for PgStore {
     async fn record_content(&self, record: ContentRecord) -> Result<ContentOutcome, StoreError> {
-        self.writes.submit(RecordContent(record)).await
+        self.writing()?.writes.submit(RecordContent(record)).await
     }
 
     async fn content_state(&self, device: &str, kind: ContentKind) -> Result<Option<StoredContent>, StoreError> {
@@ -264,7 +301,7 @@ impl ContentStore for PgStore {
 #[async_trait]
 impl AccountStore for PgStore {
     async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
-        self.writes.submit(WriteAccount { write, events }).await
+        self.writing()?.writes.submit(WriteAccount { write, events }).await
     }
 
     async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
@@ -295,11 +332,11 @@ impl AccountStore for PgStore {
 #[async_trait]
 impl JobStore for PgStore {
     async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
-        self.writes.submit(CreateJob(job)).await
+        self.writing()?.writes.submit(CreateJob(job)).await
     }
 
     async fn report_leaf(&self, report: StatusReport) -> Result<LeafReport, StoreError> {
-        self.writes.submit(ReportLeaf(report)).await
+        self.writing()?.writes.submit(ReportLeaf(report)).await
     }
 
     async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
@@ -311,7 +348,7 @@ impl JobStore for PgStore {
     }
 
     async fn append_job_log(&self, job: JobId, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError> {
-        self.writes.submit(AppendJobLog { job, entries }).await
+        self.writing()?.writes.submit(AppendJobLog { job, entries }).await
     }
 
     async fn job_log(&self, query: LogQuery) -> Result<LogPage, StoreError> {
@@ -327,6 +364,7 @@ impl RetentionStore for PgStore {
         batch: usize,
         user: &str,
     ) -> Result<trail_core::retention::PurgeReport, StoreError> {
+        self.writing()?;
         let purged = retention::purge(&mut self.client().await?, cutoff, batch.max(1)).await?;
         trail_store::record_purge(self, user, cutoff, purged).await
     }
@@ -349,7 +387,7 @@ impl ForwardingStore for PgStore {
     }
 
     async fn save_forward_cursor(&self, destination: &str, delivered_through: EventId) -> Result<(), StoreError> {
-        self.writes.submit(SaveCursor { destination: destination.to_owned(), delivered_through }).await
+        self.writing()?.writes.submit(SaveCursor { destination: destination.to_owned(), delivered_through }).await
     }
 
     async fn forwarding_lease(&self, destination: &str) -> Result<Lease, StoreError> {
@@ -371,7 +409,7 @@ impl CheckpointStore for PgStore {
         signed: SignedCheckpoint,
         event: EventBody,
     ) -> Result<RecordedCheckpoint, StoreError> {
-        self.writes.submit(RecordCheckpoint { signed, event }).await
+        self.writing()?.writes.submit(RecordCheckpoint { signed, event }).await
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<RecordedCheckpoint>, StoreError> {

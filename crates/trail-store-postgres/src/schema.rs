@@ -218,6 +218,32 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreErr
     transaction.commit().await.map_err(pg)
 }
 
+/// For a reader, which never migrates: whether the database at `shown` (a URL without its
+/// password) holds a trail at this Trail's schema version.
+pub async fn check_current(client: &impl deadpool_postgres::GenericClient, shown: &str) -> Result<(), StoreError> {
+    // Where a writer would have made it: the first schema of the search path that exists, not
+    // one further down that happens to hold a trail too.
+    let made = "SELECT to_regclass(quote_ident(current_schema()) || '.trail_schema') IS NOT NULL";
+    let version: Option<i32> = if client.query_one(made, &[]).await.map_err(pg)?.get::<_, Option<bool>>(0) == Some(true)
+    {
+        client.query_opt("SELECT version FROM trail_schema", &[]).await.map_err(pg)?.map(|row| row.get(0))
+    } else {
+        None
+    };
+    let current = MIGRATIONS.len();
+    match version.unwrap_or(0) as usize {
+        0 => Err(StoreError::NoTrail(shown.to_owned())),
+        version if version == current => Ok(()),
+        version if version < current => Err(StoreError::backend(format!(
+            "the trail at {shown} is at schema version {version}, older than this trail's ({current}); \
+             start `trail serve` on it once, which migrates it, then read"
+        ))),
+        version => Err(StoreError::backend(format!(
+            "the database is at schema version {version}, newer than this trail ({current}); upgrade trail"
+        ))),
+    }
+}
+
 /// The advisory lock key (arbitrary, fixed) under which nodes migrate. Forwarding leases use
 /// keys of their own (see `lease.rs`); the sequencer is the chain head's row lock.
 pub const MIGRATION_LOCK: i64 = 0x7472_6169_6c00_0001;

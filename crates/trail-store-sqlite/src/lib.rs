@@ -266,13 +266,9 @@ impl SqliteStore {
         .map_err(backend)?
     }
 
-    fn read_only() -> StoreError {
-        backend("this trail was opened read-only; write through the running server")
-    }
-
     /// The writer's queue, unless this store only reads.
     fn writes(&self) -> Result<&WriteQueue<WriteTx>, StoreError> {
-        self.writes.as_ref().ok_or_else(SqliteStore::read_only)
+        self.writes.as_ref().ok_or_else(StoreError::read_only)
     }
 }
 
@@ -359,7 +355,7 @@ impl EventLog for SqliteStore {
     }
 
     async fn catch_up_indexes(&self) -> Result<(), StoreError> {
-        let indexer = self.indexer.as_ref().ok_or_else(SqliteStore::read_only)?;
+        let indexer = self.indexer.as_ref().ok_or_else(StoreError::read_only)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         indexer.send(IndexMessage::CatchUp(reply)).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?

@@ -50,6 +50,11 @@ impl StoreError {
         StoreError::Backend { message: message.into(), source: None }
     }
 
+    /// A write asked of a store opened only to read.
+    pub fn read_only() -> StoreError {
+        StoreError::backend("this trail was opened read-only; write through the running server")
+    }
+
     /// A database failure, keeping the error it came from.
     pub fn caused(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
         StoreError::Backend { message: message.into(), source: Some(Box::new(source)) }

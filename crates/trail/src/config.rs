@@ -192,7 +192,12 @@ impl Database {
             (Database::Sqlite(path), Access::Read) => {
                 SqliteStore::open_read_only(path).map(|s| Arc::new(s) as Arc<dyn Store>)
             }
-            (Database::Postgres(url), _) => PgStore::connect(url, None).await.map(|s| Arc::new(s) as Arc<dyn Store>),
+            (Database::Postgres(url), Access::Write) => {
+                PgStore::connect(url, None).await.map(|s| Arc::new(s) as Arc<dyn Store>)
+            }
+            (Database::Postgres(url), Access::Read) => {
+                PgStore::connect_read_only(url, None).await.map(|s| Arc::new(s) as Arc<dyn Store>)
+            }
         };
         // The store's words name no flag; the command line adds what to do about it here.
         opened.map_err(|error| {

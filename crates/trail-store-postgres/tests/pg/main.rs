@@ -3,6 +3,7 @@
 
 mod index;
 mod nodes;
+mod readers;
 mod retention;
 
 mod conformance {
