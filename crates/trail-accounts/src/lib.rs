@@ -61,6 +61,8 @@ pub struct Accounts {
     sessions: SessionPolicy,
     /// Presented tokens resolved recently: authentication needs no query per request.
     resolved: Mutex<TokenCache>,
+    /// The store's count of credential changes (on any node); the cache is dropped when it moves.
+    credentials: tokio::sync::watch::Receiver<u64>,
 }
 
 /// `bytes` random bytes as hex: secrets, session ids, generated passwords.
@@ -78,7 +80,6 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 impl Accounts {
     pub fn new(store: Arc<dyn AccountStore>, policy: AuthPolicy, roles: Roles) -> Accounts {
         Accounts {
-            store,
             policy,
             roles,
             throttle: Mutex::default(),
@@ -87,6 +88,8 @@ impl Accounts {
             clock: Timestamp::now,
             sessions: SessionPolicy::default(),
             resolved: Mutex::default(),
+            credentials: store.watch_credentials(),
+            store,
         }
     }
 

@@ -2,11 +2,41 @@
 
 use super::*;
 
-/// Resolved tokens by digest, with when they were resolved (`None`: not a valid token).
-pub(crate) type TokenCache = HashMap<[u8; 32], (std::time::Instant, Option<TokenHolder>)>;
+/// Resolved tokens by digest, with when they were resolved (`None`: not a valid token), as of a
+/// count of the store's credential changes.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    credentials: u64,
+    resolved: HashMap<[u8; 32], (std::time::Instant, Option<TokenHolder>)>,
+}
 
-/// How long a resolved token is trusted before it is looked up again (revocation through this
-/// node clears the cache at once).
+impl TokenCache {
+    /// What is cached for `digest`, unless a credential changed since (then nothing is).
+    fn get(&mut self, digest: &[u8; 32], credentials: u64) -> Option<Option<TokenHolder>> {
+        if self.credentials != credentials {
+            self.resolved.clear();
+            self.credentials = credentials;
+        }
+        let (at, holder) = self.resolved.get(digest)?;
+        (at.elapsed() < TOKEN_CACHE).then(|| holder.clone())
+    }
+
+    /// Keeps what was resolved while the count stood at `credentials`; nothing if the cache has
+    /// seen it move since.
+    fn keep(&mut self, digest: [u8; 32], holder: Option<TokenHolder>, credentials: u64) {
+        if self.credentials != credentials {
+            return;
+        }
+        if self.resolved.len() > 10_000 {
+            self.resolved.clear();
+        }
+        self.resolved.insert(digest, (std::time::Instant::now(), holder));
+    }
+}
+
+/// How long a resolved token is trusted before it is looked up again. A change that can stop a
+/// token, made through any node, clears every node's cache at once (see
+/// `AccountStore::watch_credentials`); this bounds what a lost announcement could cost.
 const TOKEN_CACHE: std::time::Duration = std::time::Duration::from_secs(10);
 /// The longest token name: it is part of every event the token sends (`submitted_by`).
 const TOKEN_NAME_CHARS: usize = 64;
@@ -88,7 +118,7 @@ impl Accounts {
     /// Drops every resolved token, after a change that may stop some (a lock, a deletion, a
     /// revocation): the next request looks its token up again.
     pub(crate) fn forget_tokens(&self) {
-        self.resolved.lock().expect("token cache").clear();
+        self.resolved.lock().expect("token cache").resolved.clear();
     }
 
     /// The tokens a caller may list and revoke: see [`Accounts::may_manage`].
@@ -110,17 +140,15 @@ impl Accounts {
             return Ok(None);
         }
         let digest = token::digest(secret);
-        if let Some((at, holder)) = self.resolved.lock().expect("token cache").get(&digest)
-            && at.elapsed() < TOKEN_CACHE
-        {
-            return Ok(holder.clone());
+        let credentials = *self.credentials.borrow();
+        if let Some(holder) = self.resolved.lock().expect("token cache").get(&digest, credentials) {
+            return Ok(holder);
         }
         let holder = self.resolve(digest).await?;
-        let mut cache = self.resolved.lock().expect("token cache");
-        if cache.len() > 10_000 {
-            cache.clear();
+        // Kept only if no credential changed while it was looked up.
+        if *self.credentials.borrow() == credentials {
+            self.resolved.lock().expect("token cache").keep(digest, holder.clone(), credentials);
         }
-        cache.insert(digest, (std::time::Instant::now(), holder.clone()));
         Ok(holder)
     }
 

@@ -133,6 +133,9 @@ pub fn redact(url: &str) -> String {
 pub struct PgStore {
     pool: Pool,
     head: watch::Sender<EventId>,
+    /// Moved by this node's account changes that can stop a credential, and by every other
+    /// node's, heard through the listener.
+    credentials: watch::Sender<u64>,
     config: tokio_postgres::Config,
     /// What a node that writes runs beside its pool; a reader has none of it.
     writing: Option<Writing>,
@@ -170,13 +173,15 @@ impl PgStore {
         drop(client);
         // The listener reads the head once it hears commits, so none falls between the two.
         let head = watch::Sender::new(EventId::ZERO);
-        let listening = notify::listen(&config, &channel, head.clone()).await?;
+        let credentials = watch::Sender::new(0);
+        let heard = notify::Heard { head: head.clone(), credentials: credentials.clone() };
+        let listening = notify::listen(&config, &channel, heard).await?;
         let (writes, queue) = WriteQueue::new(WRITE_QUEUE);
         tokio::spawn(Writer::new(pool.clone(), channel.clone()).run(queue));
         let indexing = tokio::spawn(index::keep_indexing(pool.clone(), config.clone(), head.subscribe()));
         let _indexing = AbortOnDrop(indexing.abort_handle());
         let writing = Writing { writes, channel, _listening: listening, _indexing };
-        Ok(PgStore { pool, head, config, writing: Some(writing) })
+        Ok(PgStore { pool, head, credentials, config, writing: Some(writing) })
     }
 
     /// Connects to `url` as a reader, for the commands that only read (`trail search`, `show`,
@@ -190,7 +195,7 @@ impl PgStore {
         schema::check_current(&client, &redact(url)).await?;
         let head = watch::Sender::new(read_head(&client).await?);
         drop(client);
-        Ok(PgStore { pool, head, config, writing: None })
+        Ok(PgStore { pool, head, credentials: watch::Sender::new(0), config, writing: None })
     }
 
     /// The writer's side, unless this store only reads.
@@ -301,7 +306,13 @@ impl ContentStore for PgStore {
 #[async_trait]
 impl AccountStore for PgStore {
     async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
-        self.writing()?.writes.submit(WriteAccount { write, events }).await
+        let changes_credentials = write.changes_credentials();
+        let ids = self.writing()?.writes.submit(WriteAccount { write, events }).await?;
+        // At once here; the other nodes when they hear the commit's announcement.
+        if changes_credentials {
+            self.credentials.send_modify(|count| *count += 1);
+        }
+        Ok(ids)
     }
 
     async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
@@ -326,6 +337,10 @@ impl AccountStore for PgStore {
 
     async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
         accounts::sessions(&self.client().await?).await
+    }
+
+    fn watch_credentials(&self) -> watch::Receiver<u64> {
+        self.credentials.subscribe()
     }
 }
 

@@ -1,5 +1,7 @@
 //! Every node hears every commit: each commit sends `pg_notify` on the schema's channel (see
-//! `writer.rs`), and each node listens on a connection of its own and moves its head.
+//! `writer.rs`), and each node listens on a connection of its own and moves its head. Account
+//! changes that can stop a credential are announced on a second channel, and move every node's
+//! credentials count, so that no node trusts a revoked token it resolved earlier.
 
 use crate::pg;
 use tokio::sync::{oneshot, watch};
@@ -14,18 +16,34 @@ pub async fn head_channel(client: &tokio_postgres::Client) -> Result<String, Sto
     Ok(format!("trail_head.{schema}"))
 }
 
-/// Listens on a connection of its own for every node's commits and moves `head`. When the
-/// connection breaks, it connects again; meanwhile the head stands still (forwarders still
-/// poll on their idle tick).
+/// The channel of account changes that can stop a credential, beside the head's channel.
+fn credentials_channel(head_channel: &str) -> String {
+    head_channel.replacen("trail_head.", "trail_credentials.", 1)
+}
+
+/// Run in a transaction that changes what a credential may do: announces it at the commit on
+/// [`credentials_channel`] (the same schema, named the same way), and never if it rolls back.
+pub const ANNOUNCE_CREDENTIALS: &str = "SELECT pg_notify('trail_credentials.' || current_schema(), '')";
+
+/// What the listener moves: the head, and the count of credential changes.
+pub struct Heard {
+    pub head: watch::Sender<EventId>,
+    pub credentials: watch::Sender<u64>,
+}
+
+/// Listens on a connection of its own for every node's commits and credential changes, and
+/// moves `heard`. When the connection breaks, it connects again; meanwhile the head stands
+/// still (forwarders still poll on their idle tick), and once back the credentials count
+/// moves, for what it may have missed.
 /// Answers a guard: the listening stops when it is dropped (with the store).
 pub async fn listen(
     config: &tokio_postgres::Config,
     channel: &str,
-    head: watch::Sender<EventId>,
+    heard: Heard,
 ) -> Result<oneshot::Sender<()>, StoreError> {
     let (ready, listening) = oneshot::channel();
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(keep_listening(config.clone(), channel.to_owned(), head, Some(ready)));
+    let task = tokio::spawn(keep_listening(config.clone(), channel.to_owned(), heard, Some(ready)));
     tokio::spawn(async move {
         let _ = stopped.await;
         task.abort();
@@ -37,11 +55,11 @@ pub async fn listen(
 async fn keep_listening(
     config: tokio_postgres::Config,
     channel: String,
-    head: watch::Sender<EventId>,
+    heard: Heard,
     mut ready: Option<oneshot::Sender<Result<(), StoreError>>>,
 ) {
     loop {
-        let outcome = listen_once(&config, &channel, &head, &mut ready).await;
+        let outcome = listen_once(&config, &channel, &heard, &mut ready).await;
         if let Some(ready) = ready.take() {
             // The first connection failed: the caller reports it.
             let _ = ready.send(outcome);
@@ -58,17 +76,17 @@ async fn keep_listening(
 async fn listen_once(
     config: &tokio_postgres::Config,
     channel: &str,
-    head: &watch::Sender<EventId>,
+    heard: &Heard,
     ready: &mut Option<oneshot::Sender<Result<(), StoreError>>>,
 ) -> Result<(), StoreError> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(pg)?;
-    let (notes, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let (forward, mut notes) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = futures_util::StreamExt::next(&mut messages).await {
             match message {
                 Ok(tokio_postgres::AsyncMessage::Notification(note)) => {
-                    let _ = notes.send(note.payload().to_owned());
+                    let _ = forward.send((note.channel().to_owned(), note.payload().to_owned()));
                 }
                 Ok(_) => {}
                 Err(error) => return Err(pg(error)),
@@ -76,18 +94,27 @@ async fn listen_once(
         }
         Ok(())
     });
-    let quoted = channel.replace('"', "\"\"");
-    client.batch_execute(&format!("LISTEN \"{quoted}\"")).await.map_err(pg)?;
+    let credentials = credentials_channel(channel);
+    for listened in [channel, credentials.as_str()] {
+        let quoted = listened.replace('"', "\"\"");
+        client.batch_execute(&format!("LISTEN \"{quoted}\"")).await.map_err(pg)?;
+    }
     // Listening now: whatever committed before (at start, or while disconnected) is in the head.
     let committed: EventId =
         EventId::new(client.query_one("SELECT last_id FROM chain_head", &[]).await.map_err(pg)?.get(0));
-    advance(head, committed);
-    if let Some(ready) = ready.take() {
-        let _ = ready.send(Ok(()));
+    advance(&heard.head, committed);
+    match ready.take() {
+        Some(ready) => {
+            let _ = ready.send(Ok(()));
+        }
+        // Back after a break: a credential may have changed meanwhile, unheard.
+        None => heard.credentials.send_modify(|count| *count += 1),
     }
-    while let Some(payload) = heard.recv().await {
-        if let Ok(id) = payload.parse::<EventId>() {
-            advance(head, id);
+    while let Some((on, payload)) = notes.recv().await {
+        if on == credentials {
+            heard.credentials.send_modify(|count| *count += 1);
+        } else if let Ok(id) = payload.parse::<EventId>() {
+            advance(&heard.head, id);
         }
     }
     driver.await.map_err(crate::backend)?

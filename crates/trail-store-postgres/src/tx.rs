@@ -290,7 +290,11 @@ impl ContentsTx for WriteTx {
 #[async_trait]
 impl AccountsTx for WriteTx {
     async fn apply_account(&mut self, write: &AccountWrite) -> Result<bool, StoreError> {
-        accounts::apply(&*self.conn, write).await
+        let applied = accounts::apply(&*self.conn, write).await?;
+        if applied && write.changes_credentials() {
+            self.conn.execute(crate::notify::ANNOUNCE_CREDENTIALS, &[]).await.map_err(pg)?;
+        }
+        Ok(applied)
     }
 }
 

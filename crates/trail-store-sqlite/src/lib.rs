@@ -64,6 +64,9 @@ pub struct SqliteStore {
     _lock: Option<std::fs::File>,
     readers: Arc<Mutex<Vec<Connection>>>,
     progress: Arc<Progress>,
+    /// Moved after account changes that can stop a credential (one process writes a SQLite
+    /// trail, so its own changes are all there are).
+    credentials: tokio::sync::watch::Sender<u64>,
 }
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
@@ -192,6 +195,7 @@ impl SqliteStore {
             _lock: Some(lock),
             readers: Arc::default(),
             progress,
+            credentials: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -219,6 +223,7 @@ impl SqliteStore {
             _lock: None,
             readers: Arc::new(Mutex::new(vec![conn])),
             progress,
+            credentials: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -377,7 +382,12 @@ impl ContentStore for SqliteStore {
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
-        self.writes()?.submit(WriteAccount { write, events }).await
+        let changes_credentials = write.changes_credentials();
+        let ids = self.writes()?.submit(WriteAccount { write, events }).await?;
+        if changes_credentials {
+            self.credentials.send_modify(|count| *count += 1);
+        }
+        Ok(ids)
     }
 
     async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
@@ -403,6 +413,10 @@ impl AccountStore for SqliteStore {
 
     async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
         self.read(|conn| accounts::sessions(conn)).await
+    }
+
+    fn watch_credentials(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.credentials.subscribe()
     }
 }
 

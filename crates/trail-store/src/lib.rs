@@ -170,6 +170,12 @@ pub trait AccountStore: EventLog {
 
     /// Every open session, oldest first (for the expiry sweep).
     async fn sessions(&self) -> Result<Vec<Session>, StoreError>;
+
+    /// A count that moves after every committed change that can stop a credential
+    /// ([`AccountWrite::changes_credentials`]), made through this store or, with several nodes
+    /// on one database, through any of them: what a node caches about tokens is dropped when it
+    /// moves.
+    fn watch_credentials(&self) -> tokio::sync::watch::Receiver<u64>;
 }
 
 /// Jobs, their leaves and their logs (V7, V8).

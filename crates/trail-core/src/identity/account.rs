@@ -66,6 +66,20 @@ pub enum AccountWrite {
 }
 
 impl AccountWrite {
+    /// Whether the change can stop a credential that worked: a deletion, a lock (any change of
+    /// state), new roles or password, a revoked token. Every node forgets the tokens it
+    /// resolved when one commits anywhere.
+    pub fn changes_credentials(&self) -> bool {
+        matches!(
+            self,
+            AccountWrite::Delete(_)
+                | AccountWrite::Password { .. }
+                | AccountWrite::State(..)
+                | AccountWrite::Roles(..)
+                | AccountWrite::RevokeToken { .. }
+        )
+    }
+
     /// What a refusal of this change says.
     pub fn refusal(&self) -> String {
         match self {

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend against a real PostgreSQL: the storage conformance suite, and what
 //! only several nodes on one database can show. One binary, so that the suite builds once.
 
+mod credentials;
 mod index;
 mod nodes;
 mod readers;

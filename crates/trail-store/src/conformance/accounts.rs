@@ -155,3 +155,39 @@ pub async fn a_password_change_ends_other_sessions_and_may_revoke_tokens<S: Stor
         store.tokens().await.unwrap().into_iter().filter(|t| t.is_active()).map(|t| t.name).collect();
     assert_eq!(active, ["t3"], "carol's tokens are revoked, dave's stay");
 }
+
+/// The credentials count moves after each committed change that can stop a credential, and
+/// only then: not for a new account, a refused change, or a token or session touched.
+pub async fn credential_changes_move_the_credentials_count<S: Store>(store: Arc<S>) {
+    let count = store.watch_credentials();
+    let moved = |since: u64| *count.borrow() != since;
+    let name = Username::parse("carol").unwrap();
+    store.write_account(AccountWrite::Create(account("carol", &["viewer"])), vec![]).await.unwrap();
+    let since = *count.borrow();
+    let token = AccountWrite::CreateToken {
+        owner: name.clone(),
+        name: "ci".into(),
+        scopes: vec![Scope::Read],
+        digest: [7; 32],
+        at: at("2026-06-01T00:00:00Z"),
+    };
+    store.write_account(token, vec![]).await.unwrap();
+    let id = store.tokens().await.unwrap()[0].id;
+    store.write_account(AccountWrite::TouchToken { id, at: at("2026-06-02T00:00:00Z") }, vec![]).await.unwrap();
+    assert!(!moved(since), "creating or touching a token stops no credential");
+    let gone = AccountWrite::Roles(Username::parse("nobody").unwrap(), vec![]);
+    assert!(store.write_account(gone, vec![]).await.is_err());
+    assert!(!moved(since), "a refused change stops no credential");
+
+    let stopping = [
+        AccountWrite::RevokeToken { id, at: at("2026-06-03T00:00:00Z") },
+        AccountWrite::Roles(name.clone(), vec!["auditor".into()]),
+        AccountWrite::State(name.clone(), AccountState::default()),
+        AccountWrite::Delete(name),
+    ];
+    for write in stopping {
+        let since = *count.borrow();
+        store.write_account(write, vec![]).await.unwrap();
+        assert!(moved(since), "a change that can stop a credential moves the count at once");
+    }
+}
