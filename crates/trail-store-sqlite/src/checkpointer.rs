@@ -12,14 +12,15 @@
 //! writer has always added frames since), and a RESTART checkpoint from this thread seldom won
 //! the write lock between two commits: a 2,000,000-event ingest left a WAL of 300 MB, and a
 //! WAL that grows costs the writer dearly, since the file system zeroes every new block it
-//! appends to (a fifth of the writer's time on ext4). So once the WAL passes
-//! [`RESTART_FRAMES`], this thread says so, and the writer itself has the WAL begin again
-//! between two groups ([`WalSize::restart`]), where it holds the write lock anyway: it copies
-//! the little the last PASSIVE checkpoint left and waits briefly for readers.
+//! appends to (a fifth of the writer's time on ext4). So the writer counts the WAL's pages at
+//! each commit (SQLite's WAL hook, [`WalSize::watch`]), and once they pass [`RESTART_FRAMES`]
+//! it has the WAL begin again itself between two groups, where it holds the write lock anyway:
+//! it copies the little the last PASSIVE checkpoint left and waits briefly for readers. (The
+//! count is the writer's own: when this thread said when, a busy machine that starved it, as it
+//! runs below the writer, let the WAL grow unchecked.)
 
 use rusqlite::Connection;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
@@ -41,32 +42,50 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub struct Checkpointer {
     conn: Connection,
     wakes: Receiver<()>,
-    restart_due: Arc<AtomicBool>,
+}
+
+thread_local! {
+    /// The pages in the WAL after the last commit of the connection [`WalSize::watch`] was
+    /// given, in the thread that committed: each store's writer has a thread of its own.
+    static WAL_PAGES: Cell<i64> = const { Cell::new(0) };
+}
+
+/// SQLite's WAL hook: called in the committing thread with the pages the WAL holds.
+fn count_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(i64::from(pages));
+    Ok(())
 }
 
 /// The writer's side: wakes the checkpointer after a commit, and has the WAL begin again once
-/// the checkpointer has found it past its mark.
+/// it is past its mark.
 pub struct WalSize {
     wake: SyncSender<()>,
-    restart_due: Arc<AtomicBool>,
     next_try: Instant,
 }
 
 impl WalSize {
+    /// Counts the WAL's pages at each commit of `conn` (the writer's). It replaces SQLite's own
+    /// WAL hook, the automatic checkpoint, which the writer's connection has off.
+    pub fn watch(conn: &Connection) {
+        conn.wal_hook(Some(count_pages));
+    }
+
     /// After a commit. A wake-up already waiting covers this one.
     pub fn after_commit(&self) {
         let _ = self.wake.try_send(());
     }
 
     /// Has the WAL begin again if it is past its mark, on the writer's connection `conn`, outside
-    /// any transaction.
+    /// any transaction, in the thread that commits on it.
     pub fn restart_if_due(&mut self, conn: &Connection) {
-        if !self.restart_due.load(Ordering::Relaxed) || Instant::now() < self.next_try {
+        if WAL_PAGES.get() < RESTART_FRAMES || Instant::now() < self.next_try {
             return;
         }
         match restart(conn) {
-            Ok(true) => self.restart_due.store(false, Ordering::Relaxed),
-            Ok(false) => self.next_try = Instant::now() + RETRY_AFTER,
+            Ok(Restart::Done) => WAL_PAGES.set(0),
+            // The checkpointer is copying: the next commit tries again.
+            Ok(Restart::NotStarted) => {}
+            Ok(Restart::HeldOff) => self.next_try = Instant::now() + RETRY_AFTER,
             Err(error) => {
                 self.next_try = Instant::now() + RETRY_AFTER;
                 tracing::warn!(%error, "the WAL could not begin again; the writer tries again later");
@@ -75,16 +94,34 @@ impl WalSize {
     }
 }
 
+/// What a RESTART checkpoint came to.
+enum Restart {
+    Done,
+    /// Another checkpoint was running (the checkpointer's PASSIVE one): it did not start.
+    NotStarted,
+    /// Readers still reading from the WAL held it off past [`RESTART_WAIT`].
+    HeldOff,
+}
+
 /// A RESTART checkpoint on the writer's connection: whether the WAL begins again. Only readers
 /// can hold it off, and only for [`RESTART_WAIT`].
-fn restart(conn: &Connection) -> rusqlite::Result<bool> {
+fn restart(conn: &Connection) -> rusqlite::Result<Restart> {
     conn.busy_timeout(RESTART_WAIT)?;
     let outcome = checkpoint(conn, "RESTART");
     conn.busy_timeout(crate::BUSY_TIMEOUT)?;
-    let (busy, ..) = outcome?;
-    metrics::counter!("trail_sqlite_wal_restarts_total", "outcome" => if busy { "held off" } else { "done" })
-        .increment(1);
-    Ok(!busy)
+    // SQLite leaves the frame counts at -1 when it could not take the checkpoint lock.
+    let outcome = match outcome? {
+        (false, ..) => Restart::Done,
+        (true, frames, _) if frames < 0 => Restart::NotStarted,
+        (true, ..) => Restart::HeldOff,
+    };
+    let label = match outcome {
+        Restart::Done => "done",
+        Restart::NotStarted => "not started",
+        Restart::HeldOff => "held off",
+    };
+    metrics::counter!("trail_sqlite_wal_restarts_total", "outcome" => label).increment(1);
+    Ok(outcome)
 }
 
 /// Runs a checkpoint of `mode`: whether a reader or writer held it off, the frames the WAL held
@@ -101,9 +138,7 @@ impl Checkpointer {
     /// The checkpointer on `conn` (the events database), and the writer's side of it.
     pub fn new(conn: Connection) -> (Checkpointer, WalSize) {
         let (wake, wakes) = std::sync::mpsc::sync_channel(1);
-        let restart_due = Arc::new(AtomicBool::new(false));
-        let wal_size = WalSize { wake, restart_due: restart_due.clone(), next_try: Instant::now() };
-        (Checkpointer { conn, wakes, restart_due }, wal_size)
+        (Checkpointer { conn, wakes }, WalSize { wake, next_try: Instant::now() })
     }
 
     /// Runs until the writer is gone: a checkpoint after commits, and again after a pause while
@@ -124,10 +159,7 @@ impl Checkpointer {
     /// A PASSIVE checkpoint: whether it left frames behind.
     fn passive(&self) -> bool {
         match checkpoint(&self.conn, "PASSIVE") {
-            Ok((_, frames, copied)) => {
-                self.restart_due.store(frames >= RESTART_FRAMES, Ordering::Relaxed);
-                copied < frames
-            }
+            Ok((_, frames, copied)) => copied < frames,
             Err(error) => {
                 tracing::warn!(%error, "a WAL checkpoint failed; it is tried again");
                 true

@@ -197,18 +197,24 @@ impl Indexer {
     }
 
     /// Takes the next batch of committed events in, persisting each mini that closes.
+    ///
+    /// The batch is read whole before it is keyed, so the read ends first: this thread runs
+    /// below the writer, and while a busy machine left it waiting inside a read, that read kept
+    /// the writer from having its WAL begin again (see `checkpointer.rs`).
     fn index_batch(&mut self) -> rusqlite::Result<()> {
         let mut statement = self
             .events
             .prepare_cached("SELECT id, time, message, name, action FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-        let mut rows = statement.query(params![self.builder.through(), BATCH])?;
-        let mut writes = Vec::new();
-        while let Some(row) = rows.next()? {
-            let text = |column| row.get_ref(column).and_then(|value| Ok(value.as_str()?));
-            writes.extend(self.builder.add(row.get(0)?, row.get(1)?, text(2)?, text(3)?, text(4)?));
-        }
-        drop(rows);
+        let batch: Vec<(i64, i64, String, String, String)> = statement
+            .query_map(params![self.builder.through(), BATCH], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         drop(statement);
+        let mut writes = Vec::new();
+        for (id, time, message, name, action) in &batch {
+            writes.extend(self.builder.add(*id, *time, message, name, action));
+        }
         for write in writes {
             self.persist(write)?;
         }

@@ -168,6 +168,7 @@ impl SqliteStore {
         // The checkpointer copies the WAL into the database, off the writer's commits.
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend)?;
         conn.pragma_update(None, "journal_size_limit", checkpointer::WAL_SIZE_LIMIT).map_err(backend)?;
+        checkpointer::WalSize::watch(&conn);
         let (checkpointer, wal_size) = Checkpointer::new(open_connection(&path).map_err(cannot_open)?);
         let index_path = index_path(&path);
         let progress = Arc::new(Progress::starting_at(EventId::ZERO));
