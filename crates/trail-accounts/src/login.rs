@@ -52,8 +52,17 @@ pub struct LoggedIn {
 pub(crate) const LOGIN_STRIPES: usize = 64;
 
 impl Accounts {
-    fn stripe(&self, username: &Username) -> &tokio::sync::Mutex<()> {
-        &self.stripes[stripe_of(username.as_str().bytes())]
+    /// Held while an account's state is read, judged and written (a login attempt, a lock or an
+    /// unlock): one change at a time per account in this process (a stripe of mutexes, taken
+    /// first, so that a node waits on the database's lock with one connection per stripe at
+    /// most), and through every node sharing the trail (the store's lock).
+    pub(crate) async fn serialize(
+        &self,
+        username: &Username,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, trail_store::AccountSerial), AccountError> {
+        let in_process = self.stripes[stripe_of(username.as_str().bytes())].lock().await;
+        let across_nodes = self.store.serialize_account(username).await?;
+        Ok((in_process, across_nodes))
     }
 
     /// A login attempt from `client`. Every attempt is recorded (those of a throttled address
@@ -85,7 +94,7 @@ impl Accounts {
         let Ok(username) = Username::parse(raw_username) else {
             return self.unknown_user(&actor, &shown, password, now, false).await;
         };
-        let _serial = self.stripe(&username).lock().await;
+        let _serial = self.serialize(&username).await?;
         let Some(account) = self.store.account(&username).await? else {
             return self.unknown_user(&actor, &shown, password, now, false).await;
         };

@@ -87,6 +87,8 @@ impl Accounts {
     /// An administrator locks an account: no automatic unlock.
     pub async fn lock_user(&self, actor: &Actor, raw_username: &str) -> Result<EventId, AccountError> {
         let username = Username::parse(raw_username)?;
+        // Not between a login attempt's reading the state and its writing it back.
+        let _serial = self.serialize(&username).await?;
         let now = (self.clock)();
         let state = self.policy.lock(now, &actor.user);
         let event = audit("USER_LOCKED", actor, username.as_str(), None, &[], now);
@@ -98,6 +100,7 @@ impl Accounts {
     /// An administrator unlocks an account, which also clears its failure count.
     pub async fn unlock_user(&self, actor: &Actor, raw_username: &str) -> Result<EventId, AccountError> {
         let username = Username::parse(raw_username)?;
+        let _serial = self.serialize(&username).await?;
         let event = audit("USER_UNLOCKED", actor, username.as_str(), None, &[], (self.clock)());
         Ok(self.store.write_account(AccountWrite::State(username, self.policy.unlock()), vec![event]).await?[0])
     }

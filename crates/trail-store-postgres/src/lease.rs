@@ -13,6 +13,18 @@ use trail_store::{Lease, StoreError};
 const ASK_EVERY: Duration = Duration::from_millis(500);
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
+/// Waits for the lock named `work` in this schema (a key of the leases' kind), on a connection
+/// of its own, and answers that connection: dropping it closes the connection, which releases
+/// the lock. Not a pooled connection: what the lock guards needs the pool (through the
+/// writer), and waiters holding every pooled connection would leave none.
+pub async fn hold(config: &tokio_postgres::Config, work: &str) -> Result<tokio_postgres::Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+    tokio::spawn(connection);
+    let lock = "SELECT pg_advisory_lock(hashtextextended(current_schema() || '/' || $1, 0))";
+    client.execute(lock, &[&work]).await.map_err(pg)?;
+    Ok(client)
+}
+
 /// Waits for the lease named `work` in this schema.
 pub async fn acquire(config: &tokio_postgres::Config, work: &str) -> Result<Lease, StoreError> {
     let (client, connection) = config.connect(NoTls).await.map_err(pg)?;

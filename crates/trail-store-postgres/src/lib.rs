@@ -342,6 +342,11 @@ impl AccountStore for PgStore {
     fn watch_credentials(&self) -> watch::Receiver<u64> {
         self.credentials.subscribe()
     }
+
+    async fn serialize_account(&self, username: &Username) -> Result<trail_store::AccountSerial, StoreError> {
+        let holder = lease::hold(&self.config, &format!("trail-account/{username}")).await?;
+        Ok(trail_store::AccountSerial::held(Box::new(holder)))
+    }
 }
 
 #[async_trait]

@@ -419,6 +419,10 @@ impl AccountStore for SqliteStore {
     fn watch_credentials(&self) -> tokio::sync::watch::Receiver<u64> {
         self.credentials.subscribe()
     }
+
+    async fn serialize_account(&self, _: &Username) -> Result<trail_store::AccountSerial, StoreError> {
+        Ok(trail_store::AccountSerial::in_process())
+    }
 }
 
 #[async_trait]

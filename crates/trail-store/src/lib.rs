@@ -176,6 +176,30 @@ pub trait AccountStore: EventLog {
     /// on one database, through any of them: what a node caches about tokens is dropped when it
     /// moves.
     fn watch_credentials(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Waits until no one else, through any node sharing the trail, is changing `username`'s
+    /// state (a login attempt judging it, an administrator locking it), and holds that until
+    /// the answer is dropped.
+    async fn serialize_account(&self, username: &Username) -> Result<AccountSerial, StoreError>;
+}
+
+/// Held while one change of an account's state is read, judged and written: see
+/// [`AccountStore::serialize_account`]. Released when dropped.
+pub struct AccountSerial {
+    _holder: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl AccountSerial {
+    /// Nothing to hold beyond the process: one process writes the trail, and it serialises its
+    /// own changes.
+    pub fn in_process() -> AccountSerial {
+        AccountSerial { _holder: None }
+    }
+
+    /// Held by `holder` (a lock's connection, say) until it is dropped.
+    pub fn held(holder: Box<dyn std::any::Any + Send + Sync>) -> AccountSerial {
+        AccountSerial { _holder: Some(holder) }
+    }
 }
 
 /// Jobs, their leaves and their logs (V7, V8).

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use trail_accounts::{Accounts, IssuedToken, events::Actor};
+use trail_accounts::{Accounts, IssuedToken, LoginRefusal, events::Actor};
 use trail_core::identity::{AuthPolicy, Grantor, Roles, Scope};
 use trail_store::prelude::*;
 use trail_store_postgres::PgStore;
@@ -82,4 +82,41 @@ async fn a_browser_session_is_every_nodes() {
     assert!(other.resolve_session(&sessions[0]).await.unwrap().is_none(), "a logged-out session works elsewhere");
     one.lock_user(&admin(), "walt").await.unwrap();
     assert!(other.resolve_session(&sessions[1]).await.unwrap().is_none(), "a locked account's session works elsewhere");
+}
+
+/// Wrong passwords sent at once through two nodes lock the account after exactly the policy's
+/// count: no node judges an attempt against a state another node is changing, so two nodes do
+/// not give an attacker twice the guesses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_through_two_nodes_lock_after_exactly_the_policys_count() {
+    let schema = TestSchema::new().await;
+    let ((store, one), (_, other)) = (node(&schema).await, node(&schema).await);
+    one.add_user(&admin(), "vera", "vera", vec!["viewer".into()], "correct horse battery staple").await.unwrap();
+    let nodes = Arc::new([one, other]);
+    let attempts: Vec<_> = (0..16u8)
+        .map(|n| {
+            let nodes = nodes.clone();
+            tokio::spawn(async move {
+                // An address each, so that no address is slowed: this is about the account.
+                let client = std::net::IpAddr::from([192, 0, 2, 10 + n]);
+                let node = &nodes[usize::from(n % 2)];
+                node.login("vera", "a wrong guess", client).await.unwrap().expect_err("the guess is wrong")
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for attempt in attempts {
+        answers.push(attempt.await.unwrap());
+    }
+    let judged_wrong = answers.iter().filter(|a| **a == LoginRefusal::InvalidCredentials).count();
+    let locked = answers.iter().filter(|a| **a == LoginRefusal::AccountLocked).count();
+    let policy = AuthPolicy::default().max_failures as usize;
+    // As on one node: the first max_failures - 1 are wrong, the one after locks, the rest find
+    // the account locked.
+    assert_eq!((judged_wrong, locked), (policy - 1, 16 - (policy - 1)), "{answers:?}");
+    let events = store.read_after(trail_core::EventId::ZERO, 1000).await.unwrap();
+    let locks = events.iter().filter(|e| e.body.kind == "AUTH_ACCOUNT_LOCKED").count();
+    assert_eq!(locks, 1, "one lock, recorded once");
+    let right = nodes[1].login("vera", "correct horse battery staple", "192.0.2.99".parse().unwrap()).await.unwrap();
+    assert_eq!(right.err(), Some(LoginRefusal::AccountLocked));
 }
