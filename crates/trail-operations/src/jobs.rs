@@ -25,7 +25,7 @@ pub struct JobUpdate {
 }
 
 impl JobUpdate {
-    fn of(job: &JobSummary, leaf: Option<(&str, Status)>) -> JobUpdate {
+    pub(crate) fn of(job: &JobSummary, leaf: Option<(&str, Status)>) -> JobUpdate {
         let [queued, running, succeeded, failed, cancelled] = job.counts;
         JobUpdate {
             job: job.id,

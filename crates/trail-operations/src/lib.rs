@@ -37,6 +37,30 @@ impl From<JobError> for OperationError {
     }
 }
 
+/// Sends live views the job changes other nodes sharing the trail commit (this node's own are
+/// sent as they are made), each with the job as it now stands. The task ends with the store
+/// (its channel closes), and does not keep it: it holds it weakly.
+fn forward_changes_made_elsewhere(jobs: &Arc<dyn JobStore>, updates: tokio::sync::broadcast::Sender<JobUpdate>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    let mut changes = jobs.jobs_changed_elsewhere();
+    let jobs = Arc::downgrade(jobs);
+    runtime.spawn(async move {
+        loop {
+            let change = match changes.recv().await {
+                Ok(change) => change,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            };
+            let Some(jobs) = jobs.upgrade() else { return };
+            if let Ok(Some(job)) = jobs.job(change.job).await {
+                let leaf = change.leaf.as_ref().map(|(target, status)| (target.as_str(), *status));
+                let _ = updates.send(JobUpdate::of(&job.summary(), leaf));
+            }
+        }
+    });
+}
+
 /// Updates of operations in progress kept for slow listeners before they miss some.
 const UPDATES: usize = 1024;
 
@@ -52,6 +76,7 @@ impl Operations {
     /// twice).
     pub fn new(jobs: Arc<dyn JobStore>, contents: Arc<dyn ContentStore>) -> Operations {
         let updates = tokio::sync::broadcast::Sender::new(UPDATES);
+        forward_changes_made_elsewhere(&jobs, updates.clone());
         Operations { jobs, contents, updates, clock: jiff::Timestamp::now }
     }
 

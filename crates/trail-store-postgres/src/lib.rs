@@ -31,7 +31,7 @@ mod writer;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio_postgres::NoTls;
 use trail_core::checkpoint::{RecordedCheckpoint, SignedCheckpoint};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
@@ -76,6 +76,18 @@ fn pg(error: tokio_postgres::Error) -> StoreError {
 async fn read_head(client: &impl deadpool_postgres::GenericClient) -> Result<EventId, StoreError> {
     let statement = client.prepare_cached("SELECT last_id FROM chain_head").await.map_err(pg)?;
     Ok(EventId::new(client.query_one(&statement, &[]).await.map_err(pg)?.get(0)))
+}
+
+/// Other nodes' job changes kept for slow live views before they miss some.
+const JOB_CHANGES: usize = 1024;
+
+/// A name for this node, unique among the nodes that share a database: it tells this node's own
+/// job announcements from the others'.
+fn node_name() -> String {
+    static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let store = STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{}-{store}", std::process::id(), started.as_nanos())
 }
 
 /// The pool of connections for `config`.
@@ -136,6 +148,8 @@ pub struct PgStore {
     /// Moved by this node's account changes that can stop a credential, and by every other
     /// node's, heard through the listener.
     credentials: watch::Sender<u64>,
+    /// Other nodes' job changes, heard through the listener.
+    jobs_elsewhere: broadcast::Sender<trail_store::JobChange>,
     config: tokio_postgres::Config,
     /// What a node that writes runs beside its pool; a reader has none of it.
     writing: Option<Writing>,
@@ -174,14 +188,21 @@ impl PgStore {
         // The listener reads the head once it hears commits, so none falls between the two.
         let head = watch::Sender::new(EventId::ZERO);
         let credentials = watch::Sender::new(0);
-        let heard = notify::Heard { head: head.clone(), credentials: credentials.clone() };
+        let jobs_elsewhere = broadcast::Sender::new(JOB_CHANGES);
+        let node = node_name();
+        let heard = notify::Heard {
+            head: head.clone(),
+            credentials: credentials.clone(),
+            jobs: jobs_elsewhere.clone(),
+            node: node.clone(),
+        };
         let listening = notify::listen(&config, &channel, heard).await?;
         let (writes, queue) = WriteQueue::new(WRITE_QUEUE);
-        tokio::spawn(Writer::new(pool.clone(), channel.clone()).run(queue));
+        tokio::spawn(Writer::new(pool.clone(), channel.clone(), node.into()).run(queue));
         let indexing = tokio::spawn(index::keep_indexing(pool.clone(), config.clone(), head.subscribe()));
         let _indexing = AbortOnDrop(indexing.abort_handle());
         let writing = Writing { writes, channel, _listening: listening, _indexing };
-        Ok(PgStore { pool, head, credentials, config, writing: Some(writing) })
+        Ok(PgStore { pool, head, credentials, jobs_elsewhere, config, writing: Some(writing) })
     }
 
     /// Connects to `url` as a reader, for the commands that only read (`trail search`, `show`,
@@ -195,7 +216,8 @@ impl PgStore {
         schema::check_current(&client, &redact(url)).await?;
         let head = watch::Sender::new(read_head(&client).await?);
         drop(client);
-        Ok(PgStore { pool, head, credentials: watch::Sender::new(0), config, writing: None })
+        let (credentials, jobs_elsewhere) = (watch::Sender::new(0), broadcast::Sender::new(1));
+        Ok(PgStore { pool, head, credentials, jobs_elsewhere, config, writing: None })
     }
 
     /// The writer's side, unless this store only reads.
@@ -351,6 +373,10 @@ impl AccountStore for PgStore {
 
 #[async_trait]
 impl JobStore for PgStore {
+    fn jobs_changed_elsewhere(&self) -> broadcast::Receiver<trail_store::JobChange> {
+        self.jobs_elsewhere.subscribe()
+    }
+
     async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
         self.writing()?.writes.submit(CreateJob(job)).await
     }

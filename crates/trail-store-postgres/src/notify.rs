@@ -21,14 +21,46 @@ fn credentials_channel(head_channel: &str) -> String {
     head_channel.replacen("trail_head.", "trail_credentials.", 1)
 }
 
+/// The channel of job changes (created, a leaf reported), beside the head's channel.
+fn jobs_channel(head_channel: &str) -> String {
+    head_channel.replacen("trail_head.", "trail_jobs.", 1)
+}
+
+/// Run in a transaction that changes a job: announces the change at the commit on
+/// [`jobs_channel`], naming the node that made it, `$1` (a JSON [`JobAnnouncement`]).
+pub const ANNOUNCE_JOB: &str = "SELECT pg_notify('trail_jobs.' || current_schema(), $1)";
+
+/// A job change as announced: which node made it, the job, and the leaf reported.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct JobAnnouncement {
+    pub node: String,
+    pub job: i64,
+    pub target: Option<String>,
+    pub status: Option<trail_core::operations::Status>,
+}
+
+impl JobAnnouncement {
+    /// The change, unless this node made it itself (its live views had it already).
+    fn from_elsewhere(payload: &str, node: &str) -> Option<trail_store::JobChange> {
+        let announced: JobAnnouncement = serde_json::from_str(payload).ok()?;
+        (announced.node != node).then(|| trail_store::JobChange {
+            job: trail_core::operations::JobId::new(announced.job),
+            leaf: announced.target.zip(announced.status),
+        })
+    }
+}
+
 /// Run in a transaction that changes what a credential may do: announces it at the commit on
 /// [`credentials_channel`] (the same schema, named the same way), and never if it rolls back.
 pub const ANNOUNCE_CREDENTIALS: &str = "SELECT pg_notify('trail_credentials.' || current_schema(), '')";
 
-/// What the listener moves: the head, and the count of credential changes.
+/// What the listener moves: the head, the count of credential changes, and the other nodes'
+/// job changes (this node is `node`).
 pub struct Heard {
     pub head: watch::Sender<EventId>,
     pub credentials: watch::Sender<u64>,
+    pub jobs: tokio::sync::broadcast::Sender<trail_store::JobChange>,
+    pub node: String,
 }
 
 /// Listens on a connection of its own for every node's commits and credential changes, and
@@ -94,8 +126,8 @@ async fn listen_once(
         }
         Ok(())
     });
-    let credentials = credentials_channel(channel);
-    for listened in [channel, credentials.as_str()] {
+    let (credentials, jobs) = (credentials_channel(channel), jobs_channel(channel));
+    for listened in [channel, credentials.as_str(), jobs.as_str()] {
         let quoted = listened.replace('"', "\"\"");
         client.batch_execute(&format!("LISTEN \"{quoted}\"")).await.map_err(pg)?;
     }
@@ -113,6 +145,10 @@ async fn listen_once(
     while let Some((on, payload)) = notes.recv().await {
         if on == credentials {
             heard.credentials.send_modify(|count| *count += 1);
+        } else if on == jobs {
+            if let Some(change) = JobAnnouncement::from_elsewhere(&payload, &heard.node) {
+                let _ = heard.jobs.send(change);
+            }
         } else if let Ok(id) = payload.parse::<EventId>() {
             advance(&heard.head, id);
         }

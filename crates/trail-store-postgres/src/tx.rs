@@ -85,12 +85,19 @@ pub struct WriteTx {
     partitions: HashSet<i32>,
     /// The tree as the previous transaction committed it.
     carried_tree: Option<Growth>,
+    /// The node whose writer this is, named in its job announcements (none: announce nothing).
+    node: Option<std::sync::Arc<str>>,
 }
 
 impl WriteTx {
     /// Opens a transaction on `client`; with `sequenced`, holding the sequencer, so that it may
     /// append events.
-    pub async fn begin(client: Object, carried: Carried, sequenced: bool) -> Result<WriteTx, StoreError> {
+    pub async fn begin(
+        client: Object,
+        carried: Carried,
+        sequenced: bool,
+        node: Option<std::sync::Arc<str>>,
+    ) -> Result<WriteTx, StoreError> {
         let conn = InTransaction { client: Some(client) };
         conn.batch_execute("BEGIN").await.map_err(pg)?;
         let mut tx = WriteTx {
@@ -100,6 +107,7 @@ impl WriteTx {
             now_month: month_of(jiff::Timestamp::now()),
             partitions: carried.partitions,
             carried_tree: carried.tree,
+            node,
         };
         if sequenced {
             tx.take_sequencer().await?;
@@ -181,6 +189,21 @@ impl WriteTx {
         self.conn.batch_execute("COMMIT").await.map_err(pg)?;
         self.end();
         Ok((stored, Carried { partitions, tree }))
+    }
+
+    /// Has the other nodes' live views hear of a job's change when this commits (never if the
+    /// change is rolled back, with its savepoint or the whole transaction).
+    async fn announce_job(&self, job: JobId, leaf: Option<&Leaf>) -> Result<(), StoreError> {
+        let Some(node) = &self.node else { return Ok(()) };
+        let announcement = crate::notify::JobAnnouncement {
+            node: node.to_string(),
+            job: job.get(),
+            target: leaf.map(|leaf| leaf.target.clone()),
+            status: leaf.map(|leaf| leaf.status),
+        };
+        let payload = serde_json::to_string(&announcement).map_err(crate::backend)?;
+        self.conn.execute(crate::notify::ANNOUNCE_JOB, &[&payload]).await.map_err(pg)?;
+        Ok(())
     }
 
     /// Rolls back; a connection that cannot is closed.
@@ -301,7 +324,9 @@ impl AccountsTx for WriteTx {
 #[async_trait]
 impl JobsTx for WriteTx {
     async fn insert_job(&mut self, job: &NewJob) -> Result<JobId, StoreError> {
-        jobs::insert(&*self.conn, job).await
+        let id = jobs::insert(&*self.conn, job).await?;
+        self.announce_job(id, None).await?;
+        Ok(id)
     }
 
     async fn set_submit_event(&mut self, job: JobId, event: EventId) -> Result<(), StoreError> {
@@ -317,7 +342,8 @@ impl JobsTx for WriteTx {
     }
 
     async fn save_leaf(&mut self, job: JobId, leaf: &Leaf) -> Result<(), StoreError> {
-        jobs::save_leaf(&*self.conn, job, leaf).await
+        jobs::save_leaf(&*self.conn, job, leaf).await?;
+        self.announce_job(job, Some(leaf)).await
     }
 
     /// Locks the job's row: nodes appending to one job's log at once number apart.

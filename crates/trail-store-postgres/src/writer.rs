@@ -26,11 +26,13 @@ pub struct Writer {
     channel: String,
     /// What the last transaction leaves the next: known partitions, the tree.
     carried: Carried,
+    /// This node's name in its job announcements.
+    node: std::sync::Arc<str>,
 }
 
 impl Writer {
-    pub fn new(pool: Pool, channel: String) -> Writer {
-        Writer { pool, channel, carried: Carried::default() }
+    pub fn new(pool: Pool, channel: String, node: std::sync::Arc<str>) -> Writer {
+        Writer { pool, channel, carried: Carried::default(), node }
     }
 
     /// Runs until every sender is gone.
@@ -46,7 +48,9 @@ impl Writer {
         let (appends, others): (Vec<Append>, Vec<Request>) = split_appends(group);
         let sequenced = !appends.is_empty() || others.iter().any(|request| request.appends_events());
         let begun = match self.pool.get().await {
-            Ok(client) => WriteTx::begin(client, std::mem::take(&mut self.carried), sequenced).await,
+            Ok(client) => {
+                WriteTx::begin(client, std::mem::take(&mut self.carried), sequenced, Some(self.node.clone())).await
+            }
             Err(error) => Err(backend(format!("cannot reach PostgreSQL: {error}"))),
         };
         let outcome = match begun {
@@ -185,7 +189,7 @@ async fn insert_together(tx: &mut WriteTx, appends: &[Append]) -> Result<Vec<Vec
 /// that does not verify is refused whole.
 pub async fn import(pool: &Pool, events: &[trail_core::Event], channel: &str) -> Result<(), StoreError> {
     let client = pool.get().await.map_err(|e| backend(format!("cannot reach PostgreSQL: {e}")))?;
-    let mut tx = WriteTx::begin(client, Carried::default(), true).await?;
+    let mut tx = WriteTx::begin(client, Carried::default(), true, None).await?;
     let mut rows = Rows::default();
     for event in events {
         let ids = tx.number(std::slice::from_ref(&event.body), &mut rows)?;

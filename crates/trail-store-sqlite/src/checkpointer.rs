@@ -103,8 +103,9 @@ enum Restart {
     HeldOff,
 }
 
-/// A RESTART checkpoint on the writer's connection: whether the WAL begins again. Only readers
-/// can hold it off, and only for [`RESTART_WAIT`].
+/// A RESTART checkpoint on the writer's connection: whether the WAL begins again. Readers can
+/// hold it off, for [`RESTART_WAIT`] at most; a checkpoint already running keeps it from
+/// starting.
 fn restart(conn: &Connection) -> rusqlite::Result<Restart> {
     conn.busy_timeout(RESTART_WAIT)?;
     let outcome = checkpoint(conn, "RESTART");

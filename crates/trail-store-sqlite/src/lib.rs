@@ -427,6 +427,12 @@ impl AccountStore for SqliteStore {
 
 #[async_trait]
 impl JobStore for SqliteStore {
+    /// One process writes a SQLite trail: no change is made elsewhere, and the channel is
+    /// closed from the start.
+    fn jobs_changed_elsewhere(&self) -> tokio::sync::broadcast::Receiver<trail_store::JobChange> {
+        tokio::sync::broadcast::channel(1).1
+    }
+
     async fn create_job(&self, job: NewJob) -> Result<Job, StoreError> {
         self.writes()?.submit(CreateJob(job)).await
     }

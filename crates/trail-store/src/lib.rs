@@ -14,7 +14,9 @@ pub mod write;
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
 use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
-use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport, Transition};
+use trail_core::operations::{
+    Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, StatusReport, Transition,
+};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 
 /// A storage failure. Input problems never get this far: events are validated at the edge.
@@ -202,9 +204,23 @@ impl AccountSerial {
     }
 }
 
+/// A job's change committed through another node sharing the trail: the job created, or one
+/// of its leaves reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobChange {
+    pub job: JobId,
+    /// The leaf reported: its target and new status.
+    pub leaf: Option<(String, Status)>,
+}
+
 /// Jobs, their leaves and their logs (V7, V8).
 #[async_trait]
 pub trait JobStore: EventLog {
+    /// Job changes committed through other nodes sharing the trail, as they commit, so that
+    /// live status views show every node's; this node's own go to them directly. Nothing ever
+    /// comes on a trail one process writes.
+    fn jobs_changed_elsewhere(&self) -> tokio::sync::broadcast::Receiver<JobChange>;
+
     /// Creates a job with a queued leaf per target and appends its JOB_SUBMITTED event, in one
     /// transaction.
     async fn create_job(&self, job: NewJob) -> Result<Job, StoreError>;

@@ -6,6 +6,7 @@ mod index;
 mod nodes;
 mod readers;
 mod retention;
+mod status;
 
 mod conformance {
     trail_store::conformance_suite!(trail_store_postgres::testing::new_store);
