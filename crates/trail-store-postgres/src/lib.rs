@@ -147,7 +147,7 @@ pub struct PgStore {
     head: watch::Sender<EventId>,
     /// Moved by this node's account changes that can stop a credential, and by every other
     /// node's, heard through the listener.
-    credentials: watch::Sender<u64>,
+    credentials: trail_store::CredentialsCount,
     /// Other nodes' job changes, heard through the listener.
     jobs_elsewhere: broadcast::Sender<trail_store::JobChange>,
     config: tokio_postgres::Config,
@@ -187,7 +187,7 @@ impl PgStore {
         drop(client);
         // The listener reads the head once it hears commits, so none falls between the two.
         let head = watch::Sender::new(EventId::ZERO);
-        let credentials = watch::Sender::new(0);
+        let credentials = trail_store::CredentialsCount::default();
         let jobs_elsewhere = broadcast::Sender::new(JOB_CHANGES);
         let node = node_name();
         let heard = notify::Heard {
@@ -216,7 +216,7 @@ impl PgStore {
         schema::check_current(&client, &redact(url)).await?;
         let head = watch::Sender::new(read_head(&client).await?);
         drop(client);
-        let (credentials, jobs_elsewhere) = (watch::Sender::new(0), broadcast::Sender::new(1));
+        let (credentials, jobs_elsewhere) = (Default::default(), broadcast::Sender::new(1));
         Ok(PgStore { pool, head, credentials, jobs_elsewhere, config, writing: None })
     }
 
@@ -328,13 +328,9 @@ impl ContentStore for PgStore {
 #[async_trait]
 impl AccountStore for PgStore {
     async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
-        let changes_credentials = write.changes_credentials();
-        let ids = self.writing()?.writes.submit(WriteAccount { write, events }).await?;
         // At once here; the other nodes when they hear the commit's announcement.
-        if changes_credentials {
-            self.credentials.send_modify(|count| *count += 1);
-        }
-        Ok(ids)
+        let writes = &self.writing()?.writes;
+        self.credentials.counting(write, |write| writes.submit(WriteAccount { write, events })).await
     }
 
     async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
@@ -362,7 +358,7 @@ impl AccountStore for PgStore {
     }
 
     fn watch_credentials(&self) -> watch::Receiver<u64> {
-        self.credentials.subscribe()
+        self.credentials.watch()
     }
 
     async fn serialize_account(&self, username: &Username) -> Result<trail_store::AccountSerial, StoreError> {

@@ -16,18 +16,15 @@ pub async fn head_channel(client: &tokio_postgres::Client) -> Result<String, Sto
     Ok(format!("trail_head.{schema}"))
 }
 
-/// The channel of account changes that can stop a credential, beside the head's channel.
-fn credentials_channel(head_channel: &str) -> String {
-    head_channel.replacen("trail_head.", "trail_credentials.", 1)
-}
-
-/// The channel of job changes (created, a leaf reported), beside the head's channel.
-fn jobs_channel(head_channel: &str) -> String {
-    head_channel.replacen("trail_head.", "trail_jobs.", 1)
+/// The channel of another kind of announcement beside the head's, for the same schema:
+/// `trail_credentials` (account changes that can stop a credential) or `trail_jobs` (job
+/// changes: created, a leaf reported).
+fn beside(head_channel: &str, kind: &str) -> String {
+    head_channel.replacen("trail_head.", &format!("{kind}."), 1)
 }
 
 /// Run in a transaction that changes a job: announces the change at the commit on
-/// [`jobs_channel`], naming the node that made it, `$1` (a JSON [`JobAnnouncement`]).
+/// `trail_jobs` [beside](beside) the head's channel, naming the node that made it, `$1` (a JSON [`JobAnnouncement`]).
 pub const ANNOUNCE_JOB: &str = "SELECT pg_notify('trail_jobs.' || current_schema(), $1)";
 
 /// A job change as announced: which node made it, the job, and the leaf reported.
@@ -51,14 +48,14 @@ impl JobAnnouncement {
 }
 
 /// Run in a transaction that changes what a credential may do: announces it at the commit on
-/// [`credentials_channel`] (the same schema, named the same way), and never if it rolls back.
+/// `trail_credentials` [beside](beside) the head's channel, and never if it rolls back.
 pub const ANNOUNCE_CREDENTIALS: &str = "SELECT pg_notify('trail_credentials.' || current_schema(), '')";
 
 /// What the listener moves: the head, the count of credential changes, and the other nodes'
 /// job changes (this node is `node`).
 pub struct Heard {
     pub head: watch::Sender<EventId>,
-    pub credentials: watch::Sender<u64>,
+    pub credentials: trail_store::CredentialsCount,
     pub jobs: tokio::sync::broadcast::Sender<trail_store::JobChange>,
     pub node: String,
 }
@@ -126,7 +123,7 @@ async fn listen_once(
         }
         Ok(())
     });
-    let (credentials, jobs) = (credentials_channel(channel), jobs_channel(channel));
+    let (credentials, jobs) = (beside(channel, "trail_credentials"), beside(channel, "trail_jobs"));
     for listened in [channel, credentials.as_str(), jobs.as_str()] {
         let quoted = listened.replace('"', "\"\"");
         client.batch_execute(&format!("LISTEN \"{quoted}\"")).await.map_err(pg)?;
@@ -140,11 +137,11 @@ async fn listen_once(
             let _ = ready.send(Ok(()));
         }
         // Back after a break: a credential may have changed meanwhile, unheard.
-        None => heard.credentials.send_modify(|count| *count += 1),
+        None => heard.credentials.moved(),
     }
     while let Some((on, payload)) = notes.recv().await {
         if on == credentials {
-            heard.credentials.send_modify(|count| *count += 1);
+            heard.credentials.moved();
         } else if on == jobs {
             if let Some(change) = JobAnnouncement::from_elsewhere(&payload, &heard.node) {
                 let _ = heard.jobs.send(change);

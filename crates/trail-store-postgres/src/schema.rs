@@ -206,10 +206,7 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreErr
         .map_err(pg)?;
     let version: i32 = transaction.query_one("SELECT version FROM trail_schema", &[]).await.map_err(pg)?.get(0);
     if version as usize > MIGRATIONS.len() {
-        return Err(StoreError::backend(format!(
-            "the database is at schema version {version}, newer than this trail ({}); upgrade trail",
-            MIGRATIONS.len()
-        )));
+        return Err(newer_schema(version as usize));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         transaction.batch_execute(sql).await.map_err(pg)?;
@@ -238,10 +235,16 @@ pub async fn check_current(client: &impl deadpool_postgres::GenericClient, shown
             "the trail at {shown} is at schema version {version}, older than this trail's ({current}); \
              start `trail serve` on it once, which migrates it, then read"
         ))),
-        version => Err(StoreError::backend(format!(
-            "the database is at schema version {version}, newer than this trail ({current}); upgrade trail"
-        ))),
+        version => Err(newer_schema(version)),
     }
+}
+
+/// The refusal of a database migrated by a newer Trail.
+fn newer_schema(version: usize) -> StoreError {
+    StoreError::backend(format!(
+        "the database is at schema version {version}, newer than this trail ({}); upgrade trail",
+        MIGRATIONS.len()
+    ))
 }
 
 /// The advisory lock key (arbitrary, fixed) under which nodes migrate. Forwarding leases use

@@ -13,7 +13,7 @@
 //! the write lock between two commits: a 2,000,000-event ingest left a WAL of 300 MB, and a
 //! WAL that grows costs the writer dearly, since the file system zeroes every new block it
 //! appends to (a fifth of the writer's time on ext4). So the writer counts the WAL's pages at
-//! each commit (SQLite's WAL hook, [`WalSize::watch`]), and once they pass [`RESTART_FRAMES`]
+//! each commit (SQLite's WAL hook, set in [`Checkpointer::new`]), and once they pass [`RESTART_FRAMES`]
 //! it has the WAL begin again itself between two groups, where it holds the write lock anyway:
 //! it copies the little the last PASSIVE checkpoint left and waits briefly for readers. (The
 //! count is the writer's own: when this thread said when, a busy machine that starved it, as it
@@ -31,7 +31,7 @@ const PAUSE: Duration = Duration::from_millis(200);
 const RESTART_FRAMES: i64 = 16_384;
 /// What SQLite truncates a WAL to when it begins again, should a long reader have let it grow
 /// past [`RESTART_FRAMES`] (pages and their frame headers).
-pub const WAL_SIZE_LIMIT: i64 = 2 * RESTART_FRAMES * (4096 + 24);
+const WAL_SIZE_LIMIT: i64 = 2 * RESTART_FRAMES * (4096 + 24);
 /// How long the writer waits for readers still reading from the WAL before it gives up until
 /// [`RETRY_AFTER`]: new requests wait meanwhile.
 const RESTART_WAIT: Duration = Duration::from_millis(20);
@@ -45,8 +45,9 @@ pub struct Checkpointer {
 }
 
 thread_local! {
-    /// The pages in the WAL after the last commit of the connection [`WalSize::watch`] was
-    /// given, in the thread that committed: each store's writer has a thread of its own.
+    /// The pages in the WAL after the last commit of the writer's connection (see
+    /// [`Checkpointer::new`]), in the thread that committed: each store's writer has a thread
+    /// of its own.
     static WAL_PAGES: Cell<i64> = const { Cell::new(0) };
 }
 
@@ -64,20 +65,11 @@ pub struct WalSize {
 }
 
 impl WalSize {
-    /// Counts the WAL's pages at each commit of `conn` (the writer's). It replaces SQLite's own
-    /// WAL hook, the automatic checkpoint, which the writer's connection has off.
-    pub fn watch(conn: &Connection) {
-        conn.wal_hook(Some(count_pages));
-    }
-
-    /// After a commit. A wake-up already waiting covers this one.
-    pub fn after_commit(&self) {
+    /// After a commit on the writer's connection `conn`, in its thread: wakes the checkpointer
+    /// (a wake-up already waiting covers this one), and has the WAL begin again if it is past
+    /// its mark.
+    pub fn after_commit(&mut self, conn: &Connection) {
         let _ = self.wake.try_send(());
-    }
-
-    /// Has the WAL begin again if it is past its mark, on the writer's connection `conn`, outside
-    /// any transaction, in the thread that commits on it.
-    pub fn restart_if_due(&mut self, conn: &Connection) {
         if WAL_PAGES.get() < RESTART_FRAMES || Instant::now() < self.next_try {
             return;
         }
@@ -136,10 +128,17 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64
 }
 
 impl Checkpointer {
-    /// The checkpointer on `conn` (the events database), and the writer's side of it.
-    pub fn new(conn: Connection) -> (Checkpointer, WalSize) {
+    /// The checkpointer on `own` (a connection to the events database), and the writer's side
+    /// of it. The writer's connection stops checkpointing in its commits, counts the WAL's pages
+    /// at each instead (SQLite's WAL hook, which the automatic checkpoint used and its pragma
+    /// would replace, hence this order), and truncates a WAL that grew past
+    /// [`WAL_SIZE_LIMIT`] when it begins again.
+    pub fn new(writer: &Connection, own: Connection) -> rusqlite::Result<(Checkpointer, WalSize)> {
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        writer.wal_hook(Some(count_pages));
         let (wake, wakes) = std::sync::mpsc::sync_channel(1);
-        (Checkpointer { conn, wakes }, WalSize { wake, next_try: Instant::now() })
+        Ok((Checkpointer { conn: own, wakes }, WalSize { wake, next_try: Instant::now() }))
     }
 
     /// Runs until the writer is gone: a checkpoint after commits, and again after a pause while

@@ -66,7 +66,7 @@ pub struct SqliteStore {
     progress: Arc<Progress>,
     /// Moved after account changes that can stop a credential (one process writes a SQLite
     /// trail, so its own changes are all there are).
-    credentials: tokio::sync::watch::Sender<u64>,
+    credentials: trail_store::CredentialsCount,
 }
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
@@ -166,10 +166,8 @@ impl SqliteStore {
         let mut conn = open_connection(&path).map_err(cannot_open)?;
         schema::migrate(&mut conn).map_err(backend)?;
         // The checkpointer copies the WAL into the database, off the writer's commits.
-        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend)?;
-        conn.pragma_update(None, "journal_size_limit", checkpointer::WAL_SIZE_LIMIT).map_err(backend)?;
-        checkpointer::WalSize::watch(&conn);
-        let (checkpointer, wal_size) = Checkpointer::new(open_connection(&path).map_err(cannot_open)?);
+        let (checkpointer, wal_size) =
+            Checkpointer::new(&conn, open_connection(&path).map_err(cannot_open)?).map_err(backend)?;
         let index_path = index_path(&path);
         let progress = Arc::new(Progress::starting_at(EventId::ZERO));
         let (wake, messages) = std::sync::mpsc::sync_channel(64);
@@ -196,7 +194,7 @@ impl SqliteStore {
             _lock: Some(lock),
             readers: Arc::default(),
             progress,
-            credentials: tokio::sync::watch::Sender::new(0),
+            credentials: Default::default(),
         })
     }
 
@@ -224,7 +222,7 @@ impl SqliteStore {
             _lock: None,
             readers: Arc::new(Mutex::new(vec![conn])),
             progress,
-            credentials: tokio::sync::watch::Sender::new(0),
+            credentials: Default::default(),
         })
     }
 
@@ -383,12 +381,8 @@ impl ContentStore for SqliteStore {
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn write_account(&self, write: AccountWrite, events: Vec<EventBody>) -> Result<Vec<EventId>, StoreError> {
-        let changes_credentials = write.changes_credentials();
-        let ids = self.writes()?.submit(WriteAccount { write, events }).await?;
-        if changes_credentials {
-            self.credentials.send_modify(|count| *count += 1);
-        }
-        Ok(ids)
+        let writes = self.writes()?;
+        self.credentials.counting(write, |write| writes.submit(WriteAccount { write, events })).await
     }
 
     async fn account(&self, username: &Username) -> Result<Option<Account>, StoreError> {
@@ -417,7 +411,7 @@ impl AccountStore for SqliteStore {
     }
 
     fn watch_credentials(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.credentials.subscribe()
+        self.credentials.watch()
     }
 
     async fn serialize_account(&self, _: &Username) -> Result<trail_store::AccountSerial, StoreError> {

@@ -10,8 +10,8 @@
 //!
 //! After each commit it wakes the indexer (`index.rs`), which keeps the search index in a file of
 //! its own, and the checkpointer (`checkpointer.rs`), which copies the WAL into the database:
-//! both off the commit path. Once the checkpointer finds the WAL past its mark, the writer has it
-//! begin again between two groups.
+//! both off the commit path. Once the WAL is past its mark, the writer has it begin again between
+//! two groups.
 
 use crate::checkpointer;
 use crate::index::IndexMessage;
@@ -50,8 +50,7 @@ impl Writer {
             self.group_commit(group);
             // A full queue only means the indexer already has a wake-up waiting.
             let _ = self.indexer.try_send(IndexMessage::Wake);
-            self.wal.after_commit();
-            self.wal.restart_if_due(&self.tx.conn);
+            self.wal.after_commit(&self.tx.conn);
         }
     }
 

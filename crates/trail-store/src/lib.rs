@@ -185,6 +185,45 @@ pub trait AccountStore: EventLog {
     async fn serialize_account(&self, username: &Username) -> Result<AccountSerial, StoreError>;
 }
 
+/// The count behind [`AccountStore::watch_credentials`], as a backend keeps it.
+#[derive(Clone)]
+pub struct CredentialsCount(tokio::sync::watch::Sender<u64>);
+
+impl Default for CredentialsCount {
+    fn default() -> Self {
+        CredentialsCount(tokio::sync::watch::Sender::new(0))
+    }
+}
+
+impl CredentialsCount {
+    /// A credential may have changed (heard from another node, or possibly missed).
+    pub fn moved(&self) {
+        self.0.send_modify(|count| *count += 1);
+    }
+
+    /// Stores `write` through `submit`, and moves the count once it has committed if it can
+    /// stop a credential.
+    pub async fn counting<T, F>(
+        &self,
+        write: AccountWrite,
+        submit: impl FnOnce(AccountWrite) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let changes_credentials = write.changes_credentials();
+        let answer = submit(write).await?;
+        if changes_credentials {
+            self.moved();
+        }
+        Ok(answer)
+    }
+
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
 /// Held while one change of an account's state is read, judged and written: see
 /// [`AccountStore::serialize_account`]. Released when dropped.
 pub struct AccountSerial {

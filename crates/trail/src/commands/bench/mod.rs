@@ -436,17 +436,21 @@ struct Ceiling {
 fn insert_ceiling(dir: &Path, total: u64) -> anyhow::Result<Ceiling> {
     let count = total.min(1_000_000);
     let events = workload::bodies(count, total)?;
-    let mut rates = Vec::with_capacity(CEILING_RUNS);
+    let mut times = Vec::with_capacity(CEILING_RUNS);
     for run in 0..CEILING_RUNS {
         let path = dir.join(format!("ceiling-{run}.db"));
         let elapsed = trail_store_sqlite::measure::insert_ceiling(&path, &events);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        rates.push(rate(count, elapsed?));
+        times.push(elapsed?);
     }
-    rates.sort_by(f64::total_cmp);
-    Ok(Ceiling { median: rates[CEILING_RUNS / 2], lowest: rates[0], highest: rates[CEILING_RUNS - 1] })
+    let (fastest, slowest) = (times.iter().min().copied(), times.iter().max().copied());
+    Ok(Ceiling {
+        median: rate(count, Percentiles::of(times).p50),
+        lowest: rate(count, slowest.unwrap_or_default()),
+        highest: rate(count, fastest.unwrap_or_default()),
+    })
 }
 
 /// The token lookup takes the same time whichever entry matches (its test shows it compares
