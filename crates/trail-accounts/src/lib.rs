@@ -22,12 +22,13 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use trail_core::identity::limits::{address_key, address_of_key, name_key};
 use trail_core::identity::password::verify_nobody;
 use trail_core::identity::session::public_id;
 use trail_core::identity::{
-    Account, AccountState, AccountWrite, AddressThrottle, Admission, ApiToken, AuthPolicy, ClientAnswer, FailureReason,
-    FailureRecord, Grantor, PasswordError, PasswordHash, Right, RightSet, Roles, Scope, Session, SessionPolicy,
-    SessionState, UnknownNames, Username, UsernameError, token,
+    Account, AccountState, AccountWrite, AddressAttempts, Admission, ApiToken, AuthPolicy, ClientAnswer, FailureReason,
+    FailureRecord, Grantor, LimitState, PasswordError, PasswordHash, Right, RightSet, Roles, Scope, Session,
+    SessionPolicy, SessionState, Ticket, UnknownName, Username, UsernameError, token,
 };
 use trail_core::{EventBody, EventId};
 use trail_store::{AccountStore, StoreError};
@@ -53,9 +54,6 @@ pub struct Accounts {
     store: Arc<dyn AccountStore>,
     policy: AuthPolicy,
     roles: Roles,
-    throttle: Mutex<AddressThrottle>,
-    /// Unknown usernames' failures, so that they fail as accounts do.
-    unknown: Mutex<UnknownNames>,
     stripes: Vec<tokio::sync::Mutex<()>>,
     clock: fn() -> Timestamp,
     sessions: SessionPolicy,
@@ -82,8 +80,6 @@ impl Accounts {
         Accounts {
             policy,
             roles,
-            throttle: Mutex::default(),
-            unknown: Mutex::default(),
             stripes: (0..LOGIN_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             clock: Timestamp::now,
             sessions: SessionPolicy::default(),

@@ -26,18 +26,6 @@ impl LoginRefusal {
     }
 }
 
-/// An admitted attempt, in flight until dropped (see `AddressThrottle::finish`).
-struct InFlight<'a> {
-    throttle: &'a Mutex<AddressThrottle>,
-    address: IpAddr,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.throttle.lock().expect("throttle lock").finish(self.address);
-    }
-}
-
 /// A successful login: who, and what they may do.
 #[derive(Debug, Clone)]
 pub struct LoggedIn {
@@ -76,52 +64,54 @@ impl Accounts {
     ) -> Result<Result<LoggedIn, LoginRefusal>, AccountError> {
         // A throttled address is slowed, its attempts spaced out, never judged wrongly; no lock
         // is held while one waits its turn.
-        let admission = self.throttle.lock().expect("throttle lock").admit(&self.policy, client, (self.clock)());
-        let _in_flight = match admission {
+        let (admitted_at, address) = ((self.clock)(), address_key(client));
+        let admission =
+            self.limit(&address, |attempts: &mut AddressAttempts| attempts.admit(&self.policy, admitted_at));
+        let ticket = match admission.await? {
             Admission::Busy(retry_after) => {
                 let retry_after_secs = retry_after.as_secs().max(1) as u64;
                 return Ok(Err(LoginRefusal::TooManyAttempts { retry_after_secs }));
             }
-            _ => InFlight { throttle: &self.throttle, address: client },
+            Admission::Admitted { wait, ticket } => {
+                tokio::time::sleep(wait.unsigned_abs()).await;
+                ticket
+            }
         };
-        if let Admission::After(wait) = admission {
-            tokio::time::sleep(wait.unsigned_abs()).await;
-        }
         let now = (self.clock)();
         let shown = Username::parse(raw_username).map_or_else(|_| printable_name(raw_username), |u| u.to_string());
         // Trail records a login attempt: no credential has been shown yet.
         let actor = Actor { user: shown.clone(), client: Some(client), ..Actor::system() };
+        let attempt = FailedAttempt { actor: &actor, client, ticket };
         let Ok(username) = Username::parse(raw_username) else {
-            return self.unknown_user(&actor, &shown, password, now, false).await;
+            return self.unknown_user(&attempt, &shown, password, now, true).await;
         };
         let _serial = self.serialize(&username).await?;
         let Some(account) = self.store.account(&username).await? else {
-            return self.unknown_user(&actor, &shown, password, now, false).await;
+            return self.unknown_user(&attempt, &shown, password, now, true).await;
         };
         let (hash, attempt_password) = (account.password.clone(), password.to_owned());
         let password_ok = blocking(move || hash.verify(&attempt_password)).await;
-        let attempt = self.policy.attempt(&account.state, now, password_ok);
+        let judged = self.policy.attempt(&account.state, now, password_ok);
         let session_id = random_hex(32)?;
         let session = public_id(&token::digest(&session_id));
-        let mut recorded = login_events(&attempt.events, &actor, &session, &shown, now);
-        if attempt.answer != ClientAnswer::Accepted {
-            recorded = self.failure_recorded(recorded, &actor, now);
+        let mut recorded = login_events(&judged.events, &actor, &session, &shown, now);
+        let failed = judged.answer != ClientAnswer::Accepted;
+        if failed {
+            recorded = self.failure_recorded(recorded, &attempt, now).await?;
         }
-        if attempt.state.locked.is_some() {
+        if judged.state.locked.is_some() {
             self.forget_tokens();
         }
-        match self.store.write_account(AccountWrite::State(username, attempt.state.clone()), recorded).await {
-            // The account went meanwhile: a failed attempt was counted against the address already.
-            Err(StoreError::Conflict(_)) => {
-                let counted = attempt.answer != ClientAnswer::Accepted;
-                return self.unknown_user(&actor, &shown, "", now, counted).await;
-            }
+        match self.store.write_account(AccountWrite::State(username, judged.state.clone()), recorded).await {
+            // The account went meanwhile; a failed attempt was counted against the address already.
+            Err(StoreError::Conflict(_)) => return self.unknown_user(&attempt, &shown, "", now, !failed).await,
             other => other?,
         };
-        match attempt.answer {
+        match judged.answer {
             ClientAnswer::Accepted => {
+                self.limit(&address, |attempts: &mut AddressAttempts| attempts.succeeded(ticket)).await?;
                 let rights = self.roles.rights_of(&account.roles);
-                let account = Account { state: attempt.state, ..account };
+                let account = Account { state: judged.state, ..account };
                 Ok(Ok(LoggedIn { account, rights, session_id }))
             }
             ClientAnswer::InvalidCredentials => Ok(Err(LoginRefusal::InvalidCredentials)),
@@ -131,20 +121,21 @@ impl Accounts {
 
     /// A name that is not an account fails as an account would: a verification's cost, so
     /// timing does not tell, and the same answers, "account locked" included, so the answer does
-    /// not either.
+    /// not either. `uncounted`: the attempt has not been counted against its address yet.
     async fn unknown_user(
         &self,
-        actor: &Actor,
+        attempt: &FailedAttempt<'_>,
         shown: &str,
         password: &str,
         now: Timestamp,
-        counted: bool,
+        uncounted: bool,
     ) -> Result<Result<LoggedIn, LoginRefusal>, AccountError> {
         let password = password.to_owned();
         blocking(move || verify_nobody(&password)).await;
-        let answer = self.unknown.lock().expect("unknown names lock").attempt(&self.policy, shown, now);
-        let failure = login_failure(actor, shown, FailureReason::UnknownUser, now);
-        let recorded = if counted { vec![failure] } else { self.failure_recorded(vec![failure], actor, now) };
+        let answer = self.limit(&name_key(shown), |name: &mut UnknownName| name.attempt(&self.policy, now)).await?;
+        let failure = login_failure(attempt.actor, shown, FailureReason::UnknownUser, now);
+        let recorded =
+            if uncounted { self.failure_recorded(vec![failure], attempt, now).await? } else { vec![failure] };
         if !recorded.is_empty() {
             self.store.append(recorded).await?;
         }
@@ -157,33 +148,73 @@ impl Accounts {
     /// Counts a failed attempt against its address, and keeps of its events what the throttle
     /// says to record: all of them, or (once the address is throttled) all but the failure
     /// itself, with one event when the throttle starts. A lock is always recorded.
-    fn failure_recorded(&self, events: Vec<EventBody>, actor: &Actor, now: Timestamp) -> Vec<EventBody> {
-        let Some(client) = actor.client else { return events };
-        let record = self.throttle.lock().expect("throttle lock").record_failure(&self.policy, client, now);
+    async fn failure_recorded(
+        &self,
+        events: Vec<EventBody>,
+        attempt: &FailedAttempt<'_>,
+        now: Timestamp,
+    ) -> Result<Vec<EventBody>, AccountError> {
+        let (ticket, address) = (attempt.ticket, address_key(attempt.client));
+        let record = self.limit(&address, |attempts: &mut AddressAttempts| attempts.failed(&self.policy, ticket));
+        let record = record.await?;
         if record == FailureRecord::Individually {
-            return events;
+            return Ok(events);
         }
         let mut kept: Vec<EventBody> = events.into_iter().filter(|e| e.kind != "AUTH_LOGIN_FAILURE").collect();
         if let FailureRecord::ThrottleStarts { failures } = record {
-            kept.push(throttled(client, &[("failures", failures.to_string())], now));
+            kept.push(throttled(attempt.client, &[("failures", failures.to_string())], now));
         }
-        kept
+        Ok(kept)
     }
 
-    /// Records, for each throttled address whose window has ended, how many failures were
-    /// counted rather than recorded. The server calls it every minute.
+    /// Ages what the login limits remember, through every node's sweep, and records, for each
+    /// throttled address whose window has ended, how many failures were counted rather than
+    /// recorded. The server calls it every minute.
     pub async fn record_throttle_summaries(&self) -> Result<usize, AccountError> {
         let now = (self.clock)();
-        let ended = self.throttle.lock().expect("throttle lock").ended(&self.policy, now);
-        let events: Vec<EventBody> = ended
-            .iter()
-            .map(|summary| throttled(summary.address, &[("unrecorded", summary.unrecorded.to_string())], now))
-            .collect();
+        let mut events = Vec::new();
+        for key in self.store.settled_login_limits(now).await? {
+            let Some(address) = address_of_key(&key) else {
+                self.limit(&key, |name: &mut UnknownName| name.settle(&self.policy, now)).await?;
+                continue;
+            };
+            let ended = self.limit(&key, |attempts: &mut AddressAttempts| attempts.window_ended(&self.policy, now));
+            if let Some(unrecorded) = ended.await? {
+                events.push(throttled(address, &[("unrecorded", unrecorded.to_string())], now));
+            }
+        }
+        let summaries = events.len();
         if !events.is_empty() {
             self.store.append(events).await?;
         }
-        Ok(ended.len())
+        Ok(summaries)
     }
+
+    /// Changes what the login limits remember under `key`: through every node sharing the
+    /// trail, one change of a key at a time.
+    async fn limit<S: LimitState, R: Send>(
+        &self,
+        key: &str,
+        change: impl FnOnce(&mut S) -> R + Send,
+    ) -> Result<R, AccountError> {
+        let (policy, mut answer) = (&self.policy, None);
+        let answer_slot = &mut answer;
+        let update = Box::new(move |saved: Option<&str>| {
+            let mut state = S::from_text(saved);
+            *answer_slot = Some(change(&mut state));
+            state.to_limit(policy)
+        });
+        self.store.update_login_limit(key, update).await?;
+        answer.ok_or_else(|| StoreError::backend("the store did not apply a login limit's change").into())
+    }
+}
+
+/// A login attempt as its failure is counted: who made it, from where, and its place among
+/// its address's attempts.
+struct FailedAttempt<'a> {
+    actor: &'a Actor,
+    client: IpAddr,
+    ticket: Ticket,
 }
 
 /// The AUTH_LOGIN_THROTTLED event of `address`, by Trail itself.

@@ -214,3 +214,38 @@ pub async fn sessions(client: &impl GenericClient) -> Result<Vec<Session>, Store
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY created_at");
     client.query(&sql, &[]).await.map_err(pg)?.iter().map(session_from_row).collect()
 }
+
+/// Changes the login limit under `key`, under a transaction-scoped lock on the key, so that
+/// nodes change it one at a time (see [`trail_store::AccountStore::update_login_limit`]).
+pub async fn update_login_limit(
+    client: &mut deadpool_postgres::Object,
+    key: &str,
+    update: trail_store::LimitUpdate<'_>,
+) -> Result<(), StoreError> {
+    let transaction = client.transaction().await.map_err(pg)?;
+    let lock = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/login-limit/' || $1, 0))";
+    transaction.execute(lock, &[&key]).await.map_err(pg)?;
+    let saved = transaction.query_opt("SELECT state FROM login_limits WHERE key = $1", &[&key]).await.map_err(pg)?;
+    let saved: Option<String> = saved.map(|row| row.get(0));
+    match update(saved.as_deref()) {
+        Some(limit) => {
+            let upsert = "INSERT INTO login_limits (key, state, settles_at) VALUES ($1, $2, $3) \
+                          ON CONFLICT (key) DO UPDATE SET state = $2, settles_at = $3";
+            let settles_at = time::to_micros(limit.settles_at);
+            transaction.execute(upsert, &[&key, &limit.text, &settles_at]).await.map_err(pg)?
+        }
+        None => transaction.execute("DELETE FROM login_limits WHERE key = $1", &[&key]).await.map_err(pg)?,
+    };
+    transaction.commit().await.map_err(pg)
+}
+
+pub async fn settled_login_limits(
+    client: &impl GenericClient,
+    now: jiff::Timestamp,
+) -> Result<Vec<String>, StoreError> {
+    let rows = client
+        .query("SELECT key FROM login_limits WHERE settles_at <= $1", &[&time::to_micros(now)])
+        .await
+        .map_err(pg)?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}

@@ -365,6 +365,14 @@ impl AccountStore for PgStore {
         let holder = lease::hold(&self.config, &format!("trail-account/{username}")).await?;
         Ok(trail_store::AccountSerial::held(Box::new(holder)))
     }
+
+    async fn update_login_limit(&self, key: &str, update: trail_store::LimitUpdate<'_>) -> Result<(), StoreError> {
+        accounts::update_login_limit(&mut self.client().await?, key, update).await
+    }
+
+    async fn settled_login_limits(&self, now: jiff::Timestamp) -> Result<Vec<String>, StoreError> {
+        accounts::settled_login_limits(&self.client().await?, now).await
+    }
 }
 
 #[async_trait]

@@ -187,6 +187,17 @@ CREATE TABLE search_state (
 INSERT INTO search_state VALUES (1, 0, 0);
 DROP INDEX events_by_text;
 "#,
+    r#"
+-- What the login policy remembers of client addresses and of names that are no account
+-- (trail_core::identity::limits), shared by every node; `settles_at` (µs) is when the sweep
+-- should next look at a key.
+CREATE TABLE login_limits (
+    key         TEXT PRIMARY KEY,
+    state       TEXT NOT NULL,
+    settles_at  BIGINT NOT NULL
+);
+CREATE INDEX login_limits_by_settling ON login_limits (settles_at);
+"#,
 ];
 
 use crate::pg;

@@ -29,7 +29,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use trail_core::checkpoint::{RecordedCheckpoint, SignedCheckpoint};
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
-use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
+use trail_core::identity::{Account, AccountWrite, ApiToken, LoginLimit, Session, Username};
 use trail_core::operations::{Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, StatusReport};
 use trail_core::{Event, EventBody, EventId, SearchPage, SearchQuery};
 use trail_store::LeafReport;
@@ -67,6 +67,9 @@ pub struct SqliteStore {
     /// Moved after account changes that can stop a credential (one process writes a SQLite
     /// trail, so its own changes are all there are).
     credentials: trail_store::CredentialsCount,
+    /// The login limits, in memory: one process serves a SQLite trail, and what it remembers of
+    /// addresses and unknown names ages out within the policy's windows anyway.
+    login_limits: Mutex<std::collections::HashMap<String, LoginLimit>>,
 }
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
@@ -195,6 +198,7 @@ impl SqliteStore {
             readers: Arc::default(),
             progress,
             credentials: Default::default(),
+            login_limits: Mutex::default(),
         })
     }
 
@@ -223,6 +227,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(vec![conn])),
             progress,
             credentials: Default::default(),
+            login_limits: Mutex::default(),
         })
     }
 
@@ -416,6 +421,20 @@ impl AccountStore for SqliteStore {
 
     async fn serialize_account(&self, _: &Username) -> Result<trail_store::AccountSerial, StoreError> {
         Ok(trail_store::AccountSerial::in_process())
+    }
+
+    async fn update_login_limit(&self, key: &str, update: trail_store::LimitUpdate<'_>) -> Result<(), StoreError> {
+        let mut limits = self.login_limits.lock().expect("login limits lock");
+        match update(limits.get(key).map(|limit| limit.text.as_str())) {
+            Some(limit) => limits.insert(key.to_owned(), limit),
+            None => limits.remove(key),
+        };
+        Ok(())
+    }
+
+    async fn settled_login_limits(&self, now: jiff::Timestamp) -> Result<Vec<String>, StoreError> {
+        let limits = self.login_limits.lock().expect("login limits lock");
+        Ok(limits.iter().filter(|(_, limit)| limit.settles_at <= now).map(|(key, _)| key.clone()).collect())
     }
 }
 

@@ -13,7 +13,7 @@ pub mod write;
 
 use async_trait::async_trait;
 use trail_core::content::{ContentKind, ContentOutcome, ContentRecord, StoredContent};
-use trail_core::identity::{Account, AccountWrite, ApiToken, Session, Username};
+use trail_core::identity::{Account, AccountWrite, ApiToken, LoginLimit, Session, Username};
 use trail_core::operations::{
     Job, JobId, JobSummary, LogEntry, LogPage, LogQuery, NewJob, Status, StatusReport, Transition,
 };
@@ -183,7 +183,19 @@ pub trait AccountStore: EventLog {
     /// state (a login attempt judging it, an administrator locking it), and holds that until
     /// the answer is dropped.
     async fn serialize_account(&self, username: &Username) -> Result<AccountSerial, StoreError>;
+
+    /// Changes the login limit under `key` (what the policy remembers of a client address or
+    /// of a name that is no account, see [`trail_core::identity::limits`]): `update` gets the
+    /// saved text, if any, and answers what to save (`None`: forget the key). Through every node
+    /// sharing the trail, one update of a key at a time.
+    async fn update_login_limit(&self, key: &str, update: LimitUpdate<'_>) -> Result<(), StoreError>;
+
+    /// The keys whose limits settle by `now`, for the sweep that ages them.
+    async fn settled_login_limits(&self, now: jiff::Timestamp) -> Result<Vec<String>, StoreError>;
 }
+
+/// What [`AccountStore::update_login_limit`] does with a key's saved text; called once.
+pub type LimitUpdate<'a> = Box<dyn FnOnce(Option<&str>) -> Option<LoginLimit> + Send + 'a>;
 
 /// The count behind [`AccountStore::watch_credentials`], as a backend keeps it.
 #[derive(Clone)]

@@ -2,6 +2,7 @@
 //! logic; storage, sessions and HTTP build on it.
 
 pub mod account;
+pub mod limits;
 pub mod password;
 pub mod policy;
 pub mod rights;
@@ -10,10 +11,10 @@ pub mod token;
 pub mod username;
 
 pub use account::{Account, AccountWrite};
+pub use limits::{AddressAttempts, Admission, FailureRecord, LimitState, LoginLimit, Ticket, UnknownName};
 pub use password::{PasswordError, PasswordHash};
 pub use policy::{
-    AccountState, AddressThrottle, Admission, Attempt, AuthEvent, AuthPolicy, ClientAnswer, FailureReason,
-    FailureRecord, LockedBy, StoredAccountState, ThrottleSummary, UnknownNames,
+    AccountState, Attempt, AuthEvent, AuthPolicy, ClientAnswer, FailureReason, LockedBy, StoredAccountState,
 };
 pub use rights::{Right, RightSet, Roles, Scope};
 pub use session::{Session, SessionPolicy, SessionState};

@@ -1,8 +1,10 @@
 //! One trail whatever node answers: each node caches the API tokens it resolved, yet a token
 //! stopped through one node (revoked, its account locked or deleted) stops on every node within
-//! a second.
+//! a second; and the login policy's counts (an account's, an address's, an unknown name's) are
+//! every node's, so N nodes never give an attacker N times the guesses.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use trail_accounts::{Accounts, IssuedToken, LoginRefusal, events::Actor};
 use trail_core::identity::{AuthPolicy, Grantor, Roles, Scope};
@@ -119,4 +121,65 @@ async fn parallel_wrong_passwords_through_two_nodes_lock_after_exactly_the_polic
     assert_eq!(locks, 1, "one lock, recorded once");
     let right = nodes[1].login("vera", "correct horse battery staple", "192.0.2.99".parse().unwrap()).await.unwrap();
     assert_eq!(right.err(), Some(LoginRefusal::AccountLocked));
+}
+
+/// The nodes of one schema under `policy` and a clock the test moves (in minutes).
+async fn nodes_under(schema: &TestSchema, policy: AuthPolicy, clock: fn() -> jiff::Timestamp) -> [Accounts; 2] {
+    let node =
+        || async { Accounts::new(Arc::new(schema.store().await), policy.clone(), Roles::default()).with_clock(clock) };
+    [node().await, node().await]
+}
+
+fn kinds_of(events: &[trail_core::Event], kind: &str) -> Vec<trail_core::Event> {
+    events.iter().filter(|e| e.body.kind == kind).cloned().collect()
+}
+
+/// One address guessing through two nodes has one budget, not one per node; and what it tried
+/// past the budget is summed up once, by whichever node's sweep comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_guessing_through_two_nodes_has_one_budget() {
+    static MINUTE: AtomicI64 = AtomicI64::new(0);
+    fn clock() -> jiff::Timestamp {
+        jiff::Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_mins(MINUTE.load(Ordering::SeqCst))
+    }
+    let schema = TestSchema::new().await;
+    let policy = AuthPolicy { max_failures_per_address: 2, ..AuthPolicy::default() };
+    let nodes = nodes_under(&schema, policy, clock).await;
+    let attacker = "192.0.2.66".parse().unwrap();
+    for n in 0..4 {
+        let answer = nodes[n % 2].login(&format!("user{n}"), "a guess", attacker).await.unwrap();
+        assert_eq!(answer.err(), Some(LoginRefusal::InvalidCredentials));
+    }
+    let store = schema.store().await;
+    let events = store.read_after(trail_core::EventId::ZERO, 1000).await.unwrap();
+    assert_eq!(kinds_of(&events, "AUTH_LOGIN_FAILURE").len(), 2, "the budget's failures, one by one");
+    let throttled = kinds_of(&events, "AUTH_LOGIN_THROTTLED");
+    assert_eq!(throttled.len(), 1, "the third attempt, through either node, is past the budget");
+    assert_eq!(throttled[0].body.attributes["failures"].as_str(), Some("3"));
+
+    assert_eq!(nodes[0].record_throttle_summaries().await.unwrap(), 0, "the window has not ended");
+    MINUTE.store(16, Ordering::SeqCst);
+    assert_eq!(nodes[1].record_throttle_summaries().await.unwrap(), 1);
+    assert_eq!(nodes[0].record_throttle_summaries().await.unwrap(), 0, "summed up once");
+    let events = store.read_after(trail_core::EventId::ZERO, 1000).await.unwrap();
+    let summary = kinds_of(&events, "AUTH_LOGIN_THROTTLED").pop().unwrap();
+    assert_eq!(summary.body.attributes["unrecorded"].as_str(), Some("1"), "the fourth attempt");
+    assert!(store.settled_login_limits(clock() + jiff::SignedDuration::from_hours(1)).await.unwrap().is_empty());
+}
+
+/// A name that is no account locks after the policy's count through two nodes, as an account
+/// does, so that the answers do not tell which names exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_name_locks_through_two_nodes_as_an_account_does() {
+    let schema = TestSchema::new().await;
+    let nodes = nodes_under(&schema, AuthPolicy::default(), jiff::Timestamp::now).await;
+    let mut answers = Vec::new();
+    for n in 0..6u8 {
+        let client = std::net::IpAddr::from([192, 0, 2, 10 + n]);
+        answers.push(nodes[usize::from(n % 2)].login("nobody", "a guess", client).await.unwrap().unwrap_err());
+    }
+    let policy = AuthPolicy::default().max_failures as usize;
+    let mut expected = vec![LoginRefusal::InvalidCredentials; policy - 1];
+    expected.resize(6, LoginRefusal::AccountLocked);
+    assert_eq!(answers, expected);
 }

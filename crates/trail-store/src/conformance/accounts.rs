@@ -191,3 +191,38 @@ pub async fn credential_changes_move_the_credentials_count<S: Store>(store: Arc<
         assert!(moved(since), "a change that can stop a credential moves the count at once");
     }
 }
+
+/// Login limits are kept per key as given, changed in place, forgotten when the update says
+/// so, and listed for the sweep once they settle.
+pub async fn login_limits_are_kept_per_key_and_listed_once_settled<S: Store>(store: Arc<S>) {
+    use trail_core::identity::LoginLimit;
+    let limit = |text: &str, settles_at: &str| LoginLimit { text: text.into(), settles_at: at(settles_at) };
+    let seen = |store: Arc<S>, key: &'static str, then: Option<LoginLimit>| async move {
+        let mut saw = None;
+        let update = Box::new(|saved: Option<&str>| {
+            saw = Some(saved.map(str::to_owned));
+            then
+        });
+        store.update_login_limit(key, update).await.unwrap();
+        saw.expect("the update is applied once")
+    };
+    let (address, name) = ("address/192.0.2.1", "name/nobody");
+    assert_eq!(seen(store.clone(), address, Some(limit("one", "2026-06-01T00:15:00Z"))).await, None, "nothing yet");
+    assert_eq!(seen(store.clone(), name, Some(limit("other", "2026-06-01T00:30:00Z"))).await, None, "keys are apart");
+    let kept = seen(store.clone(), address, Some(limit("two", "2026-06-01T00:20:00Z"))).await;
+    assert_eq!(kept.as_deref(), Some("one"));
+    let settled = |now| {
+        let store = store.clone();
+        async move {
+            let mut keys = store.settled_login_limits(at(now)).await.unwrap();
+            keys.sort();
+            keys
+        }
+    };
+    assert!(settled("2026-06-01T00:19:59Z").await.is_empty(), "the changed limit settles later");
+    assert_eq!(settled("2026-06-01T00:20:00Z").await, [address]);
+    assert_eq!(settled("2026-06-01T01:00:00Z").await, [address, name]);
+    assert_eq!(seen(store.clone(), address, None).await.as_deref(), Some("two"));
+    assert_eq!(seen(store.clone(), address, None).await, None, "forgotten");
+    assert_eq!(settled("2026-06-01T01:00:00Z").await, [name]);
+}

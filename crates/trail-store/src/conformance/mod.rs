@@ -44,6 +44,7 @@ macro_rules! conformance_suite {
             accounts_are_created_changed_and_listed, refused_account_changes_store_nothing,
             a_password_change_ends_other_sessions_and_may_revoke_tokens,
             lock_states_round_trip, credential_changes_move_the_credentials_count,
+            login_limits_are_kept_per_key_and_listed_once_settled,
             forward_cursors_move_and_stay_apart, head_watch_follows_commits,
             jobs_follow_their_leaves_and_record_finals, refused_reports_store_nothing, job_logs_page_and_search,
             correlated_events_walk_from_request_to_results,
