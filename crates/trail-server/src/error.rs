@@ -62,7 +62,12 @@ pub const CODES: &[(Code, &str, u16, &str)] = &[
     (Code::InvalidCursor, "invalid_cursor", 400, "The cursor was not issued by this server."),
     (Code::NotFound, "not_found", 404, "No such event or route."),
     (Code::Conflict, "conflict", 409, "The request contradicts what is stored (a username taken, say)."),
-    (Code::Unavailable, "unavailable", 503, "Storage is shutting down or unreachable; retry."),
+    (
+        Code::Unavailable,
+        "unavailable",
+        503,
+        "Storage is shutting down or unreachable; retry after `Retry-After` seconds.",
+    ),
     (Code::Internal, "internal", 500, "An unexpected failure; the server log has the details."),
 ];
 
@@ -85,7 +90,13 @@ impl Code {
 pub struct ApiError {
     pub code: Code,
     pub message: String,
+    /// Seconds after which the request may be sent again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
+
+/// How long a client waits before retrying when storage is unavailable: a PostgreSQL restart,
+/// or a node's reconnection, takes about that.
+const UNAVAILABLE_RETRY_AFTER: u64 = 1;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -102,7 +113,14 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
+        let retry_after = (code == Code::Unavailable).then_some(UNAVAILABLE_RETRY_AFTER);
+        ApiError { code, message: message.into(), retry_after }
+    }
+
+    /// Says when the request may be sent again.
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
@@ -112,7 +130,11 @@ impl IntoResponse for ApiError {
             tracing::error!(code = self.code.name(), message = %self.message, "request failed");
         }
         let body = ErrorBody { error: ErrorDetail { code: self.code.name().to_owned(), message: self.message } };
-        (self.code.status(), axum::Json(body)).into_response()
+        let mut response = (self.code.status(), axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -131,7 +153,7 @@ impl From<BodyError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         let code = match error {
-            StoreError::Closed | StoreError::Locked(_) => Code::Unavailable,
+            StoreError::Closed | StoreError::Locked(_) | StoreError::Unreachable(_) => Code::Unavailable,
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::NotFound(_) => Code::NotFound,
             StoreError::Backend { .. } | StoreError::Corrupt(_) | StoreError::NoTrail(_) => Code::Internal,

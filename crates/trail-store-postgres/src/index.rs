@@ -66,7 +66,7 @@ async fn index_while_held(
     lost: &mut watch::Receiver<bool>,
     head: &mut watch::Receiver<EventId>,
 ) -> Result<(), StoreError> {
-    let mut client = pool.get().await.map_err(|e| StoreError::backend(format!("cannot reach PostgreSQL: {e}")))?;
+    let mut client = pool.get().await.map_err(crate::unreachable)?;
     'resume: loop {
         let mut indexer = Indexer::resume(&mut client).await?;
         loop {
@@ -263,7 +263,7 @@ impl Indexer {
 /// Waits until the index reaches the head as it is now (`catch_up_indexes`), whichever node
 /// indexes.
 pub async fn catch_up(pool: &Pool) -> Result<(), StoreError> {
-    let client = pool.get().await.map_err(|e| StoreError::backend(format!("cannot reach PostgreSQL: {e}")))?;
+    let client = pool.get().await.map_err(crate::unreachable)?;
     let head = read_head(&client).await?.get();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while indexed_through(&client).await? < head {

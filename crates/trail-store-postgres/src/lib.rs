@@ -18,6 +18,7 @@ mod jobs;
 mod lease;
 pub mod measure;
 mod notify;
+mod replicas;
 mod retention;
 mod rows;
 mod schema;
@@ -61,15 +62,34 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-/// PostgreSQL's own words: tokio-postgres shows only "db error" for a server's refusal.
+/// PostgreSQL's own words: tokio-postgres shows only "db error" for a server's refusal. A lost
+/// connection, or a server shutting down, starting or out of connections, is
+/// [`StoreError::Unreachable`]: the request may be sent again once the node has reconnected.
 fn pg(error: tokio_postgres::Error) -> StoreError {
     match error.as_db_error() {
         Some(db) => {
             let message = format!("PostgreSQL: {} ({})", db.message(), db.code().code());
+            if is_unreachable(db.code().code()) {
+                return StoreError::Unreachable(message);
+            }
             StoreError::caused(message, error)
+        }
+        None if error.is_closed() || std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>()) => {
+            StoreError::Unreachable(format!("PostgreSQL: {error}"))
         }
         None => StoreError::caused(error.to_string(), error),
     }
+}
+
+/// SQLSTATEs that say the server cannot serve now, whatever was asked: connection exceptions
+/// (class 08), shutdowns and start-up (57P01-57P03), too many connections (53300).
+fn is_unreachable(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+/// A connection could not be had from the pool.
+fn unreachable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unreachable(format!("PostgreSQL: {error}"))
 }
 
 /// The newest committed id.
@@ -153,6 +173,8 @@ pub struct PgStore {
     config: tokio_postgres::Config,
     /// What a node that writes runs beside its pool; a reader has none of it.
     writing: Option<Writing>,
+    /// Streaming replicas that take reads off the primary (see `replicas.rs`).
+    replicas: Option<replicas::Replicas>,
 }
 
 /// A writing node's writer, head listener and indexer.
@@ -202,7 +224,7 @@ impl PgStore {
         let indexing = tokio::spawn(index::keep_indexing(pool.clone(), config.clone(), head.subscribe()));
         let _indexing = AbortOnDrop(indexing.abort_handle());
         let writing = Writing { writes, channel, _listening: listening, _indexing };
-        Ok(PgStore { pool, head, credentials, jobs_elsewhere, config, writing: Some(writing) })
+        Ok(PgStore { pool, head, credentials, jobs_elsewhere, config, writing: Some(writing), replicas: None })
     }
 
     /// Connects to `url` as a reader, for the commands that only read (`trail search`, `show`,
@@ -217,7 +239,38 @@ impl PgStore {
         let head = watch::Sender::new(read_head(&client).await?);
         drop(client);
         let (credentials, jobs_elsewhere) = (Default::default(), broadcast::Sender::new(1));
-        Ok(PgStore { pool, head, credentials, jobs_elsewhere, config, writing: None })
+        Ok(PgStore { pool, head, credentials, jobs_elsewhere, config, writing: None, replicas: None })
+    }
+
+    /// Sends searches, exports and the UI's reads to the streaming replicas at `urls` (in
+    /// `search_path` when given), each read to a replica that holds what it needs; the rest,
+    /// and every write, to the primary.
+    pub async fn with_replicas(mut self, urls: &[String], search_path: Option<&str>) -> Result<PgStore, StoreError> {
+        if !urls.is_empty() {
+            self.replicas = Some(replicas::Replicas::connect(urls, search_path, self.head.subscribe()).await?);
+        }
+        Ok(self)
+    }
+
+    /// Runs `read` on a replica holding every event through what `needed` asks of the
+    /// replicas, or on the primary when none does, or the replica's read fails.
+    async fn read_on_replica<T, F>(
+        &self,
+        needed: impl FnOnce(&replicas::Replicas) -> EventId,
+        read: impl Fn(deadpool_postgres::Object) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        if let Some(replicas) = &self.replicas
+            && let Some(client) = replicas.holding(needed(replicas)).await
+        {
+            match read(client).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => replicas.failed_read(&error),
+            }
+        }
+        read(self.client().await?).await
     }
 
     /// The writer's side, unless this store only reads.
@@ -226,7 +279,7 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| backend(format!("cannot reach PostgreSQL: {e}")))
+        self.pool.get().await.map_err(unreachable)
     }
 
     /// Stores events with the ids, hashes and times they already have, for `trail migrate`:
@@ -263,24 +316,41 @@ impl EventLog for PgStore {
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
         let sql = format!("SELECT {} FROM events WHERE id = $1", rows::COLUMNS);
-        let row = self.client().await?.query_opt(&sql, &[&id.get()]).await.map_err(pg)?;
-        row.as_ref().map(rows::event_from_row).transpose()
+        let read = |client: deadpool_postgres::Object| {
+            let sql = &sql;
+            async move {
+                let row = client.query_opt(sql, &[&id.get()]).await.map_err(pg)?;
+                row.as_ref().map(rows::event_from_row).transpose()
+            }
+        };
+        self.read_on_replica(|_| id, read).await
     }
 
     async fn search(&self, query: SearchQuery) -> Result<SearchPage<Event>, StoreError> {
-        search::search(&mut self.client().await?, &query).await
+        let needed = |replicas: &replicas::Replicas| query.cursor.map_or_else(|| replicas.fresh(), |c| c.snapshot);
+        let query = &query;
+        self.read_on_replica(needed, |mut client| async move { search::search(&mut client, query).await }).await
     }
 
     async fn read_after(&self, after: EventId, limit: usize) -> Result<Vec<Event>, StoreError> {
         let sql = format!("SELECT {} FROM events WHERE id > $1 ORDER BY id LIMIT $2", rows::COLUMNS);
-        let rows = self.client().await?.query(&sql, &[&after.get(), &(limit as i64)]).await.map_err(pg)?;
-        rows.iter().map(rows::event_from_row).collect()
+        let heard = *self.head.borrow();
+        let read = |client: deadpool_postgres::Object| {
+            let sql = &sql;
+            async move {
+                let rows = client.query(sql, &[&after.get(), &(limit as i64)]).await.map_err(pg)?;
+                rows.iter().map(rows::event_from_row).collect()
+            }
+        };
+        self.read_on_replica(|replicas| replicas.after(after, limit, heard), read).await
     }
 
     async fn known_users(&self) -> Result<Vec<String>, StoreError> {
-        let rows =
-            self.client().await?.query("SELECT username FROM known_users ORDER BY username", &[]).await.map_err(pg)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        let read = |client: deadpool_postgres::Object| async move {
+            let rows = client.query("SELECT username FROM known_users ORDER BY username", &[]).await.map_err(pg)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        };
+        self.read_on_replica(|replicas| replicas.fresh(), read).await
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {

@@ -6,6 +6,9 @@
 
 use crate::PgStore;
 
+mod cluster;
+pub use cluster::Cluster;
+
 /// The test database's URL.
 pub fn database_url() -> String {
     std::env::var("TRAIL_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())

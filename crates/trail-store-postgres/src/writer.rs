@@ -9,9 +9,9 @@
 //! chain's position, and the rest commit. What each request does is its own type's business
 //! (`trail_store::write`); the writer only singles out plain appends, to insert them at once.
 
+use crate::pg;
 use crate::rows::Rows;
 use crate::tx::{Carried, WriteTx};
-use crate::{backend, pg};
 use deadpool_postgres::Pool;
 use trail_core::{EventId, chain};
 use trail_store::write::{AppendEvents, Outcome, Pending, Queue, Queued};
@@ -51,7 +51,7 @@ impl Writer {
             Ok(client) => {
                 WriteTx::begin(client, std::mem::take(&mut self.carried), sequenced, Some(self.node.clone())).await
             }
-            Err(error) => Err(backend(format!("cannot reach PostgreSQL: {error}"))),
+            Err(error) => Err(crate::unreachable(error)),
         };
         let outcome = match begun {
             Ok(mut tx) => match write_group(&mut tx, appends, others, &mut done).await {
@@ -188,7 +188,7 @@ async fn insert_together(tx: &mut WriteTx, appends: &[Append]) -> Result<Vec<Vec
 /// under the sequencer. Each must continue the chain from the head, recomputed here: a trail
 /// that does not verify is refused whole.
 pub async fn import(pool: &Pool, events: &[trail_core::Event], channel: &str) -> Result<(), StoreError> {
-    let client = pool.get().await.map_err(|e| backend(format!("cannot reach PostgreSQL: {e}")))?;
+    let client = pool.get().await.map_err(crate::unreachable)?;
     let mut tx = WriteTx::begin(client, Carried::default(), true, None).await?;
     let mut rows = Rows::default();
     for event in events {

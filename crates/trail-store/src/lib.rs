@@ -34,6 +34,10 @@ pub enum StoreError {
     NoTrail(String),
     #[error("the store is shutting down; retry against a running server")]
     Closed,
+    /// The database cannot be reached now (down, restarting, out of connections): nothing was
+    /// done, and the same request may be sent again shortly.
+    #[error("the database cannot be reached: {0}; retry shortly")]
+    Unreachable(String),
     #[error("{0} is in use by another trail process (a running server?)")]
     Locked(String),
     /// The request contradicts what is stored (a username taken, an account that is gone).

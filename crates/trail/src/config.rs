@@ -20,7 +20,9 @@ pub const DATABASE_FILE: &str = "trail.db";
 pub struct FileConfig {
     pub listen: Option<String>,
     pub data: Option<PathBuf>,
-    pub database: Option<String>,
+    /// `database = "URL"`, or a `[database]` table with `url` and `replicas`.
+    #[serde(default, deserialize_with = "database_url_or_table")]
+    pub database: DatabaseConfig,
     /// Largest request body in bytes (default 16 MiB).
     pub body_limit: Option<usize>,
     /// Mark session cookies Secure: set it when a TLS proxy serves Trail.
@@ -45,6 +47,34 @@ pub struct FileConfig {
     /// `[[witnesses]]`: who cosigns each checkpoint.
     #[serde(default)]
     pub witnesses: Vec<trail_checkpoints::WitnessConfig>,
+}
+
+/// Where the trail is: `database = "URL"`, or, with streaming replicas for reads,
+/// `[database]` with `url` and `replicas = ["postgres://..."]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: Option<String>,
+    #[serde(default)]
+    pub replicas: Vec<String>,
+}
+
+/// Reads `database` as a URL or as a table.
+fn database_url_or_table<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<DatabaseConfig, D::Error> {
+    struct Either;
+    impl<'de> serde::de::Visitor<'de> for Either {
+        type Value = DatabaseConfig;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a database URL, or a [database] table with `url` and `replicas`")
+        }
+        fn visit_str<E: serde::de::Error>(self, url: &str) -> Result<DatabaseConfig, E> {
+            Ok(DatabaseConfig { url: Some(url.to_owned()), replicas: Vec::new() })
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<DatabaseConfig, A::Error> {
+            DatabaseConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer.deserialize_any(Either)
 }
 
 /// `[retention]`: events older than `keep_days` are purged, checked every 6 hours.
@@ -163,8 +193,12 @@ impl FileConfig {
 #[derive(Debug, Clone)]
 pub enum Database {
     Sqlite(PathBuf),
-    /// A `postgres://` URL: several `trail serve` processes may share it.
-    Postgres(String),
+    /// A `postgres://` URL: several `trail serve` processes may share it; and its streaming
+    /// replicas, which take reads off it.
+    Postgres {
+        url: String,
+        replicas: Vec<String>,
+    },
 }
 
 impl Database {
@@ -174,11 +208,29 @@ impl Database {
             None => Ok(Database::Sqlite(data.join(DATABASE_FILE))),
             Some(url) if url.starts_with("sqlite://") => Ok(Database::Sqlite(PathBuf::from(&url["sqlite://".len()..]))),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(Database::Postgres(url.to_owned()))
+                Ok(Database::Postgres { url: url.to_owned(), replicas: Vec::new() })
             }
             Some(url) => {
                 bail!(
                     "{url:?} is not a database URL this trail knows: use sqlite://PATH or postgres://USER@HOST/DATABASE"
+                )
+            }
+        }
+    }
+
+    /// Sends reads to these streaming replicas of a PostgreSQL trail as well.
+    pub fn with_replicas(self, replicas: Vec<String>) -> anyhow::Result<Database> {
+        if replicas.is_empty() {
+            return Ok(self);
+        }
+        if let Some(odd) = replicas.iter().find(|r| !(r.starts_with("postgres://") || r.starts_with("postgresql://"))) {
+            bail!("the replica {odd:?} is not a postgres:// URL");
+        }
+        match self {
+            Database::Postgres { url, .. } => Ok(Database::Postgres { url, replicas }),
+            Database::Sqlite(_) => {
+                bail!(
+                    "replicas are streaming replicas of a PostgreSQL trail: give its URL too, with --database postgres://..."
                 )
             }
         }
@@ -192,12 +244,14 @@ impl Database {
             (Database::Sqlite(path), Access::Read) => {
                 SqliteStore::open_read_only(path).map(|s| Arc::new(s) as Arc<dyn Store>)
             }
-            (Database::Postgres(url), Access::Write) => {
-                PgStore::connect(url, None).await.map(|s| Arc::new(s) as Arc<dyn Store>)
-            }
-            (Database::Postgres(url), Access::Read) => {
-                PgStore::connect_read_only(url, None).await.map(|s| Arc::new(s) as Arc<dyn Store>)
-            }
+            (Database::Postgres { url, replicas }, Access::Write) => match PgStore::connect(url, None).await {
+                Ok(store) => store.with_replicas(replicas, None).await.map(|s| Arc::new(s) as Arc<dyn Store>),
+                Err(error) => Err(error),
+            },
+            (Database::Postgres { url, replicas }, Access::Read) => match PgStore::connect_read_only(url, None).await {
+                Ok(store) => store.with_replicas(replicas, None).await.map(|s| Arc::new(s) as Arc<dyn Store>),
+                Err(error) => Err(error),
+            },
         };
         // The store's words name no flag; the command line adds what to do about it here.
         opened.map_err(|error| {
@@ -219,7 +273,13 @@ impl Database {
                 let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
                 format!("{} (SQLite)", absolute.display())
             }
-            Database::Postgres(url) => format!("{} (PostgreSQL)", trail_store_postgres::redact(url)),
+            Database::Postgres { url, replicas } if replicas.is_empty() => {
+                format!("{} (PostgreSQL)", trail_store_postgres::redact(url))
+            }
+            Database::Postgres { url, replicas } => {
+                let replicas: Vec<String> = replicas.iter().map(|r| trail_store_postgres::redact(r)).collect();
+                format!("{} (PostgreSQL; reads also on {})", trail_store_postgres::redact(url), replicas.join(", "))
+            }
         }
     }
 }
@@ -273,11 +333,36 @@ mod tests {
     }
 
     #[test]
+    fn the_database_is_a_url_or_a_table_with_replicas() {
+        let url: FileConfig = toml::from_str("database = \"postgres://p/trail\"").unwrap();
+        assert_eq!((url.database.url.as_deref(), url.database.replicas.len()), (Some("postgres://p/trail"), 0));
+        let table: FileConfig = toml::from_str(
+            "[database]\nurl = \"postgres://p/trail\"\nreplicas = [\"postgres://r1/trail\", \"postgres://r2/trail\"]",
+        )
+        .unwrap();
+        assert_eq!(table.database.url.as_deref(), Some("postgres://p/trail"));
+        assert_eq!(table.database.replicas, ["postgres://r1/trail", "postgres://r2/trail"]);
+        let typo = toml::from_str::<FileConfig>("[database]\nreplica = []").unwrap_err().to_string();
+        assert!(typo.contains("replica") && typo.contains("replicas"), "{typo}");
+        assert!(toml::from_str::<FileConfig>("database = 3").unwrap_err().to_string().contains("a database URL"));
+
+        let sqlite = Database::resolve(None, Path::new("d")).unwrap();
+        let refused = sqlite.with_replicas(vec!["postgres://r/trail".into()]).unwrap_err().to_string();
+        assert!(refused.contains("--database postgres://"), "{refused}");
+        let postgres = Database::resolve(Some("postgres://u:secret@p/trail"), Path::new("d")).unwrap();
+        assert!(
+            postgres.clone().with_replicas(vec!["r".into()]).unwrap_err().to_string().contains("not a postgres://")
+        );
+        let shown = postgres.with_replicas(vec!["postgres://u:secret@r/trail".into()]).unwrap().describe();
+        assert!(shown.contains("reads also on postgres://u:***@r/trail") && !shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
     fn databases() {
         assert!(
             matches!(Database::resolve(None, Path::new("d")).unwrap(), Database::Sqlite(p) if p == Path::new("d/trail.db"))
         );
-        assert!(matches!(Database::resolve(Some("postgres://x"), Path::new("d")).unwrap(), Database::Postgres(_)));
+        assert!(matches!(Database::resolve(Some("postgres://x"), Path::new("d")).unwrap(), Database::Postgres { .. }));
         assert!(Database::resolve(Some("mysql://x"), Path::new("d")).unwrap_err().to_string().contains("postgres://"));
         assert!(Database::resolve(Some("mysql://x"), Path::new("d")).is_err());
     }

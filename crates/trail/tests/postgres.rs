@@ -313,3 +313,54 @@ fn migrate_moves_a_sqlite_trail_into_postgresql_and_verifies_it() {
     assert_eq!(status, 200);
     assert_eq!(newest["note"].as_str(), Some(std::fs::read_to_string(d.join("held.txt")).unwrap().as_str()));
 }
+
+/// `trail serve --replica`: searches through the API are answered by the streaming replica (a
+/// real one, made with `pg_basebackup -R`), so they go on while the primary is down; writes,
+/// the audit events of exports and of viewing others' details included, need the primary, and
+/// are refused meanwhile as unavailable, with `Retry-After`.
+#[test]
+fn a_node_reads_from_its_replica() {
+    use trail_store_postgres::testing::Cluster;
+    let primary = Cluster::start();
+    let standby = primary.standby();
+    let dir = tempfile::tempdir().unwrap();
+    let (primary_url, standby_url) = (primary.url(), standby.url());
+    let args = ["--listen", "127.0.0.1:0", "--database", primary_url.as_str(), "--replica", standby_url.as_str()];
+    let node = spawn_server(dir.path(), &args, &[("TRAIL_TOKEN", TOKEN)]);
+    assert!(node.banner.join("\n").contains("reads also on postgres://postgres@127.0.0.1"), "{:?}", node.banner);
+    post_events(&node.base, &(0..20).map(|n| format!("replicated {n}")).collect::<Vec<_>>());
+    let (_, newest) = http("GET", &format!("{}/api/v1/events?limit=1", node.base), None);
+    let head = newest["events"][0]["id"].as_i64().unwrap();
+    // Wait until the replica holds the head, and a second more, so that a first page may come
+    // from it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let replayed = block_on(async {
+            let (client, connection) = tokio_postgres::connect(&standby_url, tokio_postgres::NoTls).await.ok()?;
+            tokio::spawn(connection);
+            client.query_one("SELECT last_id FROM chain_head", &[]).await.ok().map(|row| row.get::<_, i64>(0))
+        });
+        if replayed.is_some_and(|id| id >= head) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replica did not replay through {head}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    primary.stop();
+
+    let (status, page) = http("GET", &format!("{}/api/v1/events?message=replicated&limit=5", node.base), None);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"].as_array().unwrap().len(), 5, "{page}");
+    // Another user's details are read on the replica, but viewing them is recorded, and a
+    // record needs the primary: refused as unavailable, to be retried.
+    let (status, retry_after) = block_on(async {
+        let url = format!("{}/api/v1/events/{head}", node.base);
+        let response = ::reqwest::Client::new().get(url).bearer_auth(TOKEN).send().await.unwrap();
+        (response.status().as_u16(), response.headers().get("retry-after").cloned())
+    });
+    assert_eq!((status, retry_after.is_some()), (503, true), "details of another user's event");
+    let write = serde_json::json!([{"user": "alice", "kind": "DEVICE_EDITED", "name": "edge1", "message": "x"}]);
+    let (status, answer) = http("POST", &format!("{}/api/v1/events", node.base), Some(write.to_string()));
+    assert_eq!((status, answer["error"]["code"].as_str()), (503, Some("unavailable")), "a write needs the primary");
+}

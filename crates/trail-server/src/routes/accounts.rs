@@ -107,14 +107,13 @@ pub async fn login(
                 }),
             ))
         }
-        Err(refusal) => {
-            let code = match refusal {
-                LoginRefusal::InvalidCredentials => Code::InvalidCredentials,
-                LoginRefusal::AccountLocked => Code::AccountLocked,
-                LoginRefusal::TooManyAttempts { .. } => Code::TooManyAttempts,
-            };
-            Err(ApiError::new(code, refusal.message()))
-        }
+        Err(refusal) => Err(match refusal {
+            LoginRefusal::InvalidCredentials => ApiError::new(Code::InvalidCredentials, refusal.message()),
+            LoginRefusal::AccountLocked => ApiError::new(Code::AccountLocked, refusal.message()),
+            LoginRefusal::TooManyAttempts { retry_after_secs } => {
+                ApiError::new(Code::TooManyAttempts, refusal.message()).retry_after(retry_after_secs)
+            }
+        }),
     }
 }
 

@@ -5,6 +5,7 @@ mod credentials;
 mod index;
 mod nodes;
 mod readers;
+mod replicas;
 mod retention;
 mod status;
 

@@ -77,9 +77,14 @@ pub trait Outcome: Send {
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-/// What a caller is told when its request's group failed.
+/// What a caller is told when its request's group failed: unavailable still, when the
+/// database could not be reached, so that the caller knows to send it again.
 fn unstored(error: &StoreError) -> StoreError {
-    StoreError::backend(format!("nothing was stored: {error}"))
+    match error {
+        StoreError::Unreachable(why) => StoreError::Unreachable(format!("nothing was stored: {why}")),
+        StoreError::Closed => StoreError::Closed,
+        other => StoreError::backend(format!("nothing was stored: {other}")),
+    }
 }
 
 /// A request and where its answer goes.

@@ -37,7 +37,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<i32> {
     }
     // The writer's lock: no server adds events while they are copied.
     let source = SqliteStore::open(&path).context("stop the server using this trail before migrating it")?;
-    let Database::Postgres(url) = Database::resolve(Some(&args.to), &args.data)? else {
+    let Database::Postgres { url, .. } = Database::resolve(Some(&args.to), &args.data)? else {
         bail!("--to must be a postgres:// URL");
     };
     let target = Arc::new(PgStore::connect(&url, None).await?);

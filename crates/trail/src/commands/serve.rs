@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// Database URL [default: SQLite in the data directory]
     #[arg(long, env = "TRAIL_DATABASE")]
     database: Option<String>,
+    /// A streaming replica of the PostgreSQL database, for searches, exports and the UI's
+    /// reads (repeat for several; replaces the configuration's `[database] replicas`)
+    #[arg(long = "replica", value_name = "URL")]
+    replicas: Vec<String>,
     /// A token accepted with full rights, for automation and first use
     #[arg(long, env = "TRAIL_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -92,7 +96,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         trail_server::client::TrustedProxies::parse(&file.auth.trusted_proxies).map_err(anyhow::Error::msg)?;
     let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA));
     let listen = config::parse_listen(args.listen.or(file.listen).as_deref().unwrap_or(config::DEFAULT_LISTEN))?;
-    let database = Database::resolve(args.database.or(file.database).as_deref(), &data)?;
+    let replicas = if args.replicas.is_empty() { file.database.replicas } else { args.replicas };
+    let database = Database::resolve(args.database.or(file.database.url).as_deref(), &data)?.with_replicas(replicas)?;
     let mut tokens: Vec<TokenEntry> =
         file.tokens.iter().map(|t| TokenEntry::new(&t.token, &t.user, roles.rights_of(&t.roles))).collect();
     if let Some(token) = args.token.as_deref().filter(|t| !t.is_empty()) {
