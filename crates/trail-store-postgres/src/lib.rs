@@ -87,9 +87,17 @@ fn is_unreachable(sqlstate: &str) -> bool {
     sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "53300")
 }
 
-/// A connection could not be had from the pool.
-fn unreachable(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Unreachable(format!("PostgreSQL: {error}"))
+/// A connection could not be had from the pool: unreachable, in PostgreSQL's own words when
+/// it gave some.
+fn unreachable(error: deadpool_postgres::PoolError) -> StoreError {
+    let why = match error {
+        deadpool_postgres::PoolError::Backend(error) => match pg(error) {
+            StoreError::Unreachable(why) => why,
+            other => other.to_string(),
+        },
+        other => format!("PostgreSQL: {other}"),
+    };
+    StoreError::Unreachable(why)
 }
 
 /// The newest committed id.

@@ -364,3 +364,76 @@ fn a_node_reads_from_its_replica() {
     let (status, answer) = http("POST", &format!("{}/api/v1/events", node.base), Some(write.to_string()));
     assert_eq!((status, answer["error"]["code"].as_str()), (503, Some("unavailable")), "a write needs the primary");
 }
+
+/// Faults with a real PostgreSQL (a cluster of the test's own): one of two nodes SIGKILLed
+/// while both group-commit, then PostgreSQL restarted (`pg_ctl restart -m fast`) under load.
+/// Meanwhile requests are answered `503 unavailable` with `Retry-After` (or, on the killed node,
+/// not at all); the surviving node reconnects by itself; and no acknowledged event is lost or
+/// doubled.
+#[test]
+fn a_killed_node_and_a_restarted_postgres_lose_and_double_nothing() {
+    use common::load::{self, Answer, WhenCutOff};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use trail_store_postgres::testing::Cluster;
+
+    let cluster = Cluster::start();
+    let url = cluster.url();
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = ["--listen", "127.0.0.1:0", "--database", url.as_str()];
+    let mut killed = Some(spawn_server(one.path(), &args, &[("TRAIL_TOKEN", TOKEN)]));
+    let survivor = spawn_server(two.path(), &args, &[("TRAIL_TOKEN", TOKEN)]);
+    let log: load::Log = Arc::new(Mutex::new(Vec::new()));
+    let restarted_at = Arc::new(Mutex::new(None));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let _cluster = runtime.block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut clients = Vec::new();
+        for c in 0..8 {
+            let (base, cut_off) = match c % 2 {
+                0 => (killed.as_ref().unwrap().base.clone(), WhenCutOff::Stop),
+                _ => (survivor.base.clone(), WhenCutOff::Retry),
+            };
+            clients.push(tokio::spawn(load::ingest(base, format!("client {c}"), stop.clone(), log.clone(), cut_off)));
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        drop(killed.take()); // SIGKILL, mid-stream
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let restart = tokio::task::spawn_blocking(move || {
+            cluster.restart_fast();
+            cluster
+        });
+        let cluster = restart.await.unwrap();
+        *restarted_at.lock().unwrap() = Some(Instant::now());
+        // The survivor takes events again, by itself.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let since = restarted_at.lock().unwrap().unwrap();
+            let acknowledged = log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|sent| sent.at > since && matches!(sent.answer, Answer::Acknowledged(_)))
+                .count();
+            if acknowledged >= 20 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the surviving node took no events within 30 s of the restart");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop.store(true, Ordering::SeqCst);
+        for client in clients {
+            client.await.unwrap();
+        }
+        cluster
+    });
+
+    let check = tempfile::tempdir().unwrap();
+    let verified = ok(check.path(), &["verify", "--database", &url], &[]);
+    assert!(verified.starts_with("OK:"), "{verified}");
+    let exported = ok(check.path(), &["export", "--database", &url], &[]);
+    let summary = load::check(&exported, &log.lock().unwrap());
+    eprintln!("{summary:?}");
+    assert!(summary.acknowledged > 100, "the clients got work done: {summary:?}");
+    assert!(summary.unavailable > 0, "requests during the restart are answered unavailable: {summary:?}");
+}

@@ -1,6 +1,8 @@
 //! Helpers for tests that run the real `trail` binary.
 #![allow(dead_code)]
 
+pub mod load;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
