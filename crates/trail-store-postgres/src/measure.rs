@@ -41,7 +41,10 @@ pub async fn insert_methods(
             let tx = client.transaction().await.map_err(pg)?;
             match method {
                 "unnest" => rows.insert(&tx).await.map_err(pg)?,
-                _ => rows.copy_in(tx.client()).await.map_err(pg)?,
+                _ => {
+                    let copy = tx.prepare(&crate::rows::copy_sql()).await.map_err(pg)?;
+                    rows.copy_in(tx.client(), &copy).await.map_err(pg)?
+                }
             }
             tx.commit().await.map_err(pg)?;
         }

@@ -10,6 +10,11 @@ use trail_store::StoreError;
 pub const COLUMNS: &str = "id, time, username, client, process, kind, action, name, severity, outcome, message, \
                            attributes, request_id, session_id, job_id, parent_id, change, hash, submitted_by";
 
+/// The statement [`Rows::copy_in`] runs.
+pub fn copy_sql() -> String {
+    format!("COPY events ({INSERT_COLUMNS}) FROM STDIN BINARY")
+}
+
 /// Events as columns, written by `COPY ... FROM STDIN BINARY` or by one multi-row insert
 /// (`UNNEST` of arrays). `trail bench --postgres` measures both (`measure.rs`); the writer uses
 /// COPY, which was ahead in four runs of five (by 3.5-14%; behind by 3% in the other).
@@ -116,10 +121,15 @@ impl Rows {
             .map(|_| ())
     }
 
-    /// The same rows by `COPY ... FROM STDIN BINARY`.
-    pub async fn copy_in(&self, client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
+    /// The same rows by `COPY ... FROM STDIN BINARY`, through `copy` (the statement [`copy_sql`]
+    /// prepared: the writer prepares it once per connection, not once per commit).
+    pub async fn copy_in(
+        &self,
+        client: &tokio_postgres::Client,
+        copy: &tokio_postgres::Statement,
+    ) -> Result<(), tokio_postgres::Error> {
         use tokio_postgres::types::{ToSql, Type};
-        let sink = client.copy_in(&format!("COPY events ({INSERT_COLUMNS}) FROM STDIN BINARY")).await?;
+        let sink = client.copy_in(copy).await?;
         let types = [
             Type::INT8,
             Type::INT4,

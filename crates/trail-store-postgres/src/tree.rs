@@ -43,14 +43,15 @@ pub async fn write(client: &impl GenericClient, rows: &[(u64, Vec<u8>)]) -> Resu
     }
     let numbers: Vec<i64> = rows.iter().map(|(number, _)| *number as i64).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|(_, bytes)| bytes.as_slice()).collect();
-    client
-        .execute(
+    // Prepared once per connection: the writer runs it under the sequencer at every commit.
+    let statement = client
+        .prepare_cached(
             "INSERT INTO tree_rows (number, hashes) SELECT * FROM UNNEST($1::bigint[], $2::bytea[]) \
              ON CONFLICT (number) DO UPDATE SET hashes = EXCLUDED.hashes",
-            &[&numbers, &hashes],
         )
         .await
         .map_err(pg)?;
+    client.execute(&statement, &[&numbers, &hashes]).await.map_err(pg)?;
     Ok(())
 }
 

@@ -138,6 +138,18 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Rolls back everything and begins again, holding the sequencer anew: for a failure that
+    /// aborted the transaction before anything else was done in it.
+    pub async fn start_over(&mut self) -> Result<(), StoreError> {
+        self.conn.batch_execute("ROLLBACK").await.map_err(pg)?;
+        self.conn.batch_execute("BEGIN").await.map_err(pg)?;
+        // What the aborted transaction grew (the tree, partitions) is read again from the
+        // database.
+        self.position = None;
+        self.carried_tree = None;
+        self.take_sequencer().await
+    }
+
     /// Where the chain stands; `None` without the sequencer.
     pub fn position(&self) -> Option<Position> {
         self.position.clone()
@@ -218,22 +230,20 @@ impl WriteTx {
         drop(self.conn.client.take());
     }
 
-    /// Moves the head and the known users, and announces the head at the commit.
+    /// Moves the head and the known users, and announces the head at the commit (delivered then
+    /// to every node listening: their forwarders and live views wake). One prepared statement,
+    /// so one round trip while the sequencer is held.
     async fn finish(&self, position: &Position, channel: &str) -> Result<(), StoreError> {
+        const FINISH: &str = "WITH users AS (INSERT INTO known_users SELECT * FROM UNNEST($1::text[]) \
+                                            ON CONFLICT DO NOTHING), \
+                                   head AS (UPDATE chain_head SET last_id = $2, last_hash = $3, last_month = $4) \
+                              SELECT pg_notify($5, $6)";
         let users: Vec<&str> = position.users.iter().map(String::as_str).collect();
-        self.conn
-            .execute("INSERT INTO known_users SELECT * FROM UNNEST($1::text[]) ON CONFLICT DO NOTHING", &[&users])
-            .await
-            .map_err(pg)?;
-        self.conn
-            .execute(
-                "UPDATE chain_head SET last_id = $1, last_hash = $2, last_month = $3",
-                &[&position.id.get(), &&position.hash[..], &position.month],
-            )
-            .await
-            .map_err(pg)?;
-        // Delivered at the commit to every node listening: their forwarders and live views wake.
-        self.conn.execute("SELECT pg_notify($1, $2)", &[&channel, &position.id.to_string()]).await.map_err(pg)?;
+        let statement = self.conn.prepare_cached(FINISH).await.map_err(pg)?;
+        let (id, hash, announced) = (position.id.get(), &position.hash[..], position.id.to_string());
+        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&users, &id, &hash, &position.month, &channel, &announced];
+        self.conn.execute(&statement, &values).await.map_err(pg)?;
         Ok(())
     }
 
@@ -270,7 +280,8 @@ impl WriteTx {
                 }
             }
         }
-        rows.copy_in(&self.conn).await.map_err(pg)?;
+        let copy = self.conn.prepare_cached(&crate::rows::copy_sql()).await.map_err(pg)?;
+        rows.copy_in(&self.conn, &copy).await.map_err(pg)?;
         match self.position.as_mut() {
             Some(position) => tree::write_grown(&*self.conn, &mut position.tree).await,
             None => Ok(()),

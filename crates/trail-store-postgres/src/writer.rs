@@ -4,9 +4,11 @@
 //! The writer groups the requests waiting for it into one transaction (group commit), so the
 //! sequencer is taken once per group, not per request, and only by a group in which some request
 //! may append. Each request that does more than append (a content, an account, a job) runs
-//! under a savepoint of its own; the plain appends are inserted together under one savepoint,
-//! and each again alone only if that fails. A request that fails is rolled back alone, with the
-//! chain's position, and the rest commit. What each request does is its own type's business
+//! under a savepoint of its own; the plain appends are inserted together, and each again alone
+//! only if that fails (rolled back to a savepoint taken before them, or, in a transaction that
+//! holds only appends, by starting the transaction over: every round trip under the sequencer
+//! counts, see docs/scaling.md). A request that fails is rolled back alone, with the chain's
+//! position, and the rest commit. What each request does is its own type's business
 //! (`trail_store::write`); the writer only singles out plain appends, to insert them at once.
 
 use crate::pg;
@@ -105,6 +107,9 @@ async fn write_group(
     others: Vec<Request>,
     done: &mut Vec<Box<dyn Outcome>>,
 ) -> Result<(), StoreError> {
+    // Alone in the transaction, the appends need no savepoint: if their insert fails, the
+    // transaction starts over before they are tried one by one.
+    let guard = if others.is_empty() { Guard::StartOver } else { Guard::Savepoint };
     let mut others = others.into_iter();
     while let Some(request) = others.next() {
         if let Err(error) = run_alone(tx, request, done).await {
@@ -112,7 +117,17 @@ async fn write_group(
             return Err(error);
         }
     }
-    append_together(tx, appends, done).await
+    append_together(tx, appends, done, guard).await
+}
+
+/// How a group's appends, inserted together, are undone when the insert fails.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Rolled back to a savepoint taken before them.
+    Savepoint,
+    /// The whole transaction starts over (nothing else was done in it): two round trips fewer
+    /// under the sequencer for every commit that only appends.
+    StartOver,
 }
 
 fn refuse_all(appends: Vec<Append>, others: Vec<Request>, error: &StoreError) {
@@ -145,19 +160,28 @@ async fn append_together(
     tx: &mut WriteTx,
     appends: Vec<Append>,
     done: &mut Vec<Box<dyn Outcome>>,
+    guard: Guard,
 ) -> Result<(), StoreError> {
     if appends.is_empty() {
         return Ok(());
     }
     let start = tx.position();
-    match insert_together(tx, &appends).await {
+    match insert_together(tx, &appends, guard).await {
         Ok(numbered) => {
             done.extend(appends.into_iter().zip(numbered).map(|(append, ids)| append.answered(Ok(ids))));
             return Ok(());
         }
         Err(error) => {
             tracing::warn!(%error, "a group's appends failed together; retrying each alone");
-            tx.roll_back_to(start);
+            match guard {
+                Guard::Savepoint => tx.roll_back_to(start),
+                Guard::StartOver => {
+                    if let Err(error) = tx.start_over().await {
+                        refuse_all(appends, Vec::new(), &error);
+                        return Err(error);
+                    }
+                }
+            }
         }
     }
     let mut appends = appends.into_iter();
@@ -170,11 +194,16 @@ async fn append_together(
     Ok(())
 }
 
-/// Numbers every append, then inserts them all at once under a savepoint; answers their ids.
-async fn insert_together(tx: &mut WriteTx, appends: &[Append]) -> Result<Vec<Vec<EventId>>, StoreError> {
+/// Numbers every append, then inserts them all at once (under a savepoint when `guard` says
+/// so); answers their ids.
+async fn insert_together(tx: &mut WriteTx, appends: &[Append], guard: Guard) -> Result<Vec<Vec<EventId>>, StoreError> {
     let mut rows = Rows::default();
     let numbered =
         appends.iter().map(|append| tx.number(&append.request.0, &mut rows)).collect::<Result<Vec<_>, _>>()?;
+    if guard == Guard::StartOver {
+        tx.insert(&rows).await?;
+        return Ok(numbered);
+    }
     tx.savepoint("appends").await?;
     if let Err(error) = tx.insert(&rows).await {
         tx.roll_back_savepoint("appends").await?;

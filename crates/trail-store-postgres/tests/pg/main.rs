@@ -8,6 +8,7 @@ mod readers;
 mod replicas;
 mod retention;
 mod status;
+mod writer;
 
 mod conformance {
     trail_store::conformance_suite!(trail_store_postgres::testing::new_store);
