@@ -8,6 +8,7 @@ mod forwarding;
 mod integrity;
 mod postgres;
 mod report;
+mod scaling;
 mod searches;
 mod workload;
 
@@ -53,6 +54,10 @@ pub struct BenchArgs {
     /// plain ILIKE scan and two nodes
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// With --postgres: what bounds one sequencer, through 1, 2 and 3 nodes and requests of 1
+    /// to 1,000 events (docs/scaling.md), instead of the search figures
+    #[arg(long, requires = "postgres")]
+    scaling: bool,
     /// Forwarding: events for the throughput figures
     #[arg(long, default_value_t = 200_000)]
     forward_events: u64,
@@ -303,6 +308,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         return forwarding::run(&args).await;
     }
     if let Some(url) = &args.postgres {
+        if args.scaling {
+            let dir = tempfile_dir(args.dir.as_deref())?;
+            let measured = scaling::run(url, &dir).await;
+            if args.dir.is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            return measured;
+        }
         return postgres::run(&args, url).await;
     }
     let total = if args.full { 10_000_000 } else { args.events };

@@ -15,22 +15,22 @@ use std::time::{Duration, Instant};
 
 /// A schema for the benchmark: dropped by [`BenchSchema::drop_now`] at the end of a run, kept
 /// when the run fails (or `--dir` asks to keep it), for a look at what went wrong.
-struct BenchSchema {
+pub(super) struct BenchSchema {
     url: String,
     name: String,
     /// The URL that puts this schema first on the search path.
-    database_url: String,
+    pub(super) database_url: String,
 }
 
 impl BenchSchema {
-    async fn create(url: &str, name: String) -> anyhow::Result<BenchSchema> {
+    pub(super) async fn create(url: &str, name: String) -> anyhow::Result<BenchSchema> {
         let client = connect(url).await?;
         client.batch_execute(&format!("CREATE SCHEMA {name}")).await?;
         let database_url = trail_store_postgres::with_search_path(url, &name);
         Ok(BenchSchema { url: url.to_owned(), name, database_url })
     }
 
-    async fn drop_now(self) -> anyhow::Result<()> {
+    pub(super) async fn drop_now(self) -> anyhow::Result<()> {
         connect(&self.url).await?.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name)).await?;
         Ok(())
     }
