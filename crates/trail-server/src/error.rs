@@ -28,6 +28,7 @@ pub enum Code {
     InvalidQuery,
     InvalidCursor,
     NotFound,
+    MethodNotAllowed,
     Conflict,
     Unavailable,
     Internal,
@@ -61,6 +62,12 @@ pub const CODES: &[(Code, &str, u16, &str)] = &[
     (Code::InvalidQuery, "invalid_query", 400, "A query parameter is malformed (month, day, tz, limit...)."),
     (Code::InvalidCursor, "invalid_cursor", 400, "The cursor was not issued by this server."),
     (Code::NotFound, "not_found", 404, "No such event or route."),
+    (
+        Code::MethodNotAllowed,
+        "method_not_allowed",
+        405,
+        "The route does not take this method; `Allow` names those it takes.",
+    ),
     (Code::Conflict, "conflict", 409, "The request contradicts what is stored (a username taken, say)."),
     (
         Code::Unavailable,
@@ -92,6 +99,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds after which the request may be sent again (`Retry-After`).
     pub retry_after: Option<u64>,
+    /// The methods the route takes (`Allow`), for `method_not_allowed`.
+    pub allow: Option<String>,
 }
 
 /// How long a client waits before retrying when storage is unavailable: a PostgreSQL restart,
@@ -114,7 +123,7 @@ pub struct ErrorDetail {
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
         let retry_after = (code == Code::Unavailable).then_some(UNAVAILABLE_RETRY_AFTER);
-        ApiError { code, message: message.into(), retry_after }
+        ApiError { code, message: message.into(), retry_after, allow: None }
     }
 
     /// Says when the request may be sent again.
@@ -133,6 +142,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.code.status(), axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        if let Some(allow) = self.allow.and_then(|allow| allow.parse().ok()) {
+            response.headers_mut().insert(axum::http::header::ALLOW, allow);
         }
         response
     }
@@ -214,12 +226,6 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         } else {
             ApiError::new(Code::InvalidBody, format!("the body could not be read: {rejection}"))
         }
-    }
-}
-
-impl From<axum::extract::rejection::QueryRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
-        ApiError::new(Code::InvalidQuery, rejection.body_text())
     }
 }
 

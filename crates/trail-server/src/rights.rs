@@ -98,8 +98,28 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/tokens/{id}", Authenticated),
 ];
 
+/// The access `method` on `path` needs; `HEAD` is a `GET` without the body.
 pub fn access(method: &Method, path: &str) -> Option<Access> {
-    ROUTES.iter().find(|(m, p, _)| *m == method.as_str() && *p == path).map(|(_, _, access)| *access)
+    let method = if method == Method::HEAD { "GET" } else { method.as_str() };
+    ROUTES.iter().find(|(m, p, _)| *m == method && *p == path).map(|(_, _, access)| *access)
+}
+
+/// The methods `path` takes, for `Allow` (`HEAD` wherever `GET` is).
+fn allowed(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = ROUTES.iter().filter(|(_, p, _)| *p == path).map(|(m, _, _)| *m).collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods
+}
+
+/// A method the route does not take: `405` naming those it does, before anyone is asked who
+/// they are (the answer says nothing of the trail).
+fn method_not_allowed(method: &Method, path: &str) -> ApiError {
+    let allowed = allowed(path).join(", ");
+    let mut error = ApiError::new(Code::MethodNotAllowed, format!("{method} is not taken by {path}; use {allowed}"));
+    error.allow = Some(allowed);
+    error
 }
 
 /// A session's state-changing request must carry the session's CSRF token: in the
@@ -181,6 +201,7 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
             request.extensions_mut().insert::<Viewer>(viewer);
             Ok(next.run(request).await)
         }
+        None if !allowed(&path).is_empty() => Err(method_not_allowed(request.method(), &path)),
         None => {
             Err(ApiError::new(Code::Forbidden, format!("{} {path} has no rights decision; refusing", request.method())))
         }

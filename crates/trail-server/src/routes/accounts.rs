@@ -70,7 +70,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     headers: axum::http::HeaderMap,
-    Json(request): Json<LoginRequest>,
+    super::body::JsonBody(request): super::body::JsonBody<LoginRequest>,
 ) -> Result<(axum::http::HeaderMap, Json<LoginAnswer>), ApiError> {
     match state.accounts.login(&request.username, &request.password, client).await? {
         Ok(logged_in) => {
@@ -154,7 +154,7 @@ pub async fn add_account(
     State(state): State<AppState>,
     viewer: Viewer,
     ClientAddress(client): ClientAddress,
-    Json(new): Json<NewAccount>,
+    super::body::JsonBody(new): super::body::JsonBody<NewAccount>,
 ) -> Result<(StatusCode, Json<Recorded>), ApiError> {
     let id = state
         .accounts
@@ -204,7 +204,7 @@ pub async fn set_password(
     viewer: Viewer,
     ClientAddress(client): ClientAddress,
     Path(name): Path<String>,
-    Json(new): Json<NewPassword>,
+    super::body::JsonBody(new): super::body::JsonBody<NewPassword>,
 ) -> Result<Json<PasswordSet>, ApiError> {
     let changed = state.accounts.set_password(&actor(&viewer, client), &name, &new.password, new.revoke_tokens).await?;
     Ok(Json(PasswordSet {

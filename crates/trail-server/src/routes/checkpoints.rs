@@ -1,5 +1,6 @@
 //! Signed checkpoints (S4): the newest, for anyone who reads the trail, and one made on demand.
 
+use super::params::Params;
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::{ApiError, Code, ErrorBody};
@@ -153,7 +154,7 @@ pub struct ConsistencyView {
     security(("bearer" = [])))]
 pub async fn consistency(
     State(state): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<ConsistencyQuery>,
+    Params(query): Params<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyView>, ApiError> {
     if query.from == 0 || query.from > query.to {
         return Err(ApiError::new(Code::InvalidQuery, "give 1 <= from <= to: the sizes of two trees, smaller first"));

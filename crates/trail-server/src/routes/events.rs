@@ -1,13 +1,14 @@
 //! Ingest and search: `/api/v1/events`, `/api/v1/events/{id}`, `/api/v1/changes`,
 //! `/api/v1/users`.
 
+use super::params::Params;
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::{ApiError, Code, ErrorBody};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use trail_core::JobId;
@@ -83,9 +84,9 @@ pub struct EventPage {
 pub async fn list_events(
     State(state): State<AppState>,
     viewer: Viewer,
-    params: Result<Query<SearchParams>, QueryRejection>,
+    Params(params): Params<SearchParams>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let query = params?.0.into_query(viewer.user.as_deref(), viewer.details_reach())?;
+    let query = params.into_query(viewer.user.as_deref(), viewer.details_reach())?;
     let own = matches!(&query.filter.user, UserFilter::Only(user) if Some(user) == viewer.user.as_ref());
     if !own && !viewer.may(Right::ReadAll) {
         return Err(ApiError::new(
@@ -292,9 +293,8 @@ pub async fn feed(
     State(state): State<AppState>,
     viewer: Viewer,
     crate::client::ClientAddress(client): crate::client::ClientAddress,
-    params: Result<Query<FeedParams>, QueryRejection>,
+    Params(params): Params<FeedParams>,
 ) -> Result<Json<Feed>, ApiError> {
-    let params = params?.0;
     let limit = params.limit.unwrap_or(MAX_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::new(Code::InvalidQuery, format!("limit must be 1-{MAX_PAGE}, got {limit}")));

@@ -1,13 +1,13 @@
 //! `/api/v1/export`: the events a search would find, oldest first, as NDJSON or CSV, streamed
 //! page by page so memory stays bounded whatever the size. Every export is recorded first (A3).
 
+use super::params::Params;
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::client::ClientAddress;
 use crate::error::{ApiError, Code, ErrorBody};
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::Response;
 use serde::Deserialize;
@@ -49,15 +49,15 @@ pub async fn export(
     viewer: Viewer,
     ClientAddress(client): ClientAddress,
     RawQuery(raw): RawQuery,
-    params: Result<Query<SearchParams>, QueryRejection>,
-    format: Result<Query<ExportFormat>, QueryRejection>,
+    Params(params): Params<SearchParams>,
+    Params(format): Params<ExportFormat>,
 ) -> Result<Response, ApiError> {
-    let csv = match format?.0.format.as_deref() {
+    let csv = match format.format.as_deref() {
         None | Some("ndjson") => false,
         Some("csv") => true,
         Some(other) => return Err(ApiError::new(Code::InvalidQuery, format!("format {other:?}: use ndjson or csv"))),
     };
-    let filter: Filter = params?.0.into_query(viewer.user.as_deref(), viewer.details_reach())?.filter;
+    let filter: Filter = params.into_query(viewer.user.as_deref(), viewer.details_reach())?.filter;
     let own = matches!(&filter.user, UserFilter::Only(user) if Some(user) == viewer.user.as_ref());
     if !own && !viewer.may(Right::ReadAll) {
         return Err(ApiError::new(Code::Forbidden, "exporting other users' entries needs the right `read_all`"));

@@ -1,14 +1,14 @@
 //! Jobs (V7, V8): submitting, leaf status reports, job logs, and live status over server-sent
 //! events.
 
+use super::params::Params;
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::client::ClientAddress;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::routes::body::JsonBody;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use serde::{Deserialize, Serialize};
@@ -231,9 +231,8 @@ pub struct JobListParams {
     responses((status = 200, body = JobList)), security(("bearer" = [])))]
 pub async fn list_jobs(
     State(state): State<AppState>,
-    params: Result<Query<JobListParams>, QueryRejection>,
+    Params(params): Params<JobListParams>,
 ) -> Result<Json<JobList>, ApiError> {
-    let Query(params) = params?;
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
     let jobs = state.operations.jobs(params.before, limit).await?;
     let next_before = if jobs.len() == limit { jobs.last().map(|j| j.id) } else { None };
@@ -338,9 +337,8 @@ pub async fn get_log(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<JobId>,
-    params: Result<Query<LogParams>, QueryRejection>,
+    Params(params): Params<LogParams>,
 ) -> Result<Json<LogPage>, ApiError> {
-    let Query(params) = params?;
     let job = state.operations.job(id).await?;
     if !viewer.details_reach().covers(&job.submitter) {
         return Err(ApiError::new(Code::Forbidden, log_needs_details(&job.submitter)));

@@ -7,5 +7,6 @@ pub mod events;
 pub mod export;
 pub mod health;
 pub mod jobs;
+pub mod params;
 pub mod retention;
 pub mod tokens;

@@ -69,7 +69,7 @@ pub async fn create_token(
     State(state): State<AppState>,
     viewer: Viewer,
     ClientAddress(client): ClientAddress,
-    Json(new): Json<NewToken>,
+    super::body::JsonBody(new): super::body::JsonBody<NewToken>,
 ) -> Result<(StatusCode, Json<Issued>), ApiError> {
     let owner = match (new.owner, &viewer.user) {
         (Some(owner), _) => owner,
