@@ -36,14 +36,14 @@ pub async fn insert_methods(
             for body in chunk {
                 id += 1;
                 hash = chain::link(&hash, id, body);
-                rows.push(id, month, body, &hash)?;
+                rows.push(id, month, body, &hash);
             }
             let tx = client.transaction().await.map_err(pg)?;
             match method {
-                "unnest" => rows.insert(&tx).await.map_err(pg)?,
+                "unnest" => rows.insert(&tx).await?,
                 _ => {
                     let copy = tx.prepare(&crate::rows::copy_sql()).await.map_err(pg)?;
-                    rows.copy_in(tx.client(), &copy).await.map_err(pg)?
+                    rows.copy_in(tx.client(), &copy).await?
                 }
             }
             tx.commit().await.map_err(pg)?;

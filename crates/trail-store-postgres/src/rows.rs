@@ -1,6 +1,8 @@
 //! Conversions between stored rows and domain events, and the multi-row insert.
 
-use crate::{backend, corrupt};
+use crate::{backend, corrupt, pg};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 use trail_core::chain::{self, Hash};
 use trail_core::fold::fold;
 use trail_core::{Event, EventBody, EventId, Outcome, Severity, time};
@@ -10,178 +12,197 @@ use trail_store::StoreError;
 pub const COLUMNS: &str = "id, time, username, client, process, kind, action, name, severity, outcome, message, \
                            attributes, request_id, session_id, job_id, parent_id, change, hash, submitted_by";
 
-/// The statement [`Rows::copy_in`] runs.
+/// The statement [`CopyIn`] runs.
 pub fn copy_sql() -> String {
     format!("COPY events ({INSERT_COLUMNS}) FROM STDIN BINARY")
 }
 
-/// Events as columns, written by `COPY ... FROM STDIN BINARY` or by one multi-row insert
-/// (`UNNEST` of arrays). `trail bench --postgres` measures both (`measure.rs`); the writer uses
-/// COPY, which was ahead in four runs of five (by 3.5-14%; behind by 3% in the other).
-#[derive(Default)]
-pub struct Rows {
-    pub id: Vec<i64>,
-    pub month: Vec<i32>,
-    pub time: Vec<i64>,
-    pub user: Vec<String>,
-    pub client: Vec<Option<String>>,
-    pub process: Vec<String>,
-    pub kind: Vec<String>,
-    pub action: Vec<String>,
-    pub name: Vec<String>,
-    pub severity: Vec<i16>,
-    pub outcome: Vec<Option<i16>>,
-    pub message: Vec<String>,
-    pub message_folded: Vec<Option<String>>,
-    pub attributes: Vec<String>,
-    pub request_id: Vec<Option<String>>,
-    pub session_id: Vec<Option<String>>,
-    pub job_id: Vec<Option<String>>,
-    pub parent_id: Vec<Option<String>>,
-    pub change: Vec<Option<String>>,
-    pub hash: Vec<Vec<u8>>,
-    pub submitted_by: Vec<Option<String>>,
-}
-
-/// The columns [`Rows`] writes, in its order.
+/// The columns the writer inserts, in the order [`CopyIn::write`] and [`Rows::insert`] give them.
 pub const INSERT_COLUMNS: &str = "id, month, time, username, client, process, kind, action, name, severity, outcome, \
                                   message, message_folded, attributes, request_id, session_id, job_id, parent_id, \
                                   change, hash, submitted_by";
 
-impl Rows {
-    pub fn len(&self) -> usize {
-        self.id.len()
+/// One event, numbered, chained and placed in its month.
+pub struct Numbered<'a> {
+    pub id: EventId,
+    pub month: i32,
+    pub body: &'a EventBody,
+    pub hash: Hash,
+}
+
+/// What an event stores beside its own fields: its message case-folded (when that changes
+/// it), and its attributes and change as JSON.
+struct Derived {
+    message_folded: Option<String>,
+    attributes: String,
+    change: Option<String>,
+}
+
+impl Derived {
+    fn of(body: &EventBody) -> Result<Derived, StoreError> {
+        Ok(Derived {
+            message_folded: match fold(&body.message) {
+                std::borrow::Cow::Borrowed(_) => None,
+                std::borrow::Cow::Owned(folded) => Some(folded),
+            },
+            attributes: serde_json::to_string(&body.attributes).map_err(backend)?,
+            change: body.change.as_ref().map(serde_json::to_string).transpose().map_err(backend)?,
+        })
+    }
+}
+
+/// Events copied into `events` by `COPY ... FROM STDIN BINARY`, row by row: the writer numbers
+/// and hashes each event as it goes, and PostgreSQL inserts the first rows meanwhile.
+pub struct CopyIn {
+    writer: std::pin::Pin<Box<BinaryCopyInWriter>>,
+}
+
+const COPY_TYPES: [Type; 21] = [
+    Type::INT8,
+    Type::INT4,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT2,
+    Type::INT2,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::BYTEA,
+    Type::TEXT,
+];
+
+impl CopyIn {
+    /// Starts the COPY of `copy` (the statement [`copy_sql`], prepared: the writer prepares it
+    /// once per connection, not once per commit).
+    pub async fn start(
+        client: &tokio_postgres::Client,
+        copy: &tokio_postgres::Statement,
+    ) -> Result<CopyIn, StoreError> {
+        let sink = client.copy_in(copy).await.map_err(pg)?;
+        Ok(CopyIn { writer: Box::pin(BinaryCopyInWriter::new(sink, &COPY_TYPES)) })
     }
 
-    /// Adds one event, already numbered, chained and placed in its month.
-    pub fn push(&mut self, id: EventId, month: i32, body: &EventBody, hash: &Hash) -> Result<(), StoreError> {
-        self.id.push(id.get());
-        self.month.push(month);
-        self.time.push(time::to_micros(body.time));
-        self.user.push(body.user.clone());
-        self.client.push(body.client.clone());
-        self.process.push(body.process.clone());
-        self.kind.push(body.kind.clone());
-        self.action.push(body.action.clone());
-        self.name.push(body.name.clone());
-        self.severity.push(i16::from(body.severity.code()));
-        self.outcome.push(body.outcome.map(|o| i16::from(o.code())));
-        self.message.push(body.message.clone());
-        self.message_folded.push(match fold(&body.message) {
-            std::borrow::Cow::Borrowed(_) => None,
-            std::borrow::Cow::Owned(folded) => Some(folded),
-        });
-        self.attributes.push(serde_json::to_string(&body.attributes).map_err(backend)?);
-        self.request_id.push(body.request_id.clone());
-        self.session_id.push(body.session_id.clone());
-        self.job_id.push(body.job_id.clone());
-        self.parent_id.push(body.parent_id.clone());
-        self.change.push(body.change.as_ref().map(serde_json::to_string).transpose().map_err(backend)?);
-        self.hash.push(hash.to_vec());
-        self.submitted_by.push(body.submitted_by.clone());
-        Ok(())
+    pub async fn write(&mut self, row: &Numbered<'_>) -> Result<(), StoreError> {
+        let (body, derived) = (row.body, Derived::of(row.body)?);
+        let (id, time, hash) = (row.id.get(), time::to_micros(body.time), &row.hash[..]);
+        let (severity, outcome) = (i16::from(body.severity.code()), body.outcome.map(|o| i16::from(o.code())));
+        let values: [&(dyn ToSql + Sync); 21] = [
+            &id,
+            &row.month,
+            &time,
+            &body.user,
+            &body.client,
+            &body.process,
+            &body.kind,
+            &body.action,
+            &body.name,
+            &severity,
+            &outcome,
+            &body.message,
+            &derived.message_folded,
+            &derived.attributes,
+            &body.request_id,
+            &body.session_id,
+            &body.job_id,
+            &body.parent_id,
+            &derived.change,
+            &hash,
+            &body.submitted_by,
+        ];
+        self.writer.as_mut().write(&values).await.map_err(pg)
     }
 
-    /// The same rows by one `INSERT ... SELECT * FROM UNNEST(...)`.
-    pub async fn insert(&self, client: &impl deadpool_postgres::GenericClient) -> Result<(), tokio_postgres::Error> {
+    pub async fn finish(mut self) -> Result<(), StoreError> {
+        self.writer.as_mut().finish().await.map(|_| ()).map_err(pg)
+    }
+}
+
+/// Numbered events gathered before they are inserted (`trail migrate`'s import, and the
+/// benchmark's comparison of `COPY` with one multi-row insert of `UNNEST`ed arrays).
+#[derive(Default)]
+pub struct Rows<'a> {
+    pub rows: Vec<Numbered<'a>>,
+}
+
+impl<'a> Rows<'a> {
+    pub fn push(&mut self, id: EventId, month: i32, body: &'a EventBody, hash: &Hash) {
+        self.rows.push(Numbered { id, month, body, hash: *hash });
+    }
+
+    /// The months the rows fall in.
+    pub fn months(&self) -> std::collections::BTreeSet<i32> {
+        self.rows.iter().map(|row| row.month).collect()
+    }
+
+    /// The rows by `COPY` (see [`CopyIn`]).
+    pub async fn copy_in(
+        &self,
+        client: &tokio_postgres::Client,
+        copy: &tokio_postgres::Statement,
+    ) -> Result<(), StoreError> {
+        let mut stream = CopyIn::start(client, copy).await?;
+        for row in &self.rows {
+            stream.write(row).await?;
+        }
+        stream.finish().await
+    }
+
+    /// The same rows by one `INSERT ... SELECT * FROM UNNEST(...)`, for the benchmark.
+    pub async fn insert(&self, client: &impl deadpool_postgres::GenericClient) -> Result<(), StoreError> {
+        let rows = &self.rows;
+        let derived: Vec<Derived> = rows.iter().map(|row| Derived::of(row.body)).collect::<Result<_, _>>()?;
+        let column = |f: fn(&EventBody) -> &str| rows.iter().map(|r| f(r.body)).collect::<Vec<&str>>();
+        let optional =
+            |f: fn(&EventBody) -> &Option<String>| rows.iter().map(|r| f(r.body).as_deref()).collect::<Vec<_>>();
         let sql = format!(
             "INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM UNNEST($1::bigint[], $2::integer[], $3::bigint[], \
              $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::smallint[], $11::smallint[], \
              $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], \
              $20::bytea[], $21::text[])"
         );
-        client
-            .execute(
-                &sql,
-                &[
-                    &self.id,
-                    &self.month,
-                    &self.time,
-                    &self.user,
-                    &self.client,
-                    &self.process,
-                    &self.kind,
-                    &self.action,
-                    &self.name,
-                    &self.severity,
-                    &self.outcome,
-                    &self.message,
-                    &self.message_folded,
-                    &self.attributes,
-                    &self.request_id,
-                    &self.session_id,
-                    &self.job_id,
-                    &self.parent_id,
-                    &self.change,
-                    &self.hash,
-                    &self.submitted_by,
-                ],
-            )
-            .await
-            .map(|_| ())
-    }
-
-    /// The same rows by `COPY ... FROM STDIN BINARY`, through `copy` (the statement [`copy_sql`]
-    /// prepared: the writer prepares it once per connection, not once per commit).
-    pub async fn copy_in(
-        &self,
-        client: &tokio_postgres::Client,
-        copy: &tokio_postgres::Statement,
-    ) -> Result<(), tokio_postgres::Error> {
-        use tokio_postgres::types::{ToSql, Type};
-        let sink = client.copy_in(copy).await?;
-        let types = [
-            Type::INT8,
-            Type::INT4,
-            Type::INT8,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::INT2,
-            Type::INT2,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::BYTEA,
-            Type::TEXT,
+        let ids: Vec<i64> = rows.iter().map(|r| r.id.get()).collect();
+        let months: Vec<i32> = rows.iter().map(|r| r.month).collect();
+        let times: Vec<i64> = rows.iter().map(|r| time::to_micros(r.body.time)).collect();
+        let severities: Vec<i16> = rows.iter().map(|r| i16::from(r.body.severity.code())).collect();
+        let outcomes: Vec<Option<i16>> = rows.iter().map(|r| r.body.outcome.map(|o| i16::from(o.code()))).collect();
+        let folded: Vec<Option<&str>> = derived.iter().map(|d| d.message_folded.as_deref()).collect();
+        let attributes: Vec<&str> = derived.iter().map(|d| d.attributes.as_str()).collect();
+        let changes: Vec<Option<&str>> = derived.iter().map(|d| d.change.as_deref()).collect();
+        let hashes: Vec<&[u8]> = rows.iter().map(|r| &r.hash[..]).collect();
+        let values: [&(dyn ToSql + Sync); 21] = [
+            &ids,
+            &months,
+            &times,
+            &column(|b| &b.user),
+            &optional(|b| &b.client),
+            &column(|b| &b.process),
+            &column(|b| &b.kind),
+            &column(|b| &b.action),
+            &column(|b| &b.name),
+            &severities,
+            &outcomes,
+            &column(|b| &b.message),
+            &folded,
+            &attributes,
+            &optional(|b| &b.request_id),
+            &optional(|b| &b.session_id),
+            &optional(|b| &b.job_id),
+            &optional(|b| &b.parent_id),
+            &changes,
+            &hashes,
+            &optional(|b| &b.submitted_by),
         ];
-        let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
-        let mut writer = std::pin::pin!(writer);
-        for i in 0..self.len() {
-            let row: [&(dyn ToSql + Sync); 21] = [
-                &self.id[i],
-                &self.month[i],
-                &self.time[i],
-                &self.user[i],
-                &self.client[i],
-                &self.process[i],
-                &self.kind[i],
-                &self.action[i],
-                &self.name[i],
-                &self.severity[i],
-                &self.outcome[i],
-                &self.message[i],
-                &self.message_folded[i],
-                &self.attributes[i],
-                &self.request_id[i],
-                &self.session_id[i],
-                &self.job_id[i],
-                &self.parent_id[i],
-                &self.change[i],
-                &self.hash[i],
-                &self.submitted_by[i],
-            ];
-            writer.as_mut().write(&row).await?;
-        }
-        writer.finish().await.map(|_| ())
+        client.execute(&sql, &values).await.map(|_| ()).map_err(pg)
     }
 }
 

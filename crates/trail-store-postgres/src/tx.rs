@@ -12,7 +12,7 @@
 //! (a borrowed `Transaction` could not travel through the write requests' trait); a connection
 //! dropped before its transaction ended is closed, never handed back to the pool mid-way.
 
-use crate::rows::{Rows, hash_from};
+use crate::rows::{CopyIn, Numbered, Rows, hash_from};
 use crate::schema::{self, month_of};
 use crate::{accounts, checkpoints, contents, jobs, pg, tree};
 use async_trait::async_trait;
@@ -248,29 +248,75 @@ impl WriteTx {
     }
 
     /// Numbers, chains and places `events` after the current position, into `rows`.
-    pub fn number(&mut self, events: &[EventBody], rows: &mut Rows) -> Result<Vec<EventId>, StoreError> {
-        let now_month = self.now_month;
-        let position = self.position.as_mut().ok_or_else(|| {
-            StoreError::backend("events were appended in a transaction without the sequencer; nothing was stored")
-        })?;
+    pub fn number<'a>(&mut self, events: &'a [EventBody], rows: &mut Rows<'a>) -> Result<Vec<EventId>, StoreError> {
         let mut ids = Vec::with_capacity(events.len());
         for body in events {
-            position.id += 1;
-            let (hash, leaf) = trail_core::tree::link_and_leaf(&position.hash, position.id, body);
-            position.hash = hash;
-            // Monotone, so that each partition holds one range of ids; never past this month.
-            position.month = position.month.max(month_of(body.time).min(now_month));
-            rows.push(position.id, position.month, body, &position.hash)?;
-            position.tree.push(leaf);
-            position.users.insert(body.user.clone());
-            ids.push(position.id);
+            let numbered = self.advance(body)?;
+            ids.push(numbered.id);
+            rows.rows.push(numbered);
         }
         Ok(ids)
     }
 
+    /// Moves the position past `body`: its id, chain link, month and leaf.
+    fn advance<'a>(&mut self, body: &'a EventBody) -> Result<Numbered<'a>, StoreError> {
+        let now_month = self.now_month;
+        let position = self.position.as_mut().ok_or_else(|| {
+            StoreError::backend("events were appended in a transaction without the sequencer; nothing was stored")
+        })?;
+        position.id += 1;
+        let (hash, leaf) = trail_core::tree::link_and_leaf(&position.hash, position.id, body);
+        position.hash = hash;
+        position.month = next_month(position.month, body, now_month);
+        position.tree.push(leaf);
+        if !position.users.contains(&body.user) {
+            position.users.insert(body.user.clone());
+        }
+        Ok(Numbered { id: position.id, month: position.month, body, hash })
+    }
+
+    /// Numbers `batches` after the current position and copies them in as they are numbered,
+    /// so that PostgreSQL inserts the first rows while the writer hashes the rest (under the
+    /// sequencer, the two would otherwise wait for each other); answers each batch's ids.
+    pub async fn append_streamed(&mut self, batches: &[&[EventBody]]) -> Result<Vec<Vec<EventId>>, StoreError> {
+        let mut month = self.position.as_ref().map_or(self.now_month, |position| position.month);
+        let months: BTreeSet<i32> = batches
+            .iter()
+            .flat_map(|events| events.iter())
+            .map(|body| {
+                month = next_month(month, body, self.now_month);
+                month
+            })
+            .collect();
+        self.create_partitions(months).await?;
+        let copy = self.conn.prepare_cached(&crate::rows::copy_sql()).await.map_err(pg)?;
+        let mut stream = CopyIn::start(&self.conn, &copy).await?;
+        let mut answered = Vec::with_capacity(batches.len());
+        for events in batches {
+            let mut ids = Vec::with_capacity(events.len());
+            for body in *events {
+                let numbered = self.advance(body)?;
+                stream.write(&numbered).await?;
+                ids.push(numbered.id);
+            }
+            answered.push(ids);
+        }
+        stream.finish().await?;
+        self.write_tree().await?;
+        Ok(answered)
+    }
+
     /// Inserts numbered `rows`, creating the partitions of months not seen before.
-    pub async fn insert(&mut self, rows: &Rows) -> Result<(), StoreError> {
-        let months: BTreeSet<i32> = rows.month.iter().copied().collect();
+    pub async fn insert(&mut self, rows: &Rows<'_>) -> Result<(), StoreError> {
+        self.create_partitions(rows.months()).await?;
+        let copy = self.conn.prepare_cached(&crate::rows::copy_sql()).await.map_err(pg)?;
+        rows.copy_in(&self.conn, &copy).await?;
+        self.write_tree().await
+    }
+
+    /// Creates the partitions of `months` that neither existed before this transaction nor were
+    /// created in it.
+    async fn create_partitions(&mut self, months: BTreeSet<i32>) -> Result<(), StoreError> {
         for month in months {
             let created = self.position.as_ref().is_some_and(|p| p.created.contains(&month));
             if !self.partitions.contains(&month) && !created {
@@ -280,8 +326,11 @@ impl WriteTx {
                 }
             }
         }
-        let copy = self.conn.prepare_cached(&crate::rows::copy_sql()).await.map_err(pg)?;
-        rows.copy_in(&self.conn, &copy).await.map_err(pg)?;
+        Ok(())
+    }
+
+    /// Writes the tree's rows grown since they were last written.
+    async fn write_tree(&mut self) -> Result<(), StoreError> {
         match self.position.as_mut() {
             Some(position) => tree::write_grown(&*self.conn, &mut position.tree).await,
             None => Ok(()),
@@ -289,13 +338,17 @@ impl WriteTx {
     }
 }
 
+/// An event's partition: the later of the previous event's month and its own, never past this
+/// month, so that each partition holds one range of ids.
+fn next_month(previous: i32, body: &EventBody, now_month: i32) -> i32 {
+    previous.max(month_of(body.time).min(now_month))
+}
+
 #[async_trait]
 impl EventsTx for WriteTx {
     async fn append(&mut self, events: &[EventBody]) -> Result<Vec<EventId>, StoreError> {
-        let mut rows = Rows::default();
-        let ids = self.number(events, &mut rows)?;
-        self.insert(&rows).await?;
-        Ok(ids)
+        let mut answered = self.append_streamed(&[events]).await?;
+        Ok(answered.pop().unwrap_or_default())
     }
 }
 

@@ -197,20 +197,21 @@ async fn append_together(
 /// Numbers every append, then inserts them all at once (under a savepoint when `guard` says
 /// so); answers their ids.
 async fn insert_together(tx: &mut WriteTx, appends: &[Append], guard: Guard) -> Result<Vec<Vec<EventId>>, StoreError> {
-    let mut rows = Rows::default();
-    let numbered =
-        appends.iter().map(|append| tx.number(&append.request.0, &mut rows)).collect::<Result<Vec<_>, _>>()?;
+    let batches: Vec<&[trail_core::EventBody]> = appends.iter().map(|append| append.request.0.as_slice()).collect();
     if guard == Guard::StartOver {
-        tx.insert(&rows).await?;
-        return Ok(numbered);
+        return tx.append_streamed(&batches).await;
     }
     tx.savepoint("appends").await?;
-    if let Err(error) = tx.insert(&rows).await {
-        tx.roll_back_savepoint("appends").await?;
-        return Err(error);
+    match tx.append_streamed(&batches).await {
+        Ok(numbered) => {
+            tx.release("appends").await?;
+            Ok(numbered)
+        }
+        Err(error) => {
+            tx.roll_back_savepoint("appends").await?;
+            Err(error)
+        }
     }
-    tx.release("appends").await?;
-    Ok(numbered)
 }
 
 /// `trail migrate`: stores events that already have their ids and hashes, in one transaction
