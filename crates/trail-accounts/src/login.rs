@@ -81,7 +81,7 @@ impl Accounts {
         let shown = Username::parse(raw_username).map_or_else(|_| printable_name(raw_username), |u| u.to_string());
         // Trail records a login attempt: no credential has been shown yet.
         let actor = Actor { user: shown.clone(), client: Some(client), ..Actor::system() };
-        let attempt = FailedAttempt { actor: &actor, client, ticket };
+        let attempt = FailedAttempt { actor: &actor, client, address: &address, ticket };
         let Ok(username) = Username::parse(raw_username) else {
             return self.unknown_user(&attempt, &shown, password, now, true).await;
         };
@@ -154,8 +154,9 @@ impl Accounts {
         attempt: &FailedAttempt<'_>,
         now: Timestamp,
     ) -> Result<Vec<EventBody>, AccountError> {
-        let (ticket, address) = (attempt.ticket, address_key(attempt.client));
-        let record = self.limit(&address, |attempts: &mut AddressAttempts| attempts.failed(&self.policy, ticket));
+        let ticket = attempt.ticket;
+        let record =
+            self.limit(attempt.address, |attempts: &mut AddressAttempts| attempts.failed(&self.policy, ticket));
         let record = record.await?;
         if record == FailureRecord::Individually {
             return Ok(events);
@@ -214,6 +215,8 @@ impl Accounts {
 struct FailedAttempt<'a> {
     actor: &'a Actor,
     client: IpAddr,
+    /// The address's key among the login limits.
+    address: &'a str,
     ticket: Ticket,
 }
 

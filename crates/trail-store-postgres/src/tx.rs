@@ -279,13 +279,13 @@ impl WriteTx {
     /// so that PostgreSQL inserts the first rows while the writer hashes the rest (under the
     /// sequencer, the two would otherwise wait for each other); answers each batch's ids.
     pub async fn append_streamed(&mut self, batches: &[&[EventBody]]) -> Result<Vec<Vec<EventId>>, StoreError> {
-        let mut month = self.position.as_ref().map_or(self.now_month, |position| position.month);
+        let (start, now_month) = (self.position.as_ref().map_or(self.now_month, |p| p.month), self.now_month);
         let months: BTreeSet<i32> = batches
             .iter()
             .flat_map(|events| events.iter())
-            .map(|body| {
-                month = next_month(month, body, self.now_month);
-                month
+            .scan(start, |month, body| {
+                *month = next_month(*month, body, now_month);
+                Some(*month)
             })
             .collect();
         self.create_partitions(months).await?;

@@ -244,14 +244,9 @@ impl Database {
             (Database::Sqlite(path), Access::Read) => {
                 SqliteStore::open_read_only(path).map(|s| Arc::new(s) as Arc<dyn Store>)
             }
-            (Database::Postgres { url, replicas }, Access::Write) => match PgStore::connect(url, None).await {
-                Ok(store) => store.with_replicas(replicas, None).await.map(|s| Arc::new(s) as Arc<dyn Store>),
-                Err(error) => Err(error),
-            },
-            (Database::Postgres { url, replicas }, Access::Read) => match PgStore::connect_read_only(url, None).await {
-                Ok(store) => store.with_replicas(replicas, None).await.map(|s| Arc::new(s) as Arc<dyn Store>),
-                Err(error) => Err(error),
-            },
+            (Database::Postgres { url, replicas }, access) => {
+                open_postgres(url, replicas, access).await.map(|s| Arc::new(s) as Arc<dyn Store>)
+            }
         };
         // The store's words name no flag; the command line adds what to do about it here.
         opened.map_err(|error| {
@@ -282,6 +277,15 @@ impl Database {
             }
         }
     }
+}
+
+/// A PostgreSQL trail as a writer or a light reader, with its replicas for reads.
+async fn open_postgres(url: &str, replicas: &[String], access: Access) -> Result<PgStore, trail_store::StoreError> {
+    let store = match access {
+        Access::Write => PgStore::connect(url, None).await?,
+        Access::Read => PgStore::connect_read_only(url, None).await?,
+    };
+    store.with_replicas(replicas, None).await
 }
 
 pub fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {

@@ -333,19 +333,7 @@ fn a_node_reads_from_its_replica() {
     let head = newest["events"][0]["id"].as_i64().unwrap();
     // Wait until the replica holds the head, and a second more, so that a first page may come
     // from it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let replayed = block_on(async {
-            let (client, connection) = tokio_postgres::connect(&standby_url, tokio_postgres::NoTls).await.ok()?;
-            tokio::spawn(connection);
-            client.query_one("SELECT last_id FROM chain_head", &[]).await.ok().map(|row| row.get::<_, i64>(0))
-        });
-        if replayed.is_some_and(|id| id >= head) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the replica did not replay through {head}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    block_on(standby.holds_through(head));
     std::thread::sleep(Duration::from_millis(1100));
     primary.stop();
 

@@ -91,6 +91,24 @@ impl Cluster {
         self.pg_ctl("start");
     }
 
+    /// The trail's head as this cluster holds it (a replica: as far as it has replayed); `None`
+    /// while it cannot say.
+    pub async fn chain_head(&self) -> Option<i64> {
+        let (client, connection) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls).await.ok()?;
+        tokio::spawn(connection);
+        client.query_one("SELECT last_id FROM chain_head", &[]).await.ok().map(|row| row.get(0))
+    }
+
+    /// Waits (at most 30 s) until this cluster holds the trail through `id`: a replica has
+    /// replayed that far.
+    pub async fn holds_through(&self, id: i64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.chain_head().await.is_none_or(|head| head < id) {
+            assert!(std::time::Instant::now() < deadline, "the cluster did not reach id {id} within 30 s");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }

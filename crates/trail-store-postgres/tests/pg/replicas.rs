@@ -2,31 +2,17 @@
 //! (`pg_basebackup -R`), takes the reads it holds enough for; pages, cursors, details and
 //! exports stay whole while it lags, is stopped, or is all there is.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use trail_core::{Event, EventId, Filter, Pattern, SearchQuery};
 use trail_store::conformance::varied_event;
 use trail_store::prelude::*;
 use trail_store_postgres::PgStore;
 use trail_store_postgres::testing::Cluster;
 
-async fn head_of(cluster: &Cluster) -> Option<i64> {
-    let (client, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls).await.ok()?;
-    tokio::spawn(connection);
-    client.query_one("SELECT last_id FROM chain_head", &[]).await.ok().map(|row| row.get(0))
-}
-
 async fn sql(cluster: &Cluster, statement: &str) {
     let (client, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client.batch_execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-}
-
-async fn replica_reaches(standby: &Cluster, id: i64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while head_of(standby).await.is_none_or(|head| head < id) {
-        assert!(Instant::now() < deadline, "the replica did not replay through {id}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn append(store: &PgStore, from: usize, count: usize) {
@@ -48,7 +34,7 @@ async fn reads_go_to_a_replica_only_when_it_holds_what_they_need() {
     append(&store, 0, 200).await;
     let standby = primary.standby();
     let store = store.with_replicas(&[standby.url()], None).await.unwrap();
-    replica_reaches(&standby, 200).await;
+    standby.holds_through(200).await;
 
     // A replica that stops answering leaves the reads to the primary.
     standby.stop();
@@ -60,7 +46,7 @@ async fn reads_go_to_a_replica_only_when_it_holds_what_they_need() {
     sql(&standby, "SELECT pg_wal_replay_pause()").await;
     append(&store, 200, 10).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(head_of(&standby).await, Some(200), "the replica is held back");
+    assert_eq!(standby.chain_head().await, Some(200), "the replica is held back");
     assert!(store.get(EventId::new(205)).await.unwrap().is_some(), "details of an event the replica lacks");
     let page = first_page(&store, 5).await;
     assert_eq!(ids(&page.events), [210, 209, 208, 207, 206], "committed over a second ago, so on every page");
@@ -71,7 +57,7 @@ async fn reads_go_to_a_replica_only_when_it_holds_what_they_need() {
 
     // Once it has caught up, the replica answers them alone: the primary is stopped.
     sql(&standby, "SELECT pg_wal_replay_resume()").await;
-    replica_reaches(&standby, 210).await;
+    standby.holds_through(210).await;
     primary.stop();
     let page = first_page(&store, 5).await;
     assert_eq!(ids(&page.events), [210, 209, 208, 207, 206]);
