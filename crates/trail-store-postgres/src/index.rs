@@ -17,7 +17,7 @@ use trail_core::EventId;
 use trail_store::StoreError;
 use trail_store::block_index::{self, Builder, VERSION, Write, Zone, geometry::MINI_EVENTS};
 
-/// Events read per batch.
+/// Ids read per batch (ids are dense, so at most as many events).
 const BATCH: i64 = 8192;
 /// How long the indexer waits, caught up, before persisting a half-filled chunk.
 const IDLE_FLUSH: Duration = Duration::from_millis(500);
@@ -74,7 +74,7 @@ async fn index_while_held(
                 return Ok(());
             }
             let newest = read_head(&client).await?.get();
-            if indexer.builder.through() < newest {
+            if indexer.scanned < newest {
                 let writes = indexer.take_batch(&client, newest).await?;
                 summarize_times(&mut client).await;
                 for write in writes {
@@ -130,6 +130,9 @@ struct Indexer {
     builder: Builder,
     /// The last id written to `search_state`.
     persisted: i64,
+    /// The last id read, whether or not an event has it (the ids of a purged trail, or of one
+    /// imported after a marker, start past 1).
+    scanned: i64,
 }
 
 impl Indexer {
@@ -188,24 +191,43 @@ impl Indexer {
             });
         }
         tx.commit().await.map_err(pg)?;
-        Ok(Indexer { builder, persisted: through })
+        Ok(Indexer { builder, persisted: through, scanned: through })
     }
 
     /// Takes the next committed events (up to `newest`) in; answers the writes of the minis
     /// they closed.
+    ///
+    /// It reads a window of ids, not the first rows of everything unindexed (`LIMIT`): on a
+    /// fast-growing table whose statistics lag, PostgreSQL fetched and sorted, on disk, every
+    /// unindexed event for each batch (a node catching up on 1,000,000 events took 72 s; by
+    /// windows, 9.4 s). The window's rows are few; they are put in order here.
     async fn take_batch(&mut self, client: &Object, newest: i64) -> Result<Vec<Write>, StoreError> {
-        let rows = client
+        let until = newest.min(self.scanned + BATCH);
+        let mut rows = client
             .query(
-                "SELECT id, time, message, name, action FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
-                &[&self.builder.through(), &newest, &BATCH],
+                "SELECT id, time, message, name, action FROM events WHERE id > $1 AND id <= $2",
+                &[&self.scanned, &until],
             )
             .await
             .map_err(pg)?;
+        self.scanned = if rows.is_empty() { self.next_after_gap(client, until, newest).await? } else { until };
+        rows.sort_unstable_by_key(|row| row.get::<_, i64>(0));
         let mut writes = Vec::new();
         for row in &rows {
             writes.extend(self.builder.add(row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)));
         }
         Ok(writes)
+    }
+
+    /// Where reading goes on after an empty window: just before the next event, or `newest`
+    /// when none is committed past the window (ids commit in order: none will be).
+    async fn next_after_gap(&self, client: &Object, until: i64, newest: i64) -> Result<i64, StoreError> {
+        let next: Option<i64> = client
+            .query_one("SELECT min(id) FROM events WHERE id > $1 AND id <= $2", &[&until, &newest])
+            .await
+            .map_err(pg)?
+            .get(0);
+        Ok(next.map_or(newest, |id| id - 1))
     }
 
     /// Writes a [`Write`] in one transaction with how far the index now reaches, provided

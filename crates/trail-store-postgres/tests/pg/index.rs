@@ -3,6 +3,8 @@
 //! Searches agree with the matcher throughout (the events and filters are the conformance
 //! suite's).
 
+use trail_core::query::Filter;
+use trail_core::{Pattern, SearchQuery};
 use trail_store::conformance::{append_varied, check_varied_filters, check_varied_filters_over, varied_event};
 use trail_store::prelude::*;
 use trail_store_postgres::testing::TestSchema;
@@ -99,4 +101,30 @@ async fn searches_over_several_partitions_find_every_match() {
     check_varied_filters_over(&store, "while indexing", 130).await;
     store.catch_up_indexes().await.unwrap();
     check_varied_filters_over(&store, "indexed", 130).await;
+}
+
+/// A trail whose first ids are gone (purged, or imported after a marker) has a gap the indexer
+/// reads past: rebuilt from nothing, the index covers every event after it, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_is_rebuilt_over_a_trail_whose_first_ids_are_gone() {
+    let schema = TestSchema::new().await;
+    let store = schema.store().await;
+    append_varied(&store, 0..30_000).await;
+    store.catch_up_indexes().await.unwrap();
+    // The first event after the gap says what no other does, so that only the index's entry
+    // for it can find it.
+    schema
+        .execute(
+            "DELETE FROM events WHERE id <= 20000; \
+             UPDATE events SET message = 'first after qzxv', message_folded = NULL WHERE id = 20001; \
+             UPDATE search_state SET version = 1",
+        )
+        .await;
+    append_varied(&store, 30_000..31_000).await;
+    store.catch_up_indexes().await.unwrap();
+    assert_eq!(store.stats().await.unwrap().unindexed, 0);
+    let edge = Filter { message: Some(Pattern::new("qzxv")), ..Filter::all() };
+    let found = store.search(SearchQuery::new(edge, 50, None)).await.unwrap();
+    assert_eq!(found.events.iter().map(|e| e.id.get()).collect::<Vec<_>>(), [20_001]);
+    check_varied_filters(&store, "rebuilt past a gap").await;
 }
