@@ -325,6 +325,7 @@ pub struct SearchParams {
     pub tz: Option<String>,
     /// Page size, 1-1000 (default 100).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     #[serde(skip_serializing_if = "Option::is_none")]

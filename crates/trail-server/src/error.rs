@@ -57,9 +57,19 @@ pub const CODES: &[(Code, &str, u16, &str)] = &[
     (Code::MalformedJson, "malformed_json", 400, "The body is not JSON."),
     (Code::InvalidUtf8, "invalid_utf8", 400, "The body is not valid UTF-8."),
     (Code::InvalidEvent, "invalid_event", 422, "An event or change is malformed; the message names the field."),
-    (Code::InvalidBody, "invalid_body", 422, "The JSON has the wrong shape (an array of strings, say)."),
+    (
+        Code::InvalidBody,
+        "invalid_body",
+        422,
+        "The JSON (or the login form) has the wrong shape (an array of strings, say).",
+    ),
     (Code::PayloadTooLarge, "payload_too_large", 413, "The body exceeds the configured limit."),
-    (Code::InvalidQuery, "invalid_query", 400, "A query parameter is malformed (month, day, tz, limit...)."),
+    (
+        Code::InvalidQuery,
+        "invalid_query",
+        400,
+        "A query parameter (month, day, tz, limit...) or path segment is malformed.",
+    ),
     (Code::InvalidCursor, "invalid_cursor", 400, "The cursor was not issued by this server."),
     (Code::NotFound, "not_found", 404, "No such event or route."),
     (

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+mod openapi;
 pub mod rights;
 mod routes;
 mod ui;
@@ -90,35 +91,9 @@ impl AppState {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Trail", description = "Audit trail and system-event log for network operations."),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "events", description = "Ingest and search"),
-        (name = "accounts", description = "Login and account administration"),
-        (name = "forwarding", description = "Syslog and RADIUS destinations"),
-        (name = "operations", description = "Jobs, job logs, device results and live status; health and metrics")
-    )
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 /// The API's routes and its OpenAPI document, built from the same handler list.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(routes::events::post_events, routes::events::list_events))
         .routes(routes!(routes::events::get_event))
         .routes(routes!(routes::events::post_changes))
@@ -157,7 +132,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::health::metrics))
-        .split_for_parts()
+        .split_for_parts();
+    openapi::shared_answers(&mut document);
+    (router, document)
 }
 
 /// The OpenAPI document, as served at `/api/openapi.json`.

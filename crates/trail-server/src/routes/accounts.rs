@@ -1,10 +1,11 @@
 //! Login (`/api/v1/login`) and account administration (`/api/v1/accounts`).
 
+use super::params::Path;
 use crate::AppState;
 use crate::auth::{Viewer, actor};
 use crate::error::{ApiError, Code, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use trail_accounts::LoginRefusal;
@@ -65,7 +66,8 @@ pub struct LoginAnswer {
 /// Checks a username and password under the authentication policy. Every attempt is recorded;
 /// a refusal says only "invalid credentials" or "account locked".
 #[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = LoginAnswer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = LoginAnswer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -303,12 +305,13 @@ fn local_path(next: Option<&str>) -> &str {
 #[utoipa::path(post, path = "/login", tag = "accounts",
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "to `next`, or to /login?error=invalid_credentials|account_locked"),
-              (status = 403, body = ErrorBody)))]
+              (status = 403, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn form_login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     headers: axum::http::HeaderMap,
-    axum::Form(form): axum::Form<LoginForm>,
+    super::body::FormBody(form): super::body::FormBody<LoginForm>,
 ) -> Result<(StatusCode, axum::http::HeaderMap), ApiError> {
     let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
     let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok());

@@ -1,6 +1,6 @@
 //! A JSON body whatever its Content-Type (as `/api/v1/events` takes it: `curl -d` sends a form
 //! type), with the API's error codes: `malformed_json` when it is not JSON, `invalid_body` when
-//! it has the wrong shape, `payload_too_large` over the limit.
+//! it has the wrong shape, `payload_too_large` over the limit. The login form's body likewise.
 
 use crate::error::{ApiError, Code};
 use axum::body::Bytes;
@@ -17,5 +17,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
             let code = if error.is_data() { Code::InvalidBody } else { Code::MalformedJson };
             ApiError::new(code, format!("{error}; nothing was stored"))
         })
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`, as the login page posts it) whatever its
+/// Content-Type, refused in the API's error format (`invalid_body`) when fields are missing.
+pub struct FormBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for FormBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<FormBody<T>, ApiError> {
+        let bytes = Bytes::from_request(request, state).await?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(FormBody)
+            .map_err(|error| ApiError::new(Code::InvalidBody, format!("the form is incomplete: {error}")))
     }
 }

@@ -1,6 +1,6 @@
 //! Signed checkpoints (S4): the newest, for anyone who reads the trail, and one made on demand.
 
-use super::params::Params;
+use super::params::{Params, Path};
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::{ApiError, Code, ErrorBody};
@@ -122,7 +122,7 @@ pub async fn event_proof(
     State(state): State<AppState>,
     viewer: Viewer,
     crate::client::ClientAddress(client): crate::client::ClientAddress,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    Path(id): Path<String>,
 ) -> Result<Json<trail_core::proof::ProofFile>, ApiError> {
     let id: EventId = id.parse().map_err(|_| ApiError::new(Code::NotFound, format!("no event with id {id}")))?;
     let event = crate::routes::events::details(&state, &viewer, client, id).await?;
@@ -130,8 +130,10 @@ pub async fn event_proof(
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// The smaller tree's size (at least 1).
+    #[param(minimum = 1)]
     from: u64,
     /// The larger tree's size (at most the number of events).
     to: u64,

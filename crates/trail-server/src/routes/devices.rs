@@ -1,6 +1,7 @@
 //! Device results (E4): archives and inventories recorded when new or changed, restores and
 //! commits always; each may name the job it belongs to.
 
+use super::params::Path;
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::client::ClientAddress;
@@ -8,7 +9,7 @@ use crate::error::{ApiError, Code, ErrorBody};
 use crate::routes::body::JsonBody;
 use crate::routes::jobs::origin;
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};

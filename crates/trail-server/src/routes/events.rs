@@ -1,14 +1,14 @@
 //! Ingest and search: `/api/v1/events`, `/api/v1/events/{id}`, `/api/v1/changes`,
 //! `/api/v1/users`.
 
-use super::params::Params;
+use super::params::{Params, Path};
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::{ApiError, Code, ErrorBody};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use trail_core::JobId;
@@ -263,6 +263,7 @@ pub struct FeedParams {
     /// Return events with ids above this one (0 for the start).
     pub after: Option<EventId>,
     /// At most this many, 1-1000 (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 

@@ -1,14 +1,14 @@
 //! Jobs (V7, V8): submitting, leaf status reports, job logs, and live status over server-sent
 //! events.
 
-use super::params::Params;
+use super::params::{Params, Path};
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::client::ClientAddress;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::routes::body::JsonBody;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use serde::{Deserialize, Serialize};
@@ -219,6 +219,7 @@ pub struct JobList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobListParams {
     /// Jobs older than this id.
     before: Option<JobId>,
@@ -299,6 +300,7 @@ pub async fn get_job(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogParams {
     /// Only this target's lines.
     target: Option<String>,

@@ -1,6 +1,6 @@
-//! Query parameters as the API reads them: an empty parameter (`?month=&day=`, as an HTML form
-//! sends the fields left blank) means the same as an absent one, and a malformed one is refused
-//! in the API's error format (`invalid_query`).
+//! Query parameters and path segments as the API reads them: an empty parameter (`?month=&day=`,
+//! as an HTML form sends the fields left blank) means the same as an absent one, and a malformed
+//! one is refused in the API's error format (`invalid_query`), never in axum's plain text.
 
 use crate::error::{ApiError, Code};
 use axum::extract::FromRequestParts;
@@ -13,6 +13,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Par
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Params<T>, ApiError> {
         parse(parts.uri.query().unwrap_or_default()).map(Params)
+    }
+}
+
+/// A route's path segments (`/api/v1/jobs/{id}`), as axum's `Path` reads them.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Path<T>, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(segments)) => Ok(Path(segments)),
+            Err(rejection) => Err(ApiError::new(Code::InvalidQuery, rejection.body_text())),
+        }
     }
 }
 

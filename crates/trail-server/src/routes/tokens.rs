@@ -1,13 +1,14 @@
 //! API tokens (`/api/v1/tokens`): created by administrators for anyone, or by users for
 //! themselves; shown once; revocable; each shows when it was last used.
 
+use super::params::Path;
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::auth::{actor, parse_scopes};
 use crate::client::ClientAddress;
 use crate::error::{ApiError, Code, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use trail_core::EventId;

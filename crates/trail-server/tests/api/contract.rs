@@ -1,5 +1,6 @@
-//! The contract's edges: a method a route does not take, empty query parameters, and bodies
-//! that do not parse are all answered in the error format, with the status the document gives.
+//! The contract's edges: a method a route does not take, empty query parameters, bodies and path
+//! segments that do not parse are all answered in the error format, with a status the document
+//! gives for the route.
 
 use crate::helpers::*;
 use serde_json::Value;
@@ -58,5 +59,78 @@ async fn bodies_that_do_not_parse_are_answered_in_the_error_format() {
         assert!(body["error"]["message"].as_str().unwrap().contains("missing field"), "{path}: {body}");
         let (status, body) = app.post_raw(path, ALICE, "not json").await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("malformed_json")), "{path}: {body}");
+    }
+}
+
+/// The statuses `/api/openapi.json` documents for `method` on `template`.
+fn documented(document: &Value, method: &str, template: &str) -> Vec<u16> {
+    let answers = document["paths"][template][method]["responses"].as_object();
+    let answers = answers.unwrap_or_else(|| panic!("{method} {template} is not in the document"));
+    answers.keys().map(|status| status.parse().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn refusals_are_in_the_error_format_with_a_documented_status() {
+    let app = spawn_app().await;
+    let (_, document) = app.get("/api/openapi.json").await;
+    let client = &app.client;
+    let url = |path: &str| format!("{}{path}", app.base);
+    let cases = [
+        ("get", "/api/v1/jobs/{id}", client.get(url("/api/v1/jobs/abc")).bearer_auth(ALICE), "invalid_query"),
+        ("delete", "/api/v1/tokens/{id}", client.delete(url("/api/v1/tokens/_")).bearer_auth(ALICE), "invalid_query"),
+        (
+            "get",
+            "/api/v1/events/{id}/related",
+            client.get(url("/api/v1/events/36893488147419103232/related")).bearer_auth(ALICE),
+            "invalid_query",
+        ),
+        ("get", "/api/v1/events/{id}", client.get(url("/api/v1/events/abc")).bearer_auth(ALICE), "not_found"),
+        ("get", "/api/v1/events", client.get(url("/api/v1/events?limit=0")).bearer_auth(ALICE), "invalid_query"),
+        ("get", "/api/v1/chain", client.get(url("/api/v1/chain")), "unauthorized"),
+        ("post", "/api/v1/events", client.post(url("/api/v1/events")).bearer_auth(VIEWER).body("{}"), "forbidden"),
+        ("post", "/api/v1/jobs", client.post(url("/api/v1/jobs")).bearer_auth(ALICE).body("["), "malformed_json"),
+        ("post", "/login", client.post(url("/login")).body("password=x"), "invalid_body"),
+    ];
+    for (method, template, request, code) in cases {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_else(|e| panic!("{method} {template}: not JSON: {e}"));
+        assert_eq!(body["error"]["code"], code, "{method} {template}: {body}");
+        assert!(
+            documented(&document, method, template).contains(&status),
+            "{method} {template} answered {status}, which the document does not give"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_route_documents_the_refusals_its_shape_implies() {
+    let app = spawn_app().await;
+    let (_, document) = app.get("/api/openapi.json").await;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let statuses = documented(&document, method, path);
+            let needs = |status: u16, why: &str| {
+                assert!(statuses.contains(&status), "{method} {path} does not document {status} ({why})");
+            };
+            if operation.get("requestBody").is_some() {
+                [400, 413, 422].into_iter().for_each(|status| needs(status, "it takes a body"));
+            }
+            if operation["security"].as_array().is_some_and(|requirements| !requirements.is_empty()) {
+                [401, 403].into_iter().for_each(|status| needs(status, "it needs a token"));
+            }
+            if path.starts_with("/api/") {
+                needs(503, "storage may be unreachable");
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                needs(400, "it takes parameters");
+                let place = parameter["in"].as_str().unwrap();
+                assert!(
+                    place == "query" || path.contains(&format!("{{{}}}", parameter["name"].as_str().unwrap())),
+                    "{method} {path}: `{}` is documented in the path but is not a segment of it",
+                    parameter["name"]
+                );
+            }
+        }
     }
 }
