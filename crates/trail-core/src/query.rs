@@ -316,9 +316,11 @@ pub struct SearchParams {
     pub message: Option<String>,
     /// `YYYY-MM`, in `tz`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(pattern = "^[0-9]{4}-[0-9]{2}$"))]
     pub month: Option<String>,
     /// `YYYY-MM-DD`, in `tz`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub day: Option<String>,
     /// IANA time zone for month and day (default UTC).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -120,7 +120,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::checkpoints::consistency))
         .routes(routes!(routes::accounts::login))
         .routes(routes!(routes::accounts::logout))
-        .routes(routes!(routes::accounts::form_login))
+        .routes(routes!(routes::accounts::form_login, ui::login::page))
         .routes(routes!(routes::accounts::list_accounts, routes::accounts::add_account))
         .routes(routes!(routes::accounts::delete_account))
         .routes(routes!(routes::accounts::set_password))
@@ -133,7 +133,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::health::metrics))
         .split_for_parts();
-    openapi::shared_answers(&mut document);
+    openapi::complete(&mut document);
     (router, document)
 }
 

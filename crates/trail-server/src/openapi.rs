@@ -1,6 +1,7 @@
 //! The OpenAPI document served at `/api/openapi.json`: each handler documents what is its own
-//! (its body, parameters, answers and the refusals only it makes), and [`shared_answers`] adds
-//! the error answers that follow from what a route takes, the same way the server gives them:
+//! (its body, parameters, answers and the refusals only it makes), and [`complete`] adds what
+//! holds for every route alike. A query parameter may be empty, meaning absent (`routes::params`).
+//! The error answers follow from what a route takes, the same way the server gives them:
 //! a route behind a token can answer 401 and 403, one with a body 400, 413 and 422, one with
 //! parameters 400, one with a path 404, and every API route 503 while storage is unreachable.
 //! So a generated client (or schemathesis) meets no status the document does not name.
@@ -35,14 +36,15 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Adds to every operation of `document` the error answers its shape implies, where the
-/// handler did not document them itself.
-pub fn shared_answers(document: &mut utoipa::openapi::OpenApi) {
+/// Adds to every operation of `document` what holds for every route: empty query parameters,
+/// and the error answers its shape implies, where the handler did not document them itself.
+pub fn complete(document: &mut utoipa::openapi::OpenApi) {
     for (path, item) in document.paths.paths.iter_mut() {
         let api = path.starts_with("/api/");
         for operation in
             [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
         {
+            allow_empty_queries(operation);
             for (status, description) in answers_of(operation, api) {
                 operation
                     .responses
@@ -50,6 +52,18 @@ pub fn shared_answers(document: &mut utoipa::openapi::OpenApi) {
                     .entry(status.to_string())
                     .or_insert_with(|| error_answer(status, description));
             }
+        }
+    }
+}
+
+/// Says of each query parameter that it may be sent empty (as a form sends a blank field), which
+/// the server takes as absent. utoipa has no field for OpenAPI's `allowEmptyValue`, so it goes
+/// in beside the parameter's extensions, which serialize into the parameter's object.
+fn allow_empty_queries(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.parameter_in == ParameterIn::Query {
+            let extensions = parameter.extensions.get_or_insert_with(Default::default);
+            extensions.insert("allowEmptyValue".to_owned(), serde_json::Value::Bool(true));
         }
     }
 }

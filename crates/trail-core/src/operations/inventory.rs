@@ -73,12 +73,15 @@ impl InventoryDiff {
         diff
     }
 
-    /// One line per difference: `+ path: value`, `- path: value`, `~ path: old -> new`.
+    /// One line per difference: `+ path: value`, `- path: value`, `~ path: old -> new`; a
+    /// newline or other control character in a path or value is shown escaped, so that no item
+    /// can pass for another line.
     pub fn render(&self) -> String {
+        let one = |text: &str| super::printable(text, &[]);
         let mut lines: Vec<String> = Vec::new();
-        lines.extend(self.changed.iter().map(|(p, o, n)| format!("~ {p}: {o} -> {n}")));
-        lines.extend(self.added.iter().map(|(p, v)| format!("+ {p}: {v}")));
-        lines.extend(self.removed.iter().map(|(p, v)| format!("- {p}: {v}")));
+        lines.extend(self.changed.iter().map(|(p, o, n)| format!("~ {}: {} -> {}", one(p), one(o), one(n))));
+        lines.extend(self.added.iter().map(|(p, v)| format!("+ {}: {}", one(p), one(v))));
+        lines.extend(self.removed.iter().map(|(p, v)| format!("- {}: {}", one(p), one(v))));
         lines.join("\n")
     }
 }
@@ -93,6 +96,12 @@ mod tests {
         let a = json!({"b": 1, "a": {"y": true, "x": [1, {"k": "v", "j": null}]}});
         let b = json!({"a": {"x": [1, {"j": null, "k": "v"}], "y": true}, "b": 1});
         assert_eq!(canonical(&a), canonical(&b));
+    }
+
+    #[test]
+    fn no_item_passes_for_another_line() {
+        let diff = InventoryDiff::between(&json!({"a": 1}), &json!({"a": 1, "k\nFORGED": "v\nw", "bell": "\u{7}"}));
+        assert_eq!(diff.render(), "+ bell: \\u{7}\n+ k\\nFORGED: v\\nw");
     }
 
     #[test]

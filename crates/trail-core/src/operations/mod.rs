@@ -30,6 +30,15 @@ pub mod limits {
     pub const SOURCE_BYTES: usize = 1024;
 }
 
+/// `text` with its control characters shown as escapes (`\u{6}`, `\n`), but those `keep`
+/// names: what a device sends (a configuration, an inventory) goes into an event's message as it
+/// is stored, so it must neither fail the event's checks nor start a line of its own.
+pub fn printable(text: &str, keep: &[char]) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && !keep.contains(&c) { c.escape_debug().to_string() } else { c.to_string() })
+        .collect()
+}
+
 /// Text a platform sends (a status message, a diff, a comment): CRLF line ends become LF, and any
 /// other control character but tab is refused, as in an event's message. Sizes are the callers'
 /// to check (they answer 413).

@@ -240,6 +240,8 @@ pub fn archive_changed(
                 .context_radius(3)
                 .header(&format!("previous {}", short(&previous.hash)), &format!("current {}", short(hash)))
                 .to_string();
+            // A configuration may hold control characters (a banner's ^C): shown escaped.
+            let unified = super::printable(&unified.replace("\r\n", "\n"), &['\n', '\t']);
             (
                 format!(
                     "Archive of {device} completed\nconfiguration changed since {}: +{added} -{removed} lines\n\n{unified}",
@@ -370,6 +372,20 @@ mod tests {
         assert!(event.message.contains("--- previous aaaaaaaaaaaa\n+++ current bbbbbbbbbbbb\n"));
         assert!(event.message.contains("-ntp server 192.0.2.1\n+ntp server 192.0.2.2\n"));
         assert_eq!(event.attributes["added"], "1");
+    }
+
+    #[test]
+    fn a_configuration_with_control_characters_is_archived_with_them_escaped() {
+        let previous = StoredContent {
+            hash: "a".repeat(64),
+            content: "banner motd \u{3}\r\nhello\r\n".into(),
+            changed_at: Timestamp::UNIX_EPOCH,
+            seen_at: Timestamp::UNIX_EPOCH,
+        };
+        let origin = Origin { user: "alice".into(), ..Origin::default() };
+        let config = "banner motd \u{3}\r\nhello\u{6}\r\n";
+        let event = archive_changed("edge1", Some(&previous), config, &"b".repeat(64), &origin, Timestamp::UNIX_EPOCH);
+        assert!(event.message.contains(" banner motd \\u{3}\n-hello\n+hello\\u{6}\n"), "{}", event.message);
     }
 
     #[test]

@@ -135,6 +135,7 @@ pub async fn list_accounts(State(state): State<AppState>) -> Result<Json<Account
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewAccount {
+    #[schema(min_length = 1, max_length = 64)]
     username: String,
     #[serde(default)]
     display_name: String,
@@ -168,7 +169,8 @@ pub async fn add_account(
 /// Deletes an account.
 #[utoipa::path(delete, path = "/api/v1/accounts/{name}", tag = "accounts",
     params(("name" = String, Path, description = "Username")),
-    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn delete_account(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -180,6 +182,7 @@ pub async fn delete_account(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewPassword {
+    #[schema(min_length = 1)]
     password: String,
     /// Also revoke every API token of the account (default: tokens are kept).
     #[serde(default)]
@@ -219,7 +222,8 @@ pub async fn set_password(
 /// Locks an account until an administrator unlocks it.
 #[utoipa::path(post, path = "/api/v1/accounts/{name}/lock", tag = "accounts",
     params(("name" = String, Path, description = "Username")),
-    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn lock_account(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -232,7 +236,8 @@ pub async fn lock_account(
 /// Unlocks an account and clears its failure count.
 #[utoipa::path(post, path = "/api/v1/accounts/{name}/unlock", tag = "accounts",
     params(("name" = String, Path, description = "Username")),
-    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Recorded), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn unlock_account(
     State(state): State<AppState>,
     viewer: Viewer,

@@ -19,6 +19,7 @@ use trail_core::{EventId, Filter, UserFilter};
 #[into_params(parameter_in = Query)]
 pub struct ExportFormat {
     /// `ndjson` (default) or `csv`.
+    #[param(pattern = "^(ndjson|csv)$")]
     pub format: Option<String>,
 }
 

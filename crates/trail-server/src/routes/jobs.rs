@@ -38,6 +38,7 @@ pub fn origin(viewer: &Viewer, client: IpAddr, headers: &HeaderMap, request_id: 
 #[serde(deny_unknown_fields)]
 pub struct NewJobRequest {
     /// The operation, such as `archive edge routers`.
+    #[schema(min_length = 1, max_length = 256)]
     name: String,
     /// One leaf operation per target; each listed once.
     targets: Vec<String>,
@@ -69,6 +70,7 @@ pub async fn submit_job(
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
     /// queued, running, succeeded, failed or cancelled.
+    #[schema(value_type = Status)]
     status: String,
     #[serde(default)]
     message: String,
@@ -137,6 +139,7 @@ pub struct LogRequest {
     /// The leaf the lines belong to; none for the job's own lines.
     target: Option<String>,
     /// Each entry may span several lines.
+    #[schema(min_items = 1, max_items = 10000)]
     lines: Vec<LineInput>,
 }
 
@@ -223,8 +226,18 @@ pub struct JobList {
 pub struct JobListParams {
     /// Jobs older than this id.
     before: Option<JobId>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+}
+
+/// A page's size as asked, 1-1000 (default 100), refused outside that as the searches' is.
+fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=trail_core::query::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::new(Code::InvalidQuery, format!("limit must be 1-1000, got {limit}")));
+    }
+    Ok(limit)
 }
 
 /// Jobs, newest first.
@@ -234,7 +247,7 @@ pub async fn list_jobs(
     State(state): State<AppState>,
     Params(params): Params<JobListParams>,
 ) -> Result<Json<JobList>, ApiError> {
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_size(params.limit)?;
     let jobs = state.operations.jobs(params.before, limit).await?;
     let next_before = if jobs.len() == limit { jobs.last().map(|j| j.id) } else { None };
     Ok(Json(JobList { jobs: jobs.iter().map(JobListItem::of).collect(), next_before }))
@@ -309,7 +322,8 @@ pub struct LogParams {
     q: Option<String>,
     /// Entries after this number (from `next_after`).
     after: Option<i64>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -345,7 +359,7 @@ pub async fn get_log(
     if !viewer.details_reach().covers(&job.submitter) {
         return Err(ApiError::new(Code::Forbidden, log_needs_details(&job.submitter)));
     }
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_size(params.limit)?;
     let query = LogQuery {
         job: id,
         target: params.target,

@@ -34,13 +34,19 @@ pub async fn chain(State(state): State<AppState>) -> Result<Json<ChainStart>, Ap
 
 /// A hundred years: any longer and the cutoff would be before any event.
 pub const MAX_DAYS: u32 = 36_500;
+/// The most events a purge deletes in one transaction.
+const MAX_BATCH: usize = 1_000_000;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurgeRequest {
-    /// Purge the events older than this many days (at least 1).
+    /// Purge the events older than this many days.
+    #[schema(minimum = 1, maximum = 36500)]
+    #[serde(deserialize_with = "super::body::count")]
     older_than_days: u32,
-    /// Events per transaction (default 10,000).
+    /// Events per transaction, 1-1,000,000 (default 10,000).
+    #[schema(minimum = 1, maximum = 1000000)]
+    #[serde(default, deserialize_with = "super::body::optional_count")]
     batch: Option<usize>,
 }
 
@@ -67,9 +73,13 @@ pub async fn purge(
             format!("older_than_days must be 1-{MAX_DAYS}; nothing was purged"),
         ));
     }
+    let batch = request.batch.unwrap_or(10_000);
+    if !(1..=MAX_BATCH).contains(&batch) {
+        return Err(ApiError::new(Code::InvalidBody, format!("batch must be 1-{MAX_BATCH}; nothing was purged")));
+    }
     let cutoff = (state.clock)() - jiff::SignedDuration::from_hours(24 * i64::from(request.older_than_days));
     let user = viewer.user.as_deref().unwrap_or("automation");
-    let report = state.store.purge(cutoff, request.batch.unwrap_or(10_000), user).await?;
+    let report = state.store.purge(cutoff, batch, user).await?;
     Ok(Json(Purged {
         purged: report.purged,
         pruned_through: report.marker.map(|m| m.through),

@@ -2,20 +2,29 @@
 
 use crate::AppState;
 use crate::client::ClientAddress;
-use axum::extract::{Query, State};
+use crate::routes::params::Params;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, html};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
+    /// Why the last attempt failed: `invalid_credentials`, `account_locked`, `too_many_attempts`.
     error: Option<String>,
+    /// Where to go after logging in: a path on this server.
     next: Option<String>,
+    /// Set after a logout, to say so.
     done: Option<String>,
 }
 
-pub async fn page(Query(query): Query<LoginQuery>) -> Response {
+/// The web UI's login page (HTML), whose form posts to `POST /login`. It is in the API's
+/// document because that path is: a client asking `/login` what it takes is told both methods.
+#[utoipa::path(get, path = "/login", tag = "accounts", params(LoginQuery),
+    responses((status = 200, description = "The login page", content_type = "text/html", body = String)))]
+pub async fn page(Params(query): Params<LoginQuery>) -> Response {
     let message = match query.error.as_deref() {
         Some("invalid_credentials") => Some("The username or password is wrong. Try again."),
         Some("account_locked") => Some(

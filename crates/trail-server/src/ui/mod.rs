@@ -6,7 +6,7 @@
 mod admin;
 mod event;
 mod jobs;
-mod login;
+pub(crate) mod login;
 mod logs;
 
 use crate::AppState;
@@ -25,7 +25,6 @@ use trail_core::identity::Right;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(logs::page))
-        .route("/login", get(login::page))
         .route("/logout", post(login::logout))
         .route("/events/{id}", get(event::page))
         .route("/jobs", get(jobs::list))

@@ -90,6 +90,7 @@ async fn refusals_are_in_the_error_format_with_a_documented_status() {
         ("post", "/api/v1/events", client.post(url("/api/v1/events")).bearer_auth(VIEWER).body("{}"), "forbidden"),
         ("post", "/api/v1/jobs", client.post(url("/api/v1/jobs")).bearer_auth(ALICE).body("["), "malformed_json"),
         ("post", "/login", client.post(url("/login")).body("password=x"), "invalid_body"),
+        ("get", "/login", client.get(url("/login?error=a&error=b")), "invalid_query"),
     ];
     for (method, template, request, code) in cases {
         let response = request.send().await.unwrap();
@@ -125,6 +126,13 @@ async fn every_route_documents_the_refusals_its_shape_implies() {
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
                 needs(400, "it takes parameters");
                 let place = parameter["in"].as_str().unwrap();
+                if place == "query" {
+                    assert_eq!(
+                        parameter["allowEmptyValue"], true,
+                        "{method} {path}: an empty `{}` is an absent one",
+                        parameter["name"]
+                    );
+                }
                 assert!(
                     place == "query" || path.contains(&format!("{{{}}}", parameter["name"].as_str().unwrap())),
                     "{method} {path}: `{}` is documented in the path but is not a segment of it",
@@ -133,4 +141,30 @@ async fn every_route_documents_the_refusals_its_shape_implies() {
             }
         }
     }
+}
+
+/// What the document states of a count is what the server takes: an integral float is an
+/// integer (as in JSON Schema), and a page size or batch outside its range is refused, not
+/// quietly clamped.
+#[tokio::test]
+async fn counts_are_taken_and_refused_as_the_document_states() {
+    let app = spawn_app().await;
+    let purge = |body: &'static str| app.post_raw("/api/v1/retention/purge", ALICE, body);
+    let (status, body) = purge(r#"{"older_than_days": 3650.0, "batch": 500.0}"#).await;
+    assert_eq!(status, 200, "an integral float is an integer: {body}");
+    for refused in
+        [r#"{"older_than_days": 1.5}"#, r#"{"older_than_days": 30, "batch": 0}"#, r#"{"older_than_days": -1}"#]
+    {
+        let (status, body) = purge(refused).await;
+        assert_eq!((status, error_code(&body)), (422, "invalid_body"), "{refused}: {body}");
+    }
+    let (status, job) = app.post_raw("/api/v1/jobs", ALICE, r#"{"name": "archive", "targets": ["edge1"]}"#).await;
+    assert_eq!(status, 201, "{job}");
+    let log = format!("/api/v1/jobs/{}/log?limit=5000", job["id"]);
+    for path in ["/api/v1/jobs?limit=0", "/api/v1/jobs?limit=1001", log.as_str()] {
+        let (status, body) = app.get_as(ALICE, path).await;
+        assert_eq!((status, error_code(&body)), (400, "invalid_query"), "{path}: {body}");
+    }
+    let (status, body) = app.get_as(ALICE, "/api/v1/jobs?limit=1000").await;
+    assert_eq!(status, 200, "{body}");
 }

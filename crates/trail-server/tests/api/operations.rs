@@ -363,3 +363,24 @@ async fn the_related_walk_shows_the_job_only_to_those_who_follow_jobs() {
     assert!(!walk["events"].as_array().unwrap().is_empty());
     assert_eq!(app.get_as(OPERATOR, &format!("/api/v1/events/{submitted}/related")).await.1["job"]["id"], job);
 }
+
+/// Found by schemathesis: an inventory or a changed configuration holding control characters
+/// made the event builder panic (500). They are stored, shown escaped in the message, and no
+/// inventory item can pass for a line of its own.
+#[tokio::test]
+async fn device_content_with_control_characters_is_recorded_escaped() {
+    let app = spawn_app().await;
+    let sends = [
+        ("/api/v1/devices/r1/archive", r#"{"config": "banner \u0003\nhello\n"}"#),
+        ("/api/v1/devices/r1/archive", r#"{"config": "banner \u0003\nhello\u0006\n"}"#),
+        ("/api/v1/devices/r2/inventory", r#"{"inventory": {"a": 1}}"#),
+        ("/api/v1/devices/r2/inventory", r#"{"inventory": {"a": 1, "k\nFORGED": "v\u0006"}}"#),
+    ];
+    for (path, body) in sends {
+        let (status, answer) = app.post_raw(path, ALICE, body).await;
+        assert!(status == 200 || status == 201, "{path} {body}: {status} {answer}");
+    }
+    let messages = app.all_messages().await;
+    assert!(messages.iter().any(|m| m.contains("+hello\\u{6}\n")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("+ k\\nFORGED: v\\u{6}")), "{messages:?}");
+}
