@@ -1,6 +1,7 @@
 //! A JSON body whatever its Content-Type (as `/api/v1/events` takes it: `curl -d` sends a form
 //! type), with the API's error codes: `malformed_json` when it is not JSON, `invalid_body` when
-//! it has the wrong shape, `payload_too_large` over the limit. The login form's body likewise.
+//! it has the wrong shape, `payload_too_large` over the limit. The login form's body likewise;
+//! and counts that take integral floats, as JSON Schema's integers do.
 
 use crate::error::{ApiError, Code};
 use axum::body::Bytes;

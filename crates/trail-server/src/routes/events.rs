@@ -296,10 +296,7 @@ pub async fn feed(
     crate::client::ClientAddress(client): crate::client::ClientAddress,
     Params(params): Params<FeedParams>,
 ) -> Result<Json<Feed>, ApiError> {
-    let limit = params.limit.unwrap_or(MAX_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::new(Code::InvalidQuery, format!("limit must be 1-{MAX_PAGE}, got {limit}")));
-    }
+    let limit = super::params::page_size(params.limit, MAX_PAGE)?;
     let mut next_after = params.after.unwrap_or(EventId::ZERO).max(EventId::ZERO);
     record_feed_reading(&state, &viewer, client, next_after).await?;
     let (mut events, mut scanned, mut whole) = (Vec::new(), 0, true);

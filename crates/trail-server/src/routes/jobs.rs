@@ -231,15 +231,6 @@ pub struct JobListParams {
     limit: Option<usize>,
 }
 
-/// A page's size as asked, 1-1000 (default 100), refused outside that as the searches' is.
-fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
-    let limit = limit.unwrap_or(100);
-    if !(1..=trail_core::query::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::new(Code::InvalidQuery, format!("limit must be 1-1000, got {limit}")));
-    }
-    Ok(limit)
-}
-
 /// Jobs, newest first.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "operations", params(JobListParams),
     responses((status = 200, body = JobList)), security(("bearer" = [])))]
@@ -247,7 +238,7 @@ pub async fn list_jobs(
     State(state): State<AppState>,
     Params(params): Params<JobListParams>,
 ) -> Result<Json<JobList>, ApiError> {
-    let limit = page_size(params.limit)?;
+    let limit = super::params::page_size(params.limit, 100)?;
     let jobs = state.operations.jobs(params.before, limit).await?;
     let next_before = if jobs.len() == limit { jobs.last().map(|j| j.id) } else { None };
     Ok(Json(JobList { jobs: jobs.iter().map(JobListItem::of).collect(), next_before }))
@@ -359,7 +350,7 @@ pub async fn get_log(
     if !viewer.details_reach().covers(&job.submitter) {
         return Err(ApiError::new(Code::Forbidden, log_needs_details(&job.submitter)));
     }
-    let limit = page_size(params.limit)?;
+    let limit = super::params::page_size(params.limit, 100)?;
     let query = LogQuery {
         job: id,
         target: params.target,

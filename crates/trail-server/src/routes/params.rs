@@ -30,6 +30,16 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     }
 }
 
+/// A page's size as asked (`default` when not), refused outside 1-1000 as the searches' is.
+pub fn page_size(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    let most = trail_core::query::MAX_PAGE;
+    if !(1..=most).contains(&limit) {
+        return Err(ApiError::new(Code::InvalidQuery, format!("limit must be 1-{most}, got {limit}")));
+    }
+    Ok(limit)
+}
+
 /// `query` without its empty parameters, deserialized.
 fn parse<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let given = form_urlencoded::parse(query.as_bytes()).filter(|(_, value)| !value.is_empty());
