@@ -34,3 +34,31 @@ pub fn fold(text: &str) -> Cow<'_, str> {
         Cow::Owned(text.chars().map(fold_char).collect())
     }
 }
+
+/// The folded text where lower-casing ASCII letters alone would not give it, which a database
+/// can do itself (PostgreSQL's `lower(text COLLATE "C")`): storing the fold only then keeps
+/// most rows free of a second copy of their text.
+pub fn fold_beyond_ascii(text: &str) -> Option<String> {
+    if text.is_ascii() {
+        return None;
+    }
+    let folded = fold(text);
+    let ascii_lowered = text.to_ascii_lowercase();
+    (folded != ascii_lowered).then(|| folded.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fold_is_kept_only_where_ascii_lower_casing_falls_short() {
+        assert_eq!(fold_beyond_ascii("Commit by ALICE"), None);
+        assert_eq!(fold_beyond_ascii("café ok"), None);
+        assert_eq!(fold_beyond_ascii("Café"), None);
+        assert_eq!(fold_beyond_ascii("CAFÉ"), Some("café".to_owned()));
+        assert_eq!(fold_beyond_ascii("ΣΎΝΔΕΣΗ up"), Some("σύνδεση up".to_owned()));
+        // The Kelvin sign folds to an ASCII `k`, which lower-casing ASCII never makes of it.
+        assert_eq!(fold_beyond_ascii("5 \u{212A}"), Some("5 k".to_owned()));
+    }
+}

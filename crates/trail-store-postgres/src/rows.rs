@@ -4,7 +4,7 @@ use crate::{backend, corrupt, pg};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use trail_core::chain::{self, Hash};
-use trail_core::fold::fold;
+use trail_core::fold::fold_beyond_ascii;
 use trail_core::{Event, EventBody, EventId, Outcome, Severity, time};
 use trail_store::StoreError;
 
@@ -30,8 +30,9 @@ pub struct Numbered<'a> {
     pub hash: Hash,
 }
 
-/// What an event stores beside its own fields: its message case-folded (when that changes
-/// it), and its attributes and change as JSON.
+/// What an event stores beside its own fields: its message case-folded (only where lower-casing
+/// its ASCII letters, which searches do in SQL, would not fold it), and its attributes and change
+/// as JSON.
 struct Derived {
     message_folded: Option<String>,
     attributes: String,
@@ -41,10 +42,7 @@ struct Derived {
 impl Derived {
     fn of(body: &EventBody) -> Result<Derived, StoreError> {
         Ok(Derived {
-            message_folded: match fold(&body.message) {
-                std::borrow::Cow::Borrowed(_) => None,
-                std::borrow::Cow::Owned(folded) => Some(folded),
-            },
+            message_folded: fold_beyond_ascii(&body.message),
             attributes: serde_json::to_string(&body.attributes).map_err(backend)?,
             change: body.change.as_ref().map(serde_json::to_string).transpose().map_err(backend)?,
         })

@@ -213,7 +213,10 @@ impl Conditions {
             conditions.add(" AND time + 0 < ?", Box::new(end));
         }
         if let Some(pattern) = filter.message.as_ref().filter(|p| !p.matches_all()) {
-            conditions.add(" AND coalesce(message_folded, message) LIKE ?", Box::new(pattern.like_on_folded()));
+            // The fold is stored only where lower-casing ASCII letters would not give it
+            // (`rows.rs`); the C collation lower-cases nothing else, whatever the database's.
+            let folded = " AND coalesce(message_folded, lower(message COLLATE \"C\")) LIKE ?";
+            conditions.add(folded, Box::new(pattern.like_on_folded()));
         }
         for (pattern, column) in [(&filter.action, "action"), (&filter.name, "name")] {
             if let Some(pattern) = pattern.as_ref().filter(|p| !p.matches_all() && p.source().is_ascii()) {
