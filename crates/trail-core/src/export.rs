@@ -46,6 +46,30 @@ pub fn cell_value(cell: &str) -> &str {
     cell.strip_prefix('\'').unwrap_or(cell)
 }
 
+/// One row of Trail's CSV as an event input, for `import`: each cell under its header, read
+/// back with [`cell_value`]. Empty cells are absent values, and `id` and `hash` are Trail's
+/// own, made again on import.
+pub fn event_input_from_cells<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    cells: impl IntoIterator<Item = &'a str>,
+) -> Result<crate::event::EventInput, String> {
+    let mut object = serde_json::Map::new();
+    for (header, cell) in headers.into_iter().zip(cells) {
+        let value = cell_value(cell);
+        if value.is_empty() || header == "id" || header == "hash" {
+            continue;
+        }
+        let json = match header {
+            "attributes" | "change" => {
+                serde_json::from_str(value).map_err(|error| format!("column {header} is not JSON: {error}"))?
+            }
+            _ => serde_json::Value::String(value.to_owned()),
+        };
+        object.insert(header.to_owned(), json);
+    }
+    serde_json::from_value(serde_json::Value::Object(object)).map_err(|error| error.to_string())
+}
+
 /// One event's cells, in [`CSV_HEADER`] order, neutralised for spreadsheets.
 pub fn csv_fields(event: &Event) -> [String; 19] {
     raw_fields(event).map(neutralised)

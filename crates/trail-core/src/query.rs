@@ -155,7 +155,8 @@ impl Cursor {
         let (snapshot, before) = text.split_once('.').ok_or_else(bad)?;
         let snapshot: EventId = snapshot.parse().map_err(|_| bad())?;
         let before: EventId = before.parse().map_err(|_| bad())?;
-        if snapshot < EventId::ZERO || before < EventId::new(1) || before > snapshot + 1 {
+        // `before - 1`, not `snapshot + 1`: the largest snapshot must not overflow (fuzzing).
+        if snapshot < EventId::ZERO || before < EventId::new(1) || before.get() - 1 > snapshot.get() {
             return Err(bad());
         }
         Ok(Cursor { snapshot, before })
@@ -422,8 +423,10 @@ mod tests {
     fn cursors_round_trip_and_refuse_garbage() {
         let c = Cursor { snapshot: EventId::new(500), before: EventId::new(401) };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        for bad in ["", "1", "a.b", "5.9", "-1.0", "1;DROP TABLE events"] {
+        for bad in ["", "1", "a.b", "5.9", "-1.0", "1;DROP TABLE events", "9223372036854775807.0"] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
+        let last = format!("{}.{}", i64::MAX, i64::MAX);
+        assert_eq!(Cursor::decode(&last).unwrap().before, EventId::new(i64::MAX), "the largest snapshot");
     }
 }

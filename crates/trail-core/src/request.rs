@@ -39,23 +39,34 @@ fn event_input(index: usize, value: Value) -> Result<EventInput, BodyError> {
 /// One event object or an array of them, all validated; the batch is refused whole if any
 /// event is bad.
 pub fn events_from_json(bytes: &[u8], now: Timestamp) -> Result<Vec<EventBody>, BodyError> {
+    let events = read_events(bytes, now)?;
+    refuse_trail_only(&events)?;
+    Ok(events)
+}
+
+/// The events of a body, validated.
+fn read_events(bytes: &[u8], now: Timestamp) -> Result<Vec<EventBody>, BodyError> {
     // The fast path parses straight into events; only a body that fails is parsed again, as
     // JSON values, to say which event is wrong and why.
-    let direct = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => serde_json::from_slice::<Vec<EventInput>>(bytes).ok(),
-        Some(b'{') => serde_json::from_slice::<EventInput>(bytes).ok().map(|event| vec![event]),
-        _ => None,
+    let direct = match first_byte(bytes) {
+        Some(b'[') => serde_json::from_slice::<Vec<EventInput>>(bytes),
+        Some(b'{') => serde_json::from_slice::<EventInput>(bytes).map(|event| vec![event]),
+        _ => return Err(diagnose(bytes, now, None)),
     };
-    let events: Vec<EventBody> = match direct {
-        Some(inputs) if !inputs.is_empty() => inputs
+    match direct {
+        Ok(inputs) if !inputs.is_empty() => inputs
             .into_iter()
             .enumerate()
             .map(|(index, input)| input.validate(now).map_err(|error| BodyError::InvalidEvent { index, error }))
-            .collect::<Result<_, _>>()?,
-        _ => return Err(diagnose(bytes, now)),
-    };
-    refuse_trail_only(&events)?;
-    Ok(events)
+            .collect(),
+        Ok(_) => Err(BodyError::Empty),
+        Err(error) => Err(diagnose(bytes, now, Some(error))),
+    }
+}
+
+/// The first byte that is not JSON whitespace.
+fn first_byte(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()).copied()
 }
 
 /// Refuses events of the kinds only Trail records ([`crate::catalog::KindSpec::recorded_by_trail`]):
@@ -83,8 +94,8 @@ pub fn refuse_trail_only(events: &[EventBody]) -> Result<(), BodyError> {
     }
 }
 
-/// Why a body that failed the fast path is wrong, naming the event.
-fn diagnose(bytes: &[u8], now: Timestamp) -> BodyError {
+/// Why a body that failed the fast path (with `error`) is wrong, naming the event.
+fn diagnose(bytes: &[u8], now: Timestamp, error: Option<serde_json::Error>) -> BodyError {
     let values = match parse_json(bytes) {
         Ok(values) => values,
         Err(error) => return error,
@@ -102,18 +113,22 @@ fn diagnose(bytes: &[u8], now: Timestamp) -> BodyError {
             return error;
         }
     }
-    // Only reached if serde and this diagnosis disagree; say what we know.
-    BodyError::Invalid("the body could not be read as events".into())
+    // Each event reads as a JSON value but not as an event: a field given twice, which a value
+    // keeps once and an event refuses (found by fuzzing). Two readers of such a body could
+    // disagree on what it says, so it is refused, with serde's word for where.
+    match error {
+        Some(error) => BodyError::Invalid(format!("the body is not events as sent: {error}; give each field once")),
+        None => BodyError::Invalid("send one event object or an array of them".into()),
+    }
 }
 
-/// One NDJSON line (import, `emit`).
+/// One NDJSON line (import, `emit`): judged as a body holding that one object is.
 pub fn event_from_json_line(line: &str, now: Timestamp) -> Result<EventBody, BodyError> {
-    match parse_json(line.as_bytes())? {
-        value @ Value::Object(_) => {
-            event_input(0, value)?.validate(now).map_err(|error| BodyError::InvalidEvent { index: 0, error })
-        }
-        _ => Err(BodyError::Invalid("each line must be one event object".into())),
+    if first_byte(line.as_bytes()) != Some(b'{') {
+        parse_json(line.as_bytes())?;
+        return Err(BodyError::Invalid("each line must be one event object".into()));
     }
+    read_events(line.as_bytes(), now).map(|mut events| events.remove(0))
 }
 
 const CHANGE_FIELDS: [&str; 5] = ["op", "object", "table", "keys", "changes"];
@@ -167,6 +182,11 @@ fn check_change(change: &Change) -> Result<(), ValidationError> {
         plain("keys", key)?;
         if !(value.is_string() || value.is_number() || value.is_boolean()) {
             return Err(ValidationError::new(format!("keys.{key}"), "must be a string, a number or a boolean"));
+        }
+        // A key's value is shown on the message's `Keys:` line: a line feed in it would start a
+        // line that passes for another part of the change (found by fuzzing).
+        if value.as_str().is_some_and(|text| text.chars().any(char::is_control)) {
+            return Err(ValidationError::new(format!("keys.{key}"), "must have no control characters"));
         }
     }
     for (i, variable) in change.changes.iter().enumerate() {
@@ -239,6 +259,7 @@ mod tests {
             (r#"{"user":"a","kind":"DEVICE_EDITED","message":"m","time":"yesterday"}"#, "RFC 3339"),
             (r#"{"user":"a","kind":"DEVICE_EDITED""#, "not valid JSON"),
             ("[]", "body is empty"),
+            (r#"{"user":"a","user":"b","kind":"DEVICE_EDITED","message":"m"}"#, "duplicate field `user`"),
         ];
         for (body, expected) in cases {
             let err = refused(body).to_string();
@@ -246,6 +267,9 @@ mod tests {
         }
         let err = events_from_json(b"{\"user\":\"\xff\"}", now()).unwrap_err().to_string();
         assert!(err.contains("not valid UTF-8") && err.contains("offset 9"), "{err}");
+        let twice = r#"{"user":"a","user":"b","kind":"DEVICE_EDITED","message":"m"}"#;
+        let line = event_from_json_line(twice, now()).unwrap_err().to_string();
+        assert!(line.contains("give each field once"), "an NDJSON line is judged as a body: {line}");
         let huge = format!(r#"{{"user":"{}","kind":"DEVICE_EDITED","message":"m"}}"#, "u".repeat(129));
         assert!(refused(&huge).to_string().contains("limit is 128"));
     }
@@ -275,5 +299,13 @@ mod tests {
         assert!(
             change_from_json(br#"{"user":"a","op":"update","object":"n","table":"t","message":"x"}"#, now()).is_err()
         );
+    }
+
+    #[test]
+    fn a_key_value_cannot_start_a_line_of_its_own() {
+        let forged = br#"{"user":"a","op":"update","object":"n","table":"t","name":"n",
+            "keys":{"host":"edge1\n\nenable_password:\n    (none) => hunter2"}}"#;
+        let error = change_from_json(forged, now()).unwrap_err().to_string();
+        assert!(error.contains("keys.host") && error.contains("control characters"), "{error}");
     }
 }

@@ -114,21 +114,34 @@ fn positive(key: &str, value: i64) -> anyhow::Result<i64> {
     if value > 0 { Ok(value) } else { anyhow::bail!("[auth] {key} must be positive, got {value}") }
 }
 
+/// The longest time an `[auth]` setting may give: ten years. Beyond it a duration means
+/// nothing a policy could want, and (near `i64::MAX` minutes) it cannot even be held.
+const LONGEST_MINUTES: i64 = 10 * 366 * 24 * 60;
+
+/// `value` minutes (`per` minutes a unit, for hours), 1 to ten years.
+fn duration(key: &str, value: i64, per: i64) -> anyhow::Result<jiff::SignedDuration> {
+    let longest = LONGEST_MINUTES / per;
+    if (1..=longest).contains(&value) {
+        Ok(jiff::SignedDuration::from_mins(value * per))
+    } else {
+        anyhow::bail!("[auth] {key} must be 1-{longest} (at most ten years), got {value}")
+    }
+}
+
 impl AuthConfig {
     pub fn policy(&self) -> anyhow::Result<trail_core::identity::AuthPolicy> {
-        use jiff::SignedDuration;
         let defaults = trail_core::identity::AuthPolicy::default();
         Ok(trail_core::identity::AuthPolicy {
             max_failures: self
                 .max_failures
                 .map_or(Ok(defaults.max_failures), |n| positive("max_failures", i64::from(n)).map(|_| n))?,
             failure_window: match self.failure_window_minutes {
-                Some(minutes) => SignedDuration::from_mins(positive("failure_window_minutes", minutes)?),
+                Some(minutes) => duration("failure_window_minutes", minutes, 1)?,
                 None => defaults.failure_window,
             },
             auto_unlock_after: match self.auto_unlock_minutes {
                 Some(0) => None,
-                Some(minutes) => Some(SignedDuration::from_mins(positive("auto_unlock_minutes", minutes)?)),
+                Some(minutes) => Some(duration("auto_unlock_minutes", minutes, 1)?),
                 None => defaults.auto_unlock_after,
             },
             max_failures_per_address: self
@@ -140,15 +153,14 @@ impl AuthConfig {
     }
 
     pub fn sessions(&self) -> anyhow::Result<trail_core::identity::SessionPolicy> {
-        use jiff::SignedDuration;
         let defaults = trail_core::identity::SessionPolicy::default();
         Ok(trail_core::identity::SessionPolicy {
             idle: match self.session_idle_minutes {
-                Some(m) => SignedDuration::from_mins(positive("session_idle_minutes", m)?),
+                Some(minutes) => duration("session_idle_minutes", minutes, 1)?,
                 None => defaults.idle,
             },
             absolute: match self.session_absolute_hours {
-                Some(h) => SignedDuration::from_hours(positive("session_absolute_hours", h)?),
+                Some(hours) => duration("session_absolute_hours", hours, 60)?,
                 None => defaults.absolute,
             },
         })
@@ -185,7 +197,12 @@ impl FileConfig {
         let Some(path) = path else { return Ok(FileConfig::default()) };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("the configuration file {} is not valid", path.display()))
+        FileConfig::parse(&text).with_context(|| format!("the configuration file {} is not valid", path.display()))
+    }
+
+    /// A configuration file's text, read as `load` reads it.
+    pub fn parse(text: &str) -> anyhow::Result<FileConfig> {
+        Ok(toml::from_str(text)?)
     }
 }
 
@@ -332,7 +349,10 @@ mod tests {
         assert_eq!(policy.failure_window, trail_core::identity::AuthPolicy::default().failure_window);
         assert_eq!(config.auth.sessions().unwrap().idle, jiff::SignedDuration::from_mins(5));
         let bad: FileConfig = toml::from_str("[auth]\nfailure_window_minutes = -1").unwrap();
-        assert!(bad.auth.policy().unwrap_err().to_string().contains("failure_window_minutes must be positive"));
+        assert!(bad.auth.policy().unwrap_err().to_string().contains("failure_window_minutes must be 1-5270400"));
+        // Found by fuzzing: a duration too long for jiff to hold panicked in serve.
+        let huge: FileConfig = toml::from_str("[auth]\nsession_absolute_hours = 9223372036854775807").unwrap();
+        assert!(huge.auth.sessions().unwrap_err().to_string().contains("at most ten years"));
         assert!(toml::from_str::<FileConfig>("[auth]\nmax_failure = 3").is_err(), "typos are refused");
     }
 

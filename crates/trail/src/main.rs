@@ -2,7 +2,6 @@
 //! library crates; nothing here knows HTTP or SQL.
 
 mod commands;
-mod config;
 mod credentials;
 mod demo;
 mod output;
@@ -10,6 +9,7 @@ mod target;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use trail::config;
 
 #[derive(Parser, Debug)]
 #[command(name = "trail", version, about = "The audit trail and system-event log for network operations")]

@@ -1,7 +1,6 @@
 //! How the CLI prints events: an aligned table by default, NDJSON (`--json`) or CSV (`--csv`).
 //! The CSV columns are those of the event JSON; attributes and change are JSON in their cells.
 
-use anyhow::Context;
 use std::io::Write;
 use trail_core::Event;
 use trail_core::event::EventInput;
@@ -100,19 +99,5 @@ fn clip(text: &str, width: usize) -> String {
 
 /// One CSV record (with the header above) as an event input, for `import`.
 pub fn event_input_from_csv(headers: &csv::StringRecord, record: &csv::StringRecord) -> anyhow::Result<EventInput> {
-    let mut object = serde_json::Map::new();
-    for (header, cell) in headers.iter().zip(record.iter()) {
-        let value = trail_core::export::cell_value(cell);
-        if value.is_empty() || header == "id" || header == "hash" {
-            continue;
-        }
-        let json = match header {
-            "attributes" | "change" => {
-                serde_json::from_str(value).with_context(|| format!("column {header} is not JSON"))?
-            }
-            _ => serde_json::Value::String(value.to_owned()),
-        };
-        object.insert(header.to_owned(), json);
-    }
-    Ok(serde_json::from_value(serde_json::Value::Object(object))?)
+    trail_core::export::event_input_from_cells(headers, record).map_err(anyhow::Error::msg)
 }

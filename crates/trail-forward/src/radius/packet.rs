@@ -23,24 +23,29 @@ impl Attributes {
     pub fn text(&mut self, kind: u8, value: &str) {
         let value = prefix_within(value, MAX_VALUE);
         if !value.is_empty() {
-            self.0.extend([kind, (2 + value.len()) as u8]);
-            self.0.extend_from_slice(value.as_bytes());
+            self.push(&[&[kind, (2 + value.len()) as u8], value.as_bytes()]);
         }
     }
 
     pub fn integer(&mut self, kind: u8, value: u32) {
-        self.0.extend([kind, 6]);
-        self.0.extend(value.to_be_bytes());
+        self.push(&[&[kind, 6], &value.to_be_bytes()]);
     }
 
     /// A vendor-specific text attribute (RFC 2865 5.26, the recommended format).
     pub fn vendor_text(&mut self, vendor: u32, kind: u8, value: &str) {
         let value = prefix_within(value, MAX_VENDOR_VALUE);
         if !value.is_empty() {
-            self.0.extend([VENDOR_SPECIFIC, (8 + value.len()) as u8]);
-            self.0.extend(vendor.to_be_bytes());
-            self.0.extend([kind, (2 + value.len()) as u8]);
-            self.0.extend_from_slice(value.as_bytes());
+            let header = [VENDOR_SPECIFIC, (8 + value.len()) as u8];
+            self.push(&[&header, &vendor.to_be_bytes(), &[kind, (2 + value.len()) as u8], value.as_bytes()]);
+        }
+    }
+
+    /// Appends one attribute made of `parts`, whole, or leaves it out when the packet has no
+    /// room left for it: a packet cut inside an attribute would be malformed (found by fuzzing).
+    fn push(&mut self, parts: &[&[u8]]) {
+        let length: usize = parts.iter().map(|part| part.len()).sum();
+        if self.0.len() + length <= MAX_PACKET - HEADER {
+            parts.iter().for_each(|part| self.0.extend_from_slice(part));
         }
     }
 
@@ -52,7 +57,7 @@ impl Attributes {
 /// An Accounting-Request: the Request Authenticator is MD5(Code, Identifier, Length, 16 zero
 /// octets, Attributes, Secret) (RFC 2866 3).
 pub fn accounting_request(id: u8, attributes: &Attributes, secret: &[u8]) -> Vec<u8> {
-    let attributes = &attributes.0[..attributes.0.len().min(MAX_PACKET - HEADER)];
+    let attributes = &attributes.0;
     let length = (HEADER + attributes.len()) as u16;
     let mut packet = Vec::with_capacity(usize::from(length));
     packet.extend([ACCOUNTING_REQUEST, id]);
@@ -132,5 +137,16 @@ mod tests {
         let mut empty = Attributes::default();
         empty.text(1, "");
         assert!(empty.bytes().is_empty());
+    }
+
+    #[test]
+    fn attributes_past_the_largest_packet_are_left_out_whole() {
+        let mut attributes = Attributes::default();
+        for _ in 0..20 {
+            attributes.text(18, &"x".repeat(253));
+        }
+        let request = accounting_request(1, &attributes, b"secret");
+        assert!(request.len() <= MAX_PACKET);
+        assert_eq!((request.len() - HEADER) % 255, 0, "only whole attributes: {}", request.len());
     }
 }
