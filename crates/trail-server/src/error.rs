@@ -178,7 +178,10 @@ impl From<StoreError> for ApiError {
             StoreError::Closed | StoreError::Locked(_) | StoreError::Unreachable(_) => Code::Unavailable,
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::NotFound(_) => Code::NotFound,
-            StoreError::Backend { .. } | StoreError::Corrupt(_) | StoreError::NoTrail(_) => Code::Internal,
+            StoreError::Backend { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::Damaged { .. }
+            | StoreError::NoTrail(_) => Code::Internal,
         };
         ApiError::new(code, error.to_string())
     }

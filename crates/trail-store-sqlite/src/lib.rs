@@ -76,6 +76,25 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::backend(error.to_string())
 }
 
+/// Names the file when SQLite found it damaged (malformed, or not a database at all), so that
+/// whoever starts Trail on it learns which file it is and what to do; other failures pass as
+/// they are.
+fn naming_damage(path: &Path) -> impl Fn(StoreError) -> StoreError + '_ {
+    move |error| {
+        let sqlite = match &error {
+            StoreError::Backend { source: Some(source), .. } => source.downcast_ref::<rusqlite::Error>(),
+            _ => None,
+        };
+        match sqlite.and_then(rusqlite::Error::sqlite_error_code) {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => StoreError::Damaged {
+                file: path.display().to_string(),
+                problem: sqlite.map(ToString::to_string).unwrap_or_default(),
+            },
+            _ => error,
+        }
+    }
+}
+
 /// How long a connection waits for a lock another holds before it gives up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -165,12 +184,16 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
         }
         let lock = take_writer_lock(&path)?;
-        let cannot_open = |e: rusqlite::Error| backend(format!("cannot open {}: {e}", path.display()));
+        SqliteStore::open_locked(path.clone(), lock).map_err(naming_damage(&path))
+    }
+
+    fn open_locked(path: PathBuf, lock: std::fs::File) -> Result<SqliteStore, StoreError> {
+        let cannot_open = |e: rusqlite::Error| StoreError::caused(format!("cannot open {}: {e}", path.display()), e);
         let mut conn = open_connection(&path).map_err(cannot_open)?;
-        schema::migrate(&mut conn).map_err(backend)?;
+        schema::migrate(&mut conn).map_err(tx::backend)?;
         // The checkpointer copies the WAL into the database, off the writer's commits.
         let (checkpointer, wal_size) =
-            Checkpointer::new(&conn, open_connection(&path).map_err(cannot_open)?).map_err(backend)?;
+            Checkpointer::new(&conn, open_connection(&path).map_err(cannot_open)?).map_err(tx::backend)?;
         let index_path = index_path(&path);
         let progress = Arc::new(Progress::starting_at(EventId::ZERO));
         let (wake, messages) = std::sync::mpsc::sync_channel(64);
@@ -208,12 +231,16 @@ impl SqliteStore {
         if !path.exists() {
             return Err(StoreError::NoTrail(path.display().to_string()));
         }
+        SqliteStore::open_reading(path.clone()).map_err(naming_damage(&path))
+    }
+
+    fn open_reading(path: PathBuf) -> Result<SqliteStore, StoreError> {
         let index_path = index_path(&path);
-        let conn =
-            open_reader(&path, &index_path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        let conn = open_reader(&path, &index_path)
+            .map_err(|e| StoreError::caused(format!("cannot open {}: {e}", path.display()), e))?;
         // A trail whose index was never made reads as wholly unindexed.
         index::prepare(&open_connection(&index_path).map_err(backend)?).map_err(backend)?;
-        let head = search::head(&conn).map_err(backend)?;
+        let head = search::head(&conn).map_err(tx::backend)?;
         let indexed = index::indexed_through_attached(&conn).map_err(backend)?;
         let progress = Arc::new(Progress::starting_at(head));
         progress.indexed_through.store(indexed, Ordering::SeqCst);

@@ -48,6 +48,13 @@ pub enum StoreError {
     NotFound(String),
     #[error("the stored data is damaged: {0}; run `trail verify` to find the first bad event")]
     Corrupt(String),
+    /// The database's own file is damaged (truncated, overwritten): the database engine cannot
+    /// read it, whatever the events say.
+    #[error(
+        "the database file {file} is damaged ({problem}): stop Trail, keep a copy of the file, and restore it from a \
+         backup; `trail verify` reports the events it can still read"
+    )]
+    Damaged { file: String, problem: String },
 }
 
 impl StoreError {

@@ -89,7 +89,11 @@ pub async fn walk_against(target: &Target, bar: &ProgressBar, held: Option<&[Che
     let mut verifier = marker.as_ref().map_or_else(Verifier::new, Verifier::after);
     let mut after = start;
     while broken.is_none() {
-        let events = target.read_after(after, 1000).await?;
+        // A damaged file fails mid-way: say how far the chain held before it.
+        let (checked, through) = (verifier.checked(), after);
+        let damaged =
+            || format!("{checked} events checked, the chain whole through id {through}; reading past it failed");
+        let events = target.read_after(after, 1000).await.with_context(damaged)?;
         // A server shows a token without `read_all` and `details_all` only part of the trail:
         // that is no chain to verify, and no break to report.
         anyhow::ensure!(
@@ -100,7 +104,7 @@ pub async fn walk_against(target: &Target, bar: &ProgressBar, held: Option<&[Che
         let events: Vec<_> = events.into_iter().filter(|e| e.id <= limit).collect();
         let Some(last) = events.last() else { break };
         after = last.id;
-        let stored_leaves = stored_leaves(target, &events).await?;
+        let stored_leaves = stored_leaves(target, &events).await.with_context(damaged)?;
         for (i, event) in events.iter().enumerate() {
             let leaf = tree::leaf_hash(event.id, &event.body);
             if let Err(found) = check_event(&mut verifier, event, &leaf, stored_leaves.as_ref().map(|s| &s[i])) {
