@@ -95,6 +95,11 @@ fn naming_damage(path: &Path) -> impl Fn(StoreError) -> StoreError + '_ {
     }
 }
 
+/// Opening `path` failed: the error keeps SQLite's, so that [`naming_damage`] can tell damage.
+fn cannot_open(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |error| StoreError::caused(format!("cannot open {}: {error}", path.display()), error)
+}
+
 /// How long a connection waits for a lock another holds before it gives up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -188,18 +193,17 @@ impl SqliteStore {
     }
 
     fn open_locked(path: PathBuf, lock: std::fs::File) -> Result<SqliteStore, StoreError> {
-        let cannot_open = |e: rusqlite::Error| StoreError::caused(format!("cannot open {}: {e}", path.display()), e);
-        let mut conn = open_connection(&path).map_err(cannot_open)?;
+        let mut conn = open_connection(&path).map_err(cannot_open(&path))?;
         schema::migrate(&mut conn).map_err(tx::backend)?;
         // The checkpointer copies the WAL into the database, off the writer's commits.
         let (checkpointer, wal_size) =
-            Checkpointer::new(&conn, open_connection(&path).map_err(cannot_open)?).map_err(tx::backend)?;
+            Checkpointer::new(&conn, open_connection(&path).map_err(cannot_open(&path))?).map_err(tx::backend)?;
         let index_path = index_path(&path);
         let progress = Arc::new(Progress::starting_at(EventId::ZERO));
         let (wake, messages) = std::sync::mpsc::sync_channel(64);
         let writer = Writer::new(WriteTx::open(conn)?, progress.clone(), wake.clone(), wal_size);
         let indexer = Indexer::new(
-            open_connection(&path).map_err(cannot_open)?,
+            open_connection(&path).map_err(cannot_open(&path))?,
             open_connection(&index_path).map_err(backend)?,
             progress.clone(),
         )
@@ -236,8 +240,7 @@ impl SqliteStore {
 
     fn open_reading(path: PathBuf) -> Result<SqliteStore, StoreError> {
         let index_path = index_path(&path);
-        let conn = open_reader(&path, &index_path)
-            .map_err(|e| StoreError::caused(format!("cannot open {}: {e}", path.display()), e))?;
+        let conn = open_reader(&path, &index_path).map_err(cannot_open(&path))?;
         // A trail whose index was never made reads as wholly unindexed.
         index::prepare(&open_connection(&index_path).map_err(backend)?).map_err(backend)?;
         let head = search::head(&conn).map_err(tx::backend)?;

@@ -39,12 +39,18 @@ fn assert_named_clearly(output: &std::process::Output, problem: &str) {
     assert!(said.contains("restore it from a backup") && said.contains("trail verify"), "{said}");
 }
 
+/// A fresh trail of 20,000 events, and its database file.
+fn twenty_thousand() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    trail_of(dir.path(), 20_000);
+    let file = dir.path().join("trail/trail.db");
+    (dir, file)
+}
+
 #[test]
 fn a_damaged_file_is_named_with_what_to_do() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, file) = twenty_thousand();
     let dir = dir.path();
-    trail_of(dir, 20_000);
-    let file = dir.join("trail/trail.db");
     let whole = std::fs::read(&file).unwrap();
     let size = whole.len() as u64;
 
@@ -61,10 +67,8 @@ fn a_damaged_file_is_named_with_what_to_do() {
 
 #[test]
 fn verify_says_how_far_the_chain_holds_before_the_damage() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, file) = twenty_thousand();
     let dir = dir.path();
-    trail_of(dir, 20_000);
-    let file = dir.join("trail/trail.db");
     assert!(stdout(&run(dir, &["verify", "--data", "trail"], &[])).starts_with("OK: 20000 events verified"));
     // Pages past the first events' and before the indexes' at the end of the file.
     let size = std::fs::metadata(&file).unwrap().len();
