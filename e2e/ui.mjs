@@ -28,7 +28,8 @@ async function api(method, route, body) {
 }
 
 async function context(viewport = { width: 1280, height: 900 }) {
-  const ctx = await browser.newContext({ viewport, timezoneId: "Europe/Amsterdam" });
+  // Over HTTPS the certificate is the test's own (crates/trail/tests/ui.rs).
+  const ctx = await browser.newContext({ viewport, timezoneId: "Europe/Amsterdam", ignoreHTTPSErrors: base.startsWith("https:") });
   const page = await ctx.newPage();
   page.on("dialog", async (dialog) => {
     if (dialog.type() === "confirm") return dialog.accept();
@@ -99,6 +100,13 @@ const tests = {
     const { ctx, page } = await context();
     await login(page);
     await page.waitForSelector("#events tbody tr");
+    // Over HTTPS the session cookie is Secure, and the server asks browsers to keep to HTTPS.
+    const session = (await ctx.cookies()).find((cookie) => cookie.name === "trail_session");
+    assert.equal(session.secure, base.startsWith("https:"), "the session cookie's Secure flag");
+    if (base.startsWith("https:")) {
+      const answer = await page.goto(page.url());
+      assert.equal(answer.headers()["strict-transport-security"], "max-age=31536000");
+    }
     await page.selectOption('select[name="who"]', "*");
     await submit(page, 'form.filters button[type="submit"]');
     const everyone = await page.locator("#events tbody tr").count();

@@ -175,7 +175,7 @@ fn capture_config(kind: SyslogKind, dir: &Path, port: u16) -> String {
 }
 
 /// A throwaway CA and a server certificate for `localhost` and 127.0.0.1, made with openssl.
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     let run = |args: &[&str]| {
         let output = Command::new(program("openssl")).args(args).current_dir(dir).output().unwrap();
         assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));

@@ -25,12 +25,14 @@ pub enum Code {
     InvalidEvent,
     InvalidBody,
     PayloadTooLarge,
+    RequestTimeout,
     InvalidQuery,
     InvalidCursor,
     NotFound,
     MethodNotAllowed,
     Conflict,
     Unavailable,
+    Overloaded,
     Internal,
 }
 
@@ -65,6 +67,12 @@ pub const CODES: &[(Code, &str, u16, &str)] = &[
     ),
     (Code::PayloadTooLarge, "payload_too_large", 413, "The body exceeds the configured limit."),
     (
+        Code::RequestTimeout,
+        "request_timeout",
+        408,
+        "The body did not arrive within the configured time (`[limits] body_timeout_seconds`); nothing was stored.",
+    ),
+    (
         Code::InvalidQuery,
         "invalid_query",
         400,
@@ -84,6 +92,12 @@ pub const CODES: &[(Code, &str, u16, &str)] = &[
         "unavailable",
         503,
         "Storage is shutting down or unreachable; retry after `Retry-After` seconds.",
+    ),
+    (
+        Code::Overloaded,
+        "overloaded",
+        503,
+        "Too many writes (or connections) are queued already; nothing was stored: retry after `Retry-After` seconds.",
     ),
     (Code::Internal, "internal", 500, "An unexpected failure; the server log has the details."),
 ];
@@ -132,7 +146,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
-        let retry_after = (code == Code::Unavailable).then_some(UNAVAILABLE_RETRY_AFTER);
+        let retry_after = matches!(code, Code::Unavailable | Code::Overloaded).then_some(UNAVAILABLE_RETRY_AFTER);
         ApiError { code, message: message.into(), retry_after, allow: None }
     }
 
@@ -236,10 +250,27 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
                 Code::PayloadTooLarge,
                 "the body is larger than the server's limit (`body_limit` in the configuration); split the batch",
             )
+        } else if timed_out(&rejection) {
+            ApiError::new(
+                Code::RequestTimeout,
+                "the body did not arrive in time (`[limits] body_timeout_seconds`); nothing was stored: send it again",
+            )
         } else {
             ApiError::new(Code::InvalidBody, format!("the body could not be read: {rejection}"))
         }
     }
+}
+
+/// Whether reading the body failed because its deadline passed (`tower_http`'s body deadline).
+fn timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! Trail's HTTP API: ingest, search, details, health and metrics, with the OpenAPI document
 //! generated from the handlers. Only this crate knows HTTP.
 
+mod admission;
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod listen;
 mod openapi;
 pub mod rights;
 mod routes;
@@ -14,6 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};
+use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::TraceLayer;
 use trail_store::Store;
 use utoipa::OpenApi;
@@ -50,11 +53,20 @@ pub struct AppState {
 pub struct ServerConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Time to receive a whole request body, from the end of its head; past it the request is
+    /// answered `408` and nothing is stored.
+    pub body_timeout: std::time::Duration,
+    /// Bytes of request bodies admitted at once (see `admission`): beyond it, `503`.
+    pub queued_writes: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { body_limit: 16 * 1024 * 1024 }
+        ServerConfig {
+            body_limit: 16 * 1024 * 1024,
+            body_timeout: std::time::Duration::from_secs(60),
+            queued_writes: 256 * 1024 * 1024,
+        }
     }
 }
 
@@ -153,25 +165,28 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
 }
 
 /// `routes` behind what every answer passes through: the rights table (a route missing from it
-/// is refused), the body limit, the security headers, tracing; unknown routes answer 404.
+/// is refused), the bound on queued writes, the body limit and deadline, the security headers,
+/// tracing; unknown routes answer 404.
 pub fn guarded(routes: Router<AppState>, state: AppState, config: &ServerConfig) -> Router {
+    let budget = admission::WriteBudget::new(config.queued_writes, config.body_limit);
     routes
         .fallback(|| async { error::ApiError::new(error::Code::NotFound, "no such route; see /api/openapi.json") })
+        .layer(axum::middleware::from_fn_with_state(budget, admission::admit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rights::enforce))
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(RequestBodyDeadlineLayer::new(config.body_timeout))
         .layer(axum::middleware::from_fn(ui::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight.
+/// Serves plain HTTP on one socket, with the default connection limits, until `shutdown`
+/// completes, then finishes the requests in flight ([`listen::serve_listeners`] for more).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer address goes into the events of logins and administration.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let listeners = vec![listen::Listener::plain(listener)];
+    listen::serve_listeners(listeners, app, listen::ConnectionLimits::default(), shutdown).await
 }

@@ -2,8 +2,9 @@
 //! (its body, parameters, answers and the refusals only it makes), and [`complete`] adds what
 //! holds for every route alike. A query parameter may be empty, meaning absent (`routes::params`).
 //! The error answers follow from what a route takes, the same way the server gives them:
-//! a route behind a token can answer 401 and 403, one with a body 400, 413 and 422, one with
-//! parameters 400, one with a path 404, and every API route 503 while storage is unreachable.
+//! a route behind a token can answer 401 and 403, one with a body 400, 408, 413, 422 and 503 (too
+//! many writes queued), one with parameters 400, one with a path 404, and every API route 503
+//! while storage is unreachable or the server has too many connections.
 //! So a generated client (or schemathesis) meets no status the document does not name.
 
 use utoipa::OpenApi;
@@ -76,6 +77,7 @@ fn answers_of(operation: &Operation, api: bool) -> Vec<(u16, &'static str)> {
     let mut answers = Vec::new();
     if operation.request_body.is_some() {
         answers.push((400, "`malformed_json` or `invalid_utf8`: the body is not JSON."));
+        answers.push((408, "`request_timeout`: the body did not arrive in time; nothing was stored."));
         answers.push((413, "`payload_too_large`: the body exceeds the configured limit."));
         answers.push((422, "The body has the wrong shape, or a field is not acceptable; the message names it."));
     }
@@ -90,7 +92,14 @@ fn answers_of(operation: &Operation, api: bool) -> Vec<(u16, &'static str)> {
         answers.push((403, "`forbidden`: the token or role lacks the right this needs (the message names it)."));
     }
     if api {
-        answers.push((503, "`unavailable`: storage is unreachable or shutting down; retry after `Retry-After`."));
+        answers.push((
+            503,
+            "`unavailable`: storage is unreachable or shutting down, or `overloaded`: too many writes or connections \
+             are queued; retry after `Retry-After`.",
+        ));
+    }
+    if operation.request_body.is_some() {
+        answers.push((503, "`overloaded`: too many writes are queued; nothing was stored: retry after `Retry-After`."));
     }
     answers
 }

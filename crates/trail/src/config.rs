@@ -25,9 +25,15 @@ pub struct FileConfig {
     pub database: DatabaseConfig,
     /// Largest request body in bytes (default 16 MiB).
     pub body_limit: Option<usize>,
-    /// Mark session cookies Secure: set it when a TLS proxy serves Trail.
+    /// Mark session cookies Secure: set it when a TLS proxy serves Trail (over `[tls]` they
+    /// always are).
     #[serde(default)]
     pub secure_cookies: bool,
+    /// `[tls]`: serve HTTPS too (or only, when `listen` is not set).
+    pub tls: Option<TlsConfig>,
+    /// `[limits]`: what slow and greedy clients may hold.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
     /// Custom roles (or redefinitions of built-in ones): role name to right names.
@@ -85,6 +91,67 @@ pub struct RetentionConfig {
     pub keep_days: u32,
     /// Events per transaction (default 10,000).
     pub batch: Option<usize>,
+}
+
+/// `[tls]`: HTTPS without a proxy, from PEM files (reloaded on SIGHUP).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Address to serve HTTPS on, such as 0.0.0.0:8443.
+    pub listen: String,
+    /// The server's certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[limits]`: every key is optional; the defaults suit a server on its own machine.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Connections open at once (default 4,096); one more is answered 503.
+    pub connections: Option<usize>,
+    /// Seconds to send a request head, idle keep-alive included (default 10).
+    pub header_timeout_seconds: Option<u64>,
+    /// Seconds to send a request body (default 60).
+    pub body_timeout_seconds: Option<u64>,
+    /// MiB of request bodies admitted at once (default 256); beyond it writes are answered 503.
+    pub queued_writes_mib: Option<usize>,
+}
+
+impl LimitsConfig {
+    pub fn connection_limits(&self) -> anyhow::Result<trail_server::listen::ConnectionLimits> {
+        let mut limits = trail_server::listen::ConnectionLimits::default();
+        if let Some(connections) = self.connections {
+            limits.connections = within("connections", connections, 1, 1_000_000)?;
+        }
+        if let Some(seconds) = self.header_timeout_seconds {
+            limits.header_timeout = seconds_within("header_timeout_seconds", seconds)?;
+        }
+        Ok(limits)
+    }
+
+    /// Sets the body deadline and the bound on queued writes of `server`.
+    pub fn apply(&self, server: &mut trail_server::ServerConfig) -> anyhow::Result<()> {
+        if let Some(seconds) = self.body_timeout_seconds {
+            server.body_timeout = seconds_within("body_timeout_seconds", seconds)?;
+        }
+        if let Some(mib) = self.queued_writes_mib {
+            server.queued_writes = within("queued_writes_mib", mib, 1, 1_048_576)? * 1024 * 1024;
+        }
+        Ok(())
+    }
+}
+
+fn within<T: PartialOrd + std::fmt::Display>(key: &str, value: T, low: T, high: T) -> anyhow::Result<T> {
+    if value < low || value > high {
+        bail!("[limits] {key} = {value} is out of range; give {low} to {high}");
+    }
+    Ok(value)
+}
+
+fn seconds_within(key: &str, seconds: u64) -> anyhow::Result<std::time::Duration> {
+    within(key, seconds, 1, 3600).map(std::time::Duration::from_secs)
 }
 
 /// Whether a command writes; local writers take the database's writer lock.

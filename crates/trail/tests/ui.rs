@@ -1,6 +1,6 @@
 //! The web UI end to end, in a real headless Chromium (Debian's) driven by playwright-core:
 //! this test starts `trail serve`, seeds it through the API (XSS payloads in every field
-//! included), and runs `e2e/ui.mjs` against it. Screenshots of every page land in
+//! included), and runs `e2e/ui.mjs` against it, over plain HTTP and over HTTPS. Screenshots of every page land in
 //! `target/ui-screenshots/`. A missing browser or node fails the test: the test command installs
 //! them.
 
@@ -99,8 +99,8 @@ fn program(name: &str, candidates: &[&str]) -> String {
         .unwrap_or_else(|| panic!("{name} is missing: run ./scripts/test, which installs it"))
 }
 
-#[test]
-fn the_web_ui_in_a_real_browser() {
+/// Runs the browser tests (e2e/ui.mjs) against `base`, with `envs` besides the usual ones.
+fn browser_tests(base: &str, screenshots: &str, envs: &[(&str, &Path)]) {
     let root = workspace();
     let node = program("node", &["/usr/bin/node", "/usr/local/bin/node"]);
     let chromium = program("chromium", &["/usr/bin/chromium"]);
@@ -108,6 +108,24 @@ fn the_web_ui_in_a_real_browser() {
         root.join("e2e/node_modules/playwright-core").exists(),
         "playwright-core is missing: run ./scripts/test, which runs npm ci in e2e/"
     );
+    let screenshots = root.join("target").join(screenshots);
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let status = Command::new(node)
+        .arg(root.join("e2e/ui.mjs"))
+        .current_dir(root.join("e2e"))
+        .env("TRAIL_BASE", base)
+        .env("TRAIL_TOKEN", TOKEN)
+        .env("TRAIL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("CHROMIUM", chromium)
+        .env("SCREENSHOTS", &screenshots)
+        .envs(envs.iter().copied())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the browser tests on {base} failed (their output is above)");
+}
+
+#[test]
+fn the_web_ui_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_server(
         dir.path(),
@@ -115,17 +133,32 @@ fn the_web_ui_in_a_real_browser() {
         &[("TRAIL_TOKEN", TOKEN), ("TRAIL_ADMIN_PASSWORD", ADMIN_PASSWORD)],
     );
     seed(&server.base);
-    let screenshots = root.join("target/ui-screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
-    let status = Command::new(node)
-        .arg(root.join("e2e/ui.mjs"))
-        .current_dir(root.join("e2e"))
-        .env("TRAIL_BASE", &server.base)
-        .env("TRAIL_TOKEN", TOKEN)
-        .env("TRAIL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("CHROMIUM", chromium)
-        .env("SCREENSHOTS", &screenshots)
-        .status()
-        .unwrap();
-    assert!(status.success(), "the browser tests failed (their output is above)");
+    browser_tests(&server.base, "ui-screenshots", &[]);
+}
+
+/// The same tests over HTTPS served by Trail itself (`[tls]`), seeded over its plain listener.
+/// Node checks the certificate against the test's CA; the browser is told to accept it, having
+/// no way to be given a CA of its own.
+#[test]
+fn the_web_ui_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = dir.path().join("certificates");
+    std::fs::create_dir_all(&certificates).unwrap();
+    trail_forward::peers::make_certificates(&certificates);
+    let port = trail_forward::peers::free_port();
+    let config = dir.path().join("trail.toml");
+    let tls = format!(
+        "[tls]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        certificates.join("server.pem").display(),
+        certificates.join("server.key").display()
+    );
+    std::fs::write(&config, tls).unwrap();
+    let server = spawn_server(
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()],
+        &[("TRAIL_TOKEN", TOKEN), ("TRAIL_ADMIN_PASSWORD", ADMIN_PASSWORD)],
+    );
+    seed(&server.base);
+    let ca = certificates.join("ca.pem");
+    browser_tests(&format!("https://localhost:{port}"), "ui-screenshots-https", &[("NODE_EXTRA_CA_CERTS", &ca)]);
 }

@@ -45,8 +45,12 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// Security headers on every answer, pages and API alike.
 pub async fn security_headers(request: Request, next: Next) -> Response {
+    let over_tls = request.extensions().get::<crate::listen::OverTls>().is_some();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if over_tls {
+        secure_transport(headers);
+    }
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
@@ -57,6 +61,23 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// Served over TLS: browsers keep to HTTPS for a year (HSTS), and every cookie set is `Secure`,
+/// whatever `secure_cookies` says, so a session begun over HTTPS never travels in clear text.
+fn secure_transport(headers: &mut axum::http::HeaderMap) {
+    headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().cloned().collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        let text = cookie.to_str().unwrap_or_default();
+        let secure = text.split(';').any(|part| part.trim().eq_ignore_ascii_case("secure"));
+        let value = if secure { cookie } else { HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie) };
+        headers.append(header::SET_COOKIE, value);
+    }
 }
 
 async fn asset(Path(file): Path<String>) -> Response {

@@ -54,7 +54,7 @@ async fn no_token_no_access() {
 
 #[tokio::test]
 async fn bad_input_is_refused_clearly_and_nothing_is_half_stored() {
-    let app = spawn_app_with(ServerConfig { body_limit: 64 * 1024 }).await;
+    let app = spawn_app_with(ServerConfig { body_limit: 64 * 1024, ..ServerConfig::default() }).await;
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("malformed JSON", b"{\"user\": \"a\",".to_vec(), 400, "malformed_json"),
         ("wrong types", br#"{"user": ["a"], "kind": "DEVICE_EDITED", "message": "m"}"#.to_vec(), 422, "invalid_event"),

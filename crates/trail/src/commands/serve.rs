@@ -2,9 +2,11 @@
 
 use crate::config::{self, Database, FileConfig};
 use anyhow::Context;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trail_accounts::Accounts;
+use trail_server::listen::{Listener, Tls};
 use trail_server::{AppState, ServerConfig, TokenEntry, Tokens};
 use trail_store::Store;
 
@@ -71,6 +73,75 @@ async fn keep(store: Arc<dyn Store>, retention: config::RetentionConfig) {
     }
 }
 
+/// Where `serve` listens: plain HTTP, HTTPS, or both.
+struct Endpoints {
+    plain: Option<SocketAddr>,
+    tls: Option<(SocketAddr, Arc<Tls>)>,
+}
+
+impl Endpoints {
+    /// Plain HTTP on `listen` (or the default address), unless `[tls]` is set and `listen` is not:
+    /// then HTTPS only.
+    fn resolve(listen: Option<&str>, tls: Option<&config::TlsConfig>) -> anyhow::Result<Endpoints> {
+        let tls = match tls {
+            Some(tls) => {
+                let address = config::parse_listen(&tls.listen).context("[tls] listen")?;
+                Some((address, Arc::new(Tls::load(&tls.cert, &tls.key)?)))
+            }
+            None => None,
+        };
+        let plain = match (listen, &tls) {
+            (None, Some(_)) => None,
+            (listen, _) => Some(config::parse_listen(listen.unwrap_or(config::DEFAULT_LISTEN))?),
+        };
+        Ok(Endpoints { plain, tls })
+    }
+
+    fn addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.plain.into_iter().chain(self.tls.as_ref().map(|(address, _)| *address))
+    }
+
+    /// Binds every socket; answers the listeners and their URLs, plain first.
+    async fn bind(&self) -> anyhow::Result<(Vec<Listener>, Vec<String>)> {
+        let (mut listeners, mut urls) = (Vec::new(), Vec::new());
+        if let Some(address) = self.plain {
+            let socket = bind(address).await?;
+            urls.push(format!("http://{}", socket.local_addr()?));
+            listeners.push(Listener::plain(socket));
+        }
+        if let Some((address, tls)) = &self.tls {
+            let socket = bind(*address).await.context("[tls] listen")?;
+            urls.push(format!("https://{}", socket.local_addr()?));
+            listeners.push(Listener::tls(socket, tls.clone()));
+        }
+        Ok((listeners, urls))
+    }
+}
+
+async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))
+}
+
+/// SIGHUP reloads the TLS certificate and key (a renewed certificate needs no restart); without
+/// `[tls]` there is nothing to reload, and SIGHUP no longer stops the server.
+async fn reload_on_hangup(tls: Option<(SocketAddr, Arc<Tls>)>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hangups.recv().await.is_some() {
+            match &tls {
+                Some((_, tls)) => match tls.reload() {
+                    Ok(()) => tracing::info!(cert = %tls.cert_file().display(), "TLS certificate reloaded"),
+                    Err(error) => tracing::error!(%error, "TLS reload failed; the certificate in use stays"),
+                },
+                None => tracing::info!("SIGHUP: nothing to reload (no [tls] section)"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tls);
+}
+
 pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -95,7 +166,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let trusted_proxies =
         trail_server::client::TrustedProxies::parse(&file.auth.trusted_proxies).map_err(anyhow::Error::msg)?;
     let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA));
-    let listen = config::parse_listen(args.listen.or(file.listen).as_deref().unwrap_or(config::DEFAULT_LISTEN))?;
+    let plain_listen = args.listen.or(file.listen.take());
+    let endpoints = Endpoints::resolve(plain_listen.as_deref(), file.tls.as_ref())?;
+    let connection_limits = file.limits.connection_limits()?;
     let replicas = if args.replicas.is_empty() { file.database.replicas } else { args.replicas };
     let database = Database::resolve(args.database.or(file.database.url).as_deref(), &data)?.with_replicas(replicas)?;
     let mut tokens: Vec<TokenEntry> =
@@ -103,7 +176,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(token) = args.token.as_deref().filter(|t| !t.is_empty()) {
         tokens.push(TokenEntry::automation(token));
     }
-    config::check_exposure(listen, !tokens.is_empty())?;
+    for address in endpoints.addresses() {
+        config::check_exposure(address, !tokens.is_empty())?;
+    }
     let generated = if tokens.is_empty() {
         let (path, token) = local_token(&data)?;
         tokens.push(TokenEntry::automation(&token));
@@ -150,8 +225,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "admin: created the user `admin` with the password {generated} (shown once; set TRAIL_ADMIN_PASSWORD to choose it)"
         );
     }
-    let server_config =
-        ServerConfig { body_limit: args.body_limit.or(file.body_limit).unwrap_or(ServerConfig::default().body_limit) };
+    let mut server_config = ServerConfig::default();
+    server_config.body_limit = args.body_limit.or(file.body_limit).unwrap_or(server_config.body_limit);
+    file.limits.apply(&mut server_config)?;
     if let Some(retention) = file.retention.clone() {
         anyhow::ensure!((1..=36_500).contains(&retention.keep_days), "[retention] keep_days must be 1-36500");
         tokio::spawn(keep(store.clone(), retention));
@@ -177,16 +253,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     state.forwarding = forwarding.clone();
     state.checkpointer = Some(checkpointer);
     let app = trail_server::app(state, &server_config);
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let address = listener.local_addr()?;
+    let (listeners, urls) = endpoints.bind().await?;
     println!("data: {}", database.describe());
     if let Some(path) = generated {
         println!("token: none configured, so the one in {} is required (or set TRAIL_TOKEN)", path.display());
     }
-    // Last, as the sign that the server is ready.
-    println!("trail {} listening on http://{address}", env!("CARGO_PKG_VERSION"));
-    tracing::info!(%address, "serving");
-    let served = trail_server::serve(listener, app, shutdown_signal()).await.context("the server stopped");
+    // Last, as the sign that the server is ready: every socket is bound by now.
+    for url in &urls {
+        println!("trail {} listening on {url}", env!("CARGO_PKG_VERSION"));
+        tracing::info!(%url, "serving");
+    }
+    tokio::spawn(reload_on_hangup(endpoints.tls.clone()));
+    let served = trail_server::listen::serve_listeners(listeners, app, connection_limits, shutdown_signal())
+        .await
+        .context("the server stopped");
     // The last checkpoint covers every event of this run; then destinations save their cursors
     // (and close their connections cleanly) before exit.
     let _ = stop_checkpoints.send(true);
