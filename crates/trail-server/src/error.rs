@@ -33,6 +33,7 @@ pub enum Code {
     Conflict,
     Unavailable,
     Overloaded,
+    DiskFull,
     Internal,
 }
 
@@ -99,6 +100,12 @@ pub const CODES: &[(Code, &str, u16, &str)] = &[
         503,
         "Too many writes (or connections) are queued already; nothing was stored: retry after `Retry-After` seconds.",
     ),
+    (
+        Code::DiskFull,
+        "disk_full",
+        507,
+        "The disk holding the trail is full; nothing was stored: free space (or purge old events) and send again.",
+    ),
     (Code::Internal, "internal", 500, "An unexpected failure; the server log has the details."),
 ];
 
@@ -131,6 +138,9 @@ pub struct ApiError {
 /// or a node's reconnection, takes about that.
 const UNAVAILABLE_RETRY_AFTER: u64 = 1;
 
+/// A full disk is freed by a person or a purge, not in a second: clients back off longer.
+const DISK_FULL_RETRY_AFTER: u64 = 10;
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     error: ErrorDetail,
@@ -146,7 +156,11 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
-        let retry_after = matches!(code, Code::Unavailable | Code::Overloaded).then_some(UNAVAILABLE_RETRY_AFTER);
+        let retry_after = match code {
+            Code::Unavailable | Code::Overloaded => Some(UNAVAILABLE_RETRY_AFTER),
+            Code::DiskFull => Some(DISK_FULL_RETRY_AFTER),
+            _ => None,
+        };
         ApiError { code, message: message.into(), retry_after, allow: None }
     }
 
@@ -190,6 +204,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         let code = match error {
             StoreError::Closed | StoreError::Locked(_) | StoreError::Unreachable(_) => Code::Unavailable,
+            StoreError::Full(_) => Code::DiskFull,
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::NotFound(_) => Code::NotFound,
             StoreError::Backend { .. }

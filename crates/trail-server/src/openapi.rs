@@ -101,6 +101,12 @@ fn answers_of(operation: &Operation, api: bool) -> Vec<(u16, &'static str)> {
     if operation.request_body.is_some() {
         answers.push((503, "`overloaded`: too many writes are queued; nothing was stored: retry after `Retry-After`."));
     }
+    if api || operation.request_body.is_some() {
+        answers.push((
+            507,
+            "`disk_full`: the disk holding the trail is full; nothing was stored: retry after `Retry-After`.",
+        ));
+    }
     answers
 }
 
@@ -108,7 +114,7 @@ fn answers_of(operation: &Operation, api: bool) -> Vec<(u16, &'static str)> {
 fn error_answer(status: u16, description: &str) -> RefOr<utoipa::openapi::Response> {
     let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
     let mut answer = ResponseBuilder::new().description(description).content("application/json", content);
-    if status == 503 || status == 429 {
+    if matches!(status, 429 | 503 | 507) {
         let seconds = HeaderBuilder::new()
             .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer))
             .description(Some("Seconds to wait before sending the request again."))

@@ -72,6 +72,9 @@ fn pg(error: tokio_postgres::Error) -> StoreError {
             if is_unreachable(db.code().code()) {
                 return StoreError::Unreachable(message);
             }
+            if db.code() == &tokio_postgres::error::SqlState::DISK_FULL {
+                return StoreError::Full(message);
+            }
             StoreError::caused(message, error)
         }
         None if error.is_closed() || std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>()) => {

@@ -20,6 +20,9 @@ use trail_store::StoreError;
 use trail_store::write::storage::{AccountsTx, CheckpointsTx, ContentsTx, EventsTx, ForwardingTx, JobsTx};
 
 pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
+    if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return StoreError::Full(error.to_string());
+    }
     StoreError::caused(error.to_string(), error)
 }
 

@@ -40,6 +40,13 @@ pub enum StoreError {
     Unreachable(String),
     #[error("{0} is in use by another trail process (a running server?)")]
     Locked(String),
+    /// The disk holding the database is full: nothing was written, and the same request goes
+    /// through once space is freed (the server needs no restart).
+    #[error(
+        "the disk holding the trail is full ({0}): free space on it, or purge old events (`[retention]`), \
+         and send again; Trail resumes by itself"
+    )]
+    Full(String),
     /// The request contradicts what is stored (a username taken, an account that is gone).
     #[error("{0}")]
     Conflict(String),

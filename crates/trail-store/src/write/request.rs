@@ -83,6 +83,7 @@ fn unstored(error: &StoreError) -> StoreError {
     match error {
         StoreError::Unreachable(why) => StoreError::Unreachable(format!("nothing was stored: {why}")),
         StoreError::Closed => StoreError::Closed,
+        StoreError::Full(why) => StoreError::Full(format!("nothing was stored: {why}")),
         other => StoreError::backend(format!("nothing was stored: {other}")),
     }
 }
