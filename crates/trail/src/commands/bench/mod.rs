@@ -10,6 +10,7 @@ mod postgres;
 mod report;
 mod scaling;
 mod searches;
+mod soak;
 mod workload;
 
 use crate::commands::verify::progress_bar;
@@ -72,6 +73,10 @@ pub struct BenchArgs {
     /// commit-to-checkpoint time into rsyslog's file is measured
     #[arg(long, default_value_t = 1)]
     checkpoint_every: u64,
+    /// A long soak instead (scripts/soak): MINUTES at 2,000 events/s with searches, logins,
+    /// exports, forwarding and purges, memory, open files and p99s printed every minute
+    #[arg(long, value_name = "MINUTES")]
+    soak: Option<u64>,
 }
 
 struct Server {
@@ -304,6 +309,9 @@ async fn export_ndjson(database: &Path, path: &Path) -> anyhow::Result<Duration>
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(minutes) = args.soak {
+        return soak::run(args.dir.as_deref(), minutes).await;
+    }
     if args.forwarding {
         return forwarding::run(&args).await;
     }
