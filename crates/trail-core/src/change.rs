@@ -173,8 +173,7 @@ fn demarcation(title: &str) -> String {
 /// The section that replaces the arrow line when a value spans lines: a unified diff of old
 /// against new, then the full new value, set apart by demarcation lines.
 fn render_multi_line(old: &str, new: Option<&str>) -> String {
-    let diff = similar::TextDiff::from_lines(old, new.unwrap_or(""));
-    let hunks = diff.unified_diff().context_radius(3).missing_newline_hint(false).to_string();
+    let hunks = crate::diff::unified(old, new.unwrap_or(""), None).unified;
     let mut lines = vec![demarcation("diff")];
     lines.extend(hunks.lines().map(|line| format!("{INDENT}{line}")));
     lines.push(demarcation("new value"));

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod change;
 pub mod checkpoint;
 pub mod content;
+pub mod diff;
 pub mod event;
 pub mod export;
 pub mod fold;

@@ -32,7 +32,7 @@ fn renderings_match_the_golden_files() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 7, "every golden case ran");
+    assert_eq!(checked, 8, "every golden case ran");
 }
 
 #[test]

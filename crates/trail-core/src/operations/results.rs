@@ -226,20 +226,9 @@ pub fn archive_changed(
             vec![("lines", lines.to_string())],
         ),
         Some(previous) => {
-            let diff = similar::TextDiff::from_lines(previous.content.as_str(), config);
-            let (mut added, mut removed) = (0, 0);
-            for change in diff.iter_all_changes() {
-                match change.tag() {
-                    similar::ChangeTag::Insert => added += 1,
-                    similar::ChangeTag::Delete => removed += 1,
-                    similar::ChangeTag::Equal => {}
-                }
-            }
-            let unified = diff
-                .unified_diff()
-                .context_radius(3)
-                .header(&format!("previous {}", short(&previous.hash)), &format!("current {}", short(hash)))
-                .to_string();
+            let (from, to) = (format!("previous {}", short(&previous.hash)), format!("current {}", short(hash)));
+            let crate::diff::LineDiff { unified, added, removed } =
+                crate::diff::unified(&previous.content, config, Some((&from, &to)));
             // A configuration may hold control characters (a banner's ^C): shown escaped.
             let unified = super::printable(&unified.replace("\r\n", "\n"), &['\n', '\t']);
             (
@@ -372,6 +361,31 @@ mod tests {
         assert!(event.message.contains("--- previous aaaaaaaaaaaa\n+++ current bbbbbbbbbbbb\n"));
         assert!(event.message.contains("-ntp server 192.0.2.1\n+ntp server 192.0.2.2\n"));
         assert_eq!(event.attributes["added"], "1");
+    }
+
+    /// A configuration without a final newline that gains lines: its old last line is context,
+    /// not removed and added again (issue 20), and the counts say so.
+    #[test]
+    fn lines_appended_to_a_configuration_without_a_final_newline_leave_its_last_line_as_context() {
+        let previous = StoredContent {
+            hash: "a".repeat(64),
+            content: "hostname edge1
+ntp server 192.0.2.1"
+                .into(),
+            changed_at: Timestamp::UNIX_EPOCH,
+            seen_at: Timestamp::UNIX_EPOCH,
+        };
+        let origin = Origin { user: "alice".into(), ..Origin::default() };
+        let config = "hostname edge1
+ntp server 192.0.2.1
+snmp community x";
+        let event = archive_changed("edge1", Some(&previous), config, &"b".repeat(64), &origin, Timestamp::UNIX_EPOCH);
+        assert!(
+            event.message.ends_with(" ntp server 192.0.2.1\n+snmp community x\n\\ No newline at end of file\n"),
+            "{}",
+            event.message
+        );
+        assert_eq!((event.attributes["added"].as_str(), event.attributes["removed"].as_str()), (Some("1"), Some("0")));
     }
 
     #[test]
