@@ -269,23 +269,7 @@ fn two_thousand_idle_connections_and_a_slow_body_do_not_stop_a_normal_client() {
     );
     assert_eq!(event_count(&server.base), before + 1);
     let waited = started.elapsed();
-    let metrics = block_on(async {
-        reqwest::Client::new()
-            .get(format!("{}/metrics", server.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
-    let open: f64 = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("trail_connections_open "))
-        .expect("the open connections in /metrics")
-        .parse()
-        .unwrap();
+    let open = metric(&server.base, "trail_connections_open");
     assert!(open > 2000.0, "the idle connections were held open while the normal client was served: {open}");
     assert!(waited < Duration::from_secs(10), "the normal client waited {waited:?}");
 

@@ -10,6 +10,7 @@
 
 pub mod tls;
 
+use crate::error::Code;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -142,10 +143,12 @@ fn refuse(mut stream: TcpStream, peer: SocketAddr, over_tls: bool, limit: usize)
         return;
     }
     tokio::spawn(async move {
-        let body = format!(
-            "{{\"error\":{{\"code\":\"overloaded\",\"message\":\"the server has {limit} connections open, its limit \
-             (`[limits] connections`); retry after Retry-After seconds\"}}}}"
+        // The error format of every other answer, written by hand: no request was read to
+        // route through the application.
+        let message = format!(
+            "the server has {limit} connections open, its limit (`[limits] connections`); retry after Retry-After seconds"
         );
+        let body = serde_json::json!({"error": {"code": Code::Overloaded.name(), "message": message}}).to_string();
         let answer = format!(
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
              connection: close\r\ncontent-length: {}\r\n\r\n{body}",

@@ -200,3 +200,19 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
             .expect("no answer within two minutes: the server hangs")
     })
 }
+
+/// The text `GET base + path` answers, with the test token.
+pub fn get_text(base: &str, path: &str) -> String {
+    block_on(async {
+        let response = reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(TOKEN).send().await.unwrap();
+        response.text().await.unwrap()
+    })
+}
+
+/// A value in the server's `/metrics`: `name` is the series as written there, labels included.
+pub fn metric(base: &str, name: &str) -> f64 {
+    get_text(base, "/metrics")
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in /metrics"))
+}
