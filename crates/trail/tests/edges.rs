@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use trail_forward::peers::{free_port, make_certificates, program, signal};
+use trail_forward::peers::{free_port, program, signal};
 
 const ADMIN_PASSWORD: &str = "admin-pass-1234";
 
@@ -38,38 +38,6 @@ fn curl(ca: &Path, args: &[&str]) -> Option<Answer> {
     let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     Some(Answer { status, headers: head.to_ascii_lowercase(), body: body.to_owned() })
-}
-
-/// A certificate pair made by its own CA: `ca.pem`, `server.pem`, `server.key` in `dir`.
-fn authority(dir: &Path) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    make_certificates(dir);
-    dir.to_owned()
-}
-
-/// Puts `from`'s certificate and key where the server reads them, each file replaced whole.
-fn install(from: &Path, tls: &Path) {
-    for (source, target) in [("server.pem", "cert.pem"), ("server.key", "key.pem")] {
-        let staged = tls.join(format!("{target}.new"));
-        std::fs::copy(from.join(source), &staged).unwrap();
-        std::fs::rename(&staged, tls.join(target)).unwrap();
-    }
-}
-
-fn tls_config(dir: &Path, port: u16) -> std::path::PathBuf {
-    let tls = dir.join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    let config = dir.join("trail.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[tls]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-            tls.join("cert.pem").display(),
-            tls.join("key.pem").display()
-        ),
-    )
-    .unwrap();
-    config
 }
 
 fn session_cookie(answer: &Answer) -> String {

@@ -142,17 +142,10 @@ fn the_web_ui_in_a_real_browser() {
 #[test]
 fn the_web_ui_over_https() {
     let dir = tempfile::tempdir().unwrap();
-    let certificates = dir.path().join("certificates");
-    std::fs::create_dir_all(&certificates).unwrap();
-    trail_forward::peers::make_certificates(&certificates);
+    let certificates = authority(&dir.path().join("certificates"));
     let port = trail_forward::peers::free_port();
-    let config = dir.path().join("trail.toml");
-    let tls = format!(
-        "[tls]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        certificates.join("server.pem").display(),
-        certificates.join("server.key").display()
-    );
-    std::fs::write(&config, tls).unwrap();
+    let config = tls_config(dir.path(), port);
+    install(&certificates, &dir.path().join("tls"));
     let server = spawn_server(
         dir.path(),
         &["--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()],

@@ -216,3 +216,36 @@ pub fn metric(base: &str, name: &str) -> f64 {
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} is not in /metrics"))
 }
+
+/// A certificate pair made by its own CA: `ca.pem`, `server.pem`, `server.key` in `dir`.
+pub fn authority(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    trail_forward::peers::make_certificates(dir);
+    dir.to_owned()
+}
+
+/// Puts `from`'s certificate and key where the server reads them, each file replaced whole.
+pub fn install(from: &Path, tls: &Path) {
+    for (source, target) in [("server.pem", "cert.pem"), ("server.key", "key.pem")] {
+        let staged = tls.join(format!("{target}.new"));
+        std::fs::copy(from.join(source), &staged).unwrap();
+        std::fs::rename(&staged, tls.join(target)).unwrap();
+    }
+}
+
+/// A configuration file in `dir` serving HTTPS on `port` with the pair in `dir/tls` (see [`install`]).
+pub fn tls_config(dir: &Path, port: u16) -> std::path::PathBuf {
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let config = dir.join("trail.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            tls.join("cert.pem").display(),
+            tls.join("key.pem").display()
+        ),
+    )
+    .unwrap();
+    config
+}

@@ -94,9 +94,7 @@ pub async fn run(dir: Option<&std::path::Path>, minutes: u64) -> anyhow::Result<
         .json(&serde_json::json!({"username": "soak", "roles": ["viewer"], "password": PASSWORD}))
         .send()
         .await?;
-    if !created.status().is_success() {
-        bail!("creating the soak account answered {}", created.status());
-    }
+    succeeded(created, "creating the soak account")?;
     println!(
         "soak: {minutes} minutes at {EVENTS_PER_SECOND} events/s, with searches, logins, exports, forwarding to \
          rsyslog and FreeRADIUS, and a purge every 5 minutes (server {base}, pid {})",
@@ -252,9 +250,7 @@ async fn login_and_out(http: &reqwest::Client, base: &str) -> anyhow::Result<()>
         .json(&serde_json::json!({"username": "soak", "password": PASSWORD}))
         .send()
         .await?;
-    if answer.status() != 200 {
-        bail!("login answered {}", answer.status());
-    }
+    let answer = succeeded(answer, "login")?;
     let cookie = answer
         .headers()
         .get("set-cookie")
@@ -264,10 +260,7 @@ async fn login_and_out(http: &reqwest::Client, base: &str) -> anyhow::Result<()>
     let csrf = body["csrf"].as_str().context("no csrf token")?;
     let out =
         http.post(format!("{base}/api/v1/logout")).header("cookie", cookie).header("x-csrf-token", csrf).send().await?;
-    if !out.status().is_success() {
-        bail!("logout answered {}", out.status());
-    }
-    Ok(())
+    succeeded(out, "logout").map(drop)
 }
 
 /// An NDJSON export of a selective search every 30 seconds, read to its end.
@@ -282,10 +275,7 @@ async fn exports(base: String, minute: Shared, stop: Instant) {
                 .bearer_auth(TOKEN)
                 .send()
                 .await?;
-            if answer.status() != 200 {
-                bail!("export answered {}", answer.status());
-            }
-            answer.bytes().await?;
+            succeeded(answer, "export")?.bytes().await?;
             Ok(())
         }
         .await;
@@ -306,10 +296,7 @@ async fn purges(base: String, minute: Shared, stop: Instant) {
                 .json(&serde_json::json!({"older_than_days": 1}))
                 .send()
                 .await?;
-            if answer.status() != 200 {
-                bail!("purge answered {}", answer.status());
-            }
-            let purged: serde_json::Value = answer.json().await?;
+            let purged: serde_json::Value = succeeded(answer, "purge")?.json().await?;
             minute.lock().expect("the minute's samples").purged += purged["purged"].as_u64().unwrap_or(0);
             Ok(())
         }
@@ -326,6 +313,14 @@ async fn preload(data: &std::path::Path) -> anyhow::Result<()> {
         trail_store::prelude::EventLog::append(&store, chunk.to_vec()).await?;
     }
     Ok(())
+}
+
+/// `answer`, when its status says it succeeded.
+fn succeeded(answer: reqwest::Response, what: &str) -> anyhow::Result<reqwest::Response> {
+    if !answer.status().is_success() {
+        bail!("{what} answered {}", answer.status());
+    }
+    Ok(answer)
 }
 
 /// Resident memory (VmRSS) in MiB.
